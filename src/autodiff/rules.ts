@@ -1,0 +1,384 @@
+/**
+ * One vector-Jacobian product per op. A rule gets the node, the gradients of its outputs (null where
+ * an output does not reach the loss) and which inputs need a gradient; it returns one gradient per
+ * input (null for none). Rules only emit ops, so the backward pass is part of the same graph.
+ */
+import { GraphError } from '../errors.js'
+import { concat, Tensor, where, type Node } from '../graph/graph.js'
+import type { OpName } from '../graph/ops.js'
+import { sumTo, zeros } from './util.js'
+
+type Grads = (Tensor | null)[]
+export type VjpRule<K extends OpName> = (node: Node<K>, dy: readonly (Tensor | null)[], needs: readonly boolean[]) => Grads
+
+const first = (dy: readonly (Tensor | null)[]): Tensor => dy[0]!
+const x0 = (n: Node): Tensor => n.inputs[0]!
+const y0 = (n: Node): Tensor => n.outputs[0]!
+const unary = <K extends OpName>(f: (g: Tensor, n: Node<K>) => Tensor): VjpRule<K> => (n, dy) => [f(first(dy), n)]
+const none = <K extends OpName>(n: Node<K>): Grads => n.inputs.map(() => null)
+
+function noRule(op: string, what: string): never {
+  throw new GraphError('AUTODIFF_NO_RULE', `no gradient rule for ${op} with respect to ${what}`, 'mark the parameter frozen (requiresGrad=false) or avoid this op on the differentiated path')
+}
+
+function swapLast(t: Tensor): Tensor {
+  return t.swap(-1, -2)
+}
+
+/** Gradient of a Slice with positive steps: scatter `g` back by padding (and interleaving for steps > 1). */
+function unslice(g: Tensor, x: Tensor, attrs: Node<'Slice'>['attrs']): Tensor {
+  let out = g
+  attrs.axes.forEach((a, k) => {
+    const n = x.shape[a]!
+    const s = attrs.starts[k]!
+    const step = attrs.steps[k]!
+    const m = out.shape[a]!
+    if (step > 1) {
+      // (.., m, ..) -> (.., m, step, ..) with zeros after each value -> (.., m*step, ..)
+      const sh = [...out.shape]
+      const t = out.unsqueeze(a + 1)
+      const pads = t.shape.map((_, i): [number, number] => (i === a + 1 ? [0, step - 1] : [0, 0]))
+      sh[a] = m * step
+      out = t.pad(pads).reshape(sh)
+    }
+    const len = out.shape[a]!
+    const after = n - s - len
+    if (after < 0) out = out.slice(a, 0, n - s)
+    const pads = out.shape.map((_, i): [number, number] => (i === a ? [s, Math.max(after, 0)] : [0, 0]))
+    out = out.pad(pads)
+  })
+  return out
+}
+
+/** Flips the spatial axes of a conv weight (O, I, kh, kw) with a Gather on reversed indices. */
+function flipSpatial(w: Tensor): Tensor {
+  let out = w
+  for (let a = 2; a < w.rank; a++) {
+    const n = w.shape[a]!
+    if (n === 1) continue
+    const idx = w.graph.constant(Array.from({ length: n }, (_, i) => n - 1 - i), [n], 'int64')
+    out = out.gather(idx, a)
+  }
+  return out
+}
+
+function convInputGrad(n: Node<'Conv'>, g: Tensor): Tensor {
+  const [x, w] = n.inputs as [Tensor, Tensor]
+  const { strides, pads, dilations, group } = n.attrs
+  const nd = x.rank - 2
+  const k = w.shape.slice(2)
+  if (strides.every((s) => s === 1)) {
+    // stride 1: a plain Conv of the output gradient with the flipped, transposed kernel
+    const O = w.shape[0]!
+    const Cg = w.shape[1]!
+    const Og = O / group
+    // (O, Cg, k..) -> (g, Og, Cg, k..) -> (g, Cg, Og, k..) -> (C, Og, k..)
+    let wt = w.reshape([group, Og, Cg, ...k]).transpose([0, 2, 1, ...k.map((_, i) => i + 3)]).reshape([group * Cg, Og, ...k])
+    wt = flipSpatial(wt)
+    const p: number[] = []
+    for (let i = 0; i < nd; i++) p.push(dilations[i]! * (k[i]! - 1) - pads[i]!)
+    for (let i = 0; i < nd; i++) p.push(dilations[i]! * (k[i]! - 1) - pads[i + nd]!)
+    // Negative pads (padding wider than the kernel) are cropped afterwards.
+    const pos = p.map((v) => Math.max(v, 0))
+    let dx = g.graph.emit('Conv', [g, wt], { strides: strides.map(() => 1), pads: pos, dilations, group })[0]!
+    for (let i = 0; i < nd; i++) {
+      const lo = pos[i]! - p[i]!
+      const hi = pos[i + nd]! - p[i + nd]!
+      if (lo || hi) dx = dx.slice(i + 2, lo, dx.shape[i + 2]! - hi)
+    }
+    return dx
+  }
+  const outPad: number[] = []
+  for (let i = 0; i < nd; i++) {
+    const full = strides[i]! * (g.shape[i + 2]! - 1) + (k[i]! - 1) * dilations[i]! + 1 - pads[i]! - pads[i + nd]!
+    outPad.push(x.shape[i + 2]! - full)
+  }
+  return g.graph.emit('ConvTranspose', [g, w], { strides, pads, dilations, group, outputPadding: outPad })[0]!
+}
+
+/**
+ * Weight gradient as a Conv that treats the batch as channels: input Xᵀ (Cg, g*N, H, W) and
+ * kernel dYᵀ (g*Og, N, Ho, Wo), with stride and dilation swapped.
+ */
+function convWeightGrad(n: Node<'Conv'>, g: Tensor): Tensor {
+  const [x, w] = n.inputs as [Tensor, Tensor]
+  const { strides, pads, dilations, group } = n.attrs
+  const N = x.shape[0]!
+  const C = x.shape[1]!
+  const Cg = C / group
+  const O = w.shape[0]!
+  const Og = O / group
+  const sp = x.shape.slice(2)
+  const osp = g.shape.slice(2)
+  const nd = sp.length
+  const r = (k: number): number[] => Array.from({ length: k }, (_, i) => i)
+  // X: (N, g, Cg, S..) -> (Cg, g, N, S..) -> (Cg, g*N, S..)
+  const xt = x.reshape([N, group, Cg, ...sp]).transpose([2, 1, 0, ...r(nd).map((i) => i + 3)]).reshape([Cg, group * N, ...sp])
+  // dY: (N, g, Og, So..) -> (g, Og, N, So..) -> (g*Og, N, So..)
+  const gt = g.reshape([N, group, Og, ...osp]).transpose([1, 2, 0, ...r(nd).map((i) => i + 3)]).reshape([O, N, ...osp])
+  let dw = g.graph.emit('Conv', [xt, gt], { strides: dilations, pads, dilations: strides, group })[0]!  // (Cg, O, k'..)
+  for (let i = 0; i < nd; i++) if (dw.shape[i + 2]! > w.shape[i + 2]!) dw = dw.slice(i + 2, 0, w.shape[i + 2]!)
+  return dw.swap(0, 1)                                                                                      // (O, Cg, k..)
+}
+
+export const vjpRules: { [K in OpName]: VjpRule<K> } = {
+  Identity: unary((g) => g),
+  Neg: unary((g) => g.neg()),
+  Exp: unary((g, n) => g.mul(y0(n))),
+  Log: unary((g, n) => g.div(x0(n))),
+  Sqrt: unary((g, n) => g.mul(0.5).div(y0(n))),
+  Reciprocal: unary((g, n) => g.mul(y0(n).square()).neg()),
+  Abs: unary((g, n) => g.mul(x0(n).sign())),
+  Sign: none,
+  Tanh: unary((g, n) => g.mul(y0(n).square().neg().add(1))),
+  Erf: unary((g, n) => g.mul(x0(n).square().neg().exp().mul(2 / Math.sqrt(Math.PI)))),
+  Sigmoid: unary((g, n) => { const y = y0(n); return g.mul(y.mul(y.neg().add(1))) }),
+  Relu: unary((g, n) => where(y0(n).gt(0), g, 0)),
+  Sin: unary((g, n) => g.mul(x0(n).cos())),
+  Cos: unary((g, n) => g.mul(x0(n).sin()).neg()),
+  Not: none,
+  Add: (n, dy, needs) => { const g = first(dy); return [needs[0] ? sumTo(g, n.inputs[0]!.shape) : null, needs[1] ? sumTo(g, n.inputs[1]!.shape) : null] },
+  Sub: (n, dy, needs) => { const g = first(dy); return [needs[0] ? sumTo(g, n.inputs[0]!.shape) : null, needs[1] ? sumTo(g.neg(), n.inputs[1]!.shape) : null] },
+  Mul: (n, dy, needs) => {
+    const g = first(dy)
+    const [a, b] = n.inputs as [Tensor, Tensor]
+    return [needs[0] ? sumTo(g.mul(b), a.shape) : null, needs[1] ? sumTo(g.mul(a), b.shape) : null]
+  },
+  Div: (n, dy, needs) => {
+    const g = first(dy)
+    const [a, b] = n.inputs as [Tensor, Tensor]
+    return [needs[0] ? sumTo(g.div(b), a.shape) : null, needs[1] ? sumTo(g.mul(y0(n)).div(b).neg(), b.shape) : null]
+  },
+  Pow: (n, dy, needs) => {
+    const g = first(dy)
+    const [a, b] = n.inputs as [Tensor, Tensor]
+    return [needs[0] ? sumTo(g.mul(b).mul(a.pow(b.sub(1))), a.shape) : null, needs[1] ? sumTo(g.mul(y0(n)).mul(a.log()), b.shape) : null]
+  },
+  Max: (n, dy, needs) => {
+    const g = first(dy)
+    const [a, b] = n.inputs as [Tensor, Tensor]
+    // ties split the gradient evenly, as torch.maximum does
+    const half = g.mul(0.5)
+    const ga = where(a.gt(b), g, where(a.eq(b), half, 0))
+    const gb = where(b.gt(a), g, where(a.eq(b), half, 0))
+    return [needs[0] ? sumTo(ga, a.shape) : null, needs[1] ? sumTo(gb, b.shape) : null]
+  },
+  Min: (n, dy, needs) => {
+    const g = first(dy)
+    const [a, b] = n.inputs as [Tensor, Tensor]
+    const half = g.mul(0.5)
+    const ga = where(a.lt(b), g, where(a.eq(b), half, 0))
+    const gb = where(b.lt(a), g, where(a.eq(b), half, 0))
+    return [needs[0] ? sumTo(ga, a.shape) : null, needs[1] ? sumTo(gb, b.shape) : null]
+  },
+  Equal: none,
+  Less: none,
+  Greater: none,
+  LessOrEqual: none,
+  GreaterOrEqual: none,
+  And: none,
+  Or: none,
+  Where: (n, dy, needs) => {
+    const g = first(dy)
+    const [c, a, b] = n.inputs as [Tensor, Tensor, Tensor]
+    return [null, needs[1] ? sumTo(where(c, g, 0), a.shape) : null, needs[2] ? sumTo(where(c, 0, g), b.shape) : null]
+  },
+  Cast: (n, dy) => {
+    const x = x0(n)
+    const g = first(dy)
+    return [x.dtype === 'float32' || x.dtype === 'float16' ? g.cast(x.dtype) : null]
+  },
+  Clip: unary((g, n) => {
+    const x = x0(n)
+    const { min, max } = n.attrs
+    let keep: Tensor | null = null
+    if (min > -Infinity) keep = x.ge(min)
+    if (max < Infinity) keep = keep ? keep.and(x.le(max)) : x.le(max)
+    return keep ? where(keep, g, 0) : g
+  }),
+  ReduceSum: unary((g, n) => {
+    const x = x0(n)
+    const keep = x.shape.map((d, i) => (n.attrs.axes.includes(i) ? 1 : d))
+    return g.reshape(keep).expand(x.shape)
+  }),
+  ReduceMean: unary((g, n) => {
+    const x = x0(n)
+    const keep = x.shape.map((d, i) => (n.attrs.axes.includes(i) ? 1 : d))
+    const cnt = n.attrs.axes.reduce((a, i) => a * x.shape[i]!, 1)
+    return g.mul(1 / cnt).reshape(keep).expand(x.shape)
+  }),
+  ReduceMax: unary((g, n) => {
+    const x = x0(n)
+    const keep = x.shape.map((d, i) => (n.attrs.axes.includes(i) ? 1 : d))
+    const mask = x.eq(y0(n).reshape(keep)).cast('float32')
+    return mask.mul(g.reshape(keep).div(mask.sum(n.attrs.axes, true)))
+  }),
+  ArgMax: none,
+  MatMul: (n, dy, needs) => {
+    const g = first(dy)
+    const [a, b] = n.inputs as [Tensor, Tensor]
+    let da: Tensor | null = null
+    let db: Tensor | null = null
+    if (b.rank === 2 && a.rank > 2) {
+      // (.., M, K) @ (K, N): one GEMM over the flattened batch for each gradient
+      const K = a.shape[a.rank - 1]!
+      const N = b.shape[1]!
+      const g2 = g.reshape([-1, N])
+      if (needs[0]) da = g.graph.emit('Gemm', [g2, b], { transA: false, transB: true, alpha: 1, beta: 1 })[0]!.reshape(a.shape)
+      if (needs[1]) db = g.graph.emit('Gemm', [a.reshape([-1, K]), g2], { transA: true, transB: false, alpha: 1, beta: 1 })[0]!
+      return [da, db]
+    }
+    if (needs[0]) da = sumTo(g.matmul(swapLast(b)), a.shape)
+    if (needs[1]) db = sumTo(swapLast(a).matmul(g), b.shape)
+    return [da, db]
+  },
+  Gemm: (n, dy, needs) => {
+    const g = first(dy)
+    const [A, B, C] = n.inputs as [Tensor, Tensor, Tensor | undefined]
+    const { transA: tA, transB: tB, alpha, beta } = n.attrs
+    const gemm = (x: Tensor, y: Tensor, transA: boolean, transB: boolean): Tensor =>
+      g.graph.emit('Gemm', [x, y], { transA, transB, alpha, beta: 1 })[0]!
+    const dA = needs[0] ? (tA ? gemm(B, g, tB, true) : gemm(g, B, false, !tB)) : null
+    const dB = needs[1] ? (tB ? gemm(g, A, true, tA) : gemm(A, g, !tA, false)) : null
+    const dC = C && needs[2] ? sumTo(beta === 1 ? g : g.mul(beta), C.shape) : null
+    return C ? [dA, dB, dC] : [dA, dB]
+  },
+  Reshape: unary((g, n) => g.reshape(x0(n).shape)),
+  Transpose: unary((g, n) => {
+    const inv = new Array<number>(n.attrs.perm.length)
+    n.attrs.perm.forEach((p, i) => (inv[p] = i))
+    return g.transpose(inv)
+  }),
+  Slice: unary((g, n) => unslice(g, x0(n), n.attrs)),
+  Concat: (n, dy) => {
+    const g = first(dy)
+    return g.split(n.inputs.map((t) => t.shape[n.attrs.axis]!), n.attrs.axis)
+  },
+  Split: (n, dy) => [concat(n.outputs.map((o, i) => dy[i] ?? zeros(o)), n.attrs.axis)],
+  Expand: unary((g, n) => sumTo(g, x0(n).shape)),
+  Pad: unary((g, n) => {
+    const x = x0(n)
+    let out = g
+    x.shape.forEach((d, i) => (out = out.slice(i, n.attrs.pads[i]!, n.attrs.pads[i]! + d)))
+    return out
+  }),
+  Gather: (n, dy, needs) => {
+    if (!needs[0]) return [null, null]
+    const g = first(dy)
+    const [x, idx] = n.inputs as [Tensor, Tensor]
+    const a = n.attrs.axis
+    if (a === 0) {
+      return [g.graph.emit('ScatterND', [zeros(g, x.shape), idx.unsqueeze(-1), g], { reduction: 'add' })[0]!, null]
+    }
+    // move the gathered axis to the front, scatter, move it back
+    const lead = x.shape.slice(0, a)
+    const ir = idx.rank
+    const r = (k: number, off = 0): number[] => Array.from({ length: k }, (_, i) => i + off)
+    const gp = g.transpose([...r(ir, a), ...r(a), ...r(g.rank - a - ir, a + ir)])          // (I.., lead.., rest..)
+    const xt = [x.shape[a]!, ...lead, ...x.shape.slice(a + 1)]
+    const s = g.graph.emit('ScatterND', [zeros(g, xt), idx.unsqueeze(-1), gp], { reduction: 'add' })[0]!
+    return [s.transpose([...r(a, 1), 0, ...r(x.rank - a - 1, a + 1)]), null]
+  },
+  GatherElements: (n, dy, needs) => {
+    if (!needs[0]) return [null, null]
+    const g = first(dy)
+    const [x, idx] = n.inputs as [Tensor, Tensor]
+    return [g.graph.emit('ScatterElements', [zeros(g, x.shape), idx, g], { axis: n.attrs.axis, reduction: 'add' })[0]!, null]
+  },
+  ScatterElements: (n, dy, needs) => {
+    const g = first(dy)
+    if (n.attrs.reduction !== 'add') noRule('ScatterElements', 'its inputs (only reduction=add is differentiable)')
+    const idx = n.inputs[1]!
+    return [needs[0] ? g : null, null, needs[2] ? g.gatherElements(idx, n.attrs.axis) : null]
+  },
+  ScatterND: (n, _dy, needs) => {
+    if (needs[0] || needs[2]) noRule('ScatterND', 'its data or updates')
+    return [null, null, null]
+  },
+  Softmax: unary((g, n) => {
+    const y = y0(n)
+    return y.mul(g.sub(g.mul(y).sum(n.attrs.axis, true)))
+  }),
+  LogSoftmax: unary((g, n) => g.sub(y0(n).exp().mul(g.sum(n.attrs.axis, true)))),
+  LayerNormalization: (n, dy, needs) => {
+    const g = first(dy)
+    const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined]
+    const [, mean, inv] = n.outputs as [Tensor, Tensor, Tensor]
+    const axes = x.shape.map((_, i) => i).slice(n.attrs.axis)
+    const lead = x.shape.map((_, i) => i).slice(0, n.attrs.axis)
+    const xhat = x.sub(mean).mul(inv)
+    const dw = needs[1] ? g.mul(xhat).sum(lead) : null
+    const db = b && needs[2] ? g.sum(lead) : null
+    let dx: Tensor | null = null
+    if (needs[0]) {
+      const gx = g.mul(w)
+      dx = inv.mul(gx.sub(gx.mean(axes, true)).sub(xhat.mul(gx.mul(xhat).mean(axes, true))))
+    }
+    return b ? [dx, dw, db] : [dx, dw]
+  },
+  BatchNormalization: (n, dy, needs) => {
+    const g = first(dy)
+    const [x, w, , mean, v] = n.inputs as [Tensor, Tensor, Tensor, Tensor, Tensor]
+    const bs = x.shape.map((d, i) => (i === 1 ? d : 1))
+    const axes = x.shape.map((_, i) => i).filter((i) => i !== 1)
+    const inv = v.add(n.attrs.epsilon).rsqrt()
+    const dx = needs[0] ? g.mul(inv.mul(w).reshape(bs)) : null
+    const dw = needs[1] ? g.mul(x.sub(mean.reshape(bs)).mul(inv.reshape(bs))).sum(axes) : null
+    const db = needs[2] ? g.sum(axes) : null
+    if (needs[3] || needs[4]) noRule('BatchNormalization', 'its running statistics')
+    return [dx, dw, db, null, null]
+  },
+  Conv: (n, dy, needs) => {
+    const g = first(dy)
+    const dx = needs[0] ? convInputGrad(n, g) : null
+    const dw = needs[1] ? convWeightGrad(n, g) : null
+    if (n.inputs.length === 3) return [dx, dw, needs[2] ? g.sum(g.shape.map((_, i) => i).filter((i) => i !== 1)) : null]
+    return [dx, dw]
+  },
+  ConvTranspose: (n, dy, needs) => {
+    if (needs[1] || needs[2]) noRule('ConvTranspose', 'its weight or bias')
+    const g = first(dy)
+    const { strides, pads, dilations, group } = n.attrs
+    return [needs[0] ? g.graph.emit('Conv', [g, n.inputs[1]!], { strides, pads, dilations, group })[0]! : null, null]
+  },
+  MaxPool: (n, dy) => {
+    const g = first(dy)
+    const x = x0(n)
+    const idx = n.outputs[1]!
+    const flat = g.graph.emit('ScatterElements', [zeros(g, [x.size]), idx.reshape([-1]), g.reshape([-1])], { axis: 0, reduction: 'add' })[0]!
+    return [flat.reshape(x.shape)]
+  },
+  AveragePool: unary((g, n) => {
+    const x = x0(n)
+    const { kernel, strides, pads, countIncludePad } = n.attrs
+    const C = x.shape[1]!
+    const nd = kernel.length
+    const kk = kernel.reduce((a, b) => a * b, 1)
+    let scaled: Tensor
+    if (countIncludePad || pads.every((p) => p === 0)) scaled = g.mul(1 / kk)
+    else {
+      // divisor per output position: the number of window cells inside the unpadded input
+      const osp = g.shape.slice(2)
+      const cnt = new Float32Array(osp.reduce((a, b) => a * b, 1))
+      const idx = new Array<number>(nd).fill(0)
+      for (let o = 0; o < cnt.length; o++) {
+        let c = 1
+        for (let i = 0; i < nd; i++) {
+          const s = idx[i]! * strides[i]! - pads[i]!
+          const e = Math.min(s + kernel[i]!, x.shape[i + 2]!)
+          c *= e - Math.max(s, 0)
+        }
+        cnt[o] = 1 / c
+        for (let i = nd - 1; i >= 0; i--) if (++idx[i]! < osp[i]!) break; else idx[i] = 0
+      }
+      scaled = g.mul(g.graph.constant(cnt, osp))
+    }
+    const ones = g.graph.scalar(1).expand([C, 1, ...kernel])
+    const outPad: number[] = []
+    for (let i = 0; i < nd; i++) {
+      const full = strides[i]! * (g.shape[i + 2]! - 1) + kernel[i]! - pads[i]! - pads[i + nd]!
+      outPad.push(x.shape[i + 2]! - full)
+    }
+    return g.graph.emit('ConvTranspose', [scaled, ones], { strides, pads, dilations: kernel.map(() => 1), group: C, outputPadding: outPad })[0]!
+  }),
+}

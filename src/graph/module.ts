@@ -1,0 +1,56 @@
+/**
+ * Module: a tree of parameters and sub-modules whose property paths are the checkpoint keys
+ * (`encoder.layer.0.attention.self.query.weight`), so loading a checkpoint is a lookup.
+ */
+import { Parameter } from './graph.js'
+
+export abstract class Module {
+  /** Every parameter and buffer under this module, keyed by its dotted path. */
+  namedParameters(prefix = ''): [string, Parameter][] {
+    const out: [string, Parameter][] = []
+    const seen = new Set<unknown>()
+    const walk = (value: unknown, path: string): void => {
+      if (value === null || typeof value !== 'object' || seen.has(value)) return
+      seen.add(value)
+      if (value instanceof Parameter) {
+        out.push([path, value])
+        return
+      }
+      if (Array.isArray(value)) {
+        value.forEach((v, i) => walk(v, path ? `${path}.${i}` : String(i)))
+        return
+      }
+      if (!(value instanceof Module)) return
+      for (const [k, v] of Object.entries(value)) {
+        if (k.startsWith('_')) continue
+        walk(v, path ? `${path}.${k}` : k)
+      }
+    }
+    walk(this, prefix)
+    return out
+  }
+
+  /** Assigns each parameter its path as name; returns the parameters in a stable order. */
+  nameParameters(prefix = ''): Parameter[] {
+    const list = this.namedParameters(prefix)
+    for (const [name, p] of list) p.name = name
+    return list.map(([, p]) => p)
+  }
+
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p)
+  }
+
+  /** Sets `requiresGrad` on every learnable parameter under this module (buffers stay as they are). */
+  requiresGrad(flag: boolean): this {
+    for (const p of this.parameters()) if (p.kind === 'param') p.requiresGrad = flag
+    return this
+  }
+
+  /** Number of values in learnable parameters (all, or only trainable ones). */
+  countParameters(trainableOnly = false): number {
+    let n = 0
+    for (const p of this.parameters()) if (p.kind === 'param' && (!trainableOnly || p.requiresGrad)) n += p.data.length
+    return n
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * IR graph -> ONNX ModelProto (opset 17, standard domain only). Static attributes that ONNX takes
+ * as inputs (Reshape's shape, Slice's bounds, ReduceSum's axes, ...) become small initializers.
+ */
+import { RuntimeError } from '../errors.js'
+import { onnxDType, type DType } from '../graph/dtype.js'
+import type { ConstData, Node, Tensor } from '../graph/graph.js'
+import type { OpName } from '../graph/ops.js'
+import { AttrType, encodeModel, type AttributeProtoObj, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj, type ValueInfoObj } from './proto.js'
+
+export const OPSET = 17
+export const IR_VERSION = 8
+
+const aInt = (name: string, i: number): AttributeProtoObj => ({ name, type: AttrType.INT, i })
+const aInts = (name: string, ints: readonly number[]): AttributeProtoObj => ({ name, type: AttrType.INTS, ints: [...ints] })
+const aFloat = (name: string, f: number): AttributeProtoObj => ({ name, type: AttrType.FLOAT, f })
+const aStr = (name: string, s: string): AttributeProtoObj => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(s) })
+
+/** Raw little-endian bytes of values in a dtype. */
+export function rawBytes(data: ConstData, dtype: DType): Uint8Array {
+  const n = data.length
+  switch (dtype) {
+    case 'float32': {
+      const a = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>)
+      return new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+    }
+    case 'int64': {
+      const a = new BigInt64Array(n)
+      for (let i = 0; i < n; i++) a[i] = BigInt(Math.trunc(Number(data[i])))
+      return new Uint8Array(a.buffer)
+    }
+    case 'bool':
+    case 'uint8': {
+      const a = new Uint8Array(n)
+      for (let i = 0; i < n; i++) a[i] = Number(data[i])
+      return a
+    }
+    case 'float16':
+      throw new RuntimeError('ONNX_DTYPE', 'float16 constants are not supported in graphs yet', 'keep graph constants float32')
+  }
+}
+
+export function tensorProto(name: string, data: ConstData, shape: readonly number[], dtype: DType): TensorProtoObj {
+  return { name, dims: [...shape], dataType: onnxDType[dtype], rawData: rawBytes(data, dtype) }
+}
+
+export function valueInfo(name: string, t: { shape: readonly number[]; dtype: DType }): ValueInfoObj {
+  return { name, type: { tensorType: { elemType: onnxDType[t.dtype], shape: { dim: t.shape.map((d) => ({ dimValue: d })) } } } }
+}
+
+export interface LowerOptions {
+  /** Named outputs, in order. */
+  outputs: readonly { name: string; tensor: Tensor }[]
+  /** Inputs that become initializers with these values instead of graph inputs (export). */
+  initializers?: Map<Tensor, ConstData>
+  /** Graph inputs that stay inputs even if no output needs them (keeps a stable signature). */
+  keepInputs?: readonly Tensor[]
+  graphName?: string
+  metadata?: Record<string, string>
+}
+
+export interface Lowered {
+  model: ModelProtoObj
+  /** Graph inputs of the ONNX model, in order (the runtime feeds these). */
+  inputs: Tensor[]
+  bytes(): Uint8Array
+}
+
+class Builder {
+  readonly nodes: NodeProtoObj[] = []
+  readonly inits: TensorProtoObj[] = []
+  #k = 0
+  #names = new Map<number, string>()
+  constructor(readonly outNames: Map<number, string>) {}
+  name(t: Tensor): string {
+    let n = this.#names.get(t.id)
+    if (n) return n
+    if (t.source.kind === 'input') n = t.source.name
+    else if (t.source.kind === 'const') {
+      n = `c${t.id}`
+      this.inits.push(tensorProto(n, t.source.data, t.shape, t.dtype))
+    } else n = this.outNames.get(t.id) ?? `t${t.id}`
+    this.#names.set(t.id, n)
+    return n
+  }
+  const(data: readonly number[], dtype: DType = 'int64', shape: readonly number[] = [data.length]): string {
+    const n = `k${this.#k++}`
+    this.inits.push(tensorProto(n, data, shape, dtype))
+    return n
+  }
+  node(opType: string, input: string[], output: string[], attribute: AttributeProtoObj[] = []): void {
+    this.nodes.push({ opType, input, output, attribute, name: `n${this.nodes.length}` })
+  }
+}
+
+type Lowering<K extends OpName> = (b: Builder, n: Node<K>, ins: string[], outs: string[], used: (t: Tensor) => boolean) => void
+
+const same = <K extends OpName>(op: string): Lowering<K> => (b, _n, ins, outs) => b.node(op, ins, outs)
+const axis = <K extends 'Softmax' | 'LogSoftmax'>(op: string): Lowering<K> => (b, n, ins, outs) => b.node(op, ins, outs, [aInt('axis', n.attrs.axis)])
+
+const lowerings: { [K in OpName]: Lowering<K> } = {
+  Identity: same('Identity'),
+  Neg: same('Neg'),
+  Exp: same('Exp'),
+  Log: same('Log'),
+  Sqrt: same('Sqrt'),
+  Reciprocal: same('Reciprocal'),
+  Abs: same('Abs'),
+  Sign: same('Sign'),
+  Tanh: same('Tanh'),
+  Erf: same('Erf'),
+  Sigmoid: same('Sigmoid'),
+  Relu: same('Relu'),
+  Sin: same('Sin'),
+  Cos: same('Cos'),
+  Not: same('Not'),
+  Add: same('Add'),
+  Sub: same('Sub'),
+  Mul: same('Mul'),
+  Div: same('Div'),
+  Pow: same('Pow'),
+  Max: same('Max'),
+  Min: same('Min'),
+  Equal: same('Equal'),
+  Less: same('Less'),
+  Greater: same('Greater'),
+  LessOrEqual: same('LessOrEqual'),
+  GreaterOrEqual: same('GreaterOrEqual'),
+  And: same('And'),
+  Or: same('Or'),
+  Where: same('Where'),
+  Cast: (b, n, ins, outs) => b.node('Cast', ins, outs, [aInt('to', onnxDType[n.attrs.to])]),
+  Clip: (b, n, ins, outs) => {
+    const dt = n.inputs[0]!.dtype
+    const lo = n.attrs.min > -Infinity ? b.const([n.attrs.min], dt, []) : ''
+    const hi = n.attrs.max < Infinity ? b.const([n.attrs.max], dt, []) : ''
+    b.node('Clip', hi ? [ins[0]!, lo, hi] : lo ? [ins[0]!, lo] : [ins[0]!], outs)
+  },
+  ReduceSum: (b, n, ins, outs) => b.node('ReduceSum', [ins[0]!, b.const(n.attrs.axes)], outs, [aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
+  ReduceMean: (b, n, ins, outs) => b.node('ReduceMean', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
+  ReduceMax: (b, n, ins, outs) => b.node('ReduceMax', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
+  ArgMax: (b, n, ins, outs) => b.node('ArgMax', ins, outs, [aInt('axis', n.attrs.axis), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
+  MatMul: same('MatMul'),
+  Gemm: (b, n, ins, outs) =>
+    b.node('Gemm', ins, outs, [aInt('transA', n.attrs.transA ? 1 : 0), aInt('transB', n.attrs.transB ? 1 : 0), aFloat('alpha', n.attrs.alpha), aFloat('beta', n.attrs.beta)]),
+  Reshape: (b, n, ins, outs) => b.node('Reshape', [ins[0]!, b.const(n.attrs.shape)], outs),
+  Transpose: (b, n, ins, outs) => b.node('Transpose', ins, outs, [aInts('perm', n.attrs.perm)]),
+  Slice: (b, n, ins, outs) => {
+    const { starts, ends, axes, steps } = n.attrs
+    const s = [ins[0]!, b.const(starts), b.const(ends), b.const(axes)]
+    if (steps.some((v) => v !== 1)) s.push(b.const(steps))
+    b.node('Slice', s, outs)
+  },
+  Concat: (b, n, ins, outs) => b.node('Concat', ins, outs, [aInt('axis', n.attrs.axis)]),
+  Split: (b, n, ins, outs) => b.node('Split', [ins[0]!, b.const(n.attrs.sizes)], outs, [aInt('axis', n.attrs.axis)]),
+  Expand: (b, n, ins, outs) => b.node('Expand', [ins[0]!, b.const(n.attrs.shape)], outs),
+  Pad: (b, n, ins, outs) => b.node('Pad', [ins[0]!, b.const(n.attrs.pads), b.const([n.attrs.value], n.inputs[0]!.dtype, [])], outs, [aStr('mode', 'constant')]),
+  Gather: (b, n, ins, outs) => b.node('Gather', ins, outs, [aInt('axis', n.attrs.axis)]),
+  GatherElements: (b, n, ins, outs) => b.node('GatherElements', ins, outs, [aInt('axis', n.attrs.axis)]),
+  ScatterElements: (b, n, ins, outs) =>
+    b.node('ScatterElements', ins, outs, [aInt('axis', n.attrs.axis), ...(n.attrs.reduction === 'none' ? [] : [aStr('reduction', n.attrs.reduction)])]),
+  ScatterND: (b, n, ins, outs) => b.node('ScatterND', ins, outs, n.attrs.reduction === 'none' ? [] : [aStr('reduction', n.attrs.reduction)]),
+  Softmax: axis('Softmax'),
+  LogSoftmax: axis('LogSoftmax'),
+  LayerNormalization: (b, n, ins, outs, used) => {
+    // Mean and InvStdDev are only produced when the backward pass reads them.
+    const o = [outs[0]!, used(n.outputs[1]!) ? outs[1]! : '', used(n.outputs[2]!) ? outs[2]! : '']
+    while (o.length > 1 && o[o.length - 1] === '') o.pop()
+    b.node('LayerNormalization', ins, o, [aInt('axis', n.attrs.axis), aFloat('epsilon', n.attrs.epsilon)])
+  },
+  BatchNormalization: (b, n, ins, outs) => b.node('BatchNormalization', ins, outs, [aFloat('epsilon', n.attrs.epsilon)]),
+  Conv: (b, n, ins, outs) =>
+    b.node('Conv', ins, outs, [
+      aInts('kernel_shape', n.inputs[1]!.shape.slice(2)),
+      aInts('strides', n.attrs.strides),
+      aInts('pads', n.attrs.pads),
+      aInts('dilations', n.attrs.dilations),
+      aInt('group', n.attrs.group),
+    ]),
+  ConvTranspose: (b, n, ins, outs) =>
+    b.node('ConvTranspose', ins, outs, [
+      aInts('kernel_shape', n.inputs[1]!.shape.slice(2)),
+      aInts('strides', n.attrs.strides),
+      aInts('pads', n.attrs.pads),
+      aInts('dilations', n.attrs.dilations),
+      aInt('group', n.attrs.group),
+      aInts('output_padding', n.attrs.outputPadding),
+    ]),
+  MaxPool: (b, n, ins, outs, used) =>
+    b.node('MaxPool', ins, used(n.outputs[1]!) ? outs : [outs[0]!], [aInts('kernel_shape', n.attrs.kernel), aInts('strides', n.attrs.strides), aInts('pads', n.attrs.pads)]),
+  AveragePool: (b, n, ins, outs) =>
+    b.node('AveragePool', ins, outs, [
+      aInts('kernel_shape', n.attrs.kernel),
+      aInts('strides', n.attrs.strides),
+      aInts('pads', n.attrs.pads),
+      aInt('count_include_pad', n.attrs.countIncludePad ? 1 : 0),
+    ]),
+}
+
+/** Lowers the part of a graph that the requested outputs need. */
+export function lower(opts: LowerOptions): Lowered {
+  const outs = opts.outputs
+  if (outs.length === 0) throw new RuntimeError('ONNX_NO_OUTPUTS', 'a graph needs at least one output')
+  const g = outs[0]!.tensor.graph
+  // live nodes and inputs
+  const live = new Set<number>()
+  const usedTensors = new Set<number>()
+  const inputsUsed = new Set<Tensor>()
+  const stack = outs.map((o) => o.tensor)
+  while (stack.length) {
+    const t = stack.pop()!
+    if (usedTensors.has(t.id)) continue
+    usedTensors.add(t.id)
+    if (t.source.kind === 'input') inputsUsed.add(t)
+    if (t.source.kind === 'op' && !live.has(t.source.node.id)) {
+      live.add(t.source.node.id)
+      stack.push(...t.source.node.inputs)
+    }
+  }
+  for (const t of opts.keepInputs ?? []) inputsUsed.add(t)
+  // name op outputs directly after the first requested output name; the rest get Identity nodes
+  const outNames = new Map<number, string>()
+  const aliases: { from: Tensor; name: string }[] = []
+  for (const o of outs) {
+    if (o.tensor.source.kind === 'op' && !outNames.has(o.tensor.id)) outNames.set(o.tensor.id, o.name)
+    else aliases.push({ from: o.tensor, name: o.name })
+  }
+  const b = new Builder(outNames)
+  const inits = opts.initializers ?? new Map<Tensor, ConstData>()
+  const inputs: Tensor[] = []
+  for (const t of g.inputs) {
+    if (!inputsUsed.has(t)) continue
+    const data = inits.get(t)
+    if (data) b.inits.push(tensorProto(b.name(t), data, t.shape, t.dtype))
+    else inputs.push(t)
+  }
+  for (const n of g.nodes) {
+    if (!live.has(n.id)) continue
+    const ins = n.inputs.map((t) => b.name(t))
+    const os = n.outputs.map((t) => b.name(t))
+    ;(lowerings[n.op] as Lowering<OpName>)(b, n, ins, os, (t) => usedTensors.has(t.id))
+  }
+  for (const a of aliases) b.node('Identity', [b.name(a.from)], [a.name])
+  const model: ModelProtoObj = {
+    irVersion: IR_VERSION,
+    opsetImport: [{ domain: '', version: OPSET }],
+    producerName: 'finetune',
+    producerVersion: '0.1.0',
+    graph: {
+      name: opts.graphName ?? 'finetune',
+      node: b.nodes,
+      initializer: b.inits,
+      input: inputs.map((t) => valueInfo(b.name(t), t)),
+      output: outs.map((o) => valueInfo(o.name, o.tensor)),
+    },
+    metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
+  }
+  return { model, inputs, bytes: () => encodeModel(model) }
+}

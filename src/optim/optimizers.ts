@@ -1,0 +1,166 @@
+/**
+ * Optimizers as in-graph update rules. The learning rate of each parameter group and the Adam bias
+ * corrections are scalar inputs computed on the host each step, so a schedule never rebuilds a graph.
+ * Semantics follow torch.optim: SGD (momentum, dampening, Nesterov, L2 decay), Adam (L2 decay),
+ * AdamW (decoupled decay).
+ */
+import { ConfigError } from '../errors.js'
+import type { Graph, Parameter, Tensor } from '../graph/graph.js'
+
+export type OptimizerConfig =
+  | { kind: 'sgd'; lr: number; momentum?: number; dampening?: number; nesterov?: boolean; weightDecay?: number; groups?: ParamGroup[] }
+  | { kind: 'adam' | 'adamw'; lr: number; betas?: [number, number]; eps?: number; weightDecay?: number; groups?: ParamGroup[] }
+
+/** Parameters matched by `match` (a name prefix, a RegExp or a predicate) get their own settings. */
+export interface ParamGroup {
+  name?: string
+  match: string | RegExp | ((p: Parameter) => boolean)
+  /** Learning rate for this group (defaults to the optimizer's `lr` times `lrScale`). */
+  lr?: number
+  lrScale?: number
+  weightDecay?: number
+}
+
+export interface ResolvedGroup {
+  name: string
+  lr: number
+  weightDecay: number
+  params: Parameter[]
+}
+
+const defaults = { momentum: 0, dampening: 0, betas: [0.9, 0.999] as [number, number], eps: 1e-8 }
+
+/** Default weight decay: AdamW 0.01 as torch, others 0. */
+export function defaultWeightDecay(c: OptimizerConfig): number {
+  return c.weightDecay ?? (c.kind === 'adamw' ? 0.01 : 0)
+}
+
+export function validateOptimizer(c: OptimizerConfig): void {
+  const bad = (m: string): never => {
+    throw new ConfigError('CONFIG_OPTIMIZER', `optimizer ${c.kind}: ${m}`)
+  }
+  if (!(c.lr >= 0) || !Number.isFinite(c.lr)) bad(`lr must be a non-negative number, got ${c.lr}`)
+  if (c.kind === 'sgd') {
+    if (c.nesterov && !((c.momentum ?? 0) > 0 && (c.dampening ?? 0) === 0)) bad('Nesterov momentum needs momentum > 0 and dampening 0')
+  } else {
+    const [b1, b2] = c.betas ?? defaults.betas
+    if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) bad(`betas must be in [0, 1), got [${b1}, ${b2}]`)
+  }
+}
+
+/**
+ * Splits trainable parameters into groups. Parameters with `decay=false` (biases, norm weights) get
+ * no weight decay, as HF Trainer does by default.
+ */
+export function resolveGroups(c: OptimizerConfig, params: readonly Parameter[]): ResolvedGroup[] {
+  const wd = defaultWeightDecay(c)
+  const spec = c.groups ?? []
+  const out: ResolvedGroup[] = spec.map((g, i) => ({ name: g.name ?? `group${i}`, lr: g.lr ?? c.lr * (g.lrScale ?? 1), weightDecay: g.weightDecay ?? wd, params: [] }))
+  const base: ResolvedGroup = { name: 'default', lr: c.lr, weightDecay: wd, params: [] }
+  const match = (g: ParamGroup, p: Parameter): boolean =>
+    typeof g.match === 'string' ? p.name === g.match || p.name.startsWith(g.match.endsWith('.') ? g.match : `${g.match}.`) : g.match instanceof RegExp ? g.match.test(p.name) : g.match(p)
+  for (const p of params) {
+    const i = spec.findIndex((g) => match(g, p))
+    ;(i >= 0 ? out[i]! : base).params.push(p)
+  }
+  return [base, ...out].filter((g) => g.params.length > 0)
+}
+
+/** Scalar inputs the update reads, computed on the host per step. */
+export interface StepScalars {
+  [name: string]: number
+}
+
+/** Host-side scalars for step `t` (1-based) with per-group learning rates `lrs`. */
+export function stepScalars(c: OptimizerConfig, groups: readonly ResolvedGroup[], lrs: readonly number[], t: number): StepScalars {
+  const s: StepScalars = {}
+  groups.forEach((g, i) => {
+    const lr = lrs[i]!
+    if (c.kind === 'adam' || c.kind === 'adamw') {
+      const [b1, b2] = c.betas ?? defaults.betas
+      s[`opt.${i}.alpha`] = lr / (1 - b1 ** t)
+      s[`opt.${i}.decay`] = c.kind === 'adamw' ? 1 - lr * g.weightDecay : 1
+      s[`opt.${i}.bc2`] = 1 / Math.sqrt(1 - b2 ** t)
+    } else {
+      s[`opt.${i}.lr`] = lr
+    }
+  })
+  return s
+}
+
+export interface UpdateOutputs {
+  params: Map<Parameter, Tensor>
+  state: Map<string, Tensor>
+}
+
+/** Names of the resident buffers an optimizer keeps per parameter. */
+export function stateKeys(c: OptimizerConfig, p: Parameter): string[] {
+  if (c.kind === 'sgd') return (c.momentum ?? 0) > 0 ? [`optim.${p.name}.momentum_buffer`] : []
+  return [`optim.${p.name}.exp_avg`, `optim.${p.name}.exp_avg_sq`]
+}
+
+/**
+ * Emits the update of each parameter. `state(key, p)` returns the graph input for a resident buffer,
+ * `scalar(name)` a float scalar input.
+ */
+export function emitUpdates(
+  g: Graph,
+  c: OptimizerConfig,
+  groups: readonly ResolvedGroup[],
+  grads: ReadonlyMap<Parameter, Tensor>,
+  state: (key: string, p: Parameter) => Tensor,
+  scalar: (name: string) => Tensor,
+): UpdateOutputs {
+  const params = new Map<Parameter, Tensor>()
+  const newState = new Map<string, Tensor>()
+  groups.forEach((grp, gi) => {
+    for (const p of grp.params) {
+      const gr = grads.get(p)
+      if (!gr) continue
+      const w = g.param(p)
+      const wd = p.decay ? grp.weightDecay : 0
+      if (c.kind === 'sgd') {
+        const mom = c.momentum ?? defaults.momentum
+        const damp = c.dampening ?? defaults.dampening
+        let d = wd ? gr.add(w.mul(wd)) : gr
+        if (mom > 0) {
+          const key = stateKeys(c, p)[0]!
+          // torch initialises the buffer to the first gradient; with a zero buffer and dampening 0 that is the same
+          const buf = state(key, p).mul(mom).add(damp ? d.mul(1 - damp) : d)
+          newState.set(key, buf)
+          d = c.nesterov ? d.add(buf.mul(mom)) : buf
+        }
+        params.set(p, w.sub(d.mul(scalar(`opt.${gi}.lr`))))
+      } else {
+        const [b1, b2] = c.betas ?? defaults.betas
+        const eps = c.eps ?? defaults.eps
+        const [km, kv] = stateKeys(c, p) as [string, string]
+        const d = c.kind === 'adam' && wd ? gr.add(w.mul(wd)) : gr
+        const m = state(km, p).mul(b1).add(d.mul(1 - b1))
+        const v = state(kv, p).mul(b2).add(d.square().mul(1 - b2))
+        newState.set(km, m)
+        newState.set(kv, v)
+        const denom = v.sqrt().mul(scalar(`opt.${gi}.bc2`)).add(eps)
+        const step = m.div(denom).mul(scalar(`opt.${gi}.alpha`))
+        const base = c.kind === 'adamw' && wd ? w.mul(scalar(`opt.${gi}.decay`)) : w
+        params.set(p, base.sub(step))
+      }
+    }
+  })
+  return { params, state: newState }
+}
+
+/** Scales gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_). */
+export function clipByGlobalNorm(g: Graph, grads: Map<Parameter, Tensor>, maxNorm: number): { grads: Map<Parameter, Tensor>; norm: Tensor } {
+  let total: Tensor | null = null
+  for (const t of grads.values()) {
+    const s = t.square().sum()
+    total = total ? total.add(s) : s
+  }
+  const norm = total ? total.sqrt() : g.scalar(0)
+  if (!Number.isFinite(maxNorm)) return { grads, norm }
+  const coef = norm.add(1e-6).reciprocal().mul(maxNorm).minimum(1)
+  const out = new Map<Parameter, Tensor>()
+  for (const [p, t] of grads) out.set(p, t.mul(coef))
+  return { grads: out, norm }
+}

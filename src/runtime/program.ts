@@ -1,0 +1,143 @@
+/**
+ * A compiled graph bound to resident state. Parameters and optimizer buffers stay in memory the
+ * runtime reads and writes directly: each run feeds the current buffers without copying and has ONNX
+ * Runtime write the updated values into spare buffers, which are then swapped in.
+ */
+import { RuntimeError } from '../errors.js'
+import type { DType } from '../graph/dtype.js'
+import type { Parameter } from '../graph/graph.js'
+import { size } from '../graph/shape.js'
+import type { OrtSession, OrtTensor } from './ort.js'
+import { Rng } from './rng.js'
+import { ortTensor, type HostData, type HostTensor } from './session.js'
+
+export type InputBinding =
+  | { kind: 'param'; param: Parameter }
+  | { kind: 'state'; key: string }
+  | { kind: 'feed'; name: string }
+  | { kind: 'random'; stream: number }
+
+export type OutputBinding = { kind: 'param'; param: Parameter } | { kind: 'state'; key: string } | { kind: 'fetch'; name: string }
+
+export interface ProgramInput {
+  name: string
+  shape: readonly number[]
+  dtype: DType
+  bind: InputBinding
+}
+
+export interface ProgramOutput {
+  name: string
+  shape: readonly number[]
+  dtype: DType
+  bind: OutputBinding
+}
+
+/** Named float32 buffers that live between runs (optimizer moments, accumulators), plus spares. */
+export class ResidentState {
+  readonly buffers = new Map<string, Float32Array>()
+  #spare = new Map<unknown, Float32Array>()
+  /** Seed of the random byte streams (dropout). */
+  seed = 0
+  /** Counts runs that drew random bytes; part of the random stream address, saved with checkpoints. */
+  randomCounter = 0
+
+  get(key: string, shape: readonly number[]): Float32Array {
+    let b = this.buffers.get(key)
+    if (!b) {
+      b = new Float32Array(size(shape))
+      this.buffers.set(key, b)
+    }
+    return b
+  }
+
+  spareFor(owner: unknown, n: number): Float32Array {
+    let s = this.#spare.get(owner)
+    if (!s || s.length !== n) {
+      s = new Float32Array(n)
+      this.#spare.set(owner, s)
+    }
+    return s
+  }
+
+  /** Hands back the replaced buffer as the next spare for its owner. */
+  retire(owner: unknown, old: Float32Array): void {
+    this.#spare.set(owner, old)
+  }
+
+  /** Releases spare buffers (e.g. before a checkpoint-size-sensitive phase). */
+  dropSpares(): void {
+    this.#spare.clear()
+  }
+}
+
+export class Program {
+  readonly inputs: readonly ProgramInput[]
+  readonly outputs: readonly ProgramOutput[]
+  readonly session: OrtSession
+  readonly usesRandom: boolean
+  constructor(session: OrtSession, inputs: readonly ProgramInput[], outputs: readonly ProgramOutput[]) {
+    this.session = session
+    this.inputs = inputs
+    this.outputs = outputs
+    this.usesRandom = inputs.some((i) => i.bind.kind === 'random')
+  }
+
+  /** Runs once; returns fetched outputs by name. Updated params/state are swapped in place. */
+  async run(state: ResidentState, feeds: Readonly<Record<string, HostTensor>> = {}): Promise<Record<string, HostTensor>> {
+    const inp: Record<string, OrtTensor> = {}
+    const counter = state.randomCounter
+    for (const i of this.inputs) {
+      const b = i.bind
+      let data: HostData
+      if (b.kind === 'param') data = b.param.data
+      else if (b.kind === 'state') data = state.get(b.key, i.shape)
+      else if (b.kind === 'random') {
+        const bytes = new Uint8Array(size(i.shape))
+        new Rng(state.seed, b.stream, counter).fillBytes(bytes)
+        data = bytes
+      } else {
+        const f = feeds[b.name]
+        if (!f) throw new RuntimeError('RUNTIME_FEED', `no value for input "${b.name}"`, `feed: ${this.inputs.filter((x) => x.bind.kind === 'feed').map((x) => x.name).join(', ')}`)
+        if (f.shape.length !== i.shape.length || f.shape.some((d, k) => d !== i.shape[k]))
+          throw new RuntimeError('RUNTIME_FEED_SHAPE', `input "${b.name}" has shape [${f.shape}], the compiled graph expects [${i.shape}]`)
+        if (f.dtype !== i.dtype) throw new RuntimeError('RUNTIME_FEED_DTYPE', `input "${b.name}" is ${f.dtype}, the compiled graph expects ${i.dtype}`)
+        data = f.data
+      }
+      inp[i.name] = ortTensor({ data, shape: i.shape, dtype: i.dtype })
+    }
+    const fetch: Record<string, OrtTensor | null> = {}
+    const swaps: { out: ProgramOutput; spare: Float32Array }[] = []
+    for (const o of this.outputs) {
+      if (o.bind.kind === 'fetch') {
+        fetch[o.name] = null
+        continue
+      }
+      const owner = o.bind.kind === 'param' ? o.bind.param : `state:${o.bind.key}`
+      const spare = state.spareFor(owner, size(o.shape))
+      swaps.push({ out: o, spare })
+      fetch[o.name] = ortTensor({ data: spare, shape: o.shape, dtype: 'float32' })
+    }
+    const res = await this.session.run(inp, fetch)
+    if (this.usesRandom) state.randomCounter = counter + 1
+    for (const { out, spare } of swaps) {
+      const b = out.bind
+      if (b.kind === 'param') {
+        const old = b.param.data
+        b.param.data = spare
+        state.retire(b.param, old)
+      } else if (b.kind === 'state') {
+        const old = state.get(b.key, out.shape)
+        state.buffers.set(b.key, spare)
+        state.retire(`state:${b.key}`, old)
+      }
+    }
+    const out: Record<string, HostTensor> = {}
+    for (const o of this.outputs) {
+      if (o.bind.kind !== 'fetch') continue
+      const t = res[o.name]!
+      out[o.bind.name] = { data: t.data as HostData, shape: o.shape, dtype: o.dtype }
+    }
+    return out
+  }
+}

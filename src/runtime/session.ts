@@ -1,0 +1,100 @@
+/**
+ * ONNX Runtime sessions: creation with the chosen execution provider and thread count, a cache keyed
+ * by the caller's shape signature, and runs with inputs bound to resident state.
+ */
+import { RuntimeError } from '../errors.js'
+import type { DType } from '../graph/dtype.js'
+import type * as OrtCommon from 'onnxruntime-common'
+import { availableProviders, getOrt, type OrtSession, type OrtTensor } from './ort.js'
+
+export type Provider = 'cpu' | 'webgpu' | 'cuda'
+export const PROVIDERS: readonly Provider[] = ['cpu', 'webgpu', 'cuda']
+
+export interface RuntimeOptions {
+  provider?: Provider
+  /** Intra-op threads; defaults to every core ONNX Runtime sees. */
+  threads?: number
+  /** ONNX Runtime graph optimisation level (default 'all'). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all'
+  /** Most sessions kept at once; the least recently used is released beyond it. */
+  maxSessions?: number
+}
+
+export type HostData = Float32Array | BigInt64Array | Uint8Array
+
+export interface HostTensor {
+  data: HostData
+  shape: readonly number[]
+  dtype: DType
+}
+
+export function ortTensor(t: HostTensor): OrtTensor {
+  const { Tensor } = getOrt()
+  const type = t.dtype === 'float32' ? 'float32' : t.dtype === 'int64' ? 'int64' : t.dtype === 'bool' ? 'bool' : 'uint8'
+  return new Tensor(type, t.data as never, t.shape as number[])
+}
+
+export class Runtime {
+  readonly provider: Provider
+  readonly options: Required<Omit<RuntimeOptions, 'threads'>> & { threads: number | undefined }
+  #cache = new Map<string, Promise<OrtSession>>()
+  constructor(opts: RuntimeOptions = {}) {
+    this.provider = opts.provider ?? 'cpu'
+    if (!PROVIDERS.includes(this.provider)) {
+      throw new RuntimeError('RUNTIME_PROVIDER', `unknown execution provider "${String(this.provider)}"`, `use one of ${PROVIDERS.join(', ')}`)
+    }
+    const have = availableProviders()
+    if (!have.includes(this.provider)) {
+      throw new RuntimeError('RUNTIME_PROVIDER_MISSING', `execution provider "${this.provider}" is not in this ONNX Runtime build (it has: ${have.join(', ')})`, 'use --device cpu, or install an onnxruntime build with that provider')
+    }
+    this.options = { provider: this.provider, threads: opts.threads, optimization: opts.optimization ?? 'all', maxSessions: opts.maxSessions ?? 16 }
+  }
+
+  /** The cached session for `key`, building the model with `build` on first use. */
+  session(key: string, build: () => Uint8Array): Promise<OrtSession> {
+    const hit = this.#cache.get(key)
+    if (hit) {
+      this.#cache.delete(key)
+      this.#cache.set(key, hit)
+      return hit
+    }
+    const p = this.#create(build(), key)
+    this.#cache.set(key, p)
+    p.catch(() => this.#cache.delete(key))
+    while (this.#cache.size > this.options.maxSessions) {
+      const [oldKey, old] = this.#cache.entries().next().value as [string, Promise<OrtSession>]
+      this.#cache.delete(oldKey)
+      void old.then((s) => s.release()).catch(() => undefined)
+    }
+    return p
+  }
+
+  get cachedSessions(): number {
+    return this.#cache.size
+  }
+
+  async #create(bytes: Uint8Array, key: string): Promise<OrtSession> {
+    const ort = getOrt()
+    const opts: OrtCommon.InferenceSession.SessionOptions = {
+      executionProviders: [this.provider],
+      graphOptimizationLevel: this.options.optimization,
+      executionMode: 'sequential',
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+    }
+    if (this.options.threads !== undefined) opts.intraOpNumThreads = this.options.threads
+    try {
+      return await ort.InferenceSession.create(bytes, opts)
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e)
+      if (this.provider !== 'cpu') throw new RuntimeError('RUNTIME_PROVIDER_FAILED', `could not start the ${this.provider} execution provider: ${msg}`, 'use --device cpu')
+      throw new RuntimeError('RUNTIME_SESSION', `ONNX Runtime rejected graph "${key}": ${msg}`, 'this is a bug in finetune; please report it with the command you ran')
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.#cache.values()]
+    this.#cache.clear()
+    for (const p of all) await p.then((s) => s.release()).catch(() => undefined)
+  }
+}
