@@ -4,6 +4,20 @@
  */
 import { Parameter } from './graph.js'
 
+let structureVersion = 0
+
+/**
+ * Compiled graphs are cached by input shapes; a change that alters what a model traces to without
+ * changing shapes (freezing BatchNorm statistics, swapping a layer) must call this so caches rebuild.
+ */
+export function markStructureChanged(): void {
+  structureVersion++
+}
+
+export function currentStructureVersion(): number {
+  return structureVersion
+}
+
 export abstract class Module {
   /** Every parameter and buffer under this module, keyed by its dotted path. */
   namedParameters(prefix = ''): [string, Parameter][] {
@@ -44,6 +58,7 @@ export abstract class Module {
   /** Sets `requiresGrad` on every learnable parameter under this module (buffers stay as they are). */
   requiresGrad(flag: boolean): this {
     for (const p of this.parameters()) if (p.kind === 'param') p.requiresGrad = flag
+    markStructureChanged()
     return this
   }
 

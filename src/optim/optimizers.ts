@@ -83,6 +83,8 @@ export function stepScalars(c: OptimizerConfig, groups: readonly ResolvedGroup[]
       s[`opt.${i}.bc2`] = 1 / Math.sqrt(1 - b2 ** t)
     } else {
       s[`opt.${i}.lr`] = lr
+      // torch starts the momentum buffer at the first gradient, undampened
+      if ((c.dampening ?? 0) !== 0) s[`opt.${i}.damp`] = t === 1 ? 1 : 1 - c.dampening!
     }
   })
   return s
@@ -125,8 +127,8 @@ export function emitUpdates(
         let d = wd ? gr.add(w.mul(wd)) : gr
         if (mom > 0) {
           const key = stateKeys(c, p)[0]!
-          // torch initialises the buffer to the first gradient; with a zero buffer and dampening 0 that is the same
-          const buf = state(key, p).mul(mom).add(damp ? d.mul(1 - damp) : d)
+          // torch initialises the buffer to the first gradient: with a zero buffer that is momentum*0 + grad
+          const buf = state(key, p).mul(mom).add(damp ? d.mul(scalar(`opt.${gi}.damp`)) : d)
           newState.set(key, buf)
           d = c.nesterov ? d.add(buf.mul(mom)) : buf
         }

@@ -18,6 +18,10 @@ export interface RuntimeOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all'
   /** Most sessions kept at once; the least recently used is released beyond it. */
   maxSessions?: number
+  /** Write ONNX Runtime's per-node profile (JSON) with this file prefix. */
+  profilePrefix?: string
+  /** Write ONNX Runtime's optimised form of each graph to this folder (for inspection). */
+  dumpOptimizedTo?: string
 }
 
 export type HostData = Float32Array | BigInt64Array | Uint8Array
@@ -47,7 +51,7 @@ export class Runtime {
     if (!have.includes(this.provider)) {
       throw new RuntimeError('RUNTIME_PROVIDER_MISSING', `execution provider "${this.provider}" is not in this ONNX Runtime build (it has: ${have.join(', ')})`, 'use --device cpu, or install an onnxruntime build with that provider')
     }
-    this.options = { provider: this.provider, threads: opts.threads, optimization: opts.optimization ?? 'all', maxSessions: opts.maxSessions ?? 16 }
+    this.options = { provider: this.provider, threads: opts.threads, optimization: opts.optimization ?? 'all', maxSessions: opts.maxSessions ?? 16, profilePrefix: opts.profilePrefix ?? '', dumpOptimizedTo: opts.dumpOptimizedTo ?? '' }
   }
 
   /** The cached session for `key`, building the model with `build` on first use. */
@@ -83,12 +87,25 @@ export class Runtime {
       enableMemPattern: true,
     }
     if (this.options.threads !== undefined) opts.intraOpNumThreads = this.options.threads
+    if (this.options.dumpOptimizedTo) opts.optimizedModelFilePath = `${this.options.dumpOptimizedTo}/${key.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 80)}.onnx`
+    if (this.options.profilePrefix) {
+      opts.enableProfiling = true
+      opts.profileFilePrefix = this.options.profilePrefix
+    }
     try {
       return await ort.InferenceSession.create(bytes, opts)
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e)
       if (this.provider !== 'cpu') throw new RuntimeError('RUNTIME_PROVIDER_FAILED', `could not start the ${this.provider} execution provider: ${msg}`, 'use --device cpu')
       throw new RuntimeError('RUNTIME_SESSION', `ONNX Runtime rejected graph "${key}": ${msg}`, 'this is a bug in finetune; please report it with the command you ran')
+    }
+  }
+
+  /** Flushes ONNX Runtime profiles of every cached session (when profiling is on). */
+  async endProfiling(): Promise<void> {
+    for (const p of this.#cache.values()) {
+      const s = await p
+      ;(s as unknown as { endProfiling?: () => unknown }).endProfiling?.()
     }
   }
 

@@ -7,7 +7,7 @@ import { grad } from '../autodiff/grad.js'
 import { ConfigError, RuntimeError } from '../errors.js'
 import type { DType } from '../graph/dtype.js'
 import { Graph, withGraph, type Parameter, type Tensor } from '../graph/graph.js'
-import type { Module } from '../graph/module.js'
+import { currentStructureVersion, type Module } from '../graph/module.js'
 import { lower } from '../onnx/lower.js'
 import { clipByGlobalNorm, emitUpdates, resolveGroups, stateKeys, stepScalars, validateOptimizer, type OptimizerConfig, type ResolvedGroup } from '../optim/optimizers.js'
 import { Program, ResidentState, type InputBinding, type OutputBinding, type ProgramInput, type ProgramOutput } from '../runtime/program.js'
@@ -55,6 +55,16 @@ export function scalarHost(v: number): HostTensor {
   return { data: new Float32Array([v]), shape: [], dtype: 'float32' }
 }
 
+export interface TrainState {
+  tensors: Record<string, { shape: readonly number[]; data: Float32Array }>
+  step: number
+  micro: number
+  randomCounter: number
+  seed: number
+}
+
+let nextSessionId = 0
+
 export class TrainSession {
   readonly model: Module
   readonly runtime: Runtime
@@ -68,6 +78,7 @@ export class TrainSession {
   #forward: ForwardFn
   #params: Parameter[]
   #programs = new Map<string, Promise<Program>>()
+  readonly #id = nextSessionId++
   constructor(o: TrainSessionOptions) {
     validateOptimizer(o.optimizer)
     if (o.accumulation !== undefined && !(Number.isInteger(o.accumulation) && o.accumulation >= 1))
@@ -129,7 +140,7 @@ export class TrainSession {
 
   #program(kind: Kind, spec: InputSpec): Promise<Program> {
     const trainable = this.#params.filter((p) => p.kind === 'param' && p.requiresGrad).map((p) => p.name)
-    const key = JSON.stringify([kind, spec, kind === 'eval' ? [] : trainable, this.clipNorm ?? null, this.accumulation])
+    const key = `session${this.#id}:` + JSON.stringify([kind, spec, kind === 'eval' ? [] : trainable, currentStructureVersion()])
     let p = this.#programs.get(key)
     if (!p) {
       p = this.#build(kind, spec, key)
@@ -219,6 +230,39 @@ export class TrainSession {
     const upd = emitUpdates(g, this.optimizer, groups, clipped.grads, (key, p) => stateInput(key, p.shape), scalar)
     for (const [p, t] of upd.params) outputs.push({ name: `upd:${p.name}`, tensor: t, bind: { kind: 'param', param: p } })
     for (const [key, t] of upd.state) outputs.push({ name: `state:${key}`, tensor: t, bind: { kind: 'state', key } })
+  }
+
+  /**
+   * Everything a resumed run needs: parameters and buffers under their checkpoint names, optimizer
+   * and accumulation buffers under their state keys, and the counters. Arrays are copies.
+   */
+  exportState(): TrainState {
+    const tensors: Record<string, { shape: readonly number[]; data: Float32Array }> = {}
+    for (const p of this.#params) tensors[p.name] = { shape: p.shape, data: p.data.slice() }
+    for (const [k, v] of this.state.buffers) tensors[k] = { shape: [v.length], data: v.slice() }
+    return { tensors, step: this.step, micro: this.#micro, randomCounter: this.state.randomCounter, seed: this.state.seed }
+  }
+
+  /** Restores what exportState produced; every parameter must be present with its shape. */
+  importState(s: TrainState): void {
+    const missing: string[] = []
+    for (const p of this.#params) {
+      const t = s.tensors[p.name]
+      if (!t) {
+        missing.push(p.name)
+        continue
+      }
+      if (t.data.length !== p.data.length) throw new ConfigError('STATE_SHAPE', `saved state "${p.name}" has ${t.data.length} values, the model needs ${p.data.length} (shape [${p.shape}])`, 'resume with the same model configuration')
+      p.data = t.data.slice()
+    }
+    if (missing.length) throw new ConfigError('STATE_MISSING', `saved state lacks ${missing.length} parameter(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, 'resume with the same model configuration')
+    this.state.buffers.clear()
+    this.state.dropSpares()
+    for (const [k, t] of Object.entries(s.tensors)) if (k.startsWith('optim.') || k.startsWith('grad.')) this.state.buffers.set(k, t.data.slice())
+    this.step = s.step
+    this.#micro = s.micro
+    this.state.randomCounter = s.randomCounter
+    this.state.seed = s.seed
   }
 
   /** Optimizer buffer names for the current trainable parameters. */

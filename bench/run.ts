@@ -1,0 +1,65 @@
+/**
+ * Benchmarks: finetune against PyTorch on the same model and step, in the same run.
+ * usage: npm run bench -- <case> [--steps N] [--warmup N] [--no-torch]
+ * Prints progress on stderr and one JSON line on stdout at the end.
+ */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { cases } from './cases.js'
+
+const args = process.argv.slice(2)
+const name = args.find((a) => !a.startsWith('--'))
+const opt = (k: string, d: number): number => {
+  const i = args.indexOf(`--${k}`)
+  return i >= 0 ? Number(args[i + 1]) : d
+}
+if (!name || !(name in cases)) {
+  console.error(`usage: npm run bench -- <case>\ncases: ${Object.keys(cases).join(', ')}`)
+  process.exit(2)
+}
+const steps = opt('steps', 20)
+const warmup = opt('warmup', 5)
+const bench = cases[name]!
+
+/** PyTorch at its best on this machine: OpenBLAS overrides unset, glibc allocator tuned. */
+function torchMs(threads: number): { median_ms: number; peak_rss_mb: number } | { error: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '67108864', MALLOC_TOP_PAD_: '67108864', OMP_NUM_THREADS: String(threads) }
+  delete env['OPENBLAS_CORETYPE']
+  delete env['OPENBLAS_L2_SIZE']
+  const script = fileURLToPath(new URL('./torch_bench.py', import.meta.url))
+  const r = spawnSync('/usr/bin/python3', [script, bench.torchCase ?? name!, String(threads), String(steps), String(warmup)], { env, encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) })
+  const line = r.stdout?.trim().split('\n').pop()
+  if (r.status !== 0 || !line) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').slice(-3).join(' | ') }
+  return JSON.parse(line) as { median_ms: number; peak_rss_mb: number }
+}
+
+const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!
+
+const result: Record<string, unknown> = { case: name, steps, warmup }
+console.error(`[bench] ${name}: finetune, ${warmup} warm-up + ${steps} timed steps`)
+const ft = await bench.run({ steps, warmup, median })
+Object.assign(result, ft.extra ?? {})
+result['finetune_ms'] = round(ft.ms)
+result['finetune_peak_rss_mb'] = round(process.resourceUsage().maxRSS / 1024)
+if (!args.includes('--no-torch')) {
+  for (const th of [1, 2]) {
+    console.error(`[bench] ${name}: PyTorch, ${th} thread(s)`)
+    const t = torchMs(th)
+    if ('error' in t) result[`torch_${th}t_error`] = t.error
+    else {
+      result[`torch_${th}t_ms`] = round(t.median_ms)
+      result[`torch_${th}t_peak_rss_mb`] = round(t.peak_rss_mb)
+    }
+  }
+  const ts = [result['torch_1t_ms'], result['torch_2t_ms']].filter((v): v is number => typeof v === 'number')
+  if (ts.length) {
+    result['torch_ms'] = Math.min(...ts)
+    result['ratio'] = round(ft.ms / Math.min(...ts), 3)
+  }
+}
+console.log(JSON.stringify(result))
+
+function round(v: number, d = 2): number {
+  const f = 10 ** d
+  return Math.round(v * f) / f
+}

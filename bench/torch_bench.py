@@ -1,0 +1,88 @@
+"""PyTorch side of finetune's benchmarks: the same model and training step, timed the same way.
+
+Run by bench/run.ts with Debian's python3-torch, OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and the
+glibc allocator tuned (see bench/run.ts). Prints one JSON line: {"median_ms": ..., "peak_rss_mb": ...}.
+usage: python3 bench/torch_bench.py CASE THREADS STEPS WARMUP
+"""
+import json, math, resource, sys, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+case, threads, steps, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block, exact GELU, softmax attention (matches src/models/transformer-block.ts)."""
+    def __init__(self, c=256, nh=4, ffn=1024):
+        super().__init__()
+        self.nh = nh
+        self.ln_1 = nn.LayerNorm(c); self.c_attn = nn.Linear(c, 3 * c); self.c_proj = nn.Linear(c, c)
+        self.ln_2 = nn.LayerNorm(c); self.c_fc = nn.Linear(c, ffn); self.m_proj = nn.Linear(ffn, c)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+        q, k, v = [t.view(B, T, self.nh, C // self.nh).transpose(1, 2) for t in (q, k, v)]
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        y = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
+        h = x + self.c_proj(y)
+        return h + self.m_proj(F.gelu(self.c_fc(self.ln_2(h))))
+
+
+class ConvBlock(nn.Module):
+    """ResNet basic block + global average pool + linear head (matches bench/cases.ts conv-block)."""
+    def __init__(self, c=64, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False); self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False); self.bn2 = nn.BatchNorm2d(c)
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)) + x)
+        return self.fc(y.mean((2, 3)))
+
+
+def build():
+    if case == 'transformer-block':
+        m = Block()
+        x = torch.randn(16, 64, 256); t = torch.randn(16, 64, 256)
+        return m, lambda: F.mse_loss(m(x), t)
+    if case == 'conv-block':
+        m = ConvBlock()
+        x = torch.randn(16, 64, 64, 64); y = torch.randint(0, 10, (16,))
+        return m, lambda: F.cross_entropy(m(x), y)
+    if case == 'resnet18-finetune':
+        import torchvision
+        m = torchvision.models.resnet18(num_classes=10)
+        x = torch.randn(16, 3, 112, 112); y = torch.randint(0, 10, (16,))
+        return m, lambda: F.cross_entropy(m(x), y)
+    if case == 'bert-finetune':
+        sys.path.insert(0, 'scripts')
+        from text_reference import BertConfig, BertForSequenceClassification  # noqa
+        cfg = BertConfig(vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                         intermediate_size=1024, max_position_embeddings=512, num_labels=2)
+        m = BertForSequenceClassification(cfg)
+        ids = torch.randint(0, 30522, (16, 128)); mask = torch.ones(16, 128, dtype=torch.long); y = torch.randint(0, 2, (16,))
+        return m, lambda: m(input_ids=ids, attention_mask=mask, labels=y)[0]
+    raise SystemExit(f'unknown case {case}')
+
+
+model, loss_fn = build()
+model.train()
+decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}], lr=1e-4)
+times = []
+for i in range(warmup + steps):
+    t0 = time.perf_counter()
+    opt.zero_grad(set_to_none=True)
+    loss = loss_fn()
+    loss.backward()
+    opt.step()
+    times.append((time.perf_counter() - t0) * 1000)
+times = sorted(times[warmup:])
+print(json.dumps({'median_ms': times[len(times) // 2], 'loss': float(loss), 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
