@@ -84,7 +84,8 @@ export function stepScalars(c: OptimizerConfig, groups: readonly ResolvedGroup[]
     } else {
       s[`opt.${i}.lr`] = lr
       // torch starts the momentum buffer at the first gradient, undampened
-      if ((c.dampening ?? 0) !== 0) s[`opt.${i}.damp`] = t === 1 ? 1 : 1 - c.dampening!
+      const damp = c.kind === 'sgd' ? (c.dampening ?? 0) : 0
+      if (damp !== 0) s[`opt.${i}.damp`] = t === 1 ? 1 : 1 - damp
     }
   })
   return s
