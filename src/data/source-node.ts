@@ -57,12 +57,27 @@ export async function fileSource(path: string, opts: { allowEmpty?: boolean } = 
 /** Lists data files next to a missing one, so a typo is quick to fix. */
 async function nearbyHint(path: string): Promise<string> {
   try {
-    const files = (await readdir(dirname(path))).filter((f) => /\.(csv|tsv|tab|jsonl|ndjson|json|conll|txt)$/i.test(f)).sort()
-    if (files.length) return `data files in ${dirname(path)}: ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', ...' : ''}`
+    const want = basename(path)
+    const files = (await readdir(dirname(path)))
+      .filter((f) => /\.(csv|tsv|tab|jsonl|ndjson|json|conll|txt)$/i.test(f))
+      .map((f) => ({ f, d: editDistance(f, want) }))
+      .sort((a, b) => a.d - b.d || (a.f < b.f ? -1 : 1))
+      .map((x) => x.f)
+    if (files.length) return `data files in ${dirname(path)}, closest names first: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', ...' : ''}`
   } catch {
     // the directory is missing too
   }
   return `check the path (${basename(path)} in ${dirname(path)})`
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = cur
+  }
+  return prev[b.length]!
 }
 
 /**

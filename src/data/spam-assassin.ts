@@ -111,12 +111,22 @@ function collectText(headers: Map<string, string>, body: string, out: { plain: s
     const boundary = params.get('boundary')
     if (!boundary || depth > 8) return
     const marker = '--' + boundary
-    // pieces[0] is the preamble; each later piece starts with the rest of its boundary line
-    const pieces = ('\n' + body).split('\n' + marker)
-    for (const piece of pieces.slice(1)) {
-      if (piece.startsWith('--')) break // closing boundary
-      const part = splitEntity(piece.replace(/^[ \t]*\n/, ''))
-      collectText(part.headers, part.body, out, depth + 1)
+    // a delimiter is a whole line (an inner boundary may extend the outer one); the closing one ends in --
+    let part: string[] | null = null
+    for (const line of body.split('\n')) {
+      const t = line.trimEnd()
+      if (t === marker || t === marker + '--') {
+        if (part) {
+          const entity = splitEntity(part.join('\n'))
+          collectText(entity.headers, entity.body, out, depth + 1)
+        }
+        if (t !== marker) return
+        part = []
+      } else part?.push(line)
+    }
+    if (part && part.length) {
+      const entity = splitEntity(part.join('\n'))
+      collectText(entity.headers, entity.body, out, depth + 1)
     }
     return
   }

@@ -239,7 +239,13 @@ export class TrainSession {
   exportState(): TrainState {
     const tensors: Record<string, { shape: readonly number[]; data: Float32Array }> = {}
     for (const p of this.#params) tensors[p.name] = { shape: p.shape, data: p.data.slice() }
-    for (const [k, v] of this.state.buffers) tensors[k] = { shape: [v.length], data: v.slice() }
+    const byName = new Map(this.#params.map((p) => [p.name, p]))
+    for (const [k, v] of this.state.buffers) {
+      // optim.<param>.<slot> and grad.<param> have their parameter's shape
+      const pname = k.startsWith('grad.') ? k.slice(5) : k.replace(/^optim\./, '').replace(/\.[^.]+$/, '')
+      const p = byName.get(pname)
+      tensors[k] = { shape: p && p.data.length === v.length ? p.shape : [v.length], data: v.slice() }
+    }
     return { tensors, step: this.step, micro: this.#micro, randomCounter: this.state.randomCounter, seed: this.state.seed }
   }
 

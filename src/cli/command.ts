@@ -1,0 +1,16 @@
+import type { CommandSpec, FlagSpecs, ParsedFlags } from './flags.js'
+
+export interface Io {
+  out(text: string): void
+  err(text: string): void
+}
+
+export interface Command<S extends FlagSpecs = FlagSpecs> {
+  spec: CommandSpec<S>
+  run(flags: ParsedFlags<S>, positional: string[], io: Io): Promise<number | void>
+}
+
+/** Declares a command with its flags typed from the spec. */
+export function command<S extends FlagSpecs>(spec: CommandSpec<S>, run: Command<S>['run']): Command<S> {
+  return { spec, run }
+}
