@@ -82,6 +82,11 @@ describe('reductions', () => {
     await checkOp('var', [f(3, 6)], (x) => x.variance(-1))
     await checkOp('var unbiased', [f(3, 6)], (x) => x.variance([0, 1], true, 1))
   })
+  it('cumsum forward, reverse and exclusive', async () => {
+    await checkOp('cumsum', [f(3, 5)], (x) => x.cumsum(1))
+    await checkOp('cumsum rev excl', [f(4, 3)], (x) => x.cumsum(0, { reverse: true, exclusive: true }))
+    await checkOp('cumsum int', [ints([2, 3], [1, 0, 1, 1, 1, 0])], (x) => x.cumsum(1).cast('float32'))
+  })
   it('argmax', async () => {
     const r = await checkOp('argmax', [f(3, 5)], (x) => x.argmax(-1).cast('float32'))
     expect(r.shape).toEqual([3])

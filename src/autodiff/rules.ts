@@ -214,6 +214,8 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
     return mask.mul(g.reshape(keep).div(mask.sum(n.attrs.axes, true)))
   }),
   ArgMax: none,
+  // the adjoint of a running sum is the running sum in the other direction
+  CumSum: unary((g, n) => g.cumsum(n.attrs.axis, { reverse: !n.attrs.reverse, exclusive: n.attrs.exclusive })),
   MatMul: (n, dy, needs) => {
     const g = first(dy)
     const [a, b] = n.inputs as [Tensor, Tensor]

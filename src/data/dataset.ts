@@ -217,7 +217,9 @@ async function scanFile(
           ...(opts.task === 'token-classification' ? { allowRegression: false, allowMulti: false, noun: 'tag' } : {}),
         })
       : undefined
-  let keys = new Int32Array(1024)
+  // label keys are kept only for a stratified split (4 bytes a row)
+  const wantKeys = collector !== undefined && opts.stratify === true && opts.task === 'text-classification'
+  let keys = new Int32Array(wantKeys ? 1024 : 0)
   let columns = trainColumns
   for await (const { raw, record } of parsedRecords(source, parser, bad)) {
     if (!columns) columns = resolveColumns(opts.task, parser.columns ?? Object.keys(record.values), record.values, opts, source.name)
@@ -230,6 +232,7 @@ async function scanFile(
       continue
     }
     const i = builder.add(raw.offset, raw.length, raw.line)
+    if (!wantKeys) continue
     if (i === keys.length) {
       const k2 = new Int32Array(keys.length * 2)
       k2.set(keys)
@@ -248,7 +251,7 @@ async function scanFile(
   }
   if (!columns) throw new Error('unreachable: rows without columns')
   const index = builder.finish({ file: source.name, format: parser.format, options: tableOptions(opts, parser.format), size: source.size, columns: parser.columns })
-  return { index, columns, collector, labelKeys: keys.slice(0, builder.count), bad: bad.report() }
+  return { index, columns, collector, labelKeys: keys.slice(0, wantKeys ? builder.count : 0), bad: bad.report() }
 }
 
 /** Validation data must have the columns training used. */
@@ -281,13 +284,12 @@ function checkRecord(
       return 0
     }
     case 'token-classification': {
-      const { tokens, tags } = tokensOf(record, cols)
+      const { tags } = tokensOf(record, cols)
       const where = at(record, cols.tags!)
-      for (let k = 0; k < tags.length; k++) {
-        if (collector) collector.add(tags[k], where)
-        else encodeLabel(scheme!, tags[k], where, { noun: 'tag' })
+      for (const tag of tags) {
+        if (collector) collector.add(tag, where)
+        else encodeLabel(scheme!, tag, where, { noun: 'tag' })
       }
-      void tokens
       return 0
     }
     case 'causal-lm':

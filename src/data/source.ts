@@ -3,6 +3,7 @@
  * sequential pass, and random reads for rows found by the row index. Node files come from
  * `fileSource` in source-node.ts; a browser passes a File/Blob to `blobSource`.
  */
+import { DataError } from '../errors.js'
 
 /** Bytes of a data file, readable in order (stream) or by position (read). */
 export interface DataSource {
@@ -51,7 +52,27 @@ export function blobSource(blob: Blob, name = (blob as { name?: string }).name ?
   }
 }
 
-/** A JSON Lines source built from objects in memory (built-in data sets go through the same parser). */
+/**
+ * A one-pass source over chunks of bytes or text (a network stream, a decompressor): records can be
+ * streamed once, but not read by position, so it suits `readRecords`, not a row index.
+ */
+export function chunkSource(name: string, chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>): DataSource {
+  let used = false
+  return {
+    name,
+    size: Number.NaN,
+    async *stream(start = 0) {
+      if (used || start !== 0) throw new DataError('DATA_NOT_SEEKABLE', `${name}: a chunk stream can be read only once, from the start`, 'read it from a file or a Blob to index it')
+      used = true
+      for await (const c of chunks) yield typeof c === 'string' ? encoder.encode(c) : c
+    },
+    read() {
+      return Promise.reject(new DataError('DATA_NOT_SEEKABLE', `${name}: a chunk stream cannot be read by position`, 'read it from a file or a Blob to index it'))
+    },
+  }
+}
+
+/** A JSON Lines source built from objects in memory (built-in data sets go through the same parser); name it `*.jsonl` or pass `format: 'jsonl'`. */
 export function recordsSource(name: string, records: readonly object[]): DataSource {
   return bytesSource(name, records.map((r) => JSON.stringify(r)).join('\n') + '\n')
 }

@@ -87,6 +87,10 @@ describe('formats', () => {
   it('reads quoted TSV, and plain TSV with quoting off', async () => {
     const pairs = await read('pairs.tsv')
     expect(pairs[2]!.values).toEqual({ sentence1: 'Quoted\tsentence', sentence2: 'Something else.', label: '1' })
+    const quoted = await failure(read('plain.tsv'))
+    expect(quoted.code).toBe('DATA_BAD_QUOTE')
+    expect(quoted.message).toContain(`${fx('plain.tsv')}:2:8: field 1 has text after its closing quote`)
+    expect(quoted.hint).toContain('quoting: false')
     const plain = await read('plain.tsv', { quoting: false })
     expect(plain.map((r) => r.values.text)).toEqual(['"Great" was all he said', 'it\'s a 5" screen'])
   })
@@ -108,7 +112,7 @@ describe('formats', () => {
     expect(rs.map((r) => [r.line, r.values])).toEqual([
       [3, { tokens: ['EU', 'rejects', 'German', 'call'], tags: ['B-ORG', 'O', 'B-MISC', 'O'] }],
       [9, { tokens: ['Peter', 'Blackburn'], tags: ['B-PER', 'I-PER'] }],
-      [12, { tokens: ['BRUSSELS'], tags: ['B-LOC'] }],
+      [12, { tokens: ['BRUSSELS', '1996-08-22'], tags: ['B-LOC', 'O'] }],
     ])
   })
 
@@ -196,5 +200,24 @@ describe('file and row errors', () => {
     for await (const r of readRecords(blobSource(new Blob([text]), 'blob.csv'))) fromBlob.push(r)
     expect(fromBytes.map((r) => r.values)).toEqual([{ text: 'a, b', label: 'x' }])
     expect(fromBlob.map((r) => r.values)).toEqual(fromBytes.map((r) => r.values))
+  })
+})
+
+describe('chunk streams', () => {
+  it('stream records from text chunks split anywhere, once', async () => {
+    const { chunkSource } = await import('./source.js')
+    async function* chunks() {
+      yield '{"text": "a", "la'
+      yield 'bel": 1}\n{"text": "ü'
+      yield new TextEncoder().encode('ß"}\n')
+    }
+    const source = chunkSource('stream.jsonl', chunks())
+    const out: DataRecord[] = []
+    for await (const r of readRecords(source)) out.push(r)
+    expect(out.map((r) => [r.line, r.offset, r.values])).toEqual([
+      [1, 0, { text: 'a', label: 1 }],
+      [2, 26, { text: 'üß' }],
+    ])
+    await expect(source.read(0, 1)).rejects.toThrow(/cannot be read by position/)
   })
 })

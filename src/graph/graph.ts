@@ -233,6 +233,9 @@ export class Tensor {
     return v.mul(1 / Math.max(n - correction, 1))
   }
   argmax(axis = -1, keepdims = false): Tensor { return this.#un('ArgMax', { axis: normAxis('ArgMax', axis, this.rank), keepdims }) }
+  cumsum(axis: number, o: { reverse?: boolean; exclusive?: boolean } = {}): Tensor {
+    return this.#un('CumSum', { axis: normAxis('CumSum', axis, this.rank), reverse: o.reverse ?? false, exclusive: o.exclusive ?? false })
+  }
 
   // linear algebra
   matmul(o: TensorLike): Tensor { return this.#bin('MatMul', o) }

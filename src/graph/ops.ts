@@ -55,6 +55,7 @@ export interface OpAttrs {
   ReduceMean: { axes: readonly number[]; keepdims: boolean }
   ReduceMax: { axes: readonly number[]; keepdims: boolean }
   ArgMax: { axis: number; keepdims: boolean }
+  CumSum: { axis: number; reverse: boolean; exclusive: boolean }
   MatMul: Empty
   Gemm: { transA: boolean; transB: boolean; alpha: number; beta: number }
   Reshape: { shape: readonly number[] }
@@ -209,6 +210,7 @@ export const opSpecs: { [K in OpName]: OpSpec<K> } = {
       return [{ shape, dtype: 'int64' }]
     },
   },
+  CumSum: { infer: (i) => (need('CumSum', i, 1), [i[0]!]) },
   MatMul: {
     infer(inputs) {
       need('MatMul', inputs, 2)

@@ -31,8 +31,9 @@ export class TransformerBlock extends Module {
     const [B, T, C] = x.shape as [number, number, number]
     const nh = this.c.heads
     const p = this.c.dropout ?? 0
-    const [q, k, v] = this.attn.c_attn.forward(this.ln_1.forward(x)).chunk(3, -1)
-      .map((t) => t.reshape([B, T, nh, C / nh]).transpose([0, 2, 1, 3]))                 // (B, nh, T, hd)
+    const [q, k, v] = this.attn.c_attn.forward(this.ln_1.forward(x))
+      .reshape([B, T, 3, nh, C / nh]).transpose([2, 0, 3, 1, 4])                            // (3, B, nh, T, hd)
+      .split([1, 1, 1], 0).map((t) => t.squeeze(0))                                         // (B, nh, T, hd)
     const y = nn.attention(q!, k!, v!, { causal: this.c.causal ?? false, paddingMask: paddingMask ?? null, dropout: p })
       .transpose([0, 2, 1, 3]).reshape([B, T, C])                                         // (B, T, C)
     const h = x.add(nn.dropout(this.attn.c_proj.forward(y), p))

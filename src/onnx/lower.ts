@@ -140,6 +140,7 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
   ReduceMean: (b, n, ins, outs) => b.node('ReduceMean', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
   ReduceMax: (b, n, ins, outs) => b.node('ReduceMax', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
   ArgMax: (b, n, ins, outs) => b.node('ArgMax', ins, outs, [aInt('axis', n.attrs.axis), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
+  CumSum: (b, n, ins, outs) => b.node('CumSum', [ins[0]!, b.const([n.attrs.axis], 'int64', [])], outs, [aInt('exclusive', n.attrs.exclusive ? 1 : 0), aInt('reverse', n.attrs.reverse ? 1 : 0)]),
   MatMul: same('MatMul'),
   Gemm: (b, n, ins, outs) =>
     b.node('Gemm', ins, outs, [aInt('transA', n.attrs.transA ? 1 : 0), aInt('transB', n.attrs.transB ? 1 : 0), aFloat('alpha', n.attrs.alpha), aFloat('beta', n.attrs.beta)]),

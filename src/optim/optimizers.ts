@@ -78,9 +78,11 @@ export function stepScalars(c: OptimizerConfig, groups: readonly ResolvedGroup[]
     const lr = lrs[i]!
     if (c.kind === 'adam' || c.kind === 'adamw') {
       const [b1, b2] = c.betas ?? defaults.betas
-      s[`opt.${i}.alpha`] = lr / (1 - b1 ** t)
+      // torch: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) = (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps*sqrt(bc2))
+      const sbc2 = Math.sqrt(1 - b2 ** t)
+      s[`opt.${i}.alpha`] = (lr * sbc2) / (1 - b1 ** t)
+      s[`opt.${i}.eps`] = (c.eps ?? defaults.eps) * sbc2
       s[`opt.${i}.decay`] = c.kind === 'adamw' ? 1 - lr * g.weightDecay : 1
-      s[`opt.${i}.bc2`] = 1 / Math.sqrt(1 - b2 ** t)
     } else {
       s[`opt.${i}.lr`] = lr
       // torch starts the momentum buffer at the first gradient, undampened
@@ -136,14 +138,13 @@ export function emitUpdates(
         params.set(p, w.sub(d.mul(scalar(`opt.${gi}.lr`))))
       } else {
         const [b1, b2] = c.betas ?? defaults.betas
-        const eps = c.eps ?? defaults.eps
         const [km, kv] = stateKeys(c, p) as [string, string]
         const d = c.kind === 'adam' && wd ? gr.add(w.mul(wd)) : gr
         const m = state(km, p).mul(b1).add(d.mul(1 - b1))
         const v = state(kv, p).mul(b2).add(d.square().mul(1 - b2))
         newState.set(km, m)
         newState.set(kv, v)
-        const denom = v.sqrt().mul(scalar(`opt.${gi}.bc2`)).add(eps)
+        const denom = v.sqrt().add(scalar(`opt.${gi}.eps`))
         const step = m.div(denom).mul(scalar(`opt.${gi}.alpha`))
         const base = c.kind === 'adamw' && wd ? w.mul(scalar(`opt.${gi}.decay`)) : w
         params.set(p, base.sub(step))

@@ -298,6 +298,22 @@ export const referenceKernels: { [K in OpName]: Kernel<K> } = {
     void keepdims
     return [out]
   },
+  CumSum: ([x], { axis, reverse, exclusive }) => {
+    const out = nd(x!.shape)
+    const n = x!.shape[axis]!
+    const inner = size(x!.shape.slice(axis + 1))
+    const outer = size(x!.shape.slice(0, axis))
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < inner; i++) {
+        let acc = 0
+        for (let k0 = 0; k0 < n; k0++) {
+          const k = reverse ? n - 1 - k0 : k0
+          const at = o * n * inner + k * inner + i
+          if (exclusive) { out.data[at] = acc; acc += x!.data[at]! } else { acc += x!.data[at]!; out.data[at] = acc }
+        }
+      }
+    return [out]
+  },
   MatMul: ([a, b], _attrs, node) => {
     const outShape = node.outputs[0]!.shape
     const batch = outShape.slice(0, -2)

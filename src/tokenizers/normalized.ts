@@ -118,8 +118,19 @@ export class Normalized {
       const norm = seg.normalize(form)
       if (norm === seg) for (let k = i; k < j; k++) parts.push([this.chars[k]!, this.align[k]!])
       else {
+        // Each output code point takes the span of the input code point whose own normalization
+        // produced it (decomposition, reordering of marks); composed ones take the segment's span.
+        const pool: Array<[string, Span] | null> = []
+        for (let k = i; k < j; k++) for (const d of this.chars[k]!.normalize(form)) pool.push([d, this.align[k]!])
         const span = this.originalRange(i, j)
-        for (const c of norm) parts.push([c, span])
+        for (const c of norm) {
+          const at = pool.findIndex((p) => p !== null && p[0] === c)
+          if (at < 0) parts.push([c, span])
+          else {
+            parts.push([c, pool[at]![1]])
+            pool[at] = null
+          }
+        }
       }
       out += norm
       i = j
@@ -161,7 +172,7 @@ export class Normalized {
    * Splits on matches (sorted, non-overlapping [start, end) code point ranges) with one of
    * tokenizers' delimiter behaviours. Empty pieces are dropped.
    */
-  split(matches: Array<readonly [number, number]>, behavior: SplitBehavior): Normalized[] {
+  split(matches: Array<readonly [number, number]>, behavior: SplitBehavior, invert = false): Normalized[] {
     // alternate (range, isMatch) covering the whole string
     const pieces: Array<[number, number, boolean]> = []
     let last = 0
@@ -171,6 +182,8 @@ export class Normalized {
       last = e
     }
     if (last < this.chars.length) pieces.push([last, this.chars.length, false])
+    // inverting swaps what counts as the delimiter, piece by piece (tokenizers' Invert pattern)
+    if (invert) for (const p of pieces) p[2] = !p[2]
     let keep: Array<[number, number]> = []
     if (behavior === 'Isolated') keep = pieces.map(([s, e]) => [s, e])
     else if (behavior === 'Removed') keep = pieces.filter((p) => !p[2]).map(([s, e]) => [s, e])

@@ -59,7 +59,7 @@ export function buildPreTokenizer(cfg: Json | undefined, where: string): PreToke
       }
     }
     case 'Whitespace':
-      return (n) => n.split(complement(regexMatches(n.chars, WHITESPACE_REGEX), n.length), 'Removed')
+      return (n) => n.split(regexMatches(n.chars, WHITESPACE_REGEX), 'Removed', true)
     case 'WhitespaceSplit':
       return (n) => n.split(charMatches(n.chars, isWhitespace), 'Removed')
     case 'Punctuation': {
@@ -79,11 +79,7 @@ export function buildPreTokenizer(cfg: Json | undefined, where: string): PreToke
       const match = patternMatcher(f.obj_('pattern'), `${where}.pattern`)
       const b = behavior('behavior', 'Isolated')
       const invert = f.bool('invert', false)
-      return (n) => {
-        let m = match(n.chars)
-        if (invert) m = complement(m, n.length)
-        return n.split(m, b)
-      }
+      return (n) => n.split(match(n.chars), b, invert)
     }
     case 'Sequence': {
       const parts = f.arr('pretokenizers').map((c, i) => buildPreTokenizer(c, `${where}.pretokenizers[${i}]`))
@@ -92,15 +88,4 @@ export function buildPreTokenizer(cfg: Json | undefined, where: string): PreToke
     default:
       return fail('TOKENIZER_UNSUPPORTED', where, `pre-tokenizer type "${type}" is not supported`, `supported pre-tokenizers: ${PRE_TOKENIZERS.join(', ')}`)
   }
-}
-
-function complement(m: Array<[number, number]>, len: number): Array<[number, number]> {
-  const out: Array<[number, number]> = []
-  let last = 0
-  for (const [s, e] of m) {
-    if (s > last) out.push([last, s])
-    last = e
-  }
-  if (last < len) out.push([last, len])
-  return out
 }
