@@ -11,7 +11,7 @@ export interface Enc {
   sequenceIds: Array<number | null>
 }
 
-export const emptyEnc = (): Enc => ({ ids: [], typeIds: [], tokens: [], offsets: [], wordIds: [], specialMask: [], sequenceIds: [] })
+const emptyEnc = (): Enc => ({ ids: [], typeIds: [], tokens: [], offsets: [], wordIds: [], specialMask: [], sequenceIds: [] })
 
 export function concatEnc(parts: Enc[]): Enc {
   const out = emptyEnc()

@@ -119,18 +119,27 @@ export class Normalized {
       if (norm === seg) for (let k = i; k < j; k++) parts.push([this.chars[k]!, this.align[k]!])
       else {
         // Each output code point takes the span of the input code point whose own normalization
-        // produced it (decomposition, reordering of marks); composed ones take the segment's span.
+        // produced it (decomposition, reordering of marks); a composed one takes the span of the
+        // first input it absorbed, as tokenizers aligns "e" + U+0301 -> "é" with the "e".
         const pool: Array<[string, Span] | null> = []
         for (let k = i; k < j; k++) for (const d of this.chars[k]!.normalize(form)) pool.push([d, this.align[k]!])
-        const span = this.originalRange(i, j)
-        for (const c of norm) {
+        const outs = Array.from(norm)
+        const spans: Array<Span | undefined> = outs.map((c) => {
           const at = pool.findIndex((p) => p !== null && p[0] === c)
-          if (at < 0) parts.push([c, span])
-          else {
-            parts.push([c, pool[at]![1]])
-            pool[at] = null
+          if (at < 0) return undefined
+          const sp = pool[at]![1]
+          pool[at] = null
+          return sp
+        })
+        outs.forEach((c, k) => {
+          let sp = spans[k]
+          if (!sp) {
+            const at = pool.findIndex((p) => p !== null)
+            sp = at >= 0 ? pool[at]![1] : this.originalRange(i, j)
+            if (at >= 0) pool[at] = null
           }
-        }
+          parts.push([c, sp])
+        })
       }
       out += norm
       i = j

@@ -5,6 +5,8 @@ import { BYTE_TO_CHAR, isBertControl, isChineseChar, isNonspacingMark, isWhitesp
 
 export type Normalizer = (n: Normalized) => Normalized
 
+const MARK = /^\p{M}$/u
+
 /** Rust's per-character lowercase (no final-sigma context, unlike String#toLowerCase on a word). */
 export const lowerChar = (c: string): string => c.toLowerCase()
 
@@ -38,7 +40,8 @@ export function buildNormalizer(cfg: Json | undefined, where: string): Normalize
       return (n) => n.strip(left, right, isWhitespace)
     }
     case 'StripAccents':
-      return (n) => n.filter((c) => !isNonspacingMark(c))
+      // unlike BertNormalizer's accent stripping (Mn only), this drops every mark (Mn, Mc, Me)
+      return (n) => n.filter((c) => !MARK.test(c))
     case 'NFC':
     case 'NFD':
     case 'NFKC':

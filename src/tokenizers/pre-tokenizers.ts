@@ -8,8 +8,9 @@ import { BYTE_TO_CHAR, isBertPunctuation, isWhitespace, utf8 } from './unicode.j
 export type PreTokenizer = (n: Normalized) => Normalized[]
 
 // GPT-2's pattern (encoder.py), with Oniguruma's Unicode \s spelled out
-export const GPT2_REGEX = translateRegex(String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`, 'ByteLevel')
-const WHITESPACE_REGEX = translateRegex(String.raw`\w+|[^\w\s]+`, 'Whitespace')
+const GPT2_REGEX = translateRegex(String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`, 'ByteLevel')
+// Whitespace runs on Rust's regex crate, whose \w also holds the joiners (ZWJ, ZWNJ)
+const WHITESPACE_REGEX = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\p{White_Space}]+/gu
 const NUMERIC = /^\p{N}$/u
 
 export const PRE_TOKENIZERS = ['BertPreTokenizer', 'ByteLevel', 'Metaspace', 'Whitespace', 'WhitespaceSplit', 'Punctuation', 'Digits', 'Split', 'CharDelimiterSplit', 'Sequence'] as const
@@ -17,7 +18,7 @@ export const PRE_TOKENIZERS = ['BertPreTokenizer', 'ByteLevel', 'Metaspace', 'Wh
 const BEHAVIORS: readonly SplitBehavior[] = ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous']
 
 /** Maps every code point to the characters of its UTF-8 bytes (GPT-2's byte-level alphabet). */
-export const toByteLevel = (n: Normalized): Normalized => n.flatMap((c) => Array.from(utf8(c), (b) => BYTE_TO_CHAR[b]!).join(''))
+const toByteLevel = (n: Normalized): Normalized => n.flatMap((c) => Array.from(utf8(c), (b) => BYTE_TO_CHAR[b]!).join(''))
 
 export function buildPreTokenizer(cfg: Json | undefined, where: string): PreTokenizer | null {
   if (cfg === null || cfg === undefined) return null

@@ -1,6 +1,6 @@
 import { fail } from './errors.js'
 
-const WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}'
+const WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}'
 
 /**
  * Translates a pattern written for Oniguruma (what tokenizers compiles) into a JavaScript regex in
@@ -16,7 +16,7 @@ export function translateRegex(pattern: string, where: string): RegExp {
       const n = pattern[i + 1]
       i++
       if (n === undefined) out += '\\\\'
-      else if (n === 's') out += inClass ? '\\p{White_Space}' : '\\p{White_Space}'
+      else if (n === 's') out += '\\p{White_Space}'
       else if (n === 'S') out += inClass ? unsupported(pattern, where, '\\S inside [...]') : '\\P{White_Space}'
       else if (n === 'w') out += inClass ? WORD : `[${WORD}]`
       else if (n === 'W') out += inClass ? unsupported(pattern, where, '\\W inside [...]') : `[^${WORD}]`
@@ -34,8 +34,7 @@ export function translateRegex(pattern: string, where: string): RegExp {
           out += `\\${n}{${pattern[i + 1]}}`
           i++
         }
-      } else if (/[A-Za-z0-9]/.test(n) || n === '/' || n === '-') out += '\\' + n
-      else out += '\\' + n
+      } else out += '\\' + n
       continue
     }
     if (c === '[' && !inClass) inClass = true

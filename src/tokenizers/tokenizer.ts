@@ -345,13 +345,15 @@ function truncatePair(a: Enc, b: Enc | null, max: number, strategy: 'longest_fir
 
 function pad(e: Enc, len: number, padId: number, padToken: string, side: 'left' | 'right'): Enc & { attentionMask: number[] } {
   const n = Math.max(0, len - e.ids.length)
-  const fill = <T>(v: T): T[] => Array.from({ length: n }, () => v)
-  const join = <T>(xs: T[], v: T): T[] => (side === 'right' ? [...xs, ...fill(v)] : [...fill(v), ...xs])
+  const join = <T>(xs: T[], v: T | (() => T)): T[] => {
+    const fill = Array.from({ length: n }, () => (typeof v === 'function' ? (v as () => T)() : v))
+    return side === 'right' ? [...xs, ...fill] : [...fill, ...xs]
+  }
   return {
     ids: join(e.ids, padId),
     typeIds: join(e.typeIds, 0),
     tokens: join(e.tokens, padToken),
-    offsets: join<[number, number]>(e.offsets, [0, 0]),
+    offsets: join<[number, number]>(e.offsets, () => [0, 0]),
     wordIds: join<number | null>(e.wordIds, null),
     specialMask: join(e.specialMask, 1),
     sequenceIds: join<number | null>(e.sequenceIds, null),

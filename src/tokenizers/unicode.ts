@@ -19,7 +19,6 @@ export const isBertPunctuation = (c: string): boolean => {
   if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true
   return PUNCTUATION.test(c)
 }
-export const isPunctuation = (c: string): boolean => PUNCTUATION.test(c)
 export const isNonspacingMark = (c: string): boolean => NONSPACING_MARK.test(c)
 /** Letter, number or underscore: what `\w` means for single_word added tokens. */
 export const isWordChar = (c: string): boolean => c === '_' || ALNUM.test(c)
@@ -56,8 +55,3 @@ const decoder = new TextDecoder('utf-8', { fatal: false })
 export const utf8 = (s: string): Uint8Array => encoder.encode(s)
 /** Lossy UTF-8 decoding: invalid sequences become U+FFFD, as Rust's from_utf8_lossy does. */
 export const fromUtf8 = (bytes: Uint8Array): string => decoder.decode(bytes)
-/** Number of UTF-8 bytes of one code point. */
-export function utf8Length(c: string): number {
-  const cp = c.codePointAt(0) ?? 0
-  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4
-}
