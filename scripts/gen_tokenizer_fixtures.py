@@ -14,6 +14,8 @@ docstrings of a fixed list of standard-library modules) plus a short multilingua
 Each folder holds the legacy files (vocab.txt | vocab.json + merges.txt | spiece.model), the same
 tokenizer written in Hugging Face's tokenizer.json format, tokenizer_config.json,
 special_tokens_map.json, and golden.json with the reference outputs for strings.json.
+variants.json holds reference outputs for more tokenizer.json components (other normalizers,
+pre-tokenizers and post-processors) applied to the same vocabularies.
 
 References:
   * sentencepiece (apt-get install -y python3-sentencepiece) gives the unigram ids.
@@ -27,6 +29,11 @@ References:
     Debian's python3-torchtext 0.14.1-2 ships its C++ extension as an empty stub (importing
     torchtext fails with "dynamic module does not define module export function"), so they
     cannot run here; the script uses them when they import and cross-checks their ids.
+
+Where sentencepiece and tokenizers disagree on the unigram fixture the reason is recorded in
+golden.json "notes" (special-token text; exact score ties that float32 and float64 break apart).
+Note that tokenizers 0.23 stops tokenizing a sequence early once it holds max_length tokens when
+truncation is on; the truncation goldens carry that behaviour.
 """
 from __future__ import annotations
 
