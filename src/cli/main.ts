@@ -2,9 +2,14 @@
 import { FinetuneError, VERSION } from '../index.js'
 import type { Command, Io } from './command.js'
 import { demo } from './demo.js'
+import { train } from './train.js'
+import { evaluate } from './evaluate.js'
+import { predict } from './predict.js'
+import { exportCmd } from './export.js'
+import { inspect } from './inspect.js'
 import { helpText, parseFlags, type FlagSpecs } from './flags.js'
 
-const commands: Command<FlagSpecs>[] = [demo as unknown as Command<FlagSpecs>]
+const commands = [demo, train, evaluate, predict, exportCmd, inspect] as unknown as Command<FlagSpecs>[]
 
 const io: Io = {
   out: (t) => process.stdout.write(`${t}\n`),

@@ -180,6 +180,9 @@ export class Bert extends Module implements TextModel {
   readonly family = 'bert'
   readonly basePrefix = 'bert'
   readonly usesTokenTypes = true
+  get maxPositions(): number {
+    return this.c.max_position_embeddings
+  }
   bert: BertModel
   classifier: Linear | null
   readonly headPrefixes: readonly string[]
@@ -194,11 +197,15 @@ export class Bert extends Module implements TextModel {
     this.architecture = { base: 'BertModel', 'sequence-classification': 'BertForSequenceClassification', 'token-classification': 'BertForTokenClassification', 'causal-lm': 'BertLMHeadModel' }[task]
     hfInit(this, rng, c.initializer_range)
   }
-  logits(x: TextInputs): Tensor {
+  features(x: TextInputs): Tensor {
     const h = this.bert.forward(x)                                                                  // (B, T, C)
-    const drop = this.c.classifier_dropout ?? this.c.hidden_dropout_prob
-    if (this.task === 'sequence-classification') return this.classifier!.forward(nn.dropout(this.bert.pooler!.forward(h), drop))
-    if (this.task === 'token-classification') return this.classifier!.forward(nn.dropout(h, drop))
-    return h
+    return this.task === 'sequence-classification' ? this.bert.pooler!.forward(h) : h               // (B, C) | (B, T, C)
+  }
+  head(f: Tensor): Tensor {
+    if (!this.classifier) return f
+    return this.classifier.forward(nn.dropout(f, this.c.classifier_dropout ?? this.c.hidden_dropout_prob))
+  }
+  logits(x: TextInputs): Tensor {
+    return this.head(this.features(x))
   }
 }

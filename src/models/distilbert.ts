@@ -122,6 +122,9 @@ export class DistilBert extends Module implements TextModel {
   readonly family = 'distilbert'
   readonly basePrefix = 'distilbert'
   readonly usesTokenTypes = false
+  get maxPositions(): number {
+    return this.c.max_position_embeddings
+  }
   distilbert: DistilBertModel
   pre_classifier: Linear | null
   classifier: Linear | null
@@ -138,13 +141,16 @@ export class DistilBert extends Module implements TextModel {
     this.architecture = { base: 'DistilBertModel', 'sequence-classification': 'DistilBertForSequenceClassification', 'token-classification': 'DistilBertForTokenClassification', 'causal-lm': 'DistilBertModel' }[task]
     hfInit(this, rng, c.initializer_range)
   }
-  logits(x: TextInputs): Tensor {
+  features(x: TextInputs): Tensor {
     const h = this.distilbert.forward(x)                                                            // (B, T, C)
-    if (this.task === 'sequence-classification') {
-      const p = this.pre_classifier!.forward(h.slice(1, 0, 1).squeeze(1)).relu()                    // (B, C)
-      return this.classifier!.forward(nn.dropout(p, this.c.seq_classif_dropout))
-    }
-    if (this.task === 'token-classification') return this.classifier!.forward(nn.dropout(h, this.c.dropout))
-    return h
+    return this.task === 'sequence-classification' ? h.slice(1, 0, 1).squeeze(1) : h               // [CLS]: (B, C)
+  }
+  head(f: Tensor): Tensor {
+    if (this.task === 'sequence-classification') return this.classifier!.forward(nn.dropout(this.pre_classifier!.forward(f).relu(), this.c.seq_classif_dropout))
+    if (this.task === 'token-classification') return this.classifier!.forward(nn.dropout(f, this.c.dropout))
+    return f
+  }
+  logits(x: TextInputs): Tensor {
+    return this.head(this.features(x))
   }
 }

@@ -139,6 +139,9 @@ export class Gpt2 extends Module implements TextModel {
   readonly family = 'gpt2'
   readonly basePrefix = 'transformer'
   readonly usesTokenTypes = false
+  get maxPositions(): number {
+    return this.c.n_positions
+  }
   transformer: GPT2Model
   score: Linear | null
   classifier: Linear | null
@@ -157,22 +160,26 @@ export class Gpt2 extends Module implements TextModel {
     // HF's GPT-2 init scales residual projections by 1/sqrt(2 * n_layer)
     for (const b of this.transformer.h) for (const w of [b.attn.c_proj.weight, b.mlp.c_proj.weight]) normal(w, rng, c.initializer_range / Math.sqrt(2 * c.n_layer))
   }
-  logits(x: TextInputs): Tensor {
+  features(x: TextInputs): Tensor {
     const h = this.transformer.forward(x)                                                           // (B, T, C)
-    if (this.task === 'causal-lm') return nn.linear(h, this.transformer.wte.weight)                 // tied: (B, T, V)
-    if (this.task === 'token-classification') return this.classifier!.forward(nn.dropout(h, this.c.resid_pdrop))
-    if (this.task === 'sequence-classification') {
-      const all = this.score!.forward(h)                                                            // (B, T, L)
-      const [B, T, L] = all.shape as [number, number, number]
-      // the rightmost non-padding token of each row (the last token when there is no pad id)
-      let idx: Tensor
-      if (this.c.pad_token_id === null) idx = x.input_ids.graph.constant(new Array<number>(B).fill(T - 1), [B], 'int64')
-      else {
-        const ar = x.input_ids.graph.constant(Array.from({ length: T }, (_, i) => i), [T], 'int64')
-        idx = x.input_ids.ne(this.c.pad_token_id).cast('int64').mul(ar).argmax(1)                  // (B)
-      }
-      return all.gatherElements(idx.reshape([B, 1, 1]).expand([B, 1, L]), 1).squeeze(1)            // (B, L)
+    if (this.task !== 'sequence-classification') return h
+    const [B, T, C] = h.shape as [number, number, number]
+    // the rightmost non-padding token of each row (the last token when there is no pad id)
+    let idx: Tensor
+    if (this.c.pad_token_id === null) idx = x.input_ids.graph.constant(new Array<number>(B).fill(T - 1), [B], 'int64')
+    else {
+      const ar = x.input_ids.graph.constant(Array.from({ length: T }, (_, i) => i), [T], 'int64')
+      idx = x.input_ids.ne(this.c.pad_token_id).cast('int64').mul(ar).argmax(1)                    // (B)
     }
-    return h
+    return h.gatherElements(idx.reshape([B, 1, 1]).expand([B, 1, C]), 1).squeeze(1)               // (B, C)
+  }
+  head(f: Tensor): Tensor {
+    if (this.task === 'causal-lm') return nn.linear(f, this.transformer.wte.weight)                 // tied: (B, T, V)
+    if (this.task === 'token-classification') return this.classifier!.forward(nn.dropout(f, this.c.resid_pdrop))
+    if (this.task === 'sequence-classification') return this.score!.forward(f)                      // (B, L)
+    return f
+  }
+  logits(x: TextInputs): Tensor {
+    return this.head(this.features(x))
   }
 }

@@ -29,6 +29,10 @@ export interface TextModel extends Module {
   readonly config: HfConfig
   /** Logits: (B, labels) | (B, T, labels) | (B, T, vocab); hidden states (B, T, C) for 'base'. */
   logits(x: TextInputs): Tensor
+  /** The backbone's output that the head reads: (B, F) for sequence, (B, T, F) for token heads. */
+  features(x: TextInputs): Tensor
+  /** The head alone, from `features` (so a frozen backbone's features can be cached). */
+  head(features: Tensor): Tensor
   /** Dotted-name prefixes of the head, initialised fresh when a checkpoint lacks them. */
   readonly headPrefixes: readonly string[]
   /** The HF class name written to config.architectures. */
@@ -37,6 +41,8 @@ export interface TextModel extends Module {
   readonly usesTokenTypes: boolean
   /** Checkpoint prefix of the backbone ("bert", "transformer", ...). */
   readonly basePrefix: string
+  /** Longest sequence the position embeddings cover. */
+  readonly maxPositions: number
 }
 
 /** Typed reads from a config object, recording problems instead of throwing at the first one. */

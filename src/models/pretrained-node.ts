@@ -169,8 +169,9 @@ function orPrefixes(re: RegExp, prefixes: readonly string[]): RegExp {
 }
 
 /** The tensors of a model under their checkpoint names (tied weights appear once). */
-export function modelTensors(model: TextModel | { namedParameters(): [string, { data: Float32Array; shape: readonly number[]; kind: string }][] }): [string, TensorToWrite][] {
-  return model.namedParameters().map(([name, p]) => {
+export function modelTensors(model: TextModel | { namedParameters(): [string, { data: Float32Array; shape: readonly number[]; kind: string }][] }, stripPrefix?: string): [string, TensorToWrite][] {
+  return model.namedParameters().map(([full, p]) => {
+    const name = stripPrefix && full.startsWith(`${stripPrefix}.`) ? full.slice(stripPrefix.length + 1) : full
     if (p.kind === 'buffer' && name.endsWith('num_batches_tracked')) return [name, { dtype: 'I64' as const, shape: [...p.shape], data: BigInt64Array.from(Array.from(p.data, (v) => BigInt(Math.round(v)))) }]
     return [name, { dtype: 'F32' as const, shape: [...p.shape], data: p.data }]
   })
@@ -182,7 +183,8 @@ export function modelTensors(model: TextModel | { namedParameters(): [string, { 
  */
 export async function saveTextCheckpoint(dir: string, model: TextModel, tokenizer: Tokenizer, config: HfConfig): Promise<void> {
   const out: HfConfig = { ...config, architectures: [model.architecture], model_type: model.family, torch_dtype: 'float32' }
-  await writeSafetensorsFile(join(dir, 'model.safetensors'), modelTensors(model), { format: 'pt' })
+  // a bare model is saved without its prefix, as transformers' BertModel.save_pretrained does
+  await writeSafetensorsFile(join(dir, 'model.safetensors'), modelTensors(model, model.task === 'base' ? model.basePrefix : undefined), { format: 'pt' })
   for (const [name, text] of Object.entries(tokenizer.toFiles())) await writeFileAtomic(join(dir, name), text)
   await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(out, null, 2)}\n`)
 }

@@ -41,9 +41,10 @@ class RobertaClassificationHead extends Module {
     this.dense = new Linear(c.hidden_size, c.hidden_size, rng)
     this.out_proj = new Linear(c.hidden_size, labels, rng)
   }
-  forward(h: Tensor): Tensor {
+  /** From the <s> hidden state (B, C). */
+  forward(s: Tensor): Tensor {
     const p = this.c.classifier_dropout ?? this.c.hidden_dropout_prob
-    const x = nn.dropout(h.slice(1, 0, 1).squeeze(1), p)                                           // <s>: (B, C)
+    const x = nn.dropout(s, p)
     return this.out_proj.forward(nn.dropout(this.dense.forward(x).tanh(), p))
   }
 }
@@ -52,6 +53,9 @@ export class Roberta extends Module implements TextModel {
   readonly family = 'roberta'
   readonly basePrefix = 'roberta'
   readonly usesTokenTypes = false
+  get maxPositions(): number {
+    return this.c.max_position_embeddings - this.c.pad_token_id - 1
+  }
   roberta: RobertaModel
   classifier: RobertaClassificationHead | Linear | null
   readonly headPrefixes: readonly string[]
@@ -66,10 +70,16 @@ export class Roberta extends Module implements TextModel {
     this.architecture = { base: 'RobertaModel', 'sequence-classification': 'RobertaForSequenceClassification', 'token-classification': 'RobertaForTokenClassification', 'causal-lm': 'RobertaForCausalLM' }[task]
     hfInit(this, rng, c.initializer_range)
   }
+  features(x: TextInputs): Tensor {
+    const h = this.roberta.forward(x)                                                               // (B, T, C)
+    return this.task === 'sequence-classification' ? h.slice(1, 0, 1).squeeze(1) : h               // <s>: (B, C)
+  }
+  head(f: Tensor): Tensor {
+    if (this.classifier instanceof RobertaClassificationHead) return this.classifier.forward(f)
+    if (this.classifier) return this.classifier.forward(nn.dropout(f, this.c.classifier_dropout ?? this.c.hidden_dropout_prob))
+    return f
+  }
   logits(x: TextInputs): Tensor {
-    const h = this.roberta.forward(x)
-    if (this.classifier instanceof RobertaClassificationHead) return this.classifier.forward(h)
-    if (this.classifier) return this.classifier.forward(nn.dropout(h, this.c.classifier_dropout ?? this.c.hidden_dropout_prob))
-    return h
+    return this.head(this.features(x))
   }
 }

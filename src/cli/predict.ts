@@ -1,0 +1,38 @@
+/** `finetune predict`: labels, scores and logits for texts given as arguments or in a file. */
+import { ConfigError, loadData, predictText } from '../index.js'
+import { command } from './command.js'
+
+export const predict = command(
+  {
+    name: 'predict',
+    summary: 'predict labels for texts with a trained model',
+    usage: 'finetune predict --model DIR [--json] TEXT... | --data FILE',
+    positional: 'TEXT...',
+    flags: {
+      model: { type: 'string', describe: 'trained model folder', required: true, placeholder: 'DIR' },
+      data: { type: 'string', describe: 'a file of texts instead of arguments (.csv, .tsv, .jsonl, .txt)', placeholder: 'FILE' },
+      textColumn: { type: 'string', describe: 'text column of --data', placeholder: 'NAME' },
+      maxLength: { type: 'int', describe: 'truncate to N tokens', default: 512, min: 2 },
+      batchSize: { type: 'int', describe: 'texts per batch', default: 16, min: 1 },
+      device: { type: 'enum', choices: ['cpu', 'webgpu', 'cuda'], describe: 'execution provider', default: 'cpu' },
+      threads: { type: 'int', describe: 'ONNX Runtime threads', min: 1 },
+      json: { type: 'boolean', describe: 'one JSON object per input: text, label, score, logits', default: false },
+    },
+    examples: ['finetune predict --model ./sentiment "great film" "dull and long"', 'finetune predict --model ./sentiment --data new.csv --json'],
+  },
+  async (f, pos, io) => {
+    let texts = pos
+    if (f.data) {
+      const d = await loadData({ data: f.data, task: 'causal-lm', onBadRow: 'error', validationSplit: 0, seed: 0, ...(f.textColumn ? { textColumn: f.textColumn } : {}) })
+      texts = []
+      for await (const e of d.train.iterate()) texts.push((e as { text: string }).text)
+      await d.close()
+    }
+    if (texts.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give texts as arguments or --data FILE', 'run "finetune predict --help"')
+    const preds = await predictText(f.model, texts, { maxLength: f.maxLength, batchSize: f.batchSize, device: f.device as never, ...(f.threads ? { threads: f.threads } : {}) })
+    preds.forEach((p, i) => {
+      if (f.json) io.out(JSON.stringify({ text: texts[i], label: p.label, score: p.score, logits: p.logits }))
+      else io.out(`${p.label}\t${p.score.toFixed(4)}\t[${p.logits.map((v) => v.toFixed(4)).join(', ')}]\t${texts[i]!.length > 60 ? `${texts[i]!.slice(0, 57)}...` : texts[i]}`)
+    })
+  },
+)

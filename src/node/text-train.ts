@@ -1,0 +1,218 @@
+/**
+ * Fine-tuning a Hugging Face text checkpoint on a CSV/TSV/JSONL file, end to end: the library
+ * function behind `finetune train` for text tasks. Inputs are all checked before the output folder
+ * is touched; checkpoints are atomic and a killed run resumes with the same data order.
+ */
+import { existsSync, readdirSync } from 'node:fs'
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ConfigError } from '../errors.js'
+import { writeFileAtomic } from '../checkpoint/io-node.js'
+import { loadTextDataFiles } from '../data/source-node.js'
+import { labelNames, type DataFormat, type OnBadRow } from '../data/text.js'
+import type { TextDataset } from '../data/dataset.js'
+import { loadTextCheckpoint, saveTextCheckpoint, type LoadedText } from '../models/pretrained-node.js'
+import type { OptimizerConfig } from '../optim/optimizers.js'
+import type { Schedule } from '../optim/schedules.js'
+import { Runtime, type Provider } from '../runtime/session.js'
+import { FolderCheckpointer } from '../train/checkpoints-node.js'
+import type { Callback, TrainEvent } from '../train/events.js'
+import { TextTaskRunner, type Method, type TextExample, type TextTaskName } from '../train/text.js'
+import { Trainer, type TrainResult } from '../train/trainer.js'
+
+export type DataTask = 'text-classification' | 'token-classification' | 'causal-lm'
+
+export interface TextTrainOptions {
+  model: string
+  data: string
+  out: string
+  task: DataTask
+  validation?: string
+  method: Method
+  epochs: number
+  maxSteps?: number
+  batchSize: number
+  evalBatchSize?: number
+  lr: number
+  weightDecay: number
+  optimizer: 'adamw' | 'adam' | 'sgd'
+  gradAccum: number
+  clipNorm: number
+  schedule: Schedule['kind']
+  warmupSteps: number
+  warmupRatio: number
+  maxLength: number
+  seed: number
+  textColumn?: string
+  textPairColumn?: string
+  labelColumn?: string
+  tokensColumn?: string
+  tagsColumn?: string
+  format?: DataFormat
+  onBadRow: OnBadRow
+  validationSplit: number
+  evalEvery: 'epoch' | number
+  saveEvery: 'epoch' | number | 'none'
+  earlyStopping?: number
+  metric?: string
+  keepBest: boolean
+  resume: boolean
+  overwrite: boolean
+  family?: string
+  reinitHead: boolean
+  device: Provider
+  threads?: number
+  callbacks?: Callback[]
+}
+
+/** HF Trainer's defaults where it has them (lr 5e-5, 3 epochs, batch 8, linear schedule, clip 1.0, seed 42). */
+export const textTrainDefaults = {
+  method: 'full',
+  epochs: 3,
+  batchSize: 8,
+  lr: 5e-5,
+  weightDecay: 0,
+  optimizer: 'adamw',
+  gradAccum: 1,
+  clipNorm: 1,
+  schedule: 'linear',
+  warmupSteps: 0,
+  warmupRatio: 0,
+  maxLength: 128,
+  seed: 42,
+  onBadRow: 'error',
+  validationSplit: 0.1,
+  evalEvery: 'epoch',
+  saveEvery: 'epoch',
+  keepBest: true,
+  resume: false,
+  overwrite: false,
+  reinitHead: false,
+  device: 'cpu',
+} satisfies Partial<TextTrainOptions>
+
+export const modelTask = (t: DataTask): TextTaskName => (t === 'text-classification' ? 'sequence-classification' : t)
+
+export interface TextTrainResult extends TrainResult {
+  out: string
+  labels: string[]
+  badRows: TextDataset<TextExample>['badRows']
+  headFromCheckpoint: boolean
+  trainExamples: number
+  evalExamples: number
+}
+
+/** Loads the data with the options' column choices. */
+export async function loadData(o: Pick<TextTrainOptions, 'data' | 'task' | 'validation' | 'textColumn' | 'textPairColumn' | 'labelColumn' | 'tokensColumn' | 'tagsColumn' | 'format' | 'onBadRow' | 'validationSplit' | 'seed'>, labels?: readonly string[]): Promise<TextDataset<TextExample>> {
+  const opts: Record<string, unknown> = { task: o.task, onBadRow: o.onBadRow, validationFraction: o.validation ? 0 : o.validationSplit, seed: o.seed }
+  for (const k of ['textColumn', 'textPairColumn', 'labelColumn', 'tokensColumn', 'tagsColumn', 'format'] as const) if (o[k] !== undefined) opts[k] = o[k]
+  if (labels) opts['labels'] = labels
+  return (await loadTextDataFiles(o.data, o.validation, opts as never)) as TextDataset<TextExample>
+}
+
+function optimizerOf(o: TextTrainOptions): OptimizerConfig {
+  return o.optimizer === 'sgd' ? { kind: 'sgd', lr: o.lr, momentum: 0.9, weightDecay: o.weightDecay } : { kind: o.optimizer, lr: o.lr, weightDecay: o.weightDecay }
+}
+
+export async function trainText(opts: TextTrainOptions): Promise<TextTrainResult> {
+  const o = opts
+  if (!(o.batchSize >= 1)) throw new ConfigError('CONFIG_BATCH', `batch size must be at least 1, got ${o.batchSize}`)
+  // Everything is checked before the output folder is touched.
+  if (existsSync(o.out) && !o.resume && !o.overwrite && readdirSync(o.out).length > 0)
+    throw new ConfigError('OUT_NOT_EMPTY', `output folder ${o.out} is not empty`, 'pass --resume to continue its run, --overwrite to replace it, or choose another --out')
+  if (o.resume && !existsSync(join(o.out, 'checkpoints'))) throw new ConfigError('RESUME_NOTHING', `${o.out} has no checkpoints to resume from`, 'start without --resume')
+  const data = await loadData(o)
+  const task = modelTask(o.task)
+  const dataLabels = data.labels ? labelNames(data.labels.labelMap) : []
+  let loaded: LoadedText
+  try {
+    loaded = await loadTextCheckpoint(o.model, {
+      task,
+      ...(data.labels ? { labels: { names: dataLabels, problemType: data.labels.problemType } } : {}),
+      ...(o.family ? { family: o.family } : {}),
+      reinitHead: o.reinitHead,
+      seed: o.seed,
+    })
+  } catch (e) {
+    await data.close()
+    throw e
+  }
+  const runtime = new Runtime({ provider: o.device, ...(o.threads ? { threads: o.threads } : {}) })
+  const runner = new TextTaskRunner({
+    task,
+    model: loaded.model,
+    tokenizer: loaded.tokenizer,
+    labels: loaded.labels,
+    dataLabels,
+    problemType: loaded.problemType,
+    train: data.train,
+    validation: data.validation,
+    batchSize: o.batchSize,
+    ...(o.evalBatchSize ? { evalBatchSize: o.evalBatchSize } : {}),
+    maxLength: Math.min(o.maxLength, loaded.tokenizer.modelMaxLength ?? o.maxLength, loaded.model.maxPositions),
+    seed: o.seed,
+    method: o.method,
+    runtime,
+    optimizer: optimizerOf(o),
+    clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
+    accumulation: o.gradAccum,
+  })
+  if (o.overwrite && existsSync(o.out) && !o.resume) await rm(o.out, { recursive: true, force: true })
+  await mkdir(o.out, { recursive: true })
+  const events = join(o.out, 'events.jsonl')
+  if (!o.resume) await writeFile(events, '')
+  const writer: Callback = { onEvent: (e: TrainEvent) => appendFile(events, `${JSON.stringify(e)}\n`) }
+  const job = await runner.job()
+  const perEpoch = Math.ceil(job.batchesPerEpoch / o.gradAccum)
+  const total = o.maxSteps ?? perEpoch * o.epochs
+  const warmup = o.warmupSteps || Math.round(o.warmupRatio * total)
+  const schedule: Schedule = o.schedule === 'one-cycle' ? { kind: 'one-cycle' } : { kind: o.schedule, warmupSteps: warmup }
+  const checkpointer = new FolderCheckpointer(o.out)
+  const hasEval = !!data.validation && data.validation.length > 0
+  const metric = o.metric ?? (hasEval ? (task === 'sequence-classification' && loaded.problemType === 'single_label_classification' ? 'accuracy' : task === 'token-classification' ? 'f1' : 'eval_loss') : undefined)
+  await writeFileAtomic(join(o.out, 'training_args.json'), `${JSON.stringify({ ...o, callbacks: undefined, schedule, metric }, null, 2)}\n`)
+  const trainer = new Trainer(
+    job,
+    {
+      epochs: o.epochs,
+      ...(o.maxSteps ? { maxSteps: o.maxSteps } : {}),
+      schedule,
+      evalEvery: !hasEval ? { kind: 'none' } : o.evalEvery === 'epoch' ? { kind: 'epoch' } : { kind: 'steps', every: o.evalEvery },
+      saveEvery: o.saveEvery === 'none' ? { kind: 'none' } : o.saveEvery === 'epoch' ? { kind: 'epoch' } : { kind: 'steps', every: o.saveEvery },
+      ...(metric ? { metric } : {}),
+      ...(o.earlyStopping ? { earlyStoppingPatience: o.earlyStopping } : {}),
+      resume: o.resume,
+    },
+    [writer, ...(o.callbacks ?? [])],
+    checkpointer,
+  )
+  const result = await trainer.run()
+  // the final model: the best evaluated weights when asked (and known), else the last ones
+  let finalMetrics = result.metrics
+  if (o.keepBest && hasEval && result.bestStep !== null && result.bestStep !== runner.session.step) {
+    const best = await checkpointer.best()
+    if (best) {
+      for (const [n, p] of loaded.model.namedParameters()) {
+        const t = best.state.tensors[n]
+        if (t) p.data = t.data
+      }
+      finalMetrics = best.metrics
+    }
+  }
+  await saveTextCheckpoint(o.out, loaded.model, loaded.tokenizer, loaded.config)
+  const summary = {
+    ...finalMetrics,
+    train_steps: result.steps,
+    train_runtime_s: result.elapsedMs / 1000,
+    train_examples: data.train.length,
+    eval_examples: data.validation?.length ?? 0,
+    best_step: result.bestStep,
+    stop_reason: result.reason,
+    method: o.method,
+    skipped_rows: data.badRows.total,
+  }
+  await writeFileAtomic(join(o.out, 'metrics.json'), `${JSON.stringify(summary, null, 2)}\n`)
+  await data.close()
+  await runtime.dispose()
+  return { ...result, metrics: finalMetrics, out: o.out, labels: loaded.labels, badRows: data.badRows, headFromCheckpoint: loaded.headFromCheckpoint, trainExamples: data.train.length, evalExamples: data.validation?.length ?? 0 }
+}
