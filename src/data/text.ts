@@ -19,4 +19,5 @@ export {
   type TokenClassificationExample,
 } from './dataset.js'
 export { bucketBatches, bucketLength, epochOrder, splitTrainValidation, type Batch, type BucketBatchOptions, type BucketScheme, type Split, type SplitOptions } from './order.js'
+export { quoteField } from './csv.js'
 export { emailToText, parseEmail, SPAM_ASSASSIN_GROUPS, type SpamAssassinGroup, type SpamAssassinLabel, type SpamAssassinRecord } from './spam-assassin.js'
