@@ -182,7 +182,9 @@ export function modelTensors(model: TextModel | { namedParameters(): [string, { 
  * The safetensors metadata says format "pt", which transformers requires.
  */
 export async function saveTextCheckpoint(dir: string, model: TextModel, tokenizer: Tokenizer, config: HfConfig): Promise<void> {
-  const out: HfConfig = { ...config, architectures: [model.architecture], model_type: model.family, torch_dtype: 'float32' }
+  // every field with its resolved default, as save_pretrained writes a complete config
+  const resolved = (model as unknown as { c?: Record<string, unknown> }).c ?? {}
+  const out: HfConfig = { ...resolved, ...config, architectures: [model.architecture], model_type: model.family, torch_dtype: 'float32' }
   // a bare model is saved without its prefix, as transformers' BertModel.save_pretrained does
   await writeSafetensorsFile(join(dir, 'model.safetensors'), modelTensors(model, model.task === 'base' ? model.basePrefix : undefined), { format: 'pt' })
   for (const [name, text] of Object.entries(tokenizer.toFiles())) await writeFileAtomic(join(dir, name), text)
