@@ -7,6 +7,8 @@ import { BatchNorm2d, Conv2d, Linear, Rng } from '../src/models/layers.js'
 import { TransformerBlock } from '../src/models/transformer-block.js'
 import { Runtime, type HostTensor } from '../src/runtime/session.js'
 import { TrainSession, type ForwardFn } from '../src/train/step.js'
+import { textFamilies } from '../src/models/registry.js'
+import { taskLoss } from '../src/heads/losses.js'
 
 export interface BenchContext {
   steps: number
@@ -74,7 +76,60 @@ const newSession = (o: Omit<ConstructorParameters<typeof TrainSession>[0], 'runt
   return lastSession
 }
 
+function bertBench(): { model: import('../src/models/hf.js').TextModel; batch: Record<string, HostTensor> } {
+  const rng = new Rng(0)
+  const config = { model_type: 'bert', vocab_size: 30522, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 512, id2label: { '0': 'NEG', '1': 'POS' } }
+  const model = textFamilies['bert']!.build(config, 'sequence-classification')
+  const B = 16
+  const T = 128
+  const ids = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(30522)))
+  const batch: Record<string, HostTensor> = {
+    input_ids: { data: ids, shape: [B, T], dtype: 'int64' },
+    attention_mask: { data: new BigInt64Array(B * T).fill(1n), shape: [B, T], dtype: 'int64' },
+    token_type_ids: { data: new BigInt64Array(B * T), shape: [B, T], dtype: 'int64' },
+    labels: { data: BigInt64Array.from({ length: B }, (_, i) => BigInt(i % 2)), shape: [B], dtype: 'int64' },
+  }
+  return { model, batch }
+}
+
+const textInputs = (i: Record<string, Tensor>) => ({ input_ids: i['input_ids']!, attention_mask: i['attention_mask']!, token_type_ids: i['token_type_ids']! })
+
 export const cases: Record<string, BenchCase> = {
+  'bert-finetune': {
+    async run(ctx) {
+      const { model, batch } = bertBench()
+      const forward: ForwardFn = (i) => ({ loss: taskLoss('sequence-classification', model.logits(textInputs(i)), i['labels']!, 'single_label_classification') })
+      const session = newSession({ model, forward, optimizer: adamw })
+      const full = await timeSteps(session, batch, ctx)
+      // frozen method: features computed once (inference forward), then only the head trains on them
+      const fs = newSession({ model, forward: (i) => ({ outputs: { f: model.features(textInputs(i)) } }), optimizer: adamw })
+      const fwd: number[] = []
+      let feats: Float32Array = new Float32Array(0)
+      for (let i = 0; i < ctx.warmup + ctx.steps; i++) {
+        const t = performance.now()
+        feats = (await fs.evaluate(batch)).outputs['f']!.data as Float32Array
+        fwd.push(performance.now() - t)
+      }
+      model.requiresGrad(false)
+      for (const p of model.parameters()) if (p.name.startsWith('classifier.')) p.requiresGrad = true
+      const hs = newSession({ model, forward: (i) => ({ loss: taskLoss('sequence-classification', model.head(i['f']!), i['labels']!, 'single_label_classification') }), optimizer: adamw })
+      const head = await timeSteps(hs, { f: { data: feats, shape: [16, 256], dtype: 'float32' }, labels: batch['labels']! }, ctx)
+      const fwdMs = ctx.median(fwd.slice(ctx.warmup))
+      const exps = (ms: number) => Math.round((16 / ms) * 1000 * 10) / 10
+      return {
+        ms: full.ms,
+        extra: {
+          finetune_loss: full.extra['finetune_loss'],
+          full_examples_per_s: exps(full.ms),
+          frozen_feature_examples_per_s: exps(fwdMs),
+          frozen_head_examples_per_s: exps(head.ms),
+          // three epochs: full pays a training step per example each epoch; frozen pays one forward, then head steps
+          frozen_3_epochs_examples_per_s: Math.round((3 * 16 / (fwdMs + 3 * head.ms)) * 1000 * 10) / 10,
+          full_3_epochs_examples_per_s: exps(full.ms),
+        },
+      }
+    },
+  },
   'transformer-block': {
     async run(ctx) {
       const rng = new Rng(0)

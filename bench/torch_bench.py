@@ -62,12 +62,12 @@ def build():
         return m, lambda: F.cross_entropy(m(x), y)
     if case == 'bert-finetune':
         sys.path.insert(0, 'scripts')
-        from text_reference import BertConfig, BertForSequenceClassification  # noqa
-        cfg = BertConfig(vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
-                         intermediate_size=1024, max_position_embeddings=512, num_labels=2)
-        m = BertForSequenceClassification(cfg)
+        from text_reference import bert_config, build_model  # noqa
+        cfg = bert_config(vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                          intermediate_size=1024, max_position_embeddings=512)
+        m = build_model('bert', 'sequence-classification', cfg)
         ids = torch.randint(0, 30522, (16, 128)); mask = torch.ones(16, 128, dtype=torch.long); y = torch.randint(0, 2, (16,))
-        return m, lambda: m(input_ids=ids, attention_mask=mask, labels=y)[0]
+        return m, lambda: m(ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids), labels=y)['loss']
     raise SystemExit(f'unknown case {case}')
 
 

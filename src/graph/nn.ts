@@ -273,3 +273,43 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
 }
 
 export { currentGraph }
+
+/** ReLU6 (MobileNet): min(max(x, 0), 6). */
+export const relu6 = (x: Tensor): Tensor => x.clip(0, 6)
+
+/**
+ * torch.nn.AdaptiveAvgPool2d: output cell i along an axis of input size I and output size O averages
+ * input rows floor(i·I/O) .. ceil((i+1)·I/O) - 1, so windows may overlap or repeat (O > I). Built from
+ * standard ops, so autodiff gives the gradient: a global mean for 1x1, an AveragePool when I is a
+ * multiple of O on both axes, otherwise constant pooling matrices, y = P_h · x · P_wᵀ.
+ */
+export function adaptiveAvgPool2d(x: Tensor, outSize: number | readonly [number, number]): Tensor {
+  if (x.rank !== 4) throw new GraphError('GRAPH_SHAPE', `adaptiveAvgPool2d: expects (N, C, H, W), got ${fmt(x.shape)}`)
+  const [oh, ow] = pair(outSize, 1)
+  const [ih, iw] = [x.shape[2]!, x.shape[3]!]
+  if (!(oh >= 1 && ow >= 1 && Number.isInteger(oh) && Number.isInteger(ow))) throw new GraphError('GRAPH_SHAPE', `adaptiveAvgPool2d: output size ${oh}x${ow} must be positive integers`)
+  if (ih === 0 || iw === 0) throw new GraphError('GRAPH_SHAPE', `adaptiveAvgPool2d: input ${fmt(x.shape)} has an empty spatial axis`)
+  if (oh === ih && ow === iw) return x
+  if (oh === 1 && ow === 1) return x.mean([2, 3], true)                             // (N, C, 1, 1)
+  if (ih % oh === 0 && iw % ow === 0) return avgPool2d(x, [ih / oh, iw / ow])
+  // (O, I) matrix whose row i holds 1/count over the input cells of output cell i
+  const pool = (o: number, i: number): Float32Array => {
+    const m = new Float32Array(o * i)
+    for (let r = 0; r < o; r++) {
+      const s = Math.floor((r * i) / o)
+      const e = Math.ceil(((r + 1) * i) / o)
+      for (let c = s; c < e; c++) m[r * i + c] = 1 / (e - s)
+    }
+    return m
+  }
+  const g = x.graph
+  let y = x
+  if (ow !== iw) {
+    const p = pool(ow, iw)
+    const pt = new Float32Array(iw * ow)                                            // Pᵀ: (I_w, O_w)
+    for (let r = 0; r < ow; r++) for (let c = 0; c < iw; c++) pt[c * ow + r] = p[r * iw + c]!
+    y = y.matmul(g.constant(pt, [iw, ow]))                                          // (N, C, H, O_w)
+  }
+  if (oh !== ih) y = g.constant(pool(oh, ih), [oh, ih]).matmul(y)                  // (N, C, O_h, O_w)
+  return y
+}
