@@ -68,9 +68,12 @@ export async function runOrt(outputs: readonly Tensor[], feeds: Record<string, H
   const rt = runtime()
   const session = await rt.session(`check-${Math.random()}`, () => lowered.bytes())
   const inp: Record<string, ReturnType<typeof ortTensor>> = {}
+  const params = new Map<Tensor, Float32Array>()
+  for (const [p, t] of outputs[0]!.graph.params) params.set(t, p.data)
   for (const t of lowered.inputs) {
     const name = (t.source as { name: string }).name
-    inp[name] = ortTensor(feeds[name]!)
+    const pd = params.get(t)
+    inp[name] = ortTensor(pd ? { data: pd, shape: t.shape, dtype: 'float32' } : feeds[name]!)
   }
   const res = await session.run(inp)
   await session.release()

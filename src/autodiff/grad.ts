@@ -8,6 +8,34 @@ import { isFloat } from '../graph/dtype.js'
 import { vjpRules, type VjpRule } from './rules.js'
 import type { OpName } from '../graph/ops.js'
 
+/** The producing node of `t` when it is `op`. */
+function producer(t: Tensor, op: string): Node | null {
+  return t.source.kind === 'op' && t.source.node.op === op ? t.source.node : null
+}
+
+/**
+ * a + b for gradient contributions, without materialising what the addition can do itself: an
+ * expanded (broadcast) contribution is added unexpanded, and a negated one is subtracted.
+ */
+function accumulate(a: Tensor, b: Tensor): Tensor {
+  const unexpand = (t: Tensor, other: Tensor): Tensor => {
+    const e = producer(t, 'Expand')
+    const src = e?.inputs[0]
+    return src && other.shape.join() === t.shape.join() && src.rank <= t.rank ? src : t
+  }
+  const a1 = unexpand(a, b)
+  const b1 = unexpand(b, a)
+  const out = (() => {
+    const nb = producer(b1, 'Neg')
+    if (nb) return a1.sub(nb.inputs[0]!)
+    const na = producer(a1, 'Neg')
+    if (na) return b1.sub(na.inputs[0]!)
+    return a1.add(b1)
+  })()
+  // both operands unexpanded: restore the full shape
+  return out.shape.join() === a.shape.join() ? out : out.expand(a.shape)
+}
+
 /**
  * Gradients of scalar `loss` with respect to each tensor of `wrt` (null where `loss` does not
  * depend on it). `seed` scales the output gradient (default 1).
@@ -40,7 +68,7 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], seed?: Tensor): (Tens
     grads.set(loss.id, seed ?? g.scalar(1, loss.dtype).expand(loss.shape))
     const add = (t: Tensor, d: Tensor): void => {
       const prev = grads.get(t.id)
-      grads.set(t.id, prev ? prev.add(d) : d)
+      grads.set(t.id, prev ? accumulate(prev, d) : d)
     }
     for (const n of onPath) {
       const dy = n.outputs.map((o) => grads.get(o.id) ?? null)

@@ -2,7 +2,7 @@
 // ORT gradients vs reference gradients. Tolerances (relative to the largest magnitude): ORT 2e-5
 // unless stated, finite differences 1e-5 (eps 1e-6, float64).
 import { describe, expect, it } from 'vitest'
-import { concat, where, type Tensor } from '../graph/graph.js'
+import { concat, Parameter, where, type Tensor } from '../graph/graph.js'
 import * as nn from '../graph/nn.js'
 import { checkOp } from '../../test/op-check.js'
 
@@ -160,6 +160,14 @@ describe('normalisation and softmax', () => {
     await checkOp('layernorm', [f(2, 3, 8), f(8), f(8)], (x, w, b) => nn.layerNorm(x, w, b, 1e-5))
     await checkOp('layernorm nobias', [f(4, 6), f(6)], (x, w) => nn.layerNorm(x, w, null, 1e-5))
     await checkOp('layernorm 2 axes', [f(2, 3, 4), f(3, 4), f(3, 4)], (x, w, b) => nn.layerNorm(x, w, b, 1e-6))
+  })
+  it('batch norm in training mode (batch statistics, gradients through mean and variance)', async () => {
+    const rm = new Parameter([3], { kind: 'buffer' })
+    const rv = new Parameter([3], { kind: 'buffer', data: new Float32Array([1, 2, 0.5]) })
+    rm.name = 'rm'
+    rv.name = 'rv'
+    await checkOp('batchnorm train', [f(4, 3, 2, 2), f(3), f(3)], (x, w, b) => nn.batchNorm(x.mul(2).add(0.5), { weight: w, bias: b, runningMean: rm, runningVar: rv, momentum: 0.1, eps: 1e-5 }))
+    await checkOp('batchnorm train 2d', [f(6, 4), f(4), f(4)], (x, w, b) => nn.batchNorm(x, { weight: w, bias: b, runningMean: new Parameter([4], { kind: 'buffer' }), runningVar: new Parameter([4], { kind: 'buffer' }), momentum: 0.1, eps: 1e-5 }))
   })
   it('batch norm in eval mode (running statistics)', async () => {
     await checkOp('batchnorm eval', [f(2, 3, 2, 2), f(3), f(3), { ...f(3), noGrad: true }, { ...pos(3), noGrad: true }], (x, w, b, m, v) =>

@@ -21,6 +21,25 @@ function noRule(op: string, what: string): never {
   throw new GraphError('AUTODIFF_NO_RULE', `no gradient rule for ${op} with respect to ${what}`, 'mark the parameter frozen (requiresGrad=false) or avoid this op on the differentiated path')
 }
 
+/** The source of a broadcast (Expand) gradient, so elementwise rules broadcast instead of materialising it. */
+function unexpanded(g: Tensor): Tensor {
+  return g.source.kind === 'op' && g.source.node.op === 'Expand' ? g.source.node.inputs[0]! : g
+}
+
+/** Brings a gradient to `shape`: sums broadcast axes, expands axes a broadcast source left at 1. */
+function fit(t: Tensor, shape: readonly number[]): Tensor {
+  if (t.shape.join() === shape.join()) return t
+  const off = Math.max(t.rank - shape.length, 0)
+  const needSum = t.shape.some((d, i) => i < off || (d !== 1 && shape[i - off] === 1))
+  const s = needSum ? sumTo(t.expand(broadcastTo(t.shape, shape)), shape) : t
+  return s.shape.join() === shape.join() ? s : s.reshape(s.size === shape.reduce((a, b) => a * b, 1) ? shape : s.shape).expand(shape)
+}
+
+function broadcastTo(a: readonly number[], b: readonly number[]): number[] {
+  const r = Math.max(a.length, b.length)
+  return Array.from({ length: r }, (_, i) => Math.max(a[a.length - r + i] ?? 1, b[b.length - r + i] ?? 1))
+}
+
 function swapLast(t: Tensor): Tensor {
   return t.swap(-1, -2)
 }
@@ -97,28 +116,33 @@ function convInputGrad(n: Node<'Conv'>, g: Tensor): Tensor {
 }
 
 /**
- * Weight gradient as a Conv that treats the batch as channels: input Xᵀ (Cg, g*N, H, W) and
- * kernel dYᵀ (g*Og, N, Ho, Wo), with stride and dilation swapped.
+ * Weight gradient as im2col + one batched GEMM: the input's patches come from a grouped Conv with
+ * one-hot kernels (N, C*k, L), and dW = sum over the batch of dY (O, L) @ patches^T (L, C*k). This
+ * keeps ONNX Runtime on its fast GEMM instead of a convolution whose kernel is the whole image.
  */
 function convWeightGrad(n: Node<'Conv'>, g: Tensor): Tensor {
   const [x, w] = n.inputs as [Tensor, Tensor]
   const { strides, pads, dilations, group } = n.attrs
   const N = x.shape[0]!
   const C = x.shape[1]!
-  const Cg = C / group
   const O = w.shape[0]!
+  const ksp = w.shape.slice(2)
+  const kk = ksp.reduce((a, b) => a * b, 1)
+  const L = g.shape.slice(2).reduce((a, b) => a * b, 1)
+  let patches: Tensor                                                                                     // (N, C*kk, L)
+  if (kk === 1 && strides.every((v) => v === 1) && pads.every((v) => v === 0)) patches = x.reshape([N, C, L])
+  else {
+    const eye = new Float32Array(C * kk * kk)
+    for (let c = 0; c < C; c++) for (let k = 0; k < kk; k++) eye[(c * kk + k) * kk + k] = 1
+    const kernel = x.graph.constant(eye, [C * kk, 1, ...ksp])
+    patches = x.graph.emit('Conv', [x, kernel], { strides, pads, dilations, group: C })[0]!.reshape([N, C * kk, L])
+  }
+  if (group === 1) return g.reshape([N, O, L]).matmul(patches.swap(1, 2)).sum(0).reshape(w.shape)         // (O, C*kk)
   const Og = O / group
-  const sp = x.shape.slice(2)
-  const osp = g.shape.slice(2)
-  const nd = sp.length
-  const r = (k: number): number[] => Array.from({ length: k }, (_, i) => i)
-  // X: (N, g, Cg, S..) -> (Cg, g, N, S..) -> (Cg, g*N, S..)
-  const xt = x.reshape([N, group, Cg, ...sp]).transpose([2, 1, 0, ...r(nd).map((i) => i + 3)]).reshape([Cg, group * N, ...sp])
-  // dY: (N, g, Og, So..) -> (g, Og, N, So..) -> (g*Og, N, So..)
-  const gt = g.reshape([N, group, Og, ...osp]).transpose([1, 2, 0, ...r(nd).map((i) => i + 3)]).reshape([O, N, ...osp])
-  let dw = g.graph.emit('Conv', [xt, gt], { strides: dilations, pads, dilations: strides, group })[0]!  // (Cg, O, k'..)
-  for (let i = 0; i < nd; i++) if (dw.shape[i + 2]! > w.shape[i + 2]!) dw = dw.slice(i + 2, 0, w.shape[i + 2]!)
-  return dw.swap(0, 1)                                                                                      // (O, Cg, k..)
+  const Cg = C / group
+  const gy = g.reshape([N, group, Og, L])
+  const px = patches.reshape([N, group, Cg * kk, L])
+  return gy.matmul(px.swap(2, 3)).sum(0).reshape(w.shape)                                                  // (group, Og, Cg*kk)
 }
 
 export const vjpRules: { [K in OpName]: VjpRule<K> } = {
@@ -137,17 +161,18 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
   Sin: unary((g, n) => g.mul(x0(n).cos())),
   Cos: unary((g, n) => g.mul(x0(n).sin()).neg()),
   Not: none,
-  Add: (n, dy, needs) => { const g = first(dy); return [needs[0] ? sumTo(g, n.inputs[0]!.shape) : null, needs[1] ? sumTo(g, n.inputs[1]!.shape) : null] },
-  Sub: (n, dy, needs) => { const g = first(dy); return [needs[0] ? sumTo(g, n.inputs[0]!.shape) : null, needs[1] ? sumTo(g.neg(), n.inputs[1]!.shape) : null] },
+  Add: (n, dy, needs) => { const g = unexpanded(first(dy)); return [needs[0] ? fit(g, n.inputs[0]!.shape) : null, needs[1] ? fit(g, n.inputs[1]!.shape) : null] },
+  Sub: (n, dy, needs) => { const g = unexpanded(first(dy)); return [needs[0] ? fit(g, n.inputs[0]!.shape) : null, needs[1] ? fit(g.neg(), n.inputs[1]!.shape) : null] },
   Mul: (n, dy, needs) => {
-    const g = first(dy)
+    const g = unexpanded(first(dy))
     const [a, b] = n.inputs as [Tensor, Tensor]
-    return [needs[0] ? sumTo(g.mul(b), a.shape) : null, needs[1] ? sumTo(g.mul(a), b.shape) : null]
+    if (a === b) return [fit(g.mul(a).mul(2), a.shape), null]                                  // x*x
+    return [needs[0] ? fit(g.mul(b), a.shape) : null, needs[1] ? fit(g.mul(a), b.shape) : null]
   },
   Div: (n, dy, needs) => {
-    const g = first(dy)
+    const g = unexpanded(first(dy))
     const [a, b] = n.inputs as [Tensor, Tensor]
-    return [needs[0] ? sumTo(g.div(b), a.shape) : null, needs[1] ? sumTo(g.mul(y0(n)).div(b).neg(), b.shape) : null]
+    return [needs[0] ? fit(g.div(b), a.shape) : null, needs[1] ? fit(g.mul(y0(n)).div(b).neg(), b.shape) : null]
   },
   Pow: (n, dy, needs) => {
     const g = first(dy)
@@ -319,16 +344,20 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
     return b ? [dx, dw, db] : [dx, dw]
   },
   BatchNormalization: (n, dy, needs) => {
+    // y = (x - mean) * inv * w + b with inv = (var + eps)^-1/2; mean and var may be batch statistics
     const g = first(dy)
     const [x, w, , mean, v] = n.inputs as [Tensor, Tensor, Tensor, Tensor, Tensor]
     const bs = x.shape.map((d, i) => (i === 1 ? d : 1))
     const axes = x.shape.map((_, i) => i).filter((i) => i !== 1)
-    const inv = v.add(n.attrs.epsilon).rsqrt()
+    const inv = v.add(n.attrs.epsilon).rsqrt()                                                  // (C)
     const dx = needs[0] ? g.mul(inv.mul(w).reshape(bs)) : null
-    const dw = needs[1] ? g.mul(x.sub(mean.reshape(bs)).mul(inv.reshape(bs))).sum(axes) : null
-    const db = needs[2] ? g.sum(axes) : null
-    if (needs[3] || needs[4]) noRule('BatchNormalization', 'its running statistics')
-    return [dx, dw, db, null, null]
+    const s1 = needs[2] || needs[3] ? g.sum(axes) : null                                        // sum g
+    const s2 = needs[1] || needs[4] ? g.mul(x.sub(mean.reshape(bs))).sum(axes) : null          // sum g (x - mean)
+    const dw = needs[1] ? s2!.mul(inv) : null
+    const db = needs[2] ? s1 : null
+    const dmean = needs[3] ? s1!.mul(inv.mul(w)).neg() : null
+    const dvar = needs[4] ? s2!.mul(w).mul(inv.mul(inv).mul(inv)).mul(-0.5) : null
+    return [dx, dw, db, dmean, dvar]
   },
   Conv: (n, dy, needs) => {
     const g = first(dy)

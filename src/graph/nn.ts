@@ -93,16 +93,16 @@ export function batchNorm(x: Tensor, s: BatchNormState, useRunningStats = false)
   }
   const axes = x.shape.map((_, i) => i).filter((i) => i !== 1)
   const n = axes.reduce((a, i) => a * x.shape[i]!, 1)
-  const bshape = x.shape.map((d, i) => (i === 1 ? d : 1))                       // (1, C, 1, 1)
-  const mean = x.mean(axes, true)
-  const xc = x.sub(mean)
-  const v = xc.square().mean(axes, true)
-  const y = xc.mul(v.add(s.eps).rsqrt().mul(w.reshape(bshape))).add(b.reshape(bshape))
+  // batch statistics; the variance as E[x^2] - E[x]^2 (two reading passes), then ONNX's
+  // BatchNormalization normalises in one pass
+  const mean = x.mean(axes)                                                        // (C)
+  const v = x.square().mean(axes).sub(mean.square()).maximum(0)                   // (C), biased
+  const y = g.emit('BatchNormalization', [x, w, b, mean, v], { epsilon: s.eps })[0]!
   const m = s.momentum
   const rm = g.param(s.runningMean)
   const rv = g.param(s.runningVar)
-  g.setState(s.runningMean, rm.mul(1 - m).add(mean.reshape([c]).mul(m)))
-  g.setState(s.runningVar, rv.mul(1 - m).add(v.reshape([c]).mul((m * n) / Math.max(n - 1, 1))))
+  g.setState(s.runningMean, rm.mul(1 - m).add(mean.mul(m)))
+  g.setState(s.runningVar, rv.mul(1 - m).add(v.mul((m * n) / Math.max(n - 1, 1))))
   return y
 }
 
