@@ -72,6 +72,13 @@ export interface TfjsLayersModel {
 
 const HINT_REEXPORT = 'export the model again with tensorflowjs_converter (--input_format keras) or model.save() in TF.js'
 
+/** Like IssueList.throwIfAny, as a CheckpointError: the problems are in a file, not in configuration. */
+function throwIssues(issues: IssueList, code: string, what: string, hint: string): void {
+  if (issues.ok) return
+  const lines = issues.issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')
+  throw new CheckpointError(code, `${what} has ${issues.issues.length} problem(s):\n${lines}`, hint)
+}
+
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 // ---------------------------------------------------------------------------------------------
@@ -119,7 +126,7 @@ export function parseTfjsModelJson(raw: unknown, file: string): TfjsModelJson {
       groups.push({ paths: Array.isArray(paths) ? (paths as string[]) : [], weights })
     })
   }
-  issues.throwIfAny('TFJS_BAD_MODEL_JSON', file, HINT_REEXPORT)
+  throwIssues(issues, 'TFJS_BAD_MODEL_JSON', file, HINT_REEXPORT)
   const out: TfjsModelJson = { format: format as string | undefined, modelTopology: topo as Record<string, unknown>, weightsManifest: groups }
   const meta = raw['userDefinedMetadata']
   if (isObj(meta)) out.userDefinedMetadata = meta
@@ -190,7 +197,7 @@ export function parseKerasTopology(topology: Record<string, unknown>, file: stri
   const names = new Set(layers.map((l) => l.name))
   for (const l of layers) for (const node of l.inbound) for (const r of node) if (!names.has(r[0])) issues.add(`layers["${l.name}"].inbound_nodes`, `reads layer "${r[0]}", which the model does not have`)
   for (const r of [...inputs, ...outputs]) if (!names.has(r[0])) issues.add('input_layers/output_layers', `name layer "${r[0]}", which the model does not have`)
-  issues.throwIfAny('TFJS_BAD_TOPOLOGY', `${file} (modelTopology)`, HINT_REEXPORT)
+  throwIssues(issues, 'TFJS_BAD_TOPOLOGY', `${file} (modelTopology)`, HINT_REEXPORT)
   return { className: 'Functional', name: typeof config['name'] === 'string' ? config['name'] : 'model', layers, inputs, outputs, kerasVersion }
 }
 
@@ -204,7 +211,7 @@ function sequentialTopology(config: unknown, kerasVersion: string | undefined, f
     const spec = parseLayer(l, `layers[${i}]`, issues, false)
     if (spec) parsed.push(spec)
   })
-  issues.throwIfAny('TFJS_BAD_TOPOLOGY', `${file} (modelTopology)`, HINT_REEXPORT)
+  throwIssues(issues, 'TFJS_BAD_TOPOLOGY', `${file} (modelTopology)`, HINT_REEXPORT)
   const layers: KerasLayerSpec[] = []
   let first = parsed[0]!
   if (first.className !== 'InputLayer') {
