@@ -1,6 +1,6 @@
 """Golden files for the torchvision image-classification families (src/models/vision.test.ts).
 
-    /usr/bin/python3 scripts/gen_vision_goldens.py [arch ...]     # ~1 min for all nine
+    /usr/bin/python3 scripts/gen_vision_goldens.py [arch ...]     # ~7 min for all nine (float64)
 
 Writes test/golden/vision/<arch>.json and test/golden/vision/vit-pos-interp.json.
 
@@ -16,9 +16,14 @@ For each architecture, built by torchvision with dropout 0 and filled with those
          0.4 * the auxiliary classifier's loss, as torchvision's reference training script),
          gradients of a few named parameters (long ones subsampled at stored indices, with the
          full gradient's max |g| and L2 norm), and BatchNorm running_mean after that forward
-  counts: learnable parameters at the golden's class count and at 1000 classes
-Reference values are computed in float64 from the float32 weights; "float32_logits_max_diff"
-says how far torch's own float32 computation lands, as a guide to tolerances.
+  counts: learnable parameters at the golden's class count and at torchvision's defaults
+Reference values are computed in float64 from the float32 weights. "float32_logits_max_diff" and
+each gradient's "float32_err" (max |g32 - g64| / max |g64|) say how far torch's own float32
+computation lands; "perturbed_err" is the largest change of the sampled float64 gradient when every
+weight is multiplied by (1 + 1e-7 N(0, 1)), over 3 draws. Gradients of early layers in deep
+ReLU/max-pool nets are ill-conditioned at that level: activations within rounding of a ReLU kink or
+a max-pool tie switch the backward path (ResNet-50's conv1 moves by up to 6e-3, Inception's first
+conv by 1e-2). The test scales its gradient tolerance with these figures.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ NUM_CLASSES = 10
 LABELS = [1, 7]
 INPUT_SCALE = 2.0
 SAMPLES = 128  # gradient entries kept per tensor
+PERTURBATIONS = 3  # float32-rounding-sized weight perturbations that measure gradient conditioning
 
 warnings.filterwarnings("ignore")
 torch.set_num_threads(2)
@@ -162,11 +168,16 @@ def golden(arch: str) -> dict:
     for name in dict.fromkeys(picks):
         checks[name] = [float(v) for v in sd32[name].reshape(-1)[:WEIGHT_CHECKS].tolist()]
 
-    # float32 eval logits, only to report torch's own float32 error
+    # torch's own float32 results, only to report how far float32 lands from the float64 reference
     model.eval()
     with torch.no_grad():
         logits32 = model(x32)
+    model.train()
+    _, loss32 = main_loss(model(x32), labels)
+    loss32.backward()
+    grads32 = {n: p.grad.double() for n, p in model.named_parameters() if n in cfg["grads"]}
 
+    model.load_state_dict(sd32)
     model = model.double()
     x = x32.double()
     model.eval()
@@ -190,12 +201,27 @@ def golden(arch: str) -> dict:
             "values": [float(g[i]) for i in idx],
             "max_abs": float(g.abs().max()),
             "l2": float(g.norm()),
+            "float32_err": float((grads32[name].reshape(-1) - g).abs().max() / g.abs().max()),
         }
     modules = dict(model.named_modules())
     running = {f"{n}.running_mean": flat(modules[n].running_mean) for n in cfg["bn"]}
 
+    # sensitivity: the same float64 gradients after perturbing every weight by float32 rounding
+    sd64 = {k: v.double() if v.is_floating_point() else v for k, v in sd32.items()}
+    for seed in range(PERTURBATIONS):
+        gen = torch.Generator().manual_seed(seed)
+        model.load_state_dict({k: v * (1 + 1e-7 * torch.randn(v.shape, generator=gen, dtype=v.dtype)) if v.is_floating_point() else v for k, v in sd64.items()})
+        model.zero_grad()
+        main_loss(model(x), labels)[1].backward()
+        params = dict(model.named_parameters())
+        for name in cfg["grads"]:
+            g, ref = params[name].grad.reshape(-1), grads[name]
+            err = float(max(abs(float(g[i]) - v) for i, v in zip(ref["indices"], ref["values"])) / ref["max_abs"])
+            ref["perturbed_err"] = max(ref.get("perturbed_err", 0.0), err)
+
     count = sum(p.numel() for p in model.parameters())
-    count_1000 = sum(p.numel() for p in build(arch, 1000).parameters())
+    default = getattr(tvm, arch)(**({"init_weights": False} if arch == "inception_v3" else {}))
+    count_1000 = sum(p.numel() for p in default.parameters())
     return {
         "arch": arch,
         "num_classes": NUM_CLASSES,

@@ -115,7 +115,7 @@ export function preprocessingFromHf(json: unknown, file = 'preprocessor_config.j
     const v = c[key]
     if (v === undefined || v === null) return [...dflt]
     if (typeof v === 'number') return [v, v, v]
-    if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return [v[0], v[1], v[2]]
+    if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return [v[0] as number, v[1] as number, v[2] as number]
     if (Array.isArray(v) && v.length === 1 && typeof v[0] === 'number') return [v[0], v[0], v[0]]
     issues.add(key, `must be 3 numbers (one per RGB channel), got ${JSON.stringify(v)}`)
     return [...dflt]

@@ -10,7 +10,7 @@
  * Training augmentation is a pure function of (seed, epoch, example id): the same id in the same
  * epoch gets the same crop, flip and jitter on any machine and after a resume.
  */
-import { Rng } from '../runtime/rng.js'
+import { mix32, Rng } from '../runtime/rng.js'
 import type { RawImage } from './image.js'
 import type { Interpolation, Preprocessing, ResizeSpec, Size } from './image-preprocessing.js'
 
@@ -98,27 +98,44 @@ function precomputeCoeffs(inSize: number, outSize: number, filter: Filter): Coef
   return { ksize, bounds, weights }
 }
 
+// ss is an exact integer (8-bit values times 22-bit weights); ss >> 22 clamped to 0..255, as PIL's clip8
+const INV_ONE = 1 / ONE
 const clip8 = (ss: number): number => {
-  const v = Math.floor(ss / ONE)
-  return v < 0 ? 0 : v > 255 ? 255 : v
+  const v = ss * INV_ONE
+  return v <= 0 ? 0 : v >= 255 ? 255 : v | 0
 }
 
 function resampleHorizontal(src: RawImage, outWidth: number, rowFirst: number, rows: number, c: Coeffs): RawImage {
   const C = src.channels
   const out = new Uint8Array(outWidth * rows * C)
   const { ksize, bounds, weights } = c
+  const data = src.data
   const inRow = src.width * C
   for (let y = 0; y < rows; y++) {
     const rowBase = (y + rowFirst) * inRow
+    let o = y * outWidth * C
     for (let xx = 0; xx < outWidth; xx++) {
       const xmin = bounds[2 * xx]!
       const xmax = bounds[2 * xx + 1]!
       const kb = xx * ksize
-      for (let ch = 0; ch < C; ch++) {
-        let ss = HALF
-        let p = rowBase + xmin * C + ch
-        for (let x = 0; x < xmax; x++, p += C) ss += src.data[p]! * weights[kb + x]!
-        out[(y * outWidth + xx) * C + ch] = clip8(ss)
+      let p = rowBase + xmin * C
+      if (C === 3) {
+        let s0 = HALF
+        let s1 = HALF
+        let s2 = HALF
+        for (let x = 0; x < xmax; x++, p += 3) {
+          const w = weights[kb + x]!
+          s0 += data[p]! * w
+          s1 += data[p + 1]! * w
+          s2 += data[p + 2]! * w
+        }
+        out[o++] = clip8(s0)
+        out[o++] = clip8(s1)
+        out[o++] = clip8(s2)
+      } else {
+        let s0 = HALF
+        for (let x = 0; x < xmax; x++, p++) s0 += data[p]! * weights[kb + x]!
+        out[o++] = clip8(s0)
       }
     }
   }
@@ -128,19 +145,23 @@ function resampleHorizontal(src: RawImage, outWidth: number, rowFirst: number, r
 function resampleVertical(src: RawImage, outHeight: number, c: Coeffs, shift: number): RawImage {
   const C = src.channels
   const rowLen = src.width * C
+  const data = src.data
   const out = new Uint8Array(rowLen * outHeight)
+  const acc = new Float64Array(rowLen)
   const { ksize, bounds, weights } = c
   for (let yy = 0; yy < outHeight; yy++) {
     const ymin = bounds[2 * yy]! - shift
     const ymax = bounds[2 * yy + 1]!
     const kb = yy * ksize
-    const o = yy * rowLen
-    for (let i = 0; i < rowLen; i++) {
-      let ss = HALF
-      let p = ymin * rowLen + i
-      for (let y = 0; y < ymax; y++, p += rowLen) ss += src.data[p]! * weights[kb + y]!
-      out[o + i] = clip8(ss)
+    acc.fill(HALF)
+    // whole rows at a time: the sums are exact integers, so the order of adding is free
+    for (let y = 0; y < ymax; y++) {
+      const w = weights[kb + y]!
+      const base = (ymin + y) * rowLen
+      for (let i = 0; i < rowLen; i++) acc[i] = acc[i]! + data[base + i]! * w
     }
+    const o = yy * rowLen
+    for (let i = 0; i < rowLen; i++) out[o + i] = clip8(acc[i]!)
   }
   return { width: src.width, height: outHeight, channels: C, data: out }
 }
@@ -379,15 +400,11 @@ export function adjustHue(t: Float32Array, offset: number, plane: number, factor
     const p = clamp01(f32(v * f32(1 - s)))
     const q = clamp01(f32(v * f32(1 - f32(s * f))))
     const tt = clamp01(f32(v * f32(1 - f32(s * f32(1 - f)))))
-    let R: number, G: number, B: number
-    switch (((fi % 6) + 6) % 6) {
-      case 0: [R, G, B] = [v, tt, p]; break
-      case 1: [R, G, B] = [q, v, p]; break
-      case 2: [R, G, B] = [p, v, tt]; break
-      case 3: [R, G, B] = [p, q, v]; break
-      case 4: [R, G, B] = [tt, p, v]; break
-      default: [R, G, B] = [v, p, q]
-    }
+    // sector of the hue circle: (R, G, B) = (v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)
+    const sector = ((fi % 6) + 6) % 6
+    const R = sector === 0 || sector === 5 ? v : sector === 1 ? q : sector === 4 ? tt : p
+    const G = sector === 1 || sector === 2 ? v : sector === 0 ? tt : sector === 3 ? q : p
+    const B = sector === 3 || sector === 4 ? v : sector === 2 ? tt : sector === 5 ? q : p
     t[a] = R
     t[a + plane] = G
     t[a + 2 * plane] = B
@@ -416,9 +433,12 @@ export const defaultAugmentation = {
 
 const AUGMENT_STREAM = 0xa06e
 
-/** The random stream of one example's augmentation: a pure function of (seed, epoch, example id). */
+/**
+ * The random stream of one example's augmentation: a pure function of (seed, epoch, example id).
+ * All three are mixed into the first state word, since xoshiro's first output depends on it alone.
+ */
 export function augmentRng(seed: number, epoch: number, id: number): Rng {
-  return new Rng(seed, AUGMENT_STREAM, epoch * 4294967296 + id)
+  return new Rng(mix32(seed ^ mix32(id ^ mix32(epoch ^ AUGMENT_STREAM))), id, epoch)
 }
 
 /**

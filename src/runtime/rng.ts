@@ -18,11 +18,14 @@ export class Rng {
   #c: number
   #d: number
   constructor(seed: number, stream = 0, counter = 0) {
-    this.#a = mix32(seed ^ 0x5bd1e995)
-    this.#b = mix32(this.#a ^ stream)
-    this.#c = mix32(this.#b ^ counter)
-    this.#d = mix32(this.#c ^ Math.floor(counter / 4294967296))
+    // every state word depends on all three inputs; a few warm-up draws decorrelate nearby addresses
+    const k = mix32(mix32(mix32(seed ^ 0x5bd1e995) ^ stream) ^ counter ^ Math.imul(Math.floor(counter / 4294967296), 0x27d4eb2d))
+    this.#a = mix32(k ^ 0x243f6a88)
+    this.#b = mix32(k ^ 0x85a308d3)
+    this.#c = mix32(k ^ 0x13198a2e)
+    this.#d = mix32(k ^ 0x03707344)
     if ((this.#a | this.#b | this.#c | this.#d) === 0) this.#d = 1
+    for (let i = 0; i < 4; i++) this.nextU32()
   }
   /** Next uniform 32-bit unsigned integer. */
   nextU32(): number {
