@@ -4,6 +4,8 @@
  * Prints progress on stderr and one JSON line on stdout at the end.
  */
 import { spawnSync } from 'node:child_process'
+import { appendFileSync, mkdirSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { cases } from './cases.js'
 
@@ -57,7 +59,12 @@ if (!args.includes('--no-torch')) {
     result['ratio'] = round(ft.ms / Math.min(...ts), 3)
   }
 }
+result['load_avg_1m'] = round(loadavg()[0]!)
+result['date'] = new Date().toISOString()
 console.log(JSON.stringify(result))
+// every run is also appended to .bench/results.jsonl (ignored by git) for BENCHMARKS.md
+mkdirSync(new URL('../.bench/', import.meta.url), { recursive: true })
+appendFileSync(new URL('../.bench/results.jsonl', import.meta.url), `${JSON.stringify(result)}\n`)
 
 function round(v: number, d = 2): number {
   const f = 10 ** d

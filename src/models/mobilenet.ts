@@ -85,10 +85,7 @@ export class MobileNetV2 extends Module implements VisionModel {
     this.classifier = [null, this.#newHead(numClasses, rng)]
     // torchvision: kaiming_normal_(fan_out) for convs, BatchNorm 1/0, Linear N(0, 0.01) with zero bias
     if (opts.init !== false) {
-      for (const [name, p] of this.namedParameters()) {
-        if (p.shape.length === 4) normal(p, rng, Math.sqrt(2 / (p.shape[0]! * p.shape[2]! * p.shape[3]!)))
-        else if (name.startsWith('classifier.') && name.endsWith('.bias')) fill(p, 0)
-      }
+      for (const [, p] of this.namedParameters()) if (p.shape.length === 4) normal(p, rng, Math.sqrt(2 / (p.shape[0]! * p.shape[2]! * p.shape[3]!)))
     }
   }
   #newHead(numClasses: number, rng: Rng): Linear {

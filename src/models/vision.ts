@@ -143,36 +143,23 @@ export function freezeBatchNorm(m: Module, flag = true): void {
  * image size) already have the model's shape, so loading stays a lookup by name.
  */
 export function adaptedSource(model: VisionModel, src: WeightSource): WeightSource {
-  if (!model.adaptWeight) return src
+  const adapt = model.adaptWeight?.bind(model)
+  if (!adapt) return src
   const params = new Map(model.namedParameters())
-  const converted = new Map<string, Float32Array>()
-  const convert = async (name: string): Promise<Float32Array | null> => {
-    const p = params.get(name)
-    const shape = src.info(name).shape
-    if (!p || shape.join() === p.shape.join()) return null
-    let c = converted.get(name)
-    if (!c) {
-      const d = model.adaptWeight!(name, shape, await src.readAsFloat32(name))
-      if (!d || d.length !== p.data.length) return null
-      c = d
-      converted.set(name, c)
-    }
-    return c
-  }
-  // Shapes are reported synchronously, so work out which names convert from their shapes up front.
+  const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1)
+  // Shapes are reported synchronously, so find the names that convert from their shapes up front.
   const adaptable = new Set<string>()
   for (const k of src.keys()) {
     const p = params.get(k)
     const shape = src.info(k).shape
     if (!p || shape.join() === p.shape.join()) continue
-    const probe = model.adaptWeight(k, shape, new Float32Array(shape.reduce((a, b) => a * b, 1)))
-    if (probe && probe.length === p.data.length) adaptable.add(k)
+    if (adapt(k, shape, new Float32Array(size(shape)))?.length === p.data.length) adaptable.add(k)
   }
   return {
     name: src.name,
     keys: () => src.keys(),
     info: (k) => (adaptable.has(k) ? { shape: [...params.get(k)!.shape] } : src.info(k)),
-    readAsFloat32: async (k) => (adaptable.has(k) ? (await convert(k))! : src.readAsFloat32(k)),
+    readAsFloat32: async (k) => (adaptable.has(k) ? adapt(k, src.info(k).shape, await src.readAsFloat32(k))! : src.readAsFloat32(k)),
   }
 }
 
@@ -188,6 +175,6 @@ export interface LoadVisionOptions {
  * when the model has none.
  */
 export function loadVisionWeights(model: VisionModel, src: WeightSource, o: LoadVisionOptions = {}): Promise<LoadReport> {
-  const ignorable = model.arch === 'inception_v3' && !model.namedParameters().some(([n]) => n.startsWith('AuxLogits.')) ? /^AuxLogits\./ : /^$^/
-  return loadWeights(model, adaptedSource(model, src), { newOk: model.headPrefixes, ignorable, ignoreMismatchedSizes: o.reinitHead ?? false })
+  const noAux = model.arch === 'inception_v3' && !model.namedParameters().some(([n]) => n.startsWith('AuxLogits.'))
+  return loadWeights(model, adaptedSource(model, src), { newOk: model.headPrefixes, ignoreMismatchedSizes: o.reinitHead ?? false, ...(noAux ? { ignorable: /^AuxLogits\./ } : {}) })
 }

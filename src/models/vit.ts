@@ -53,7 +53,7 @@ export class EncoderBlock extends Module {
   /** Linear, GELU, Dropout, Linear, Dropout: weights at 0 and 3. */
   mlp: [Linear, null, null, Linear, null]
   readonly #dropout: number
-  constructor(rng: Rng, dropout: number) {
+  constructor(rng: Rng, dropout: number, init: boolean) {
     super()
     this.ln_1 = new LayerNorm(HIDDEN, EPS)
     this.self_attention = new MultiheadAttention(HIDDEN, HEADS, rng)
@@ -61,8 +61,10 @@ export class EncoderBlock extends Module {
     const lin = (i: number, o: number): Linear => {
       // torchvision's MLPBlock: xavier_uniform weights, N(0, 1e-6) biases
       const l = new Linear(i, o, rng)
-      uniform(l.weight, rng, Math.sqrt(6 / (i + o)))
-      normal(l.bias!, rng, 1e-6)
+      if (init) {
+        uniform(l.weight, rng, Math.sqrt(6 / (i + o)))
+        normal(l.bias!, rng, 1e-6)
+      }
       return l
     }
     this.mlp = [lin(HIDDEN, MLP), null, null, lin(MLP, HIDDEN), null]
@@ -82,11 +84,12 @@ export class Encoder extends Module {
   layers: Module & Record<string, EncoderBlock>
   ln: LayerNorm
   readonly #dropout: number
-  constructor(seqLength: number, rng: Rng, dropout: number) {
+  constructor(seqLength: number, rng: Rng, dropout: number, init: boolean) {
     super()
-    this.pos_embedding = normal(new Parameter([1, seqLength, HIDDEN], { decay: false }), rng, 0.02)
+    this.pos_embedding = new Parameter([1, seqLength, HIDDEN], { decay: false })
+    if (init) normal(this.pos_embedding, rng, 0.02)
     const layers: Record<string, EncoderBlock> = {}
-    for (let i = 0; i < LAYERS; i++) layers[`encoder_layer_${i}`] = new EncoderBlock(rng, dropout)
+    for (let i = 0; i < LAYERS; i++) layers[`encoder_layer_${i}`] = new EncoderBlock(rng, dropout, init)
     this.layers = Object.assign(new (class extends Module {})(), layers)
     this.ln = new LayerNorm(HIDDEN, EPS)
     this.#dropout = dropout
@@ -121,11 +124,14 @@ export class VisionTransformer extends Module implements VisionModel {
     this.numClasses = numClasses
     const dropout = opts.dropout ?? 0
     this.conv_proj = new Conv2d(3, HIDDEN, PATCH, rng, { stride: PATCH })
+    const init = opts.init !== false
     // torchvision: truncated N(0, 1/fan_in) patch projection with zero bias; zero class token
-    normal(this.conv_proj.weight, rng, Math.sqrt(1 / (3 * PATCH * PATCH)))
-    fill(this.conv_proj.bias!, 0)
+    if (init) {
+      normal(this.conv_proj.weight, rng, Math.sqrt(1 / (3 * PATCH * PATCH)))
+      fill(this.conv_proj.bias!, 0)
+    }
     this.class_token = new Parameter([1, 1, HIDDEN], { decay: false })
-    this.encoder = new Encoder((size / PATCH) ** 2 + 1, rng, dropout)
+    this.encoder = new Encoder((size / PATCH) ** 2 + 1, rng, dropout, init)
     this.heads = new (class extends Module {
       head = zeroHead(numClasses, rng)
     })()
