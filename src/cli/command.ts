@@ -7,7 +7,8 @@ export interface Io {
 
 export interface Command<S extends FlagSpecs = FlagSpecs> {
   spec: CommandSpec<S>
-  run(flags: ParsedFlags<S>, positional: string[], io: Io): Promise<number | void>
+  /** `given`: the flags the user set (the rest hold defaults). */
+  run(flags: ParsedFlags<S>, positional: string[], io: Io, given: ReadonlySet<string>): Promise<number | void>
 }
 
 /** Declares a command with its flags typed from the spec. */

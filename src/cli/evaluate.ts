@@ -1,5 +1,6 @@
 /** `finetune eval`: metrics of a trained model on a labelled file. */
-import { evalText } from '../index.js'
+import { evalImages, evalText } from '../index.js'
+import { isImageModel } from './kind.js'
 import { command } from './command.js'
 
 export const evaluate = command(
@@ -21,12 +22,16 @@ export const evaluate = command(
       maxLength: { type: 'int', describe: 'truncate to N tokens', default: 512, min: 2 },
       device: { type: 'enum', choices: ['cpu', 'webgpu', 'cuda'], describe: 'execution provider', default: 'cpu' },
       threads: { type: 'int', describe: 'ONNX Runtime threads', min: 1 },
+      arch: { type: 'string', describe: 'images: architecture of a bare torchvision state dict', placeholder: 'NAME' },
+      workers: { type: 'int', describe: 'images: decoding worker threads', min: 0 },
       json: { type: 'boolean', describe: 'print metrics as JSON', default: false },
     },
   },
   async (f, _pos, io) => {
     const { model, json, ...o } = f
-    const r = await evalText(model, o as never)
+    const r = isImageModel(model, f.arch)
+      ? await evalImages(model, f.data, { batchSize: f.batchSize, onBadRow: f.onBadRow as 'error' | 'skip', device: f.device as never, ...(f.arch ? { arch: f.arch } : {}), ...(f.threads ? { threads: f.threads } : {}), ...(f.workers !== undefined ? { workers: f.workers } : {}) })
+      : await evalText(model, o as never)
     if (json) io.out(JSON.stringify({ ...r.metrics, examples: r.examples, skipped_rows: r.skipped }))
     else {
       io.out(`${r.examples} examples${r.skipped ? ` (${r.skipped} bad rows skipped)` : ''}`)

@@ -30,7 +30,7 @@ export interface CommandSpec<S extends FlagSpecs> {
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 
 /** Parses argv for one command. Every problem is collected and reported at once. */
-export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: readonly string[]): { flags: ParsedFlags<S>; positional: string[]; help: boolean } {
+export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: readonly string[]): { flags: ParsedFlags<S>; positional: string[]; help: boolean; given: Set<string> } {
   const byName = new Map<string, string>()
   for (const [k, s] of Object.entries(cmd.flags)) {
     byName.set(kebab(k), k)
@@ -106,6 +106,7 @@ export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: reado
       }
     }
   }
+  const given = new Set(Object.keys(out))
   for (const [k, s] of Object.entries(cmd.flags)) {
     if (out[k] !== undefined) continue
     if ('default' in s && s.default !== undefined) out[k] = s.default
@@ -116,7 +117,7 @@ export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: reado
   if (problems.length && !help) {
     throw new ConfigError('CLI_USAGE', `finetune ${cmd.name}: ${problems.length === 1 ? problems[0] : `\n  - ${problems.join('\n  - ')}`}`, `run "finetune ${cmd.name} --help" for the flags`)
   }
-  return { flags: out as ParsedFlags<S>, positional, help }
+  return { flags: out as ParsedFlags<S>, positional, help, given }
 }
 
 export function helpText<S extends FlagSpecs>(cmd: CommandSpec<S>): string {

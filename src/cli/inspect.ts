@@ -1,5 +1,6 @@
 /** `finetune inspect`: what a model folder holds. */
-import { inspectText } from '../index.js'
+import { inspectImages, inspectText } from '../index.js'
+import { isImageModel } from './kind.js'
 import { command } from './command.js'
 import { table } from './output.js'
 
@@ -9,13 +10,34 @@ export const inspect = command(
     summary: 'show a model folder: family, sizes, parameters, head, labels',
     usage: 'finetune inspect DIR [--json]',
     positional: 'DIR',
-    flags: { json: { type: 'boolean', describe: 'print as JSON', default: false }, model: { type: 'string', describe: 'model folder (or give it as the argument)', placeholder: 'DIR' } },
+    flags: {
+      json: { type: 'boolean', describe: 'print as JSON', default: false },
+      model: { type: 'string', describe: 'model folder (or give it as the argument)', placeholder: 'DIR' },
+      arch: { type: 'string', describe: 'images: architecture of a bare torchvision state dict', placeholder: 'NAME' },
+    },
   },
   async (f, pos, io) => {
     const dir = f.model ?? pos[0]
     if (!dir) {
       io.err('finetune inspect: give a model folder')
       return 2
+    }
+    if (isImageModel(dir, f.arch)) {
+      const r = await inspectImages(dir, f.arch ? { arch: f.arch } : {})
+      if (f.json) io.out(JSON.stringify(r))
+      else {
+        const labels = r['labels'] as string[]
+        io.out(table([
+          ['model', String(r['path'])],
+          ['source', String(r['source'])],
+          ['architecture', String(r['arch'])],
+          ['parameters', (r['parameters'] as number).toLocaleString()],
+          ['head', (r['head'] as string[]).join(', ')],
+          ['classes', `${labels.length}: ${labels.slice(0, 20).join(', ')}${labels.length > 20 ? ', ...' : ''}`],
+          ['preprocessing', JSON.stringify(r['preprocessing'])],
+        ]))
+      }
+      return
     }
     const r = await inspectText(dir)
     if (f.json) {

@@ -37,12 +37,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2
   }
   try {
-    const { flags, positional, help } = parseFlags(cmd.spec, rest)
+    const { flags, positional, help, given } = parseFlags(cmd.spec, rest)
     if (help) {
       io.out(helpText(cmd.spec))
       return 0
     }
-    return (await cmd.run(flags, positional, io)) ?? 0
+    return (await cmd.run(flags, positional, io, given)) ?? 0
   } catch (e) {
     if (e instanceof FinetuneError) {
       io.err(`error[${e.code}]: ${e.describe()}`)

@@ -1,5 +1,5 @@
 /** `finetune train`: fine-tune a checkpoint on a data file; flags map 1:1 onto TextTrainOptions. */
-import { ConfigError, textTrainDefaults, trainText, type DataTask, type TextTrainOptions, type TrainEvent } from '../index.js'
+import { ConfigError, imageTrainDefaults, textTrainDefaults, trainImages, trainText, type DataTask, type ImageTrainOptions, type TextTrainOptions, type TrainEvent } from '../index.js'
 import { command } from './command.js'
 import type { FlagSpec } from './flags.js'
 import { ProgressBar } from './output.js'
@@ -10,7 +10,13 @@ export const trainFlags = {
   model: { type: 'string', describe: 'checkpoint folder (config.json, model.safetensors, tokenizer files)', required: true, placeholder: 'DIR' },
   data: { type: 'string', describe: 'training data: .csv, .tsv, .jsonl (or .conll/.txt)', required: true, placeholder: 'FILE' },
   out: { type: 'string', describe: 'output folder (Hugging Face layout + metrics.json, events.jsonl)', required: true, placeholder: 'DIR' },
-  task: { type: 'enum', choices: ['text-classification', 'token-classification', 'causal-lm'], describe: 'what to train', default: 'text-classification' },
+  task: { type: 'enum', choices: ['text-classification', 'token-classification', 'causal-lm', 'image-classification'], describe: 'what to train', default: 'text-classification' },
+  arch: { type: 'enum', choices: ['resnet18', 'resnet34', 'resnet50', 'vgg11', 'vgg16', 'vgg16_bn', 'inception_v3', 'mobilenet_v2', 'vit_b_16'], describe: 'images: architecture of a torchvision state dict (.safetensors)' },
+  imageSize: { type: 'int', describe: 'images: square input side (default: the architecture\'s)', min: 16 },
+  augment: { type: 'boolean', describe: 'images: random resized crop + flip on training images (--no-augment)', default: true },
+  freezeBn: { type: 'boolean', describe: 'images: keep BatchNorm statistics frozen (inference mode) while training', default: false },
+  workers: { type: 'int', describe: 'images: decoding worker threads (default min(cores, 4); 0: in-process)', min: 0 },
+  imageColumn: { type: 'string', describe: 'images: path column of a CSV/JSONL list', placeholder: 'NAME' },
   validation: { type: 'string', describe: 'validation data (default: a seeded split of --data)', placeholder: 'FILE' },
   method: { type: 'enum', choices: ['full', 'frozen'], describe: 'full fine-tuning, or a frozen backbone with cached features (head only)', default: d.method },
   epochs: { type: 'number', describe: 'training epochs', default: d.epochs, min: 0 },
@@ -47,7 +53,7 @@ export const trainFlags = {
   device: { type: 'enum', choices: ['cpu', 'webgpu', 'cuda'], describe: 'ONNX Runtime execution provider', default: d.device },
   threads: { type: 'int', describe: 'ONNX Runtime threads (default: all cores)', min: 1 },
   json: { type: 'boolean', describe: 'print the final result as JSON on stdout', default: false },
-} as const satisfies Record<string, FlagSpec> & Partial<Record<keyof TextTrainOptions | 'json', FlagSpec>>
+} as const satisfies Record<string, FlagSpec> & Partial<Record<keyof TextTrainOptions | keyof ImageTrainOptions | 'json', FlagSpec>>
 
 function every(v: string, flag: string, allowNone: boolean): 'epoch' | 'none' | number {
   if (v === 'epoch' || (allowNone && v === 'none')) return v
@@ -68,8 +74,9 @@ export const train = command(
       'finetune train --model ./gpt2 --data stories.txt --task causal-lm --out ./gpt2-stories --max-length 256',
     ],
   },
-  async (f, _pos, io) => {
+  async (f, _pos, io, rawArgs) => {
     const { json, evalEvery, saveEvery, ...rest } = f
+    const image = f.task === 'image-classification'
     const opts = { ...rest, task: f.task as DataTask, evalEvery: every(evalEvery, 'eval-every', false) as 'epoch' | number, saveEvery: every(saveEvery, 'save-every', true) } as TextTrainOptions
     let bar: ProgressBar | null = null
     let lastLoss = NaN
@@ -90,6 +97,20 @@ export const train = command(
         },
       },
     ]
+    if (image) {
+      // image defaults differ from text ones (lr, batch size, schedule) unless the user set them
+      const io2 = opts as unknown as ImageTrainOptions
+      for (const k of ['lr', 'batchSize', 'weightDecay', 'schedule'] as const) if (!rawArgs.has(k)) (io2 as unknown as Record<string, unknown>)[k] = imageTrainDefaults[k]
+      const r = await trainImages(io2)
+      if (json) io.out(JSON.stringify({ out: r.out, steps: r.steps, reason: r.reason, best_step: r.bestStep, metrics: r.metrics, train_loss: lastLoss, labels: r.labels, images_per_s: r.imagesPerSecond, runtime_s: r.elapsedMs / 1000, source: r.source, arch: r.arch }))
+      else {
+        io.out(`trained ${r.steps} steps in ${(r.elapsedMs / 1000).toFixed(1)} s (${r.reason}), ${r.imagesPerSecond.toFixed(1)} images/s`)
+        const m = Object.entries(r.metrics).filter(([k]) => !k.startsWith('f1_'))
+        if (m.length) io.out(`metrics${r.bestStep !== null ? ` (best, step ${r.bestStep})` : ''}: ${m.map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' ')}`)
+        io.out(`saved to ${r.out}`)
+      }
+      return
+    }
     const r = await trainText(opts)
     if (json) io.out(JSON.stringify({ out: r.out, steps: r.steps, reason: r.reason, best_step: r.bestStep, metrics: r.metrics, train_loss: lastLoss, labels: r.labels, skipped_rows: r.badRows.total, runtime_s: r.elapsedMs / 1000 }))
     else {

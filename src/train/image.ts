@@ -1,0 +1,194 @@
+/**
+ * Image classification on top of the trainer: batches from an image data set, the forward and loss
+ * (with Inception's auxiliary loss), evaluation metrics, and the frozen-backbone method with cached
+ * pooled features.
+ */
+import { ConfigError } from '../errors.js'
+import type { Tensor } from '../graph/graph.js'
+import type { Module } from '../graph/module.js'
+import * as nn from '../graph/nn.js'
+import type { OptimizerConfig } from '../optim/optimizers.js'
+import type { Rng } from '../runtime/rng.js'
+import type { HostTensor, Runtime } from '../runtime/session.js'
+import { epochOrder } from '../data/order.js'
+import type { ImageBatch, ImageSplit } from '../data/image-dataset.js'
+import { classificationMetrics } from './metrics.js'
+import { TrainSession } from './step.js'
+import type { TrainBatch, TrainingJob } from './trainer.js'
+
+/** What training needs of an image classifier: torchvision families and TF.js Keras models both fit. */
+export interface ImageModel extends Module {
+  readonly numClasses: number
+  readonly featureSize: number
+  readonly headPrefixes: readonly string[]
+  readonly defaultImageSize: number
+  logits(x: Tensor): Tensor
+  backbone(x: Tensor): Tensor
+  head(features: Tensor): Tensor
+  forwardLoss(x: Tensor, loss: (logits: Tensor) => Tensor): { logits: Tensor; loss: Tensor }
+  replaceHead(numClasses: number, rng: Rng): unknown
+}
+
+export interface ImageJobConfig {
+  model: ImageModel
+  labels: readonly string[]
+  train: ImageSplit
+  validation?: ImageSplit | undefined
+  batchSize: number
+  evalBatchSize?: number
+  seed: number
+  method: 'full' | 'frozen'
+  runtime: Runtime
+  optimizer: OptimizerConfig
+  clipNorm?: number
+  accumulation?: number
+  featureCacheBytes?: number
+  onFeatureProgress?: (done: number, total: number) => void
+}
+
+const feedsOf = (b: ImageBatch): Record<string, HostTensor> => ({
+  pixels: { data: b.pixels, shape: b.shape, dtype: 'float32' },
+  labels: { data: b.labels, shape: [b.labels.length], dtype: 'int64' },
+})
+
+export class ImageTaskRunner {
+  readonly session: TrainSession
+  readonly c: ImageJobConfig
+  #features: { train: Float32Array; trainLabels: BigInt64Array; val: Float32Array | null; valLabels: BigInt64Array | null } | null = null
+
+  constructor(c: ImageJobConfig) {
+    this.c = c
+    const m = c.model
+    if (m.numClasses !== c.labels.length) throw new ConfigError('MODEL_HEAD_SIZE', `the model's head has ${m.numClasses} outputs but there are ${c.labels.length} labels`, 'replace the head (--reinit-head)')
+    const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
+    const ce = (labels: Tensor | undefined) => (logits: Tensor): Tensor => (labels ? nn.crossEntropy(logits, labels) : logits.sum().mul(0))
+    if (c.method === 'frozen') {
+      m.requiresGrad(false)
+      for (const [n, p] of m.namedParameters()) if (p.kind === 'param' && m.headPrefixes.some((h) => n === h || n.startsWith(`${h}.`))) p.requiresGrad = true
+      this.session = new TrainSession({
+        ...common,
+        model: m,
+        forward: (i, g) => {
+          const logits = m.head(i['features']!)
+          return { ...(i['labels'] ? { loss: nn.crossEntropy(logits, i['labels']) } : {}), ...(g.training ? {} : { outputs: { logits } }) }
+        },
+      })
+    } else {
+      this.session = new TrainSession({
+        ...common,
+        model: m,
+        forward: (i, g) => {
+          if (!g.training) {
+            const logits = m.logits(i['pixels']!)
+            return { ...(i['labels'] ? { loss: nn.crossEntropy(logits, i['labels']) } : {}), outputs: { logits } }
+          }
+          return { loss: m.forwardLoss(i['pixels']!, ce(i['labels'])).loss }
+        },
+      })
+    }
+  }
+
+  async job(): Promise<TrainingJob> {
+    const c = this.c
+    if (c.method === 'frozen') await this.#cacheFeatures()
+    const batchesPerEpoch = c.method === 'frozen' ? Math.ceil(c.train.length / c.batchSize) : c.train.batchCount(c.batchSize)
+    const self = this
+    return {
+      session: this.session,
+      trainExamples: c.train.length,
+      evalExamples: c.validation?.length ?? 0,
+      batchesPerEpoch,
+      async *batches(epoch: number, start: number): AsyncIterable<TrainBatch> {
+        if (c.method === 'frozen') {
+          const f = self.#features!
+          const F = c.model.featureSize
+          const order = epochOrder(c.train.length, c.seed, epoch)
+          for (let b = start; b < batchesPerEpoch; b++) {
+            const ix = order.subarray(b * c.batchSize, Math.min(order.length, (b + 1) * c.batchSize))
+            const feats = new Float32Array(ix.length * F)
+            const labels = new BigInt64Array(ix.length)
+            ix.forEach((e, k) => {
+              feats.set(f.train.subarray(e * F, (e + 1) * F), k * F)
+              labels[k] = f.trainLabels[e]!
+            })
+            yield { feeds: { features: { data: feats, shape: [ix.length, F], dtype: 'float32' }, labels: { data: labels, shape: [ix.length], dtype: 'int64' } }, examples: ix.length }
+          }
+          return
+        }
+        for await (const b of c.train.batches(epoch, start, { batchSize: c.batchSize, train: true })) yield { feeds: feedsOf(b), examples: b.labels.length }
+      },
+      ...(c.validation ? { evaluate: () => this.evaluate() } : {}),
+    }
+  }
+
+  /** Accuracy, macro F1, per-class F1 and eval_loss on a split (the validation split by default). */
+  async evaluate(split?: ImageSplit): Promise<Record<string, number>> {
+    const c = this.c
+    const data = split ?? c.validation
+    if (!data) return {}
+    const preds: number[] = []
+    const gold: number[] = []
+    let lossSum = 0
+    let n = 0
+    const add = (logits: Float32Array, labels: BigInt64Array, loss: number | undefined): void => {
+      const L = c.labels.length
+      for (let k = 0; k < labels.length; k++) {
+        let best = 0
+        for (let j = 1; j < L; j++) if (logits[k * L + j]! > logits[k * L + best]!) best = j
+        preds.push(best)
+        gold.push(Number(labels[k]))
+      }
+      lossSum += (loss ?? 0) * labels.length
+      n += labels.length
+    }
+    if (c.method === 'frozen' && !split && this.#features?.val) {
+      const F = c.model.featureSize
+      const f = this.#features
+      const bs = c.evalBatchSize ?? c.batchSize
+      for (let s = 0; s < data.length; s += bs) {
+        const e = Math.min(data.length, s + bs)
+        const labels = f.valLabels!.slice(s, e)
+        const r = await this.session.evaluate({ features: { data: f.val!.slice(s * F, e * F), shape: [e - s, F], dtype: 'float32' }, labels: { data: labels, shape: [e - s], dtype: 'int64' } })
+        add(r.outputs['logits']!.data as Float32Array, labels, r.loss)
+      }
+    } else {
+      for await (const b of data.batches(0, 0, { batchSize: c.evalBatchSize ?? c.batchSize, train: false })) {
+        const r = await this.session.evaluate(feedsOf(b))
+        add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
+      }
+    }
+    const m = classificationMetrics(preds, gold, c.labels)
+    const out: Record<string, number> = { eval_loss: lossSum / Math.max(n, 1), accuracy: m.accuracy, macro_f1: m.macro_f1, macro_precision: m.macro_precision, macro_recall: m.macro_recall }
+    for (const [l, v] of Object.entries(m.per_class)) out[`f1_${l}`] = v.f1
+    return out
+  }
+
+  async #cacheFeatures(): Promise<void> {
+    if (this.#features) return
+    const c = this.c
+    const m = c.model
+    const F = m.featureSize
+    const bytes = (c.train.length + (c.validation?.length ?? 0)) * F * 4
+    if (bytes > (c.featureCacheBytes ?? 1 << 30)) throw new ConfigError('FEATURE_CACHE_FULL', `cached features would take ${(bytes / 2 ** 20).toFixed(0)} MiB`, 'use --method full or fewer images')
+    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { f: m.backbone(i['pixels']!) } }) })
+    let done = 0
+    const total = c.train.length + (c.validation?.length ?? 0)
+    const run = async (split: ImageSplit): Promise<{ f: Float32Array; l: BigInt64Array }> => {
+      const f = new Float32Array(split.length * F)
+      const l = new BigInt64Array(split.length)
+      for await (const b of split.batches(0, 0, { batchSize: c.evalBatchSize ?? c.batchSize, train: false })) {
+        const out = (await fs.evaluate({ pixels: { data: b.pixels, shape: b.shape, dtype: 'float32' } })).outputs['f']!.data as Float32Array
+        b.indices.forEach((ix, k) => {
+          f.set(out.subarray(k * F, (k + 1) * F), ix * F)
+          l[ix] = b.labels[k]!
+        })
+        done += b.labels.length
+        c.onFeatureProgress?.(done, total)
+      }
+      return { f, l }
+    }
+    const tr = await run(c.train)
+    const va = c.validation ? await run(c.validation) : null
+    this.#features = { train: tr.f, trainLabels: tr.l, val: va?.f ?? null, valLabels: va?.l ?? null }
+  }
+}
