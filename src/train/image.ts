@@ -5,29 +5,15 @@
  */
 import { ConfigError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
-import type { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
-import type { Rng } from '../runtime/rng.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
 import { epochOrder } from '../data/order.js'
 import type { ImageBatch, ImageSplit } from '../data/image-dataset.js'
+import type { ImageModel } from '../models/image-model.js'
 import { classificationMetrics } from './metrics.js'
 import { TrainSession } from './step.js'
 import type { TrainBatch, TrainingJob } from './trainer.js'
-
-/** What training needs of an image classifier: torchvision families and TF.js Keras models both fit. */
-export interface ImageModel extends Module {
-  readonly numClasses: number
-  readonly featureSize: number
-  readonly headPrefixes: readonly string[]
-  readonly defaultImageSize: number
-  logits(x: Tensor): Tensor
-  backbone(x: Tensor): Tensor
-  head(features: Tensor): Tensor
-  forwardLoss(x: Tensor, loss: (logits: Tensor) => Tensor): { logits: Tensor; loss: Tensor }
-  replaceHead(numClasses: number, rng: Rng): unknown
-}
 
 export interface ImageJobConfig {
   model: ImageModel
@@ -192,3 +178,5 @@ export class ImageTaskRunner {
     this.#features = { train: tr.f, trainLabels: tr.l, val: va?.f ?? null, valLabels: va?.l ?? null }
   }
 }
+
+export type { ImageModel }
