@@ -8,6 +8,7 @@ import { TransformerBlock } from '../src/models/transformer-block.js'
 import { Runtime, type HostTensor } from '../src/runtime/session.js'
 import { TrainSession, type ForwardFn } from '../src/train/step.js'
 import { textFamilies } from '../src/models/registry.js'
+import { visionArchs } from '../src/models/vision.js'
 import { taskLoss } from '../src/heads/losses.js'
 
 export interface BenchContext {
@@ -95,6 +96,19 @@ function bertBench(): { model: import('../src/models/hf.js').TextModel; batch: R
 const textInputs = (i: Record<string, Tensor>) => ({ input_ids: i['input_ids']!, attention_mask: i['attention_mask']!, token_type_ids: i['token_type_ids']! })
 
 export const cases: Record<string, BenchCase> = {
+  'resnet18-finetune': {
+    async run(ctx) {
+      const rng = new Rng(0)
+      const model = visionArchs.resnet18.build(10)
+      const forward: ForwardFn = (i) => ({ loss: nn.crossEntropy(model.logits(i['x']!), i['y']!) })
+      const session = newSession({ model, forward, optimizer: adamw })
+      const batch: Record<string, HostTensor> = {
+        x: { data: randn(16 * 3 * 112 * 112, rng), shape: [16, 3, 112, 112], dtype: 'float32' },
+        y: { data: BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 10)), shape: [16], dtype: 'int64' },
+      }
+      return timeSteps(session, batch, ctx)
+    },
+  },
   'bert-finetune': {
     async run(ctx) {
       const { model, batch } = bertBench()
