@@ -69,16 +69,17 @@ function unslice(g: Tensor, x: Tensor, attrs: Node<'Slice'>['attrs']): Tensor {
   return out
 }
 
-/** Flips the spatial axes of a conv weight (O, I, kh, kw) with a Gather on reversed indices. */
+/**
+ * Flips the spatial axes of a conv weight (O, I, k..): reversing the flattened kernel window, done as a
+ * MatMul with a reversal matrix (ONNX Runtime's Gather is slow on inner axes).
+ */
 function flipSpatial(w: Tensor): Tensor {
-  let out = w
-  for (let a = 2; a < w.rank; a++) {
-    const n = w.shape[a]!
-    if (n === 1) continue
-    const idx = w.graph.constant(Array.from({ length: n }, (_, i) => n - 1 - i), [n], 'int64')
-    out = out.gather(idx, a)
-  }
-  return out
+  const k = w.shape.slice(2)
+  const kk = k.reduce((a, b) => a * b, 1)
+  if (kk === 1) return w
+  const r = new Float32Array(kk * kk)
+  for (let i = 0; i < kk; i++) r[i * kk + (kk - 1 - i)] = 1
+  return w.reshape([-1, kk]).matmul(w.graph.constant(r, [kk, kk])).reshape(w.shape)
 }
 
 function convInputGrad(n: Node<'Conv'>, g: Tensor): Tensor {
@@ -137,7 +138,18 @@ function convWeightGrad(n: Node<'Conv'>, g: Tensor): Tensor {
     const kernel = x.graph.constant(eye, [C * kk, 1, ...ksp])
     patches = x.graph.emit('Conv', [x, kernel], { strides, pads, dilations, group: C })[0]!.reshape([N, C * kk, L])
   }
-  if (group === 1) return g.reshape([N, O, L]).matmul(patches.swap(1, 2)).sum(0).reshape(w.shape)         // (O, C*kk)
+  if (group === 1) {
+    // one GEMM over the whole batch when the per-sample products (N, O, C*kk) would outweigh
+    // transposing the operands (late layers: small images, many channels); else batched GEMMs + sum
+    const batched = N * O * C * kk
+    const transposed = N * C * kk * L + N * O * L
+    if (transposed < batched) {
+      const gy = g.reshape([N, O, L]).transpose([1, 0, 2]).reshape([O, N * L])                            // (O, N*L)
+      const px = patches.transpose([1, 0, 2]).reshape([C * kk, N * L])                                      // (C*kk, N*L)
+      return g.graph.emit('Gemm', [gy, px], { transA: false, transB: true, alpha: 1, beta: 1 })[0]!.reshape(w.shape)
+    }
+    return g.reshape([N, O, L]).matmul(patches.swap(1, 2)).sum(0).reshape(w.shape)                         // (O, C*kk)
+  }
   const Og = O / group
   const Cg = C / group
   const gy = g.reshape([N, group, Og, L])
