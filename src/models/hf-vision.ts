@@ -1,0 +1,280 @@
+/**
+ * Hugging Face image classifiers (config.json `model_type` resnet, vit, mobilenet_v2): the
+ * HfVisionModel interface, the families by model_type, config-field helpers the family files share,
+ * HF's default preprocessing per family, and loading a checkpoint's tensors by HF's names.
+ * Browser-safe; reading and writing folders is in hf-vision-node.ts.
+ */
+import { ConfigError } from '../errors.js'
+import type { Parameter, Tensor } from '../graph/graph.js'
+import * as nn from '../graph/nn.js'
+import type { Rng } from '../runtime/rng.js'
+import { IMAGENET_MEAN, IMAGENET_STD, type Preprocessing } from '../data/image-preprocessing.js'
+import { readLabels, type ConfigReader, type HfConfig } from './hf.js'
+import { HfMobileNetV2 } from './hf-mobilenet-v2.js'
+import { HfResNet } from './hf-resnet.js'
+import { HfViT } from './hf-vit.js'
+import type { ImageModel } from './image-model.js'
+import { loadWeights, type LoadReport, type WeightSource } from './load.js'
+
+export type HfVisionType = 'resnet' | 'vit' | 'mobilenet_v2'
+export const HF_VISION_TYPES: readonly HfVisionType[] = ['resnet', 'vit', 'mobilenet_v2']
+
+/** An image classifier whose parameter paths are the state_dict keys of an HF *ForImageClassification class. */
+export interface HfVisionModel extends ImageModel {
+  readonly modelType: HfVisionType
+  /** The HF class, written to config.json's `architectures`. */
+  readonly architecture: string
+  /** The backbone's attribute ("resnet", "vit", "mobilenet_v2"); checkpoints of the bare model lack it. */
+  readonly basePrefix: string
+  /** Label names in class order (config.json's id2label). */
+  readonly labels: readonly string[]
+  readonly id2label: Readonly<Record<string, string>>
+  readonly label2id: Readonly<Record<string, number>>
+  /** The smallest square input side the network accepts. */
+  readonly minImageSize: number
+  /** A new classifier for `numClasses`, initialised as the HF class initialises it; labels LABEL_i unless given. */
+  replaceHead(numClasses: number, rng: Rng, labels?: readonly string[]): void
+  /** Renames the classes of the current head (as many names as classes). */
+  setLabels(labels: readonly string[]): void
+  /** config.json as save_pretrained writes it: the source's fields, every resolved field, architectures and labels. */
+  toConfig(): HfConfig
+  /** Converts a checkpoint tensor of another shape (ViT position embeddings for another image size), or returns null. */
+  adaptWeight?(name: string, shape: readonly number[], data: Float32Array): Float32Array | null
+}
+
+export interface HfVisionOptions {
+  /** Seed of the initial weights (0). */
+  seed?: number
+  /** Initialise as HF's _init_weights does (true); false is quicker before loading a checkpoint. */
+  init?: boolean
+  /** ViT: the square image side to build for (config.json's image_size by default); position embeddings are resampled when loading. */
+  imageSize?: number
+  /** Names config.json in errors. */
+  file?: string
+}
+
+export interface HfVisionFamily {
+  /** The HF class name of the classifier. */
+  architecture: string
+  basePrefix: string
+  build(raw: HfConfig, numClasses: number | undefined, o: HfVisionOptions): HfVisionModel
+  /** Keys of other HF heads of the family that a classifier does not read (ViTModel's pooler, ...). */
+  ignorable: RegExp
+  /** The preprocessing of HF's image processor for the family, when a folder has no preprocessor_config.json. */
+  preprocessing(imageSize: number): Preprocessing
+  /** The image processor class written to preprocessor_config.json. */
+  imageProcessor: string
+}
+
+const HALF = [0.5, 0.5, 0.5] as const
+
+/** The families by config.json `model_type`. Adding one is one entry here. */
+export const hfVisionFamilies: Readonly<Record<HfVisionType, HfVisionFamily>> = {
+  resnet: {
+    architecture: 'ResNetForImageClassification',
+    basePrefix: 'resnet',
+    build: (raw, n, o) => new HfResNet(raw, n, o),
+    ignorable: /^$/,
+    // ConvNextImageProcessor (microsoft/resnet-50): shortest edge 224 / crop_pct 0.875 = 256, crop 224, bicubic
+    preprocessing: (s) => ({ resize: { shortestEdge: Math.trunc(s / 0.875) }, crop: { height: s, width: s }, mean: IMAGENET_MEAN, std: IMAGENET_STD, interpolation: 'bicubic', rescaleFactor: 1 / 255 }),
+    imageProcessor: 'ConvNextImageProcessor',
+  },
+  vit: {
+    architecture: 'ViTForImageClassification',
+    basePrefix: 'vit',
+    build: (raw, n, o) => new HfViT(raw, n, o),
+    // ViTModel's pooler, ViTForMaskedImageModeling's mask token and decoder
+    ignorable: /^((vit\.)?pooler\.|(vit\.)?embeddings\.mask_token$|decoder\.)/,
+    // ViTImageProcessor: a square resize, no crop, mean and std 0.5
+    preprocessing: (s) => ({ resize: { height: s, width: s }, crop: null, mean: HALF, std: HALF, interpolation: 'bilinear', rescaleFactor: 1 / 255 }),
+    imageProcessor: 'ViTImageProcessor',
+  },
+  mobilenet_v2: {
+    architecture: 'MobileNetV2ForImageClassification',
+    basePrefix: 'mobilenet_v2',
+    build: (raw, n, o) => new HfMobileNetV2(raw, n, o),
+    // MobileNetV2ForSemanticSegmentation's head
+    ignorable: /^segmentation_head\./,
+    // MobileNetV2ImageProcessor: shortest edge 256, crop 224, bilinear, mean and std 0.5
+    preprocessing: (s) => ({ resize: { shortestEdge: Math.round((s * 256) / 224) }, crop: { height: s, width: s }, mean: HALF, std: HALF, interpolation: 'bilinear', rescaleFactor: 1 / 255 }),
+    imageProcessor: 'MobileNetV2ImageProcessor',
+  },
+}
+
+export function isHfVisionType(t: unknown): t is HfVisionType {
+  return typeof t === 'string' && (HF_VISION_TYPES as readonly string[]).includes(t)
+}
+
+/** The family of a config.json object, with an error naming the supported ones. */
+export function hfVisionFamily(raw: HfConfig, file = 'config.json'): HfVisionFamily {
+  const t = raw['model_type']
+  if (!isHfVisionType(t))
+    throw new ConfigError(
+      'MODEL_UNKNOWN_FAMILY',
+      t === undefined ? `${file} has no "model_type"` : `${file}: model_type ${JSON.stringify(t)} is not an image family finetune supports`,
+      `supported image model types: ${HF_VISION_TYPES.join(', ')}`,
+    )
+  return hfVisionFamilies[t]
+}
+
+/**
+ * Builds the *ForImageClassification model a config.json describes. `numClasses` overrides the
+ * config's labels (the head gets LABEL_i names, as HF's num_labels does).
+ */
+export function buildHfVisionModel(raw: HfConfig, numClasses?: number, o: HfVisionOptions = {}): HfVisionModel {
+  const m = hfVisionFamily(raw, o.file).build(raw, numClasses, o)
+  m.nameParameters()
+  return m
+}
+
+export interface LoadHfVisionOptions {
+  /** Leave the model's fresh classifier in place where the checkpoint's has another shape (HF's ignore_mismatched_sizes). */
+  reinitHead?: boolean
+}
+
+/**
+ * Loads a checkpoint's tensors by HF's names: every parameter and BatchNorm buffer must be there
+ * (CHECKPOINT_MISSING_KEYS), with the model's shape (CHECKPOINT_SHAPE_MISMATCH), and every tensor
+ * must be used (CHECKPOINT_UNEXPECTED_KEYS) except other HF heads of the family. A checkpoint of
+ * the bare backbone (ResNetModel, ViTModel: keys without the prefix, no classifier) loads with the
+ * model's fresh classifier; a ViT checkpoint for another image size gets its position embeddings
+ * resampled as HF's interpolate_pos_encoding does.
+ */
+export function loadHfVisionWeights(model: HfVisionModel, src: WeightSource, o: LoadHfVisionOptions = {}): Promise<LoadReport> {
+  const fam = hfVisionFamilies[model.modelType]
+  return loadWeights(model, adaptedSource(model, src), { basePrefix: model.basePrefix, newOk: model.headPrefixes, ignorable: fam.ignorable, ignoreMismatchedSizes: o.reinitHead ?? false })
+}
+
+/** `src` with tensors the model adapts (ViT position embeddings) reported and read in the model's shape. */
+function adaptedSource(model: HfVisionModel, src: WeightSource): WeightSource {
+  const adapt = model.adaptWeight?.bind(model)
+  if (!adapt) return src
+  const params = new Map<string, Parameter>(model.namedParameters())
+  const param = (k: string): Parameter | undefined => params.get(k) ?? params.get(`${model.basePrefix}.${k}`)
+  const adaptable = new Set<string>()
+  for (const k of src.keys()) {
+    const p = param(k)
+    const shape = src.info(k).shape
+    if (!p || shape.join() === p.shape.join()) continue
+    const n = shape.reduce((a, b) => a * b, 1)
+    if (adapt(k.startsWith(`${model.basePrefix}.`) ? k : `${model.basePrefix}.${k}`, shape, new Float32Array(n))?.length === p.data.length) adaptable.add(k)
+  }
+  if (adaptable.size === 0) return src
+  const full = (k: string): string => (k.startsWith(`${model.basePrefix}.`) ? k : `${model.basePrefix}.${k}`)
+  return {
+    name: src.name,
+    keys: () => src.keys(),
+    info: (k) => (adaptable.has(k) ? { shape: [...param(k)!.shape] } : src.info(k)),
+    readAsFloat32: async (k) => (adaptable.has(k) ? adapt(full(k), src.info(k).shape, await src.readAsFloat32(k))! : src.readAsFloat32(k)),
+  }
+}
+
+// ----------------------------------------------------------------------------- shared by the family files
+// (function declarations: hoisted, so the family modules may call them despite importing this one)
+
+/** A config boolean (HF writes true/false). */
+export function readBool(r: ConfigReader, key: string, dflt: boolean): boolean {
+  const v = r.raw[key] ?? dflt
+  if (typeof v !== 'boolean') {
+    r.issues.add(key, `must be true or false, got ${JSON.stringify(v)}`)
+    return dflt
+  }
+  return v
+}
+
+/** A non-empty list of positive integers (ResNet's depths and hidden_sizes). */
+export function readIntList(r: ConfigReader, key: string, dflt: readonly number[]): number[] {
+  const v = r.raw[key] ?? dflt
+  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0)) {
+    r.issues.add(key, `must be a non-empty list of positive integers, got ${JSON.stringify(v)}`)
+    return [...dflt]
+  }
+  return v as number[]
+}
+
+/** A positive integer field. */
+export function readPositive(r: ConfigReader, key: string, dflt: number): number {
+  const v = r.raw[key] ?? dflt
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    r.issues.add(key, `must be a positive integer, got ${JSON.stringify(v)}`)
+    return dflt
+  }
+  return v
+}
+
+/** A probability in [0, 1) (dropout). */
+export function readProb(r: ConfigReader, key: string, dflt: number): number {
+  const v = r.num(key, dflt)
+  if (!(v >= 0 && v < 1)) r.issues.add(key, `must be at least 0 and below 1, got ${JSON.stringify(r.raw[key])}`)
+  return Math.min(Math.max(v, 0), 0.99)
+}
+
+/** torch.nn.init.trunc_normal_(std) with its default cut at +-2 (absolute), as HF's ViT init. */
+export function truncNormal(p: Parameter, rng: Rng, std: number): Parameter {
+  for (let i = 0; i < p.data.length; i++) {
+    let v = rng.normal() * std
+    while (v < -2 || v > 2) v = rng.normal() * std
+    p.data[i] = v
+  }
+  return p
+}
+
+/** The activations HF's ACT2FN names that finetune implements. */
+export function hfActivation(name: string): ((x: Tensor) => Tensor) | null {
+  if (name === 'relu6') return nn.relu6
+  try {
+    return nn.activation(name)
+  } catch {
+    return null
+  }
+}
+
+/** An activation field, checked against hfActivation. */
+export function readActivation(r: ConfigReader, key: string, dflt: string): string {
+  const v = r.str(key, dflt)
+  if (v && !hfActivation(v)) r.issues.add(key, `activation ${JSON.stringify(v)} is not supported; use one of relu, relu6, gelu, gelu_new, gelu_pytorch_tanh, silu, swish, tanh, sigmoid`)
+  return v
+}
+
+/** A square image size: HF allows [height, width]; finetune's models are square. */
+export function readImageSize(r: ConfigReader, dflt: number): number {
+  const v = r.raw['image_size'] ?? dflt
+  const side = Array.isArray(v) && v.length === 2 && v[0] === v[1] ? v[0] : v
+  if (typeof side !== 'number' || !Number.isInteger(side) || side < 1) {
+    r.issues.add('image_size', `must be a positive integer (square images), got ${JSON.stringify(v)}`)
+    return dflt
+  }
+  return side
+}
+
+export interface Labels {
+  labels: string[]
+  id2label: Record<string, string>
+  label2id: Record<string, number>
+}
+
+/** Labels from names (LABEL_i when none). */
+export function makeLabels(n: number, names?: readonly string[]): Labels {
+  if (names && names.length !== n) throw new ConfigError('MODEL_LABELS', `${names.length} label names for a head of ${n} classes`, 'give one name per class')
+  const labels = Array.from({ length: n }, (_, i) => names?.[i] ?? `LABEL_${i}`)
+  if (new Set(labels).size !== n) throw new ConfigError('MODEL_LABELS', `label names must be distinct, got [${labels.join(', ')}]`, 'rename the duplicate labels')
+  return { labels, id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])) }
+}
+
+/** The labels of a config.json (id2label / num_labels), or LABEL_i for `numClasses` when it differs. */
+export function configLabels(raw: HfConfig, numClasses: number | undefined, file: string): Labels {
+  const l = readLabels(raw)
+  const names = Object.values(l.id2label)
+  if (numClasses !== undefined && (!Number.isInteger(numClasses) || numClasses < 1))
+    throw new ConfigError('MODEL_NUM_CLASSES', `a classifier needs at least one class, got ${numClasses}`, 'pass the number of labels of the training data')
+  if (numClasses === undefined && names.length < 1) throw new ConfigError('CONFIG_INVALID', `${file}: num_labels is ${l.numLabels}; an image classifier needs at least one class`, 'set id2label in config.json')
+  return numClasses === undefined || numClasses === names.length ? makeLabels(names.length, names) : makeLabels(numClasses)
+}
+
+/** The fields every family writes back: the source config, resolved fields, class name and labels. */
+export function hfConfigOut(raw: HfConfig, resolved: object, m: HfVisionModel): HfConfig {
+  const out: HfConfig = { ...raw, ...resolved, architectures: [m.architecture], model_type: m.modelType, id2label: { ...m.id2label }, label2id: { ...m.label2id } }
+  delete out['num_labels']
+  out['torch_dtype'] = 'float32'
+  return out
+}
