@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
 import { loadImages } from '../data/image-data-node.js'
+import { readPreprocessorConfig } from '../data/image-preprocessing-node.js'
 import { openImageCheckpoint } from '../models/image-checkpoint-node.js'
 import { runCli } from '../../test/cli.js'
 import { stripesFolder, torchvisionStateDict } from '../../test/image-fixtures.js'
@@ -56,7 +57,7 @@ describe('image classification from the command line', () => {
     const onnx = join(dir, 'resnet.onnx')
     expect((await runCli(['export', '--model', out, '--format', 'onnx', '--out', onnx])).code).toBe(0)
     const sess = await ort.InferenceSession.create(onnx)
-    const set = await loadImages(imgs, { preprocessing: JSON.parse(readFileSync(join(out, 'preprocessor_config.json'), 'utf8')) && (await import('../data/image-preprocessing-node.js').then((m) => m.readPreprocessorConfig(out)))!.preprocessing, workers: 0 })
+    const set = await loadImages(imgs, { preprocessing: (await readPreprocessorConfig(out))!.preprocessing, workers: 0 })
     let k = 0
     for await (const b of set.batches(0, { batchSize: 1 })) {
       const r = await sess.run({ pixel_values: new ort.Tensor('float32', b.pixels, b.shape) })
