@@ -3,8 +3,6 @@
  * `finetune train --task image-classification`. Everything is checked before the output folder is
  * touched; checkpoints are atomic and `resume` continues with the same batches.
  */
-import { existsSync, readdirSync } from 'node:fs'
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError, GraphError } from '../errors.js'
 import { trace } from '../graph/graph.js'
@@ -15,10 +13,10 @@ import { labelNames } from '../data/labels.js'
 import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../models/image-checkpoint-node.js'
 import type { Schedule } from '../optim/schedules.js'
 import { Runtime, type Provider } from '../runtime/session.js'
-import { FolderCheckpointer } from '../train/checkpoints-node.js'
-import type { Callback, TrainEvent } from '../train/events.js'
+import type { Callback } from '../train/events.js'
+import { checkOutputFolder, runTraining } from './run-training.js'
 import { ImageTaskRunner } from '../train/image.js'
-import { Trainer, type TrainResult } from '../train/trainer.js'
+import type { TrainResult } from '../train/trainer.js'
 import type { OnBadRow } from '../data/errors.js'
 
 export interface ImageTrainOptions {
@@ -103,9 +101,7 @@ export interface ImageTrainResult extends TrainResult {
 }
 
 export async function trainImages(o: ImageTrainOptions): Promise<ImageTrainResult> {
-  if (existsSync(o.out) && !o.resume && !o.overwrite && readdirSync(o.out).length > 0)
-    throw new ConfigError('OUT_NOT_EMPTY', `output folder ${o.out} is not empty`, 'pass --resume to continue its run, --overwrite to replace it, or choose another --out')
-  if (o.resume && !existsSync(join(o.out, 'checkpoints'))) throw new ConfigError('RESUME_NOTHING', `${o.out} has no checkpoints to resume from`, 'start without --resume')
+  checkOutputFolder(o)
   const ck: ImageCheckpoint = await openImageCheckpoint(o.model, { ...(o.arch ? { arch: o.arch } : {}), ...(o.imageSize ? { imageSize: o.imageSize } : {}), seed: o.seed })
   const dataOpts: ImageDataOptions = {
     data: o.data,
@@ -158,47 +154,7 @@ export async function trainImages(o: ImageTrainOptions): Promise<ImageTrainResul
     accumulation: o.gradAccum,
   })
   const job = await runner.job()
-  if (o.overwrite && existsSync(o.out) && !o.resume) await rm(o.out, { recursive: true, force: true })
-  await mkdir(o.out, { recursive: true })
-  const events = join(o.out, 'events.jsonl')
-  if (!o.resume) await writeFile(events, '')
-  const writer: Callback = { onEvent: (e: TrainEvent) => appendFile(events, `${JSON.stringify(e)}\n`) }
-  let trainMs = 0
-  const meter: Callback = { onStep: (e) => void (trainMs = e.elapsedMs) }
-  const total = o.maxSteps ?? Math.ceil(job.batchesPerEpoch / o.gradAccum) * o.epochs
-  const warmup = o.warmupSteps || Math.round(o.warmupRatio * total)
-  const schedule: Schedule = o.schedule === 'one-cycle' ? { kind: 'one-cycle' } : { kind: o.schedule, warmupSteps: warmup }
-  const checkpointer = new FolderCheckpointer(o.out)
-  const hasEval = !!data.validation && data.validation.length > 0
-  const metric = o.metric ?? (hasEval ? 'accuracy' : undefined)
-  await writeFileAtomic(join(o.out, 'training_args.json'), `${JSON.stringify({ ...o, callbacks: undefined, schedule, metric, source: ck.source, arch: ck.arch }, null, 2)}\n`)
-  const trainer = new Trainer(
-    job,
-    {
-      epochs: o.epochs,
-      ...(o.maxSteps ? { maxSteps: o.maxSteps } : {}),
-      schedule,
-      evalEvery: !hasEval ? { kind: 'none' } : o.evalEvery === 'epoch' ? { kind: 'epoch' } : { kind: 'steps', every: o.evalEvery },
-      saveEvery: o.saveEvery === 'none' ? { kind: 'none' } : o.saveEvery === 'epoch' ? { kind: 'epoch' } : { kind: 'steps', every: o.saveEvery },
-      ...(metric ? { metric } : {}),
-      ...(o.earlyStopping ? { earlyStoppingPatience: o.earlyStopping } : {}),
-      resume: o.resume,
-    },
-    [writer, meter, ...(o.callbacks ?? [])],
-    checkpointer,
-  )
-  const result = await trainer.run()
-  let finalMetrics = result.metrics
-  if (o.keepBest && hasEval && result.bestStep !== null && result.bestStep !== runner.session.step) {
-    const best = await checkpointer.best()
-    if (best) {
-      for (const [n, p] of ck.model.namedParameters()) {
-        const t = best.state.tensors[n]
-        if (t) p.data = t.data
-      }
-      finalMetrics = best.metrics
-    }
-  }
+  const { result, metrics: finalMetrics, trainMs } = await runTraining(job, ck.model, o, 'accuracy', { ...o, source: ck.source, arch: ck.arch })
   ck.labels = labels
   await saveImageCheckpoint(o.out, ck)
   const imagesPerSecond = trainMs > 0 ? (runner.session.step * o.batchSize * o.gradAccum) / (trainMs / 1000) : 0

@@ -3,8 +3,6 @@
  * function behind `finetune train` for text tasks. Inputs are all checked before the output folder
  * is touched; checkpoints are atomic and a killed run resumes with the same data order.
  */
-import { existsSync, readdirSync } from 'node:fs'
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { writeFileAtomic } from '../checkpoint/io-node.js'
@@ -14,11 +12,11 @@ import type { TextDataset } from '../data/dataset.js'
 import { loadTextCheckpoint, saveTextCheckpoint, type LoadedText } from '../models/pretrained-node.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { Schedule } from '../optim/schedules.js'
+import { checkOutputFolder, runTraining } from './run-training.js'
 import { Runtime, type Provider } from '../runtime/session.js'
-import { FolderCheckpointer } from '../train/checkpoints-node.js'
-import type { Callback, TrainEvent } from '../train/events.js'
+import type { Callback } from '../train/events.js'
 import { TextTaskRunner, type Method, type TextExample, type TextTaskName } from '../train/text.js'
-import { Trainer, type TrainResult } from '../train/trainer.js'
+import type { TrainResult } from '../train/trainer.js'
 
 export type DataTask = 'text-classification' | 'token-classification' | 'causal-lm'
 
@@ -118,9 +116,7 @@ export async function trainText(opts: TextTrainOptions): Promise<TextTrainResult
   const o = opts
   if (!(o.batchSize >= 1)) throw new ConfigError('CONFIG_BATCH', `batch size must be at least 1, got ${o.batchSize}`)
   // Everything is checked before the output folder is touched.
-  if (existsSync(o.out) && !o.resume && !o.overwrite && readdirSync(o.out).length > 0)
-    throw new ConfigError('OUT_NOT_EMPTY', `output folder ${o.out} is not empty`, 'pass --resume to continue its run, --overwrite to replace it, or choose another --out')
-  if (o.resume && !existsSync(join(o.out, 'checkpoints'))) throw new ConfigError('RESUME_NOTHING', `${o.out} has no checkpoints to resume from`, 'start without --resume')
+  checkOutputFolder(o)
   const data = await loadData(o)
   const task = modelTask(o.task)
   const dataLabels = data.labels ? labelNames(data.labels.labelMap) : []
@@ -157,48 +153,9 @@ export async function trainText(opts: TextTrainOptions): Promise<TextTrainResult
     clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
     accumulation: o.gradAccum,
   })
-  if (o.overwrite && existsSync(o.out) && !o.resume) await rm(o.out, { recursive: true, force: true })
-  await mkdir(o.out, { recursive: true })
-  const events = join(o.out, 'events.jsonl')
-  if (!o.resume) await writeFile(events, '')
-  const writer: Callback = { onEvent: (e: TrainEvent) => appendFile(events, `${JSON.stringify(e)}\n`) }
   const job = await runner.job()
-  const perEpoch = Math.ceil(job.batchesPerEpoch / o.gradAccum)
-  const total = o.maxSteps ?? perEpoch * o.epochs
-  const warmup = o.warmupSteps || Math.round(o.warmupRatio * total)
-  const schedule: Schedule = o.schedule === 'one-cycle' ? { kind: 'one-cycle' } : { kind: o.schedule, warmupSteps: warmup }
-  const checkpointer = new FolderCheckpointer(o.out)
-  const hasEval = !!data.validation && data.validation.length > 0
-  const metric = o.metric ?? (hasEval ? (task === 'sequence-classification' && loaded.problemType === 'single_label_classification' ? 'accuracy' : task === 'token-classification' ? 'f1' : 'eval_loss') : undefined)
-  await writeFileAtomic(join(o.out, 'training_args.json'), `${JSON.stringify({ ...o, callbacks: undefined, schedule, metric }, null, 2)}\n`)
-  const trainer = new Trainer(
-    job,
-    {
-      epochs: o.epochs,
-      ...(o.maxSteps ? { maxSteps: o.maxSteps } : {}),
-      schedule,
-      evalEvery: !hasEval ? { kind: 'none' } : o.evalEvery === 'epoch' ? { kind: 'epoch' } : { kind: 'steps', every: o.evalEvery },
-      saveEvery: o.saveEvery === 'none' ? { kind: 'none' } : o.saveEvery === 'epoch' ? { kind: 'epoch' } : { kind: 'steps', every: o.saveEvery },
-      ...(metric ? { metric } : {}),
-      ...(o.earlyStopping ? { earlyStoppingPatience: o.earlyStopping } : {}),
-      resume: o.resume,
-    },
-    [writer, ...(o.callbacks ?? [])],
-    checkpointer,
-  )
-  const result = await trainer.run()
-  // the final model: the best evaluated weights when asked (and known), else the last ones
-  let finalMetrics = result.metrics
-  if (o.keepBest && hasEval && result.bestStep !== null && result.bestStep !== runner.session.step) {
-    const best = await checkpointer.best()
-    if (best) {
-      for (const [n, p] of loaded.model.namedParameters()) {
-        const t = best.state.tensors[n]
-        if (t) p.data = t.data
-      }
-      finalMetrics = best.metrics
-    }
-  }
+  const defaultMetric = task === 'sequence-classification' && loaded.problemType === 'single_label_classification' ? 'accuracy' : task === 'token-classification' ? 'f1' : 'eval_loss'
+  const { result, metrics: finalMetrics } = await runTraining(job, loaded.model, o, defaultMetric, { ...o })
   await saveTextCheckpoint(o.out, loaded.model, loaded.tokenizer, loaded.config)
   const summary = {
     ...finalMetrics,
