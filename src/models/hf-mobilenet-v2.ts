@@ -96,7 +96,7 @@ export class MobileNetV2ConvLayer extends Module {
     if (cin % (o.groups ?? 1) !== 0 || cout % (o.groups ?? 1) !== 0) throw new ConfigError('CONFIG_INVALID', `MobileNetV2: ${cin} -> ${cout} channels are not divisible by ${o.groups} groups`)
     const padding = c.tf_padding ? 0 : ((k - 1) >> 1) * this.#dilation
     this.convolution = new Conv2d(cin, cout, k, rng, { stride: this.#stride, padding, dilation: this.#dilation, groups: o.groups ?? 1, bias: false })
-    this.normalization = new BatchNorm2d(cout, c.layer_norm_eps, 0.1)
+    this.normalization = new BatchNorm2d(cout, c.layer_norm_eps, 0.997)
     this.#act = o.activation === false ? null : hfActivation(c.hidden_act)
   }
   forward(x: Tensor): Tensor {

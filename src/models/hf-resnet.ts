@@ -209,6 +209,8 @@ export class HfResNet extends Module implements HfVisionModel {
     this.label2id = l.label2id
   }
   toConfig(): HfConfig {
-    return hfConfigOut(this.#raw, this.c, this)
+    // ResNetConfig has no image_size; write it only when the source config had one
+    const { image_size, ...fields } = this.c
+    return hfConfigOut(this.#raw, this.#raw['image_size'] === undefined ? fields : { ...fields, image_size }, this)
   }
 }

@@ -150,21 +150,21 @@ function adaptedSource(model: HfVisionModel, src: WeightSource): WeightSource {
   const adapt = model.adaptWeight?.bind(model)
   if (!adapt) return src
   const params = new Map<string, Parameter>(model.namedParameters())
-  const param = (k: string): Parameter | undefined => params.get(k) ?? params.get(`${model.basePrefix}.${k}`)
+  // checkpoints of the bare backbone name tensors without the prefix
+  const full = (k: string): string => (params.has(k) ? k : `${model.basePrefix}.${k}`)
   const adaptable = new Set<string>()
   for (const k of src.keys()) {
-    const p = param(k)
+    const p = params.get(full(k))
     const shape = src.info(k).shape
     if (!p || shape.join() === p.shape.join()) continue
-    const n = shape.reduce((a, b) => a * b, 1)
-    if (adapt(k.startsWith(`${model.basePrefix}.`) ? k : `${model.basePrefix}.${k}`, shape, new Float32Array(n))?.length === p.data.length) adaptable.add(k)
+    // shapes are reported synchronously, so find the tensors that convert from their shapes up front
+    if (adapt(full(k), shape, new Float32Array(shape.reduce((a, b) => a * b, 1)))?.length === p.data.length) adaptable.add(k)
   }
   if (adaptable.size === 0) return src
-  const full = (k: string): string => (k.startsWith(`${model.basePrefix}.`) ? k : `${model.basePrefix}.${k}`)
   return {
     name: src.name,
     keys: () => src.keys(),
-    info: (k) => (adaptable.has(k) ? { shape: [...param(k)!.shape] } : src.info(k)),
+    info: (k) => (adaptable.has(k) ? { shape: [...params.get(full(k))!.shape] } : src.info(k)),
     readAsFloat32: async (k) => (adaptable.has(k) ? adapt(full(k), src.info(k).shape, await src.readAsFloat32(k))! : src.readAsFloat32(k)),
   }
 }
