@@ -121,6 +121,34 @@ describe('image classification from the command line', () => {
   })
 })
 
+describe('Hugging Face image folders', () => {
+  for (const family of ['resnet', 'vit', 'mobilenet_v2']) {
+    it(`fine-tunes an HF ${family} folder (HF names in, HF names out) and predicts`, async () => {
+      const src = new URL(`../../test/fixtures/models/hf-${family}-tiny`, import.meta.url).pathname
+      const o = join(dir, `hf-${family}`)
+      // HF's MobileNetV2 BatchNorm momentum is TF's 0.997: a dozen steps barely move its running
+      // statistics, so it trains with them frozen (consistent between training and evaluation)
+      const bn = family === 'mobilenet_v2' ? ['--freeze-bn'] : []
+      const r = await runCli(['train', '--task', 'image-classification', '--model', src, '--data', data, '--out', o, '--epochs', family === 'mobilenet_v2' ? '15' : '6', '--lr', '3e-3', '--reinit-head', '--validation-split', '0.25', '--json', '--threads', '1', '--workers', '0', '--no-augment', '--batch-size', '16', ...bn])
+      expect(r.code, r.stderr).toBe(0)
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { metrics: Record<string, number>; source: string }
+      expect(res.source).toBe('hf')
+      expect(res.metrics['accuracy']).toBeGreaterThanOrEqual(0.75)
+      const cfg = JSON.parse(readFileSync(join(o, 'config.json'), 'utf8'))
+      expect(cfg.model_type).toBe(family)
+      expect(cfg.id2label).toEqual({ '0': 'horizontal', '1': 'vertical' })
+      const src0 = await openSafetensorsFile(join(src, 'model.safetensors'))
+      const st = await openSafetensorsFile(join(o, 'model.safetensors'))
+      expect(st.keys().filter((k) => !k.startsWith('classifier')).sort()).toEqual(src0.keys().filter((k) => !k.startsWith('classifier')).sort())
+      await st.close()
+      await src0.close()
+      const p = await runCli(['predict', '--model', o, '--json', '--threads', '1', join(data, 'vertical', '1.png')])
+      expect(p.code, p.stderr).toBe(0)
+      expect(['horizontal', 'vertical']).toContain(JSON.parse(p.stdout).label)
+    })
+  }
+})
+
 describe('image errors name the thing and write nothing', () => {
   it('a bare state dict without --arch', async () => {
     const r = await runCli(['train', '--task', 'image-classification', '--model', weights, '--data', data, '--out', join(dir, 'e1')])

@@ -194,6 +194,8 @@ const KEEPS_TYPE: Record<string, (p: Preprocessing) => boolean> = {
   DeiTImageProcessor: (p) => p.resize === null || 'height' in p.resize,
   BitImageProcessor: () => true,
   CLIPImageProcessor: () => true,
+  MobileNetV2ImageProcessor: () => true,
+  ConvNextImageProcessor: () => true,
 }
 
 /**

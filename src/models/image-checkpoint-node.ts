@@ -18,13 +18,15 @@ import { readPreprocessorConfig, writePreprocessorConfig } from '../data/image-p
 import { IMAGENET_MEAN, IMAGENET_STD, type Preprocessing } from '../data/image-preprocessing.js'
 import { Rng } from '../runtime/rng.js'
 import type { ImageModel } from './image-model.js'
+import { isHfVisionFolder, openHfVisionFolder, saveHfVisionFolder } from './hf-vision-node.js'
+import type { HfVisionModel } from './hf-vision.js'
 import { loadKerasModel, type KerasModel } from './keras.js'
 import { loadWeights } from './load.js'
 import { modelTensors } from './pretrained-node.js'
 import { ARCHS, freezeBatchNorm, isArchName, loadVisionWeights, visionArch, type ArchName, type VisionModel } from './vision.js'
 
 export interface ImageCheckpoint {
-  source: 'torchvision' | 'tfjs'
+  source: 'torchvision' | 'tfjs' | 'hf'
   /** torchvision architecture, or the Keras model's name. */
   arch: string
   model: ImageModel
@@ -37,6 +39,8 @@ export interface ImageCheckpoint {
   tfjsDir?: string
   /** TF.js: how the head was replaced (recorded so a trained folder rebuilds the same model). */
   tfjsHead?: { numClasses: number; hidden: 'keep' | 'drop' } | null
+  /** Hugging Face: the folder's preprocessor_config.json, written back on save. */
+  preprocessorConfig?: Record<string, unknown>
 }
 
 export interface OpenImageOptions {
@@ -56,6 +60,7 @@ function isTfjs(path: string): boolean {
 
 export function isImageModelFolder(dir: string): boolean {
   if (!existsSync(join(dir, 'config.json'))) return false
+  if (isHfVisionFolder(dir)) return true
   try {
     const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
     return typeof c['finetune_arch'] === 'string' || c['finetune_source'] === 'tfjs'
@@ -128,8 +133,13 @@ export async function openImageCheckpoint(path: string, o: OpenImageOptions = {}
       }
       return { source: 'torchvision', arch, model, labels, labelled: true, preprocessing: pre ?? torchvisionPreprocessing(arch, imageSize) }
     }
+    if (isHfVisionFolder(dir)) {
+      const hf = await openHfVisionFolder(dir, { ...(o.imageSize ? { imageSize: o.imageSize } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) })
+      const generic = hf.labels.every((l, i) => l === `LABEL_${i}`)
+      return { source: 'hf', arch: hf.model.architecture, model: hf.model, labels: hf.labels, labelled: hf.headFromCheckpoint && !generic, preprocessing: hf.preprocessing, ...(hf.preprocessorConfig ? { preprocessorConfig: hf.preprocessorConfig } : {}) }
+    }
     if (typeof cfg['model_type'] === 'string')
-      throw new CheckpointError('MODEL_HF_VISION', `${dir} is a Hugging Face ${String(cfg['model_type'])} folder; finetune reads torchvision state dicts and TF.js models for images`, 'save the torchvision-named state dict as .safetensors and pass it with --arch')
+      throw new CheckpointError('MODEL_HF_VISION', `${dir} is a Hugging Face "${String(cfg['model_type'])}" folder, not an image family finetune reads`, 'image families from Hugging Face: resnet, vit, mobilenet_v2; or pass a torchvision state dict with --arch')
   }
   if (isTfjs(path)) {
     const k = await openKeras(path, o)
@@ -158,7 +168,8 @@ export async function openImageCheckpoint(path: string, o: OpenImageOptions = {}
 
 /** Gives the model a fresh head for `labels` (torchvision's / Keras's initialisation). */
 export function setHead(ck: ImageCheckpoint, labels: readonly string[], seed: number): void {
-  if (ck.source === 'tfjs') {
+  if (ck.source === 'hf') (ck.model as HfVisionModel).replaceHead(labels.length, new Rng(seed), labels)
+  else if (ck.source === 'tfjs') {
     ;(ck.model as KerasModel).replaceHead(labels.length, new Rng(seed))
     ck.tfjsHead = { numClasses: labels.length, hidden: 'keep' }
   } else ck.model.replaceHead(labels.length, new Rng(seed))
@@ -175,6 +186,11 @@ export function freezeImageBatchNorm(ck: ImageCheckpoint, flag = true): void {
 /** Writes a trained folder: config.json, model.safetensors (torchvision names), preprocessor_config.json. */
 export async function saveImageCheckpoint(dir: string, ck: ImageCheckpoint, extra: Record<string, unknown> = {}): Promise<void> {
   await mkdir(dir, { recursive: true })
+  if (ck.source === 'hf') {
+    ;(ck.model as HfVisionModel).setLabels(ck.labels)
+    await saveHfVisionFolder(dir, ck.model as HfVisionModel, ck.labels, ck.preprocessing, { ...(ck.preprocessorConfig ? { preprocessorConfig: ck.preprocessorConfig } : {}), extraConfig: extra })
+    return
+  }
   const id2label = Object.fromEntries(ck.labels.map((l, i) => [String(i), l]))
   const label2id = Object.fromEntries(ck.labels.map((l, i) => [l, i]))
   const size = ck.preprocessing.crop?.height ?? (ck.preprocessing.resize && 'height' in ck.preprocessing.resize ? ck.preprocessing.resize.height : ck.model.defaultImageSize)

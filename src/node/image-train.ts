@@ -120,7 +120,7 @@ export async function trainImages(o: ImageTrainOptions): Promise<ImageTrainResul
   const labels = labelNames(data.labels)
   // keep a trained head for the same labels; otherwise a new one
   const same = ck.labelled && ck.labels.length === labels.length && [...ck.labels].sort().join('\u0000') === [...labels].sort().join('\u0000')
-  if (ck.labelled && !same && !o.reinitHead && ck.source === 'torchvision' && !ck.labels.every((l, i) => l === `LABEL_${i}`))
+  if (ck.labelled && !same && !o.reinitHead && ck.source !== 'tfjs' && !ck.labels.every((l, i) => l === `LABEL_${i}`))
     throw new ConfigError('MODEL_LABELS_DIFFER', `${o.model} has a head for [${ck.labels.join(', ')}] but the data has [${labels.join(', ')}]`, 'pass --reinit-head to train a new head for your labels')
   const headFromCheckpoint = same && !o.reinitHead
   if (!headFromCheckpoint) setHead(ck, labels, o.seed)
