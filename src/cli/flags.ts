@@ -2,7 +2,7 @@
  * Command-line flags declared once as a typed spec: parsing, defaults, validation and --help all
  * come from the same object, so the CLI cannot drift from the options it documents.
  */
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../index.js'
 
 export type FlagSpec =
   | { type: 'string'; describe: string; default?: string; required?: boolean; alias?: string; placeholder?: string }

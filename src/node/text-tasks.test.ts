@@ -134,6 +134,30 @@ describe('strict checkpoint loading', () => {
     expect(same.labels).toEqual(['negative', 'positive'])
   })
 
+  it('a sharded checkpoint (model.safetensors.index.json) loads like a single file', async () => {
+    const src = await openSafetensorsFile(join(dir, 'bert', 'model.safetensors'))
+    const keys = src.keys()
+    const tensors = await Promise.all(keys.map(async (k) => [k, { dtype: 'F32' as const, shape: src.info(k).shape, data: await src.readAsFloat32(k) }] as const))
+    await src.close()
+    const d = join(dir, 'sharded')
+    await tinyBert(d)
+    rmSync(join(d, 'model.safetensors'))
+    const half = Math.ceil(tensors.length / 2)
+    const shards = [tensors.slice(0, half), tensors.slice(half)]
+    const weightMap: Record<string, string> = {}
+    for (const [i, part] of shards.entries()) {
+      const name = `model-0000${i + 1}-of-00002.safetensors`
+      await writeSafetensorsFile(join(d, name), part, { format: 'pt' })
+      for (const [k] of part) weightMap[k] = name
+    }
+    writeFileSync(join(d, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }))
+    const a = await loadTextCheckpoint(join(dir, 'bert'), { task: 'sequence-classification', seed: 3 })
+    const b = await loadTextCheckpoint(d, { task: 'sequence-classification', seed: 3 })
+    expect(b.report.loaded).toBe(a.report.loaded)
+    const pa = new Map(a.model.namedParameters())
+    for (const [n, p] of b.model.namedParameters()) expect(Buffer.from(p.data.buffer).equals(Buffer.from(pa.get(n)!.data.buffer)), n).toBe(true)
+  })
+
   it('a checkpoint without the base-model prefix loads (keys saved from the bare model)', async () => {
     const m = await loadTextCheckpoint(join(dir, 'bert'), { task: 'sequence-classification' })
     expect(m.report.loaded).toBeGreaterThan(30)
