@@ -6,7 +6,7 @@ import { command } from './command.js'
 export const predict = command(
   {
     name: 'predict',
-    summary: 'predict labels for texts with a trained model',
+    summary: 'predict labels for texts or images with a trained model',
     usage: 'finetune predict --model DIR [--json] TEXT... | IMAGE... | --data FILE',
     positional: 'TEXT... or IMAGE...',
     flags: {
