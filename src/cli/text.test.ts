@@ -49,6 +49,7 @@ describe('finetune train/eval/predict/export for text classification', () => {
     expect(ev[ev.length - 1]!.type).toBe('end')
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'))
     expect(metrics.accuracy).toBe(res.metrics['accuracy'])
+    expect(metrics.peak_rss_mb).toBeGreaterThan(50)
   })
 
   it('eval prints accuracy; predict prints label, score and logits; the exported ONNX gives the same logits', async () => {

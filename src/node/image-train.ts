@@ -158,7 +158,7 @@ export async function trainImages(o: ImageTrainOptions): Promise<ImageTrainResul
   ck.labels = labels
   await saveImageCheckpoint(o.out, ck)
   const imagesPerSecond = trainMs > 0 ? (runner.session.step * o.batchSize * o.gradAccum) / (trainMs / 1000) : 0
-  const summary = { ...finalMetrics, train_steps: result.steps, train_runtime_s: result.elapsedMs / 1000, train_images_per_s: imagesPerSecond, train_examples: data.train.length, eval_examples: data.validation?.length ?? 0, best_step: result.bestStep, stop_reason: result.reason, method: o.method, source: ck.source, arch: ck.arch, skipped_images: data.badRows().total }
+  const summary = { ...finalMetrics, train_steps: result.steps, train_runtime_s: result.elapsedMs / 1000, train_images_per_s: imagesPerSecond, train_examples: data.train.length, eval_examples: data.validation?.length ?? 0, best_step: result.bestStep, stop_reason: result.reason, method: o.method, source: ck.source, arch: ck.arch, skipped_images: data.badRows().total, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) }
   await writeFileAtomic(join(o.out, 'metrics.json'), `${JSON.stringify(summary, null, 2)}\n`)
   await data.close()
   await runtime.dispose()

@@ -167,6 +167,7 @@ export async function trainText(opts: TextTrainOptions): Promise<TextTrainResult
     stop_reason: result.reason,
     method: o.method,
     skipped_rows: data.badRows.total,
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   }
   await writeFileAtomic(join(o.out, 'metrics.json'), `${JSON.stringify(summary, null, 2)}\n`)
   await data.close()
