@@ -15,7 +15,7 @@
  */
 import { readdir, stat } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
-import { ConfigError, DataError } from '../errors.js'
+import { ConfigError } from '../errors.js'
 import { BadRows, DataRowError, fileError, type DataPosition, type OnBadRow } from './errors.js'
 import { isImageName, type AlphaMode } from './image.js'
 import { checkImageHeader } from './image-decode-node.js'

@@ -205,7 +205,6 @@ export interface CrossEntropyOptions {
  * with class-last layout: ignored targets contribute nothing and the mean is over the rest.
  */
 export function crossEntropy(logits: Tensor, target: Tensor, o: CrossEntropyOptions = {}): Tensor {
-  const c = logits.shape[logits.rank - 1]!
   if (target.dtype !== 'int64') throw new GraphError('GRAPH_DTYPE', `crossEntropy: targets must be int64, got ${target.dtype}`)
   if (target.shape.join() !== logits.shape.slice(0, -1).join())
     throw new GraphError('GRAPH_SHAPE', `crossEntropy: targets ${fmt(target.shape)} must match logits ${fmt(logits.shape)} without the class axis`)

@@ -5,7 +5,7 @@ import { bytesSource, encodeSafetensors, openSafetensors } from '../checkpoint/s
 import { CheckpointError } from '../errors.js'
 import * as nn from '../graph/nn.js'
 import { Runtime, type HostTensor } from '../runtime/session.js'
-import { TrainSession, hostF32, hostI64 } from '../train/step.js'
+import { TrainSession, hostI64 } from '../train/step.js'
 import { runGraph } from '../../test/graph-run.js'
 import { FIXTURES, fixtureFiles, maxAbsDiff, nhwcToNchw, nsfwjsFiles, tf, tfjsModel, tfjsRun, type ModelFiles } from '../../test/fixtures/tfjs/reference.js'
 import { KerasModel, loadKerasModel } from './keras.js'

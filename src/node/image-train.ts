@@ -11,34 +11,17 @@ import { loadImageData, type ImageDataOptions } from '../data/image-data-node.js
 import type { ImageDataset } from '../data/image-dataset.js'
 import { labelNames } from '../data/labels.js'
 import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../models/image-checkpoint-node.js'
-import type { Schedule } from '../optim/schedules.js'
-import { Runtime, type Provider } from '../runtime/session.js'
-import type { Callback } from '../train/events.js'
-import { checkOutputFolder, runTraining } from './run-training.js'
+import { Runtime } from '../runtime/session.js'
+import { checkOutputFolder, optimizerOf, runTraining, type RunOptions } from './run-training.js'
 import { ImageTaskRunner } from '../train/image.js'
 import type { TrainResult } from '../train/trainer.js'
-import type { OnBadRow } from '../data/errors.js'
 
-export interface ImageTrainOptions {
+export interface ImageTrainOptions extends RunOptions {
   model: string
   data: string
-  out: string
   arch?: string
   validation?: string
   method: 'full' | 'frozen'
-  epochs: number
-  maxSteps?: number
-  batchSize: number
-  evalBatchSize?: number
-  lr: number
-  weightDecay: number
-  optimizer: 'adamw' | 'adam' | 'sgd'
-  gradAccum: number
-  clipNorm: number
-  schedule: Schedule['kind']
-  warmupSteps: number
-  warmupRatio: number
-  seed: number
   /** Square input side (default: the architecture's). */
   imageSize?: number
   /** RandomResizedCrop + horizontal flip on training images. */
@@ -48,19 +31,6 @@ export interface ImageTrainOptions {
   workers?: number
   imageColumn?: string
   labelColumn?: string
-  onBadRow: OnBadRow
-  validationSplit: number
-  evalEvery: 'epoch' | number
-  saveEvery: 'epoch' | number | 'none'
-  earlyStopping?: number
-  metric?: string
-  keepBest: boolean
-  resume: boolean
-  overwrite: boolean
-  reinitHead: boolean
-  device: Provider
-  threads?: number
-  callbacks?: Callback[]
 }
 
 export const imageTrainDefaults = {
@@ -149,7 +119,7 @@ export async function trainImages(o: ImageTrainOptions): Promise<ImageTrainResul
     seed: o.seed,
     method: o.method,
     runtime,
-    optimizer: o.optimizer === 'sgd' ? { kind: 'sgd', lr: o.lr, momentum: 0.9, weightDecay: o.weightDecay } : { kind: o.optimizer, lr: o.lr, weightDecay: o.weightDecay },
+    optimizer: optimizerOf(o),
     clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
     accumulation: o.gradAccum,
   })

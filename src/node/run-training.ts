@@ -9,19 +9,32 @@ import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { writeFileAtomic } from '../checkpoint/io-node.js'
 import type { Module } from '../graph/module.js'
+import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { Schedule } from '../optim/schedules.js'
+import type { OnBadRow } from '../data/errors.js'
+import type { Provider } from '../runtime/session.js'
 import { FolderCheckpointer } from '../train/checkpoints-node.js'
 import type { Callback, TrainEvent } from '../train/events.js'
 import { Trainer, type TrainingJob, type TrainResult } from '../train/trainer.js'
 
+/** The options every training task shares (CLI flags of the same names). */
 export interface RunOptions {
   out: string
   epochs: number
   maxSteps?: number
+  batchSize: number
+  evalBatchSize?: number
+  lr: number
+  weightDecay: number
+  optimizer: 'adamw' | 'adam' | 'sgd'
   gradAccum: number
+  clipNorm: number
   schedule: Schedule['kind']
   warmupSteps: number
   warmupRatio: number
+  seed: number
+  onBadRow: OnBadRow
+  validationSplit: number
   evalEvery: 'epoch' | number
   saveEvery: 'epoch' | number | 'none'
   earlyStopping?: number
@@ -29,7 +42,15 @@ export interface RunOptions {
   keepBest: boolean
   resume: boolean
   overwrite: boolean
+  reinitHead: boolean
+  device: Provider
+  threads?: number
   callbacks?: Callback[]
+}
+
+/** The optimizer the options describe (SGD with momentum 0.9). */
+export function optimizerOf(o: Pick<RunOptions, 'optimizer' | 'lr' | 'weightDecay'>): OptimizerConfig {
+  return o.optimizer === 'sgd' ? { kind: 'sgd', lr: o.lr, momentum: 0.9, weightDecay: o.weightDecay } : { kind: o.optimizer, lr: o.lr, weightDecay: o.weightDecay }
 }
 
 /** Refuses an output folder that would lose work; call before loading anything expensive. */

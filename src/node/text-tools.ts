@@ -3,7 +3,7 @@
  * models saved in Hugging Face layout.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
-import { copyFile, mkdir } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { readJsonFile, writeFileAtomic } from '../checkpoint/io-node.js'

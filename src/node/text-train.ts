@@ -7,60 +7,30 @@ import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { writeFileAtomic } from '../checkpoint/io-node.js'
 import { loadTextDataFiles } from '../data/source-node.js'
-import { labelNames, type DataFormat, type OnBadRow } from '../data/text.js'
+import { labelNames, type DataFormat } from '../data/text.js'
 import type { TextDataset } from '../data/dataset.js'
 import { loadTextCheckpoint, saveTextCheckpoint, type LoadedText } from '../models/pretrained-node.js'
-import type { OptimizerConfig } from '../optim/optimizers.js'
-import type { Schedule } from '../optim/schedules.js'
-import { checkOutputFolder, runTraining } from './run-training.js'
-import { Runtime, type Provider } from '../runtime/session.js'
-import type { Callback } from '../train/events.js'
+import { checkOutputFolder, optimizerOf, runTraining, type RunOptions } from './run-training.js'
+import { Runtime } from '../runtime/session.js'
 import { TextTaskRunner, type Method, type TextExample, type TextTaskName } from '../train/text.js'
 import type { TrainResult } from '../train/trainer.js'
 
 export type DataTask = 'text-classification' | 'token-classification' | 'causal-lm'
 
-export interface TextTrainOptions {
+export interface TextTrainOptions extends RunOptions {
   model: string
   data: string
-  out: string
   task: DataTask
   validation?: string
   method: Method
-  epochs: number
-  maxSteps?: number
-  batchSize: number
-  evalBatchSize?: number
-  lr: number
-  weightDecay: number
-  optimizer: 'adamw' | 'adam' | 'sgd'
-  gradAccum: number
-  clipNorm: number
-  schedule: Schedule['kind']
-  warmupSteps: number
-  warmupRatio: number
   maxLength: number
-  seed: number
   textColumn?: string
   textPairColumn?: string
   labelColumn?: string
   tokensColumn?: string
   tagsColumn?: string
   format?: DataFormat
-  onBadRow: OnBadRow
-  validationSplit: number
-  evalEvery: 'epoch' | number
-  saveEvery: 'epoch' | number | 'none'
-  earlyStopping?: number
-  metric?: string
-  keepBest: boolean
-  resume: boolean
-  overwrite: boolean
   family?: string
-  reinitHead: boolean
-  device: Provider
-  threads?: number
-  callbacks?: Callback[]
 }
 
 /** HF Trainer's defaults where it has them (lr 5e-5, 3 epochs, batch 8, linear schedule, clip 1.0, seed 42). */
@@ -106,10 +76,6 @@ export async function loadData(o: Pick<TextTrainOptions, 'data' | 'task' | 'vali
   for (const k of ['textColumn', 'textPairColumn', 'labelColumn', 'tokensColumn', 'tagsColumn', 'format'] as const) if (o[k] !== undefined) opts[k] = o[k]
   if (labels) opts['labels'] = labels
   return (await loadTextDataFiles(o.data, o.validation, opts as never)) as TextDataset<TextExample>
-}
-
-function optimizerOf(o: TextTrainOptions): OptimizerConfig {
-  return o.optimizer === 'sgd' ? { kind: 'sgd', lr: o.lr, momentum: 0.9, weightDecay: o.weightDecay } : { kind: o.optimizer, lr: o.lr, weightDecay: o.weightDecay }
 }
 
 export async function trainText(opts: TextTrainOptions): Promise<TextTrainResult> {
