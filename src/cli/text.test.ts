@@ -151,6 +151,15 @@ describe('text errors are one clear message and leave no output folder', () => {
     writeFileSync(join(bad, 'model.safetensors'), Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9]))
     await fail(['train', '--model', bad, '--data', data, '--out', join(dir, 'x4')], /model\.safetensors/, join(dir, 'x4'))
   })
+  it('a device this ONNX Runtime cannot start fails before the output folder is made', async () => {
+    const r = await runCli(['train', '--model', model, '--data', data, '--out', join(dir, 'x5'), '--device', 'cuda'])
+    // (on a machine with CUDA this trains instead)
+    if (r.code !== 0) {
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/could not start the cuda execution provider[\s\S]*--device cpu/)
+      expect(existsSync(join(dir, 'x5'))).toBe(false)
+    } else expect(existsSync(join(dir, 'x5', 'model.safetensors'))).toBe(true)
+  })
   it('a non-empty output folder without --resume or --overwrite', () => fail(['train', '--model', model, '--data', data, '--out', out], /is not empty/))
   it('an unknown label at evaluation names the label and the known ones', async () => {
     const f = join(dir, 'unknown.csv')

@@ -74,6 +74,7 @@ export interface RunResult {
  * put back into `model` at the end.
  */
 export async function runTraining(job: TrainingJob, model: Module, o: RunOptions, defaultMetric: string | undefined, args: Record<string, unknown>): Promise<RunResult> {
+  await job.session.runtime.check() // a provider that cannot start fails before the folder is touched
   if (o.overwrite && existsSync(o.out) && !o.resume) await rm(o.out, { recursive: true, force: true })
   await mkdir(o.out, { recursive: true })
   const events = join(o.out, 'events.jsonl')

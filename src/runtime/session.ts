@@ -5,6 +5,8 @@
 import { RuntimeError } from '../errors.js'
 import type { DType } from '../graph/dtype.js'
 import type * as OrtCommon from 'onnxruntime-common'
+import { encodeModel } from '../onnx/proto.js'
+import { valueInfo } from '../onnx/lower.js'
 import { availableProviders, getOrt, type OrtSession, type OrtTensor } from './ort.js'
 
 export type Provider = 'cpu' | 'webgpu' | 'cuda'
@@ -71,6 +73,21 @@ export class Runtime {
       void old.then((s) => s.release()).catch(() => undefined)
     }
     return p
+  }
+
+  /**
+   * Starts (and releases) a one-node session, so a provider that cannot run here fails before any
+   * work or output depends on it.
+   */
+  async check(): Promise<void> {
+    const graph = encodeModel({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      producerName: 'finetune',
+      graph: { name: 'check', node: [{ opType: 'Identity', input: ['x'], output: ['y'] }], initializer: [], input: [valueInfo('x', { shape: [1], dtype: 'float32' })], output: [valueInfo('y', { shape: [1], dtype: 'float32' })] },
+    })
+    const s = await this.#create(graph, 'provider check')
+    await s.release()
   }
 
   get cachedSessions(): number {

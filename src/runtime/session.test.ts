@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest'
+import { Graph } from '../graph/graph.js'
+import { lower } from '../onnx/lower.js'
+import { availableProviders } from './ort.js'
+import { Runtime } from './session.js'
+
+const tiny = () => {
+  const g = new Graph()
+  const y = g.input('x', [2]).exp()
+  return lower({ outputs: [{ name: 'y', tensor: y }] }).bytes()
+}
+
+describe('execution providers', () => {
+  it('an unknown provider is refused with the valid ones listed', () => {
+    expect(() => new Runtime({ provider: 'tpu' as never })).toThrow(/unknown execution provider "tpu"/)
+    try {
+      new Runtime({ provider: 'tpu' as never })
+    } catch (e) {
+      expect((e as { hint?: string }).hint).toMatch(/cpu, webgpu, cuda/)
+    }
+  })
+
+  it('a provider this ONNX Runtime build cannot start gives one clear error with a hint', async () => {
+    const have = availableProviders()
+    expect(have).toContain('cpu')
+    // onnxruntime-node ships without the CUDA libraries when its install step is skipped
+    const rt = new Runtime({ provider: 'cuda' })
+    const err = await rt.session('k', tiny).then(() => null, (e: unknown) => e as { code: string; message: string; hint?: string })
+    const checked = await rt.check().then(() => null, (e: unknown) => e as { code: string })
+    expect(checked?.code ?? null).toBe(err ? 'RUNTIME_PROVIDER_FAILED' : null)
+    if (err) {
+      expect(err.code).toBe('RUNTIME_PROVIDER_FAILED')
+      expect(err.message).toMatch(/could not start the cuda execution provider/)
+      expect(err.hint).toMatch(/--device cpu/)
+    } else expect(have).toContain('cuda') // a machine with CUDA: the session simply works
+  })
+
+  it('sessions are cached by key and the least recently used is released beyond the limit', async () => {
+    const rt = new Runtime({ threads: 1, maxSessions: 2 })
+    const a = await rt.session('a', tiny)
+    expect(await rt.session('a', tiny)).toBe(a)
+    await rt.session('b', tiny)
+    await rt.session('c', tiny)
+    expect(rt.cachedSessions).toBe(2)
+    await rt.dispose()
+    expect(rt.cachedSessions).toBe(0)
+  })
+})
