@@ -1,6 +1,6 @@
 /**
  * Benchmarks: finetune against PyTorch on the same model and step, in the same run.
- * usage: npm run bench -- <case> [--steps N] [--warmup N] [--no-torch]
+ * usage: npm run bench -- <case> [--steps N] [--warmup N] [--no-torch] [--tfjs (transformer-block)]
  * Prints progress on stderr and one JSON line on stdout at the end.
  */
 import { spawnSync } from 'node:child_process'
@@ -61,6 +61,17 @@ if (!args.includes('--no-torch')) {
 }
 result['load_avg_1m'] = round(loadavg()[0]!)
 result['date'] = new Date().toISOString()
+if (args.includes('--tfjs') && name === 'transformer-block') {
+  // TensorFlow.js's pure-JS CPU backend on the same step (slow: a few steps only)
+  console.error('[bench] transformer-block: TensorFlow.js (cpu backend), 1 warm-up + 3 steps')
+  const script = fileURLToPath(new URL('./tfjs-block.ts', import.meta.url))
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '3', '1'], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) })
+  const line = r.stdout?.trim().split('\n').pop()
+  if (r.status === 0 && line) {
+    result['tfjs_ms'] = round((JSON.parse(line) as { median_ms: number }).median_ms)
+    result['tfjs_ratio'] = round(ft.ms / (result['tfjs_ms'] as number), 4)
+  } else result['tfjs_error'] = (r.stderr || 'failed').trim().split('\n').slice(-2).join(' | ')
+}
 console.log(JSON.stringify(result))
 // every run is also appended to .bench/results.jsonl (ignored by git) for BENCHMARKS.md
 mkdirSync(new URL('../.bench/', import.meta.url), { recursive: true })
