@@ -102,6 +102,8 @@ export class Runtime {
       executionMode: 'sequential',
       enableCpuMemArena: true,
       enableMemPattern: true,
+      // ONNX Runtime's own log lines would duplicate (and precede) the clear error finetune raises
+      logSeverityLevel: 4,
     }
     if (this.options.threads !== undefined) opts.intraOpNumThreads = this.options.threads
     if (this.options.dumpOptimizedTo) opts.optimizedModelFilePath = `${this.options.dumpOptimizedTo}/${key.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 80)}.onnx`
