@@ -14,10 +14,11 @@
 import { ConfigError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
 import { markStructureChanged, Module } from '../graph/module.js'
+import { HfLabelledModel } from './hf-vision-base.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
 import { ConfigReader, type HfConfig } from './hf.js'
-import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readPositive, readProb, type HfVisionModel, type HfVisionOptions, type Labels } from './hf-vision.js'
+import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readPositive, readProb, type HfVisionModel, type HfVisionOptions } from './hf-vision.js'
 import { BatchNorm2d, Conv2d, fill, Linear, normal } from './layers.js'
 
 export interface HfMobileNetV2Config {
@@ -193,7 +194,7 @@ export class HfMobileNetV2Model extends Module {
   }
 }
 
-export class HfMobileNetV2 extends Module implements HfVisionModel {
+export class HfMobileNetV2 extends HfLabelledModel implements HfVisionModel {
   readonly modelType = 'mobilenet_v2'
   readonly architecture = 'MobileNetV2ForImageClassification'
   readonly basePrefix = 'mobilenet_v2'
@@ -202,10 +203,6 @@ export class HfMobileNetV2 extends Module implements HfVisionModel {
   readonly defaultImageSize: number
   readonly featureSize: number
   readonly c: HfMobileNetV2Config
-  numClasses: number
-  labels: string[]
-  id2label: Record<string, string>
-  label2id: Record<string, number>
   mobilenet_v2: HfMobileNetV2Model
   classifier: Linear
   readonly #raw: HfConfig
@@ -215,10 +212,7 @@ export class HfMobileNetV2 extends Module implements HfVisionModel {
     this.c = parseHfMobileNetV2Config(raw, file)
     this.#raw = raw
     const l = configLabels(raw, numClasses, file)
-    this.labels = l.labels
-    this.id2label = l.id2label
-    this.label2id = l.label2id
-    this.numClasses = l.labels.length
+    this.assignLabels(l)
     const rng = new Rng(o.seed ?? 0)
     this.mobilenet_v2 = new HfMobileNetV2Model(this.c, rng)
     this.featureSize = this.mobilenet_v2.outChannels
@@ -251,18 +245,9 @@ export class HfMobileNetV2 extends Module implements HfVisionModel {
   }
   /** A new classifier: N(0, initializer_range) weight, zero bias, as HF's _init_weights. */
   replaceHead(numClasses: number, rng: Rng, labels?: readonly string[]): void {
-    this.#setLabels(makeLabels(numClasses, labels))
+    this.assignLabels(makeLabels(numClasses, labels))
     this.classifier = this.#newHead(numClasses, rng)
-    this.numClasses = numClasses
     markStructureChanged()
-  }
-  setLabels(labels: readonly string[]): void {
-    this.#setLabels(makeLabels(this.numClasses, labels))
-  }
-  #setLabels(l: Labels): void {
-    this.labels = l.labels
-    this.id2label = l.id2label
-    this.label2id = l.label2id
   }
   toConfig(): HfConfig {
     return hfConfigOut(this.#raw, this.c, this)

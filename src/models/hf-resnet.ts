@@ -11,10 +11,11 @@
 import { ConfigError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
 import { markStructureChanged, Module } from '../graph/module.js'
+import { HfLabelledModel } from './hf-vision-base.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
 import { ConfigReader, type HfConfig } from './hf.js'
-import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readIntList, readPositive, type HfVisionModel, type HfVisionOptions, type Labels } from './hf-vision.js'
+import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readIntList, readPositive, type HfVisionModel, type HfVisionOptions } from './hf-vision.js'
 import { BatchNorm2d, Conv2d, Linear } from './layers.js'
 
 export interface HfResNetConfig {
@@ -136,7 +137,7 @@ export class HfResNetModel extends Module {
   }
 }
 
-export class HfResNet extends Module implements HfVisionModel {
+export class HfResNet extends HfLabelledModel implements HfVisionModel {
   readonly modelType = 'resnet'
   readonly architecture = 'ResNetForImageClassification'
   readonly basePrefix = 'resnet'
@@ -145,10 +146,6 @@ export class HfResNet extends Module implements HfVisionModel {
   readonly defaultImageSize: number
   readonly featureSize: number
   readonly c: HfResNetConfig
-  numClasses: number
-  labels: string[]
-  id2label: Record<string, string>
-  label2id: Record<string, number>
   resnet: HfResNetModel
   /** nn.Sequential(Flatten, Linear): the Linear is classifier.1. */
   classifier: [null, Linear]
@@ -159,10 +156,7 @@ export class HfResNet extends Module implements HfVisionModel {
     this.c = parseHfResNetConfig(raw, file)
     this.#raw = raw
     const l = configLabels(raw, numClasses, file)
-    this.labels = l.labels
-    this.id2label = l.id2label
-    this.label2id = l.label2id
-    this.numClasses = l.labels.length
+    this.assignLabels(l)
     const rng = new Rng(o.seed ?? 0)
     this.resnet = new HfResNetModel(this.c, rng)
     this.featureSize = this.c.hidden_sizes[this.c.hidden_sizes.length - 1]!
@@ -195,18 +189,9 @@ export class HfResNet extends Module implements HfVisionModel {
   }
   /** A new classifier.1, initialised as torch.nn.Linear (HF's ResNet init leaves Linear at torch's default). */
   replaceHead(numClasses: number, rng: Rng, labels?: readonly string[]): void {
-    this.#setLabels(makeLabels(numClasses, labels))
+    this.assignLabels(makeLabels(numClasses, labels))
     this.classifier = [null, new Linear(this.featureSize, numClasses, rng)]
-    this.numClasses = numClasses
     markStructureChanged()
-  }
-  setLabels(labels: readonly string[]): void {
-    this.#setLabels(makeLabels(this.numClasses, labels))
-  }
-  #setLabels(l: Labels): void {
-    this.labels = l.labels
-    this.id2label = l.id2label
-    this.label2id = l.label2id
   }
   toConfig(): HfConfig {
     // ResNetConfig has no image_size; write it only when the source config had one

@@ -14,10 +14,12 @@
 import { ConfigError } from '../errors.js'
 import { concat, Parameter, type Tensor } from '../graph/graph.js'
 import { markStructureChanged, Module } from '../graph/module.js'
+import { HfLabelledModel } from './hf-vision-base.js'
+import { resamplePosGrid } from './vit.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
 import { ConfigReader, type HfConfig } from './hf.js'
-import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readPositive, readProb, truncNormal, type HfVisionModel, type HfVisionOptions, type Labels } from './hf-vision.js'
+import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readPositive, readProb, truncNormal, type HfVisionModel, type HfVisionOptions } from './hf-vision.js'
 import { Conv2d, fill, LayerNorm, Linear } from './layers.js'
 
 export interface HfViTConfig {
@@ -130,7 +132,7 @@ export class HfViTModel extends Module {
   }
 }
 
-export class HfViT extends Module implements HfVisionModel {
+export class HfViT extends HfLabelledModel implements HfVisionModel {
   readonly modelType = 'vit'
   readonly architecture = 'ViTForImageClassification'
   readonly basePrefix = 'vit'
@@ -141,10 +143,6 @@ export class HfViT extends Module implements HfVisionModel {
   readonly imageSize: number
   readonly defaultImageSize: number
   readonly c: HfViTConfig
-  numClasses: number
-  labels: string[]
-  id2label: Record<string, string>
-  label2id: Record<string, number>
   vit: HfViTModel
   classifier: Linear
   readonly #raw: HfConfig
@@ -162,10 +160,7 @@ export class HfViT extends Module implements HfVisionModel {
     this.minImageSize = P
     this.featureSize = this.c.hidden_size
     const l = configLabels(raw, numClasses, file)
-    this.labels = l.labels
-    this.id2label = l.id2label
-    this.label2id = l.label2id
-    this.numClasses = l.labels.length
+    this.assignLabels(l)
     const rng = new Rng(o.seed ?? 0)
     this.vit = new HfViTModel(this.c, Math.floor(size / P), rng)
     this.classifier = new Linear(this.featureSize, this.numClasses, rng)
@@ -205,21 +200,12 @@ export class HfViT extends Module implements HfVisionModel {
   }
   /** A new classifier: trunc_normal(0, initializer_range) weight and zero bias, as HF's _init_weights. */
   replaceHead(numClasses: number, rng: Rng, labels?: readonly string[]): void {
-    this.#setLabels(makeLabels(numClasses, labels))
+    this.assignLabels(makeLabels(numClasses, labels))
     const l = new Linear(this.featureSize, numClasses, rng)
     truncNormal(l.weight, rng, this.c.initializer_range)
     fill(l.bias!, 0)
     this.classifier = l
-    this.numClasses = numClasses
     markStructureChanged()
-  }
-  setLabels(labels: readonly string[]): void {
-    this.#setLabels(makeLabels(this.numClasses, labels))
-  }
-  #setLabels(l: Labels): void {
-    this.labels = l.labels
-    this.id2label = l.id2label
-    this.label2id = l.label2id
   }
   toConfig(): HfConfig {
     return hfConfigOut(this.#raw, { ...this.c, image_size: this.imageSize }, this)
@@ -234,46 +220,11 @@ export class HfViT extends Module implements HfVisionModel {
   }
 }
 
-/** PyTorch's cubic convolution weights (A = -0.75) for taps at -1, 0, 1, 2 around fractional offset t. */
-function cubicWeights(t: number): [number, number, number, number] {
-  const A = -0.75
-  const near = (x: number): number => ((A + 2) * x - (A + 3)) * x * x + 1
-  const far = (x: number): number => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
-  return [far(t + 1), near(t), near(1 - t), far(2 - t)]
-}
-
 /**
- * HF's ViTEmbeddings.interpolate_pos_encoding on a (1, 1 + from², dim) table: the class-token row is
- * kept and the from x from grid resized to to x to with F.interpolate(size=(to, to), mode="bicubic",
- * align_corners=False): source coordinate (o + 0.5) * from / to - 0.5, edge values repeated.
+ * HF's ViTEmbeddings.interpolate_pos_encoding on a (1, 1 + from², dim) table: F.interpolate(size=(to,
+ * to), mode="bicubic", align_corners=False), i.e. source coordinate (o + 0.5) * from / to - 0.5.
  * (torchvision's interpolate_embeddings uses align_corners=True, a different grid.)
  */
 export function interpolatePosEncoding(pe: Float32Array, dim: number, from: number, to: number): Float32Array {
-  if (pe.length !== (1 + from * from) * dim)
-    throw new ConfigError('VISION_POS_EMBEDDING', `position embedding has ${pe.length} values, a ${from}x${from} grid of ${dim} needs ${(1 + from * from) * dim}`)
-  const out = new Float32Array((1 + to * to) * dim)
-  out.set(pe.subarray(0, dim))
-  const taps = Array.from({ length: to }, (_, o) => {
-    const real = ((o + 0.5) * from) / to - 0.5
-    const i = Math.floor(real)
-    return { w: cubicWeights(real - i), idx: [i - 1, i, i + 1, i + 2].map((k) => Math.min(Math.max(k, 0), from - 1)) }
-  })
-  for (let oy = 0; oy < to; oy++) {
-    const ty = taps[oy]!
-    for (let ox = 0; ox < to; ox++) {
-      const tx = taps[ox]!
-      const dst = (1 + oy * to + ox) * dim
-      for (let c = 0; c < dim; c++) {
-        let v = 0
-        for (let a = 0; a < 4; a++) {
-          const base = 1 + ty.idx[a]! * from
-          let row = 0
-          for (let b = 0; b < 4; b++) row += pe[(base + tx.idx[b]!) * dim + c]! * tx.w[b]!
-          v += row * ty.w[a]!
-        }
-        out[dst + c] = v
-      }
-    }
-  }
-  return out
+  return resamplePosGrid(pe, dim, from, to, (o) => ((o + 0.5) * from) / to - 0.5)
 }

@@ -191,22 +191,19 @@ function cubicWeights(t: number): [number, number, number, number] {
 }
 
 /**
- * torchvision's interpolate_embeddings: a (1, 1 + from², dim) position table resampled to
- * (1, 1 + to², dim). The class-token row is kept; the from x from grid is resized with bicubic
- * interpolation, align_corners=True, border values repeated (torch.nn.functional.interpolate).
+ * A (1, 1 + from², dim) position table with its from x from grid resized bicubically to to x to (the
+ * class-token row kept, border values repeated, as torch.nn.functional.interpolate). `source` maps an
+ * output index to its fractional source coordinate, which is where align_corners differs.
  */
-export function interpolatePosEmbedding(pe: Float32Array, dim: number, from: number, to: number): Float32Array {
+export function resamplePosGrid(pe: Float32Array, dim: number, from: number, to: number, source: (o: number) => number): Float32Array {
   if (pe.length !== (1 + from * from) * dim)
     throw new ConfigError('VISION_POS_EMBEDDING', `position embedding has ${pe.length} values, a ${from}x${from} grid of ${dim} needs ${(1 + from * from) * dim}`)
   const out = new Float32Array((1 + to * to) * dim)
   out.set(pe.subarray(0, dim))
-  const scale = to > 1 ? (from - 1) / (to - 1) : 0
   const taps = Array.from({ length: to }, (_, o) => {
-    const real = scale * o
+    const real = source(o)
     const i = Math.floor(real)
-    const w = cubicWeights(real - i)
-    const idx = [i - 1, i, i + 1, i + 2].map((k) => Math.min(Math.max(k, 0), from - 1))
-    return { idx, w }
+    return { w: cubicWeights(real - i), idx: [i - 1, i, i + 1, i + 2].map((k) => Math.min(Math.max(k, 0), from - 1)) }
   })
   for (let oy = 0; oy < to; oy++) {
     const ty = taps[oy]!
@@ -226,4 +223,10 @@ export function interpolatePosEmbedding(pe: Float32Array, dim: number, from: num
     }
   }
   return out
+}
+
+/** torchvision's interpolate_embeddings: bicubic with align_corners=True. */
+export function interpolatePosEmbedding(pe: Float32Array, dim: number, from: number, to: number): Float32Array {
+  const scale = to > 1 ? (from - 1) / (to - 1) : 0
+  return resamplePosGrid(pe, dim, from, to, (o) => scale * o)
 }

@@ -12,7 +12,7 @@ import type { ImageDataset } from '../data/image-dataset.js'
 import { labelNames } from '../data/labels.js'
 import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../models/image-checkpoint-node.js'
 import { Runtime } from '../runtime/session.js'
-import { checkOutputFolder, optimizerOf, runTraining, type RunOptions } from './run-training.js'
+import { checkOutputFolder, optimizerOf, runDefaults, runTraining, type RunOptions } from './run-training.js'
 import { ImageTaskRunner } from '../train/image.js'
 import type { TrainResult } from '../train/trainer.js'
 
@@ -34,29 +34,14 @@ export interface ImageTrainOptions extends RunOptions {
 }
 
 export const imageTrainDefaults = {
+  ...runDefaults,
   method: 'full',
-  epochs: 3,
   batchSize: 16,
   lr: 1e-3,
   weightDecay: 0.01,
-  optimizer: 'adamw',
-  gradAccum: 1,
-  clipNorm: 1,
   schedule: 'cosine',
-  warmupSteps: 0,
-  warmupRatio: 0,
-  seed: 42,
   augment: true,
   freezeBn: false,
-  onBadRow: 'error',
-  validationSplit: 0.1,
-  evalEvery: 'epoch',
-  saveEvery: 'epoch',
-  keepBest: true,
-  resume: false,
-  overwrite: false,
-  reinitHead: false,
-  device: 'cpu',
 } satisfies Partial<ImageTrainOptions>
 
 export interface ImageTrainResult extends TrainResult {

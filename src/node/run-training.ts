@@ -48,6 +48,26 @@ export interface RunOptions {
   callbacks?: Callback[]
 }
 
+/** Defaults every task shares; tasks override what differs (learning rate, batch size, schedule). */
+export const runDefaults = {
+  epochs: 3,
+  optimizer: 'adamw',
+  gradAccum: 1,
+  clipNorm: 1,
+  warmupSteps: 0,
+  warmupRatio: 0,
+  seed: 42,
+  onBadRow: 'error',
+  validationSplit: 0.1,
+  evalEvery: 'epoch',
+  saveEvery: 'epoch',
+  keepBest: true,
+  resume: false,
+  overwrite: false,
+  reinitHead: false,
+  device: 'cpu',
+} as const satisfies Partial<RunOptions>
+
 /** The optimizer the options describe (SGD with momentum 0.9). */
 export function optimizerOf(o: Pick<RunOptions, 'optimizer' | 'lr' | 'weightDecay'>): OptimizerConfig {
   return o.optimizer === 'sgd' ? { kind: 'sgd', lr: o.lr, momentum: 0.9, weightDecay: o.weightDecay } : { kind: o.optimizer, lr: o.lr, weightDecay: o.weightDecay }

@@ -10,7 +10,7 @@ import { loadTextDataFiles } from '../data/source-node.js'
 import { labelNames, type DataFormat } from '../data/text.js'
 import type { TextDataset } from '../data/dataset.js'
 import { loadTextCheckpoint, saveTextCheckpoint, type LoadedText } from '../models/pretrained-node.js'
-import { checkOutputFolder, optimizerOf, runTraining, type RunOptions } from './run-training.js'
+import { checkOutputFolder, optimizerOf, runDefaults, runTraining, type RunOptions } from './run-training.js'
 import { Runtime } from '../runtime/session.js'
 import { TextTaskRunner, type Method, type TextExample, type TextTaskName } from '../train/text.js'
 import type { TrainResult } from '../train/trainer.js'
@@ -35,28 +35,13 @@ export interface TextTrainOptions extends RunOptions {
 
 /** HF Trainer's defaults where it has them (lr 5e-5, 3 epochs, batch 8, linear schedule, clip 1.0, seed 42). */
 export const textTrainDefaults = {
+  ...runDefaults,
   method: 'full',
-  epochs: 3,
   batchSize: 8,
   lr: 5e-5,
   weightDecay: 0,
-  optimizer: 'adamw',
-  gradAccum: 1,
-  clipNorm: 1,
   schedule: 'linear',
-  warmupSteps: 0,
-  warmupRatio: 0,
   maxLength: 128,
-  seed: 42,
-  onBadRow: 'error',
-  validationSplit: 0.1,
-  evalEvery: 'epoch',
-  saveEvery: 'epoch',
-  keepBest: true,
-  resume: false,
-  overwrite: false,
-  reinitHead: false,
-  device: 'cpu',
 } satisfies Partial<TextTrainOptions>
 
 export const modelTask = (t: DataTask): TextTaskName => (t === 'text-classification' ? 'sequence-classification' : t)
