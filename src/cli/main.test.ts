@@ -12,9 +12,10 @@ describe('finetune CLI', () => {
     const out = join(dir, 'demo')
     const r = await runCli(['demo', '--out', out, '--limit', '1200', '--epochs', '3', '--max-length', '64', '--threads', '1', '--json'])
     expect(r.code, r.stderr).toBe(0)
-    const res = JSON.parse(r.stdout.trim()) as { accuracy: number; test_examples: number }
-    // about 31% of the corpus is spam, so always answering "ham" scores ~0.69
+    const res = JSON.parse(r.stdout.trim()) as { accuracy: number; f1_spam: number; test_examples: number }
+    // about 31% of the corpus is spam, so always answering "ham" scores ~0.69 with spam F1 0
     expect(res.accuracy).toBeGreaterThan(0.85)
+    expect(res.f1_spam).toBeGreaterThan(0.7)
     expect(res.test_examples).toBeGreaterThan(100)
     expect(existsSync(join(out, 'model', 'model.safetensors'))).toBe(true)
     expect(existsSync(join(out, 'bert-small-random', 'config.json'))).toBe(true)
