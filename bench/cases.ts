@@ -67,14 +67,14 @@ const adamw = { kind: 'adamw' as const, lr: 1e-4, weightDecay: 0.01 }
 
 /** Lets bench/profile.ts swap in a profiling runtime and flush the profile at the end. */
 export const profileHooks: { runtime: () => Runtime; end?: () => Promise<void> } = { runtime: () => new Runtime({ ...(process.env['FINETUNE_DUMP'] ? { dumpOptimizedTo: process.env['FINETUNE_DUMP'] } : {}), ...(process.env['FINETUNE_ORT_OPT'] ? { optimization: process.env['FINETUNE_ORT_OPT'] as 'all' } : {}) }) }
-let lastSession: TrainSession | null = null
+const sessions: TrainSession[] = []
 const newSession = (o: Omit<ConstructorParameters<typeof TrainSession>[0], 'runtime'>): TrainSession => {
-  lastSession = new TrainSession({ ...o, runtime: profileHooks.runtime() })
+  const s = new TrainSession({ ...o, runtime: profileHooks.runtime() })
+  sessions.push(s)
   profileHooks.end = async () => {
-    const s = lastSession as unknown as { runtime: Runtime }
-    await s.runtime.endProfiling()
+    for (const t of sessions) await (t as unknown as { runtime: Runtime }).runtime.endProfiling()
   }
-  return lastSession
+  return s
 }
 
 function bertBench(): { model: import('../src/models/hf.js').TextModel; batch: Record<string, HostTensor> } {

@@ -2,7 +2,7 @@
  * Profiles one benchmark case with ONNX Runtime's profiler and prints the time per op type.
  * usage: npx tsx bench/profile.ts <case> [--steps N]
  */
-import { readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, mkdirSync, statSync } from 'node:fs'
 import { Runtime } from '../src/runtime/session.js'
 import { profileHooks } from './cases.js'
 
@@ -16,7 +16,8 @@ profileHooks.runtime = () => new Runtime({ profilePrefix: `${dir}/p` })
 const { cases } = await import('./cases.js')
 await cases[name]!.run({ steps, warmup: 3, median: (a) => [...a].sort((x, y) => x - y)[a.length >> 1]! })
 await profileHooks.end?.()
-const file = readdirSync(dir).find((f) => f.endsWith('.json'))
+// a case that builds several sessions writes several profiles; the training step's is the largest
+const file = readdirSync(dir).filter((f) => f.endsWith('.json')).sort((a, b) => statSync(`${dir}/${b}`).size - statSync(`${dir}/${a}`).size)[0]
 if (!file) throw new Error('no profile written')
 const events = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[]
 const byOp = new Map<string, { us: number; n: number }>()

@@ -239,6 +239,11 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
     const keep = x.shape.map((d, i) => (n.attrs.axes.includes(i) ? 1 : d))
     return g.reshape(keep).expand(x.shape)
   }),
+  ReduceSumSquare: unary((g, n) => {
+    const x = x0(n)
+    const keep = x.shape.map((d, i) => (n.attrs.axes.includes(i) ? 1 : d))
+    return x.mul(g.reshape(keep).mul(2))
+  }),
   ReduceMean: unary((g, n) => {
     const x = x0(n)
     const keep = x.shape.map((d, i) => (n.attrs.axes.includes(i) ? 1 : d))

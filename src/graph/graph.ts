@@ -216,12 +216,14 @@ export class Tensor {
   cast(to: DType): Tensor { return to === this.dtype ? this : this.#un('Cast', { to }) }
 
   // reductions
-  #red(op: 'ReduceSum' | 'ReduceMean' | 'ReduceMax', axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
+  #red(op: 'ReduceSum' | 'ReduceSumSquare' | 'ReduceMean' | 'ReduceMax', axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
     const ax = axes === undefined ? this.shape.map((_, i) => i) : normAxes(op, typeof axes === 'number' ? [axes] : axes, this.rank)
-    if (ax.length === 0) return this
+    if (ax.length === 0) return op === 'ReduceSumSquare' ? this.square() : this
     return this.#un(op, { axes: ax, keepdims })
   }
   sum(axes?: number | readonly number[], keepdims = false): Tensor { return this.#red('ReduceSum', axes, keepdims) }
+  /** Sum of squares over `axes` (one pass; ONNX ReduceSumSquare). */
+  sumSquares(axes?: number | readonly number[], keepdims = false): Tensor { return this.#red('ReduceSumSquare', axes, keepdims) }
   mean(axes?: number | readonly number[], keepdims = false): Tensor { return this.#red('ReduceMean', axes, keepdims) }
   max(axes?: number | readonly number[], keepdims = false): Tensor { return this.#red('ReduceMax', axes, keepdims) }
   /** Biased (population) variance, as LayerNorm and BatchNorm use; `correction: 1` for the sample variance. */

@@ -52,6 +52,7 @@ export interface OpAttrs {
   Cast: { to: DType }
   Clip: { min: number; max: number }
   ReduceSum: { axes: readonly number[]; keepdims: boolean }
+  ReduceSumSquare: { axes: readonly number[]; keepdims: boolean }
   ReduceMean: { axes: readonly number[]; keepdims: boolean }
   ReduceMax: { axes: readonly number[]; keepdims: boolean }
   ArgMax: { axis: number; keepdims: boolean }
@@ -122,7 +123,7 @@ function binary<K extends OpName>(op: K, out?: DType): OpSpec<K> {
   }
 }
 
-function reduce<K extends 'ReduceSum' | 'ReduceMean' | 'ReduceMax'>(op: K): OpSpec<K> {
+function reduce<K extends 'ReduceSum' | 'ReduceSumSquare' | 'ReduceMean' | 'ReduceMax'>(op: K): OpSpec<K> {
   return {
     infer(inputs, { axes, keepdims }) {
       need(op, inputs, 1)
@@ -201,6 +202,7 @@ export const opSpecs: { [K in OpName]: OpSpec<K> } = {
   Cast: { infer: (i, { to }) => (need('Cast', i, 1), [{ shape: i[0]!.shape, dtype: to }]) },
   Clip: { infer: (i) => (need('Clip', i, 1), [i[0]!]) },
   ReduceSum: reduce('ReduceSum'),
+  ReduceSumSquare: reduce('ReduceSumSquare'),
   ReduceMean: reduce('ReduceMean'),
   ReduceMax: reduce('ReduceMax'),
   ArgMax: {

@@ -137,6 +137,7 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
     b.node('Clip', hi ? [ins[0]!, lo, hi] : lo ? [ins[0]!, lo] : [ins[0]!], outs)
   },
   ReduceSum: (b, n, ins, outs) => b.node('ReduceSum', [ins[0]!, b.const(n.attrs.axes)], outs, [aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
+  ReduceSumSquare: (b, n, ins, outs) => b.node('ReduceSumSquare', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
   ReduceMean: (b, n, ins, outs) => b.node('ReduceMean', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
   ReduceMax: (b, n, ins, outs) => b.node('ReduceMax', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
   ArgMax: (b, n, ins, outs) => b.node('ArgMax', ins, outs, [aInt('axis', n.attrs.axis), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),

@@ -78,10 +78,13 @@ export function stepScalars(c: OptimizerConfig, groups: readonly ResolvedGroup[]
     const lr = lrs[i]!
     if (c.kind === 'adam' || c.kind === 'adamw') {
       const [b1, b2] = c.betas ?? defaults.betas
-      // torch: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) = (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps*sqrt(bc2))
+      // torch: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). The graph keeps M = m/(1-b1) and
+      // V = v/(1-b2) (two fewer passes per step, see emitUpdates), so with s2 = sqrt(1-b2):
+      // p -= (lr*sqrt(bc2)*(1-b1)/(bc1*s2)) * M / (sqrt(V) + eps*sqrt(bc2)/s2)
       const sbc2 = Math.sqrt(1 - b2 ** t)
-      s[`opt.${i}.alpha`] = (lr * sbc2) / (1 - b1 ** t)
-      s[`opt.${i}.eps`] = (c.eps ?? defaults.eps) * sbc2
+      const s2 = Math.sqrt(1 - b2)
+      s[`opt.${i}.alpha`] = (lr * sbc2 * (1 - b1)) / ((1 - b1 ** t) * s2)
+      s[`opt.${i}.eps`] = ((c.eps ?? defaults.eps) * sbc2) / s2
       s[`opt.${i}.decay`] = c.kind === 'adamw' ? 1 - lr * g.weightDecay : 1
     } else {
       s[`opt.${i}.lr`] = lr
@@ -102,6 +105,17 @@ export interface UpdateOutputs {
 export function stateKeys(c: OptimizerConfig, p: Parameter): string[] {
   if (c.kind === 'sgd') return (c.momentum ?? 0) > 0 ? [`optim.${p.name}.momentum_buffer`] : []
   return [`optim.${p.name}.exp_avg`, `optim.${p.name}.exp_avg_sq`]
+}
+
+/**
+ * Factor from a resident buffer's in-graph scale to torch.optim's semantics: Adam keeps its moments
+ * divided by (1 - beta), so that M' = beta*M + g needs one multiply fewer than
+ * m' = beta*m + (1 - beta)*g. importState divides states saved in torch's form by it.
+ */
+export function stateScale(c: OptimizerConfig, key: string): number {
+  if (c.kind === 'sgd' || !key.startsWith('optim.')) return 1
+  const [b1, b2] = c.betas ?? defaults.betas
+  return key.endsWith('.exp_avg') ? 1 - b1 : key.endsWith('.exp_avg_sq') ? 1 - b2 : 1
 }
 
 /**
@@ -140,8 +154,9 @@ export function emitUpdates(
         const [b1, b2] = c.betas ?? defaults.betas
         const [km, kv] = stateKeys(c, p) as [string, string]
         const d = c.kind === 'adam' && wd ? gr.add(w.mul(wd)) : gr
-        const m = state(km, p).mul(b1).add(d.mul(1 - b1))
-        const v = state(kv, p).mul(b2).add(d.square().mul(1 - b2))
+        // moments scaled by 1/(1-b1) and 1/(1-b2) (stateScale); the scalars absorb the factors
+        const m = state(km, p).mul(b1).add(d)
+        const v = state(kv, p).mul(b2).add(d.square())
         newState.set(km, m)
         newState.set(kv, v)
         const denom = v.sqrt().add(scalar(`opt.${gi}.eps`))
@@ -158,7 +173,7 @@ export function emitUpdates(
 export function clipByGlobalNorm(g: Graph, grads: Map<Parameter, Tensor>, maxNorm: number): { grads: Map<Parameter, Tensor>; norm: Tensor } {
   let total: Tensor | null = null
   for (const t of grads.values()) {
-    const s = t.square().sum()
+    const s = t.sumSquares()
     total = total ? total.add(s) : s
   }
   const norm = total ? total.sqrt() : g.scalar(0)

@@ -274,6 +274,7 @@ export const referenceKernels: { [K in OpName]: Kernel<K> } = {
   },
   Clip: ([x], { min, max }) => map1((v) => Math.min(Math.max(v, min), max))([x!], {} as never, undefined as never),
   ReduceSum: ([x], { axes, keepdims }) => [reduce(x!, axes, keepdims, 0, (a, v) => a + v).out],
+  ReduceSumSquare: ([x], { axes, keepdims }) => [reduce(x!, axes, keepdims, 0, (a, v) => a + v * v).out],
   ReduceMean: ([x], { axes, keepdims }) => {
     const { out, count } = reduce(x!, axes, keepdims, 0, (a, v) => a + v)
     for (let i = 0; i < out.data.length; i++) out.data[i] = out.data[i]! / count

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -41,6 +41,40 @@ describe('training state files', () => {
     const resumed: number[] = []
     for (let i = 0; i < 3; i++) resumed.push((await c.s.trainStep(batch)).loss)
     expect(resumed).toEqual(ref.slice(3))
+  })
+
+  it("a state saved with torch's form of Adam's moments (format 1) resumes the same run", async () => {
+    const rng = new Rng(3)
+    const batch = { x: hostF32(new Float32Array(3 * 4 * 8).map(() => rng.normal()), [3, 4, 8]), t: hostF32(new Float32Array(3 * 4 * 8).map(() => rng.normal()), [3, 4, 8]) }
+    const a = make()
+    const ref: number[] = []
+    for (let i = 0; i < 5; i++) ref.push((await a.s.trainStep(batch)).loss)
+    const b = make()
+    for (let i = 0; i < 2; i++) await b.s.trainStep(batch)
+    const s = b.s.exportState()
+    expect(s.moments).toBe('scaled')
+    // torch.optim's exp_avg is (1 - beta1) times the graph's buffer, exp_avg_sq (1 - beta2) times
+    const m = s.tensors['optim.attn.c_attn.weight.exp_avg']!.data[0]!
+    for (const [k, t] of Object.entries(s.tensors)) {
+      if (k.endsWith('.exp_avg')) t.data = t.data.map((x) => x * 0.1)
+      else if (k.endsWith('.exp_avg_sq')) t.data = t.data.map((x) => x * 0.001)
+    }
+    const path = join(dir, 'state-v1.safetensors')
+    await saveTrainState(path, s)
+    // rewrite the format field as an older finetune wrote it
+    const buf = readFileSync(path)
+    const n = Number(buf.readBigUInt64LE(0))
+    const header = buf.subarray(8, 8 + n).toString('utf8').replace('finetune-train-state/2', 'finetune-train-state/1')
+    expect(header.length).toBe(n)
+    writeFileSync(path, Buffer.concat([buf.subarray(0, 8), Buffer.from(header, 'utf8'), buf.subarray(8 + n)]))
+    const loaded = await loadTrainState(path)
+    expect(loaded.moments).toBe('torch')
+    const c = make()
+    c.s.importState(loaded)
+    expect(c.s.state.buffers.get('optim.attn.c_attn.weight.exp_avg')![0]).toBeCloseTo(m, 6)
+    const resumed: number[] = []
+    for (let i = 0; i < 3; i++) resumed.push((await c.s.trainStep(batch)).loss)
+    resumed.forEach((l, i) => expect(l).toBeCloseTo(ref[2 + i]!, 5))
   })
 
   it('a file that is not a training state is refused with its name', async () => {

@@ -9,7 +9,7 @@ import type { DType } from '../graph/dtype.js'
 import { Graph, withGraph, type Parameter, type Tensor } from '../graph/graph.js'
 import { currentStructureVersion, type Module } from '../graph/module.js'
 import { lower } from '../onnx/lower.js'
-import { clipByGlobalNorm, emitUpdates, resolveGroups, stateKeys, stepScalars, validateOptimizer, type OptimizerConfig, type ResolvedGroup } from '../optim/optimizers.js'
+import { clipByGlobalNorm, emitUpdates, resolveGroups, stateKeys, stateScale, stepScalars, validateOptimizer, type OptimizerConfig, type ResolvedGroup } from '../optim/optimizers.js'
 import { Program, ResidentState, type InputBinding, type OutputBinding, type ProgramInput, type ProgramOutput } from '../runtime/program.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
 
@@ -61,6 +61,11 @@ export interface TrainState {
   micro: number
   randomCounter: number
   seed: number
+  /**
+   * How Adam's moments are stored: 'scaled' as the graph keeps them (divided by 1 - beta, see
+   * stateScale; exact round trip), 'torch' as torch.optim does (states written before format 2).
+   */
+  moments?: 'scaled' | 'torch'
 }
 
 let nextSessionId = 0
@@ -246,7 +251,7 @@ export class TrainSession {
       const p = byName.get(pname)
       tensors[k] = { shape: p && p.data.length === v.length ? p.shape : [v.length], data: v.slice() }
     }
-    return { tensors, step: this.step, micro: this.#micro, randomCounter: this.state.randomCounter, seed: this.state.seed }
+    return { tensors, step: this.step, micro: this.#micro, randomCounter: this.state.randomCounter, seed: this.state.seed, moments: 'scaled' }
   }
 
   /** Restores what exportState produced; every parameter must be present with its shape. */
@@ -264,7 +269,11 @@ export class TrainSession {
     if (missing.length) throw new ConfigError('STATE_MISSING', `saved state lacks ${missing.length} parameter(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, 'resume with the same model configuration')
     this.state.buffers.clear()
     this.state.dropSpares()
-    for (const [k, t] of Object.entries(s.tensors)) if (k.startsWith('optim.') || k.startsWith('grad.')) this.state.buffers.set(k, t.data.slice())
+    for (const [k, t] of Object.entries(s.tensors)) {
+      if (!k.startsWith('optim.') && !k.startsWith('grad.')) continue
+      const scale = s.moments === 'torch' ? stateScale(this.optimizer, k) : 1
+      this.state.buffers.set(k, scale === 1 ? t.data.slice() : t.data.map((x) => x / scale))
+    }
     this.step = s.step
     this.#micro = s.micro
     this.state.randomCounter = s.randomCounter
