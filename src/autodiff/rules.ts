@@ -167,6 +167,13 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
   Abs: unary((g, n) => g.mul(x0(n).sign())),
   Sign: none,
   Tanh: unary((g, n) => g.mul(y0(n).square().neg().add(1))),
+  // d/dx x*phi(x) = phi + x * exp(-x^2/2) / sqrt(2 pi) = phi + u / (sqrt(pi) * exp(u^2)), u = x/sqrt(2)
+  // (six passes; differentiating the Div-Erf-Add-Mul-Mul chain takes ten)
+  Gelu: (n, dy) => {
+    if (dy[1] || dy[2]) throw new GraphError('AUTODIFF_GELU', 'internal: Gelu\'s intermediate outputs are for its own backward pass and have no gradient rule')
+    const [, u, phi] = n.outputs as [Tensor, Tensor, Tensor]
+    return [first(dy).mul(phi.add(u.div(u.mul(u).exp()).mul(1 / Math.sqrt(Math.PI))))]
+  },
   Erf: unary((g, n) => g.mul(x0(n).square().neg().exp().mul(2 / Math.sqrt(Math.PI)))),
   Sigmoid: unary((g, n) => { const y = y0(n); return g.mul(y.mul(y.neg().add(1))) }),
   // a multiply by the 0/1 mask runs faster in ONNX Runtime than Where

@@ -32,7 +32,9 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
     const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI))
     return x.mul(0.5).mul(inner.tanh().add(1))
   }
-  // Written in the order ORT's Gelu fusion recognises: Div(√2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5).
+  // Training graphs use the Gelu op (it keeps what its six-pass backward reads); inference graphs the
+  // chain ONNX Runtime fuses into one kernel: Div(√2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5).
+  if (x.graph.training) return x.graph.emit('Gelu', [x], {})[0]!
   return x.div(Math.SQRT2).erf().add(1).mul(x).mul(0.5)
 }
 

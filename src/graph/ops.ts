@@ -28,6 +28,7 @@ export interface OpAttrs {
   Abs: Empty
   Tanh: Empty
   Erf: Empty
+  Gelu: Empty
   Sigmoid: Empty
   Relu: Empty
   Sign: Empty
@@ -165,6 +166,16 @@ export const opSpecs: { [K in OpName]: OpSpec<K> } = {
   Reciprocal: unaryFloat('Reciprocal'),
   Tanh: unaryFloat('Tanh'),
   Erf: unaryFloat('Erf'),
+  // exact GELU for training graphs: outputs y = x * phi, u = x / sqrt(2) and phi = (1 + erf(u)) / 2,
+  // the last two kept for the backward pass (lowered to Div, Erf, Add, Mul, Mul)
+  Gelu: {
+    outputs: () => 3,
+    infer(i) {
+      need('Gelu', i, 1)
+      needFloat('Gelu', i[0]!)
+      return [i[0]!, i[0]!, i[0]!]
+    },
+  },
   Sigmoid: unaryFloat('Sigmoid'),
   Relu: unaryFloat('Relu'),
   Sin: unaryFloat('Sin'),

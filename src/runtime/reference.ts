@@ -248,6 +248,13 @@ export const referenceKernels: { [K in OpName]: Kernel<K> } = {
   Sign: map1((x) => Math.sign(x)),
   Tanh: map1(Math.tanh),
   Erf: map1(erf),
+  Gelu: ([x]) => {
+    const u = map1((v) => v / Math.SQRT2)([x!], {} as never, undefined as never)[0]!
+    const phi = map1((v) => 0.5 * (1 + erf(v)))([u], {} as never, undefined as never)[0]!
+    const y = nd(x!.shape)
+    for (let i = 0; i < y.data.length; i++) y.data[i] = x!.data[i]! * phi.data[i]!
+    return [y, u, phi]
+  },
   Sigmoid: map1((x) => 1 / (1 + Math.exp(-x))),
   Relu: map1((x) => Math.max(x, 0)),
   Sin: map1(Math.sin),
