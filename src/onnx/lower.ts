@@ -116,25 +116,20 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
   Gelu: (b, n, ins, outs, used) => {
     const [x] = ins as [string]
     const [y, u, phi] = outs as [string, string, string]
-    if (!used(n.outputs[1]!) && !used(n.outputs[2]!)) {
-      // no backward reads the intermediates: the order ONNX Runtime fuses into one Gelu kernel
-      const e = b.tmp()
-      const a = b.tmp()
-      const m = b.tmp()
-      b.node('Div', [x, b.const([Math.SQRT2], 'float32', [])], [u])
-      b.node('Erf', [u], [e])
-      b.node('Add', [e, b.const([1], 'float32', [])], [a])
-      b.node('Mul', [a, x], [m])
-      b.node('Mul', [m, b.const([0.5], 'float32', [])], [y])
-      return
-    }
     const e = b.tmp()
     const a = b.tmp()
     b.node('Div', [x, b.const([Math.SQRT2], 'float32', [])], [u])
     b.node('Erf', [u], [e])
     b.node('Add', [e, b.const([1], 'float32', [])], [a])
-    b.node('Mul', [a, b.const([0.5], 'float32', [])], [phi])
-    b.node('Mul', [x, phi], [y])
+    if (used(n.outputs[1]!) || used(n.outputs[2]!)) {
+      b.node('Mul', [a, b.const([0.5], 'float32', [])], [phi])
+      b.node('Mul', [x, phi], [y])
+    } else {
+      // no backward reads the intermediates: the order ONNX Runtime fuses into one Gelu kernel
+      const m = b.tmp()
+      b.node('Mul', [a, x], [m])
+      b.node('Mul', [m, b.const([0.5], 'float32', [])], [y])
+    }
   },
   Sigmoid: same('Sigmoid'),
   Relu: same('Relu'),
