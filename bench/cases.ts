@@ -67,7 +67,13 @@ const adamw = { kind: 'adamw' as const, lr: 1e-4, weightDecay: 0.01 }
 
 /** Lets bench/profile.ts swap in a profiling runtime and flush the profile at the end. */
 export const profileHooks: { runtime: () => Runtime; end?: () => Promise<void> } = { runtime: () => new Runtime({ ...(process.env['FINETUNE_DUMP'] ? { dumpOptimizedTo: process.env['FINETUNE_DUMP'] } : {}), ...(process.env['FINETUNE_ORT_OPT'] ? { optimization: process.env['FINETUNE_ORT_OPT'] as 'all' } : {}) }) }
-const sessions: TrainSession[] = []
+let sessions: TrainSession[] = []
+
+/** Releases the ONNX Runtime sessions a case built (between rounds of bench/run.ts). */
+export async function releaseSessions(): Promise<void> {
+  for (const s of sessions) await (s as unknown as { runtime: Runtime }).runtime.dispose()
+  sessions = []
+}
 const newSession = (o: Omit<ConstructorParameters<typeof TrainSession>[0], 'runtime'>): TrainSession => {
   const s = new TrainSession({ ...o, runtime: profileHooks.runtime() })
   sessions.push(s)
