@@ -189,13 +189,15 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
   Mul: (n, dy, needs) => {
     const g = unexpanded(first(dy))
     const [a, b] = n.inputs as [Tensor, Tensor]
-    if (a === b) return [fit(g.mul(a).mul(2), a.shape), null]                                  // x*x
+    // x*x: scale the (often broadcast, small) gradient before it meets x, not the full product
+    if (a === b) return [fit(g.mul(2).mul(a), a.shape), null]
     return [needs[0] ? fit(g.mul(b), a.shape) : null, needs[1] ? fit(g.mul(a), b.shape) : null]
   },
   Div: (n, dy, needs) => {
     const g = unexpanded(first(dy))
     const [a, b] = n.inputs as [Tensor, Tensor]
-    return [needs[0] ? fit(g.div(b), a.shape) : null, needs[1] ? fit(g.mul(y0(n)).div(b).neg(), b.shape) : null]
+    // negate after reducing to b's shape (small when b was broadcast)
+    return [needs[0] ? fit(g.div(b), a.shape) : null, needs[1] ? fit(g.mul(y0(n)).div(b), b.shape).neg() : null]
   },
   Pow: (n, dy, needs) => {
     const g = first(dy)
