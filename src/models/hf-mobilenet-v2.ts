@@ -236,13 +236,6 @@ export class HfMobileNetV2 extends HfLabelledModel implements HfVisionModel {
   head(f: Tensor): Tensor {
     return this.classifier.forward(nn.dropout(f, this.c.classifier_dropout_prob))
   }
-  logits(x: Tensor): Tensor {
-    return this.head(this.backbone(x))
-  }
-  forwardLoss(x: Tensor, loss: (logits: Tensor) => Tensor): { logits: Tensor; loss: Tensor } {
-    const logits = this.logits(x)
-    return { logits, loss: loss(logits) }
-  }
   /** A new classifier: N(0, initializer_range) weight, zero bias, as HF's _init_weights. */
   replaceHead(numClasses: number, rng: Rng, labels?: readonly string[]): void {
     this.assignLabels(makeLabels(numClasses, labels))

@@ -180,13 +180,6 @@ export class HfResNet extends HfLabelledModel implements HfVisionModel {
   head(f: Tensor): Tensor {
     return this.classifier[1].forward(f)
   }
-  logits(x: Tensor): Tensor {
-    return this.head(this.backbone(x))
-  }
-  forwardLoss(x: Tensor, loss: (logits: Tensor) => Tensor): { logits: Tensor; loss: Tensor } {
-    const logits = this.logits(x)
-    return { logits, loss: loss(logits) }
-  }
   /** A new classifier.1, initialised as torch.nn.Linear (HF's ResNet init leaves Linear at torch's default). */
   replaceHead(numClasses: number, rng: Rng, labels?: readonly string[]): void {
     this.assignLabels(makeLabels(numClasses, labels))

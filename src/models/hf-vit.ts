@@ -191,13 +191,6 @@ export class HfViT extends HfLabelledModel implements HfVisionModel {
   head(f: Tensor): Tensor {
     return this.classifier.forward(f)
   }
-  logits(x: Tensor): Tensor {
-    return this.head(this.backbone(x))
-  }
-  forwardLoss(x: Tensor, loss: (logits: Tensor) => Tensor): { logits: Tensor; loss: Tensor } {
-    const logits = this.logits(x)
-    return { logits, loss: loss(logits) }
-  }
   /** A new classifier: trunc_normal(0, initializer_range) weight and zero bias, as HF's _init_weights. */
   replaceHead(numClasses: number, rng: Rng, labels?: readonly string[]): void {
     this.assignLabels(makeLabels(numClasses, labels))
