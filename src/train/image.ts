@@ -11,7 +11,7 @@ import type { HostTensor, Runtime } from '../runtime/session.js'
 import { epochOrder } from '../data/order.js'
 import type { ImageBatch, ImageSplit } from '../data/image-dataset.js'
 import type { ImageModel } from '../models/image-model.js'
-import { classificationMetrics } from './metrics.js'
+import { classificationMetrics, reportedClassificationMetrics } from './metrics.js'
 import { TrainSession } from './step.js'
 import type { TrainBatch, TrainingJob } from './trainer.js'
 
@@ -143,10 +143,7 @@ export class ImageTaskRunner {
         add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
       }
     }
-    const m = classificationMetrics(preds, gold, c.labels)
-    const out: Record<string, number> = { eval_loss: lossSum / Math.max(n, 1), accuracy: m.accuracy, macro_f1: m.macro_f1, macro_precision: m.macro_precision, macro_recall: m.macro_recall }
-    for (const [l, v] of Object.entries(m.per_class)) out[`f1_${l}`] = v.f1
-    return out
+    return { eval_loss: lossSum / Math.max(n, 1), ...reportedClassificationMetrics(classificationMetrics(preds, gold, c.labels)) }
   }
 
   async #cacheFeatures(): Promise<void> {

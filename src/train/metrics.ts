@@ -22,6 +22,13 @@ export interface ClassificationMetrics {
 const safeDiv = (a: number, b: number): number => (b === 0 ? 0 : a / b)
 const f1 = (p: number, r: number): number => safeDiv(2 * p * r, p + r)
 
+/** The figures metrics.json reports for single-label classification: the averages and f1_<label>. */
+export function reportedClassificationMetrics(r: ClassificationMetrics): Record<string, number> {
+  const out: Record<string, number> = { accuracy: r.accuracy, macro_f1: r.macro_f1, macro_precision: r.macro_precision, macro_recall: r.macro_recall }
+  for (const [l, v] of Object.entries(r.per_class)) out[`f1_${l}`] = v.f1
+  return out
+}
+
 /** Single-label classification from predicted and gold class ids. Macro averages over all labels (as sklearn with labels=range(n)). */
 export function classificationMetrics(pred: ArrayLike<number>, gold: ArrayLike<number>, labels: readonly string[]): ClassificationMetrics {
   const n = labels.length

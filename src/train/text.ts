@@ -11,7 +11,7 @@ import type { HostTensor, Runtime } from '../runtime/session.js'
 import type { Tokenizer } from '../tokenizers/index.js'
 import { bucketBatches, type TextSplit } from '../data/text.js'
 import type { CausalLmExample, TextClassificationExample, TokenClassificationExample } from '../data/dataset.js'
-import { classificationMetrics, entityMetrics, multiLabelMetrics, perplexity, regressionMetrics } from './metrics.js'
+import { classificationMetrics, entityMetrics, reportedClassificationMetrics, multiLabelMetrics, perplexity, regressionMetrics } from './metrics.js'
 import { TrainSession } from './step.js'
 import type { TrainBatch, TrainingJob } from './trainer.js'
 
@@ -304,9 +304,7 @@ export class TextTaskRunner {
       const r = multiLabelMetrics(preds, gold, c.labels)
       Object.assign(m, { micro_f1: r.micro_f1, macro_f1: r.macro_f1, subset_accuracy: r.subset_accuracy, accuracy: r.subset_accuracy })
     } else {
-      const r = classificationMetrics(preds, gold, c.labels)
-      Object.assign(m, { accuracy: r.accuracy, macro_f1: r.macro_f1, macro_precision: r.macro_precision, macro_recall: r.macro_recall })
-      for (const [l, v] of Object.entries(r.per_class)) m[`f1_${l}`] = v.f1
+      Object.assign(m, reportedClassificationMetrics(classificationMetrics(preds, gold, c.labels)))
     }
     return m
   }
