@@ -1,7 +1,7 @@
 /** A tiny randomly initialised BERT with the fixture WordPiece tokenizer, and a keyword-sentiment CSV. */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { initTextCheckpoint } from '../src/node/init-model.js'
+import { initTextCheckpoint } from '../src/models/init-node.js'
 import { loadTokenizer } from '../src/tokenizers/index.js'
 
 const root = new URL('../', import.meta.url).pathname

@@ -9,7 +9,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConfigError, initTextCheckpoint, loadSpamAssassin, loadTokenizer, predictText, quoteField, splitTrainValidation, trainText, trainWordPieceVocab, type TrainEvent } from '../index.js'
+import { ConfigError, initTextCheckpoint, loadSpamAssassin, loadTokenizer, predict, quoteField, splitTrainValidation, train as trainTask, trainWordPieceVocab, type TrainEvent } from '../index.js'
 import { command } from './command.js'
 import { ProgressBar } from './output.js'
 
@@ -62,7 +62,7 @@ export const demo = command(
     say(`starting model: ${base} (BERT, 2 layers, hidden 128, ${tokenizer.vocabSize} WordPiece tokens; randomly initialised, not pre-trained)`)
     let bar: ProgressBar | null = null
     const out = join(f.out, 'model')
-    const r = await trainText({
+    const r = await trainTask({
       model: base,
       data: join(f.out, 'train.csv'),
       validation: join(f.out, 'test.csv'),
@@ -104,7 +104,7 @@ export const demo = command(
     })
     const secs = (performance.now() - t0) / 1000
     const sample = [0, 1, 2, 3, 4, 5].map((k) => test[Math.floor((k * test.length) / 6)]!)
-    const preds = await predictText(out, sample.map((m) => m.text), { maxLength: f.maxLength, ...(f.threads ? { threads: f.threads } : {}) })
+    const preds = await predict(out, sample.map((m) => m.text), { maxLength: f.maxLength, ...(f.threads ? { threads: f.threads } : {}) })
     const m = r.metrics
     if (f.json) {
       io.out(JSON.stringify({ accuracy: m['accuracy'], macro_f1: m['macro_f1'], f1_spam: m['f1_spam'], f1_ham: m['f1_ham'], train_examples: r.trainExamples, test_examples: r.evalExamples, steps: r.steps, seconds: secs, model: out }))
@@ -116,7 +116,7 @@ export const demo = command(
     sample.forEach((s, i) => {
       const p = preds[i]!
       const text = s.text.replace(/\s+/g, ' ').slice(0, 60)
-      io.out(`  ${p.label === s.label ? 'ok ' : 'err'} true ${s.label.padEnd(4)} predicted ${p.label.padEnd(4)} ${(p.score * 100).toFixed(1).padStart(5)}%  ${text}`)
+      io.out(`  ${p.label === s.label ? 'ok ' : 'err'} true ${s.label.padEnd(4)} predicted ${p.label!.padEnd(4)} ${(p.score! * 100).toFixed(1).padStart(5)}%  ${text}`)
     })
     io.out(`\nthe trained model is in ${out}; try: npx finetune predict --model ${out} "You have won a free cruise, reply now"`)
   },

@@ -1,28 +1,29 @@
-/** `finetune export`: a standalone ONNX file, or a Hugging Face safetensors folder. */
-import { exportImages, exportText } from '../index.js'
-import { isImageModel } from './kind.js'
+/** `finetune export`: a standalone ONNX file, a safetensors folder, or one .safetensors file. */
+import { exportModel, TASK_NAMES } from '../index.js'
 import { command } from './command.js'
+import { peek, taskOfArgs, withTask } from './task-flags.js'
+
+const spec = {
+  name: 'export',
+  summary: 'export a trained model as ONNX or safetensors',
+  usage: 'finetune export --model PATH --format onnx|safetensors --out PATH',
+  flags: {
+    model: { type: 'string', describe: 'trained model folder', required: true, placeholder: 'PATH' },
+    task: { type: 'enum', choices: TASK_NAMES, describe: 'the task (default: the one the model folder records)' },
+    format: { type: 'enum', choices: ['onnx', 'safetensors'], describe: 'output format', required: true },
+    out: { type: 'string', describe: 'output: a .onnx file; safetensors: a folder, or one file when it ends in .safetensors', required: true, placeholder: 'PATH' },
+    batchSize: { type: 'int', describe: 'ONNX: static batch size of the graph', default: 1, min: 1 },
+    json: { type: 'boolean', describe: 'print the result as JSON', default: false },
+  },
+} as const
 
 export const exportCmd = command(
-  {
-    name: 'export',
-    summary: 'export a trained model as ONNX or as a safetensors folder',
-    usage: 'finetune export --model DIR --format onnx|safetensors --out PATH',
-    flags: {
-      model: { type: 'string', describe: 'trained model folder', required: true, placeholder: 'DIR' },
-      format: { type: 'enum', choices: ['onnx', 'safetensors'], describe: 'output format', required: true },
-      out: { type: 'string', describe: 'output file (.onnx) or folder (safetensors)', required: true, placeholder: 'PATH' },
-      batchSize: { type: 'int', describe: 'ONNX: static batch size of the graph', default: 1, min: 1 },
-      seqLength: { type: 'int', describe: 'ONNX: static sequence length (pad inputs to it)', default: 128, min: 1 },
-      arch: { type: 'string', describe: 'images: architecture of a bare torchvision state dict', placeholder: 'NAME' },
-      json: { type: 'boolean', describe: 'print the result as JSON', default: false },
-    },
-  },
+  spec,
   async (f, _pos, io) => {
-    const r = isImageModel(f.model, f.arch)
-      ? await exportImages(f.model, { format: f.format as 'onnx' | 'safetensors', out: f.out, batchSize: f.batchSize, ...(f.arch ? { arch: f.arch } : {}) })
-      : await exportText(f.model, { format: f.format as 'onnx' | 'safetensors', out: f.out, batchSize: f.batchSize, seqLength: f.seqLength })
-    if (f.json) io.out(JSON.stringify(r))
+    const { model, json, ...o } = f
+    const r = await exportModel(model, { ...o, format: f.format as 'onnx' | 'safetensors' })
+    if (json) io.out(JSON.stringify(r))
     else io.out(`wrote ${r.path}${Object.keys(r.inputs).length ? ` (inputs: ${Object.entries(r.inputs).map(([k, v]) => `${k} [${v.join(', ')}]`).join(', ')}; output: logits)` : ''}`)
   },
+  (argv) => withTask(spec, 'export', taskOfArgs(argv, peek(argv, 'model'))),
 )

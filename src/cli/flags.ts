@@ -2,14 +2,9 @@
  * Command-line flags declared once as a typed spec: parsing, defaults, validation and --help all
  * come from the same object, so the CLI cannot drift from the options it documents.
  */
-import { ConfigError } from '../index.js'
+import { ConfigError, type OptionSpec } from '../index.js'
 
-export type FlagSpec =
-  | { type: 'string'; describe: string; default?: string; required?: boolean; alias?: string; placeholder?: string }
-  | { type: 'number' | 'int'; describe: string; default?: number; required?: boolean; alias?: string; min?: number; max?: number }
-  | { type: 'boolean'; describe: string; default?: boolean; alias?: string }
-  | { type: 'enum'; describe: string; choices: readonly string[]; default?: string; required?: boolean; alias?: string }
-  | { type: 'list'; describe: string; alias?: string; placeholder?: string }
+export type FlagSpec = OptionSpec
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>
 
@@ -24,7 +19,11 @@ export interface CommandSpec<S extends FlagSpecs> {
   flags: S
   /** Name of positional arguments in help, e.g. "TEXT..." */
   positional?: string
-  examples?: string[]
+  examples?: readonly string[]
+  /** Flags of other tasks (kebab name -> the tasks that have it), so a misplaced one is explained. */
+  elsewhere?: Record<string, { tasks: string[]; takesValue: boolean }>
+  /** Extra sections at the end of --help (the tasks, say). */
+  epilogue?: string[]
 }
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
@@ -66,6 +65,12 @@ export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: reado
     if (!key && name.startsWith('no-') && byName.has(name.slice(3))) {
       key = byName.get(name.slice(3))
       negate = true
+    }
+    if (!key && cmd.elsewhere?.[name]) {
+      const { tasks: ts, takesValue } = cmd.elsewhere[name]!
+      problems.push(`--${name} is an option of ${ts.join(', ')}, not of this task${ts.length === 1 ? ` (pass --task ${ts[0]} if that is the task)` : ''}`)
+      if (takesValue && value === undefined) i++
+      continue
     }
     if (!key) {
       const near = [...byName.keys()].filter((n) => n.startsWith(name.slice(0, 3)))
@@ -132,5 +137,6 @@ export function helpText<S extends FlagSpecs>(cmd: CommandSpec<S>): string {
   for (const [l, r] of rows) lines.push(l.length + 2 > w ? `${l}\n${' '.repeat(w)}${r}` : `${l.padEnd(w)}${r}`)
   lines.push(`  --help${' '.repeat(Math.max(w - 8, 1))}show this help`)
   if (cmd.examples?.length) lines.push('', 'examples:', ...cmd.examples.map((e) => `  ${e}`))
+  if (cmd.epilogue?.length) lines.push('', ...cmd.epilogue)
   return lines.join('\n')
 }

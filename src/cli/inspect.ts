@@ -1,65 +1,41 @@
-/** `finetune inspect`: what a model folder holds. */
-import { inspectImages, inspectText } from '../index.js'
-import { isImageModel } from './kind.js'
+/** `finetune inspect`: what a model holds: task, family, sizes, parameters by module, head, labels. */
+import { inspectModel, TASK_NAMES } from '../index.js'
 import { command } from './command.js'
 import { table } from './output.js'
+import { peek, taskOfArgs, withTask } from './task-flags.js'
+
+const spec = {
+  name: 'inspect',
+  summary: 'show a model: task, family, sizes, parameters, head, labels',
+  usage: 'finetune inspect PATH [--json]',
+  positional: 'PATH',
+  flags: {
+    json: { type: 'boolean', describe: 'print as JSON', default: false },
+    model: { type: 'string', describe: 'model folder or file (or give it as the argument)', placeholder: 'PATH' },
+    task: { type: 'enum', choices: TASK_NAMES, describe: 'the task (default: the one the model folder records)' },
+  },
+} as const
+
+/** The model path: --model, else the first argument that is not a flag's value. */
+const modelOf = (argv: readonly string[]): string | undefined => peek(argv, 'model') ?? argv.find((a, i) => !a.startsWith('-') && (i === 0 || !argv[i - 1]!.startsWith('--') || ['--json', '--help'].includes(argv[i - 1]!)))
 
 export const inspect = command(
-  {
-    name: 'inspect',
-    summary: 'show a model folder: family, sizes, parameters, head, labels',
-    usage: 'finetune inspect DIR [--json]',
-    positional: 'DIR',
-    flags: {
-      json: { type: 'boolean', describe: 'print as JSON', default: false },
-      model: { type: 'string', describe: 'model folder (or give it as the argument)', placeholder: 'DIR' },
-      arch: { type: 'string', describe: 'images: architecture of a bare torchvision state dict', placeholder: 'NAME' },
-    },
-  },
+  spec,
   async (f, pos, io) => {
-    const dir = f.model ?? pos[0]
+    const { json, model, ...o } = f
+    const dir = model ?? pos[0]
     if (!dir) {
-      io.err('finetune inspect: give a model folder')
+      io.err('finetune inspect: give a model folder or file')
       return 2
     }
-    if (isImageModel(dir, f.arch)) {
-      const r = await inspectImages(dir, f.arch ? { arch: f.arch } : {})
-      if (f.json) io.out(JSON.stringify(r))
-      else {
-        const labels = r['labels'] as string[]
-        io.out(table([
-          ['model', String(r['path'])],
-          ['source', String(r['source'])],
-          ['architecture', String(r['arch'])],
-          ['parameters', (r['parameters'] as number).toLocaleString()],
-          ['head', (r['head'] as string[]).join(', ')],
-          ['classes', `${labels.length}: ${labels.slice(0, 20).join(', ')}${labels.length > 20 ? ', ...' : ''}`],
-          ['preprocessing', JSON.stringify(r['preprocessing'])],
-        ]))
-      }
+    const r = await inspectModel(dir, o)
+    if (json) {
+      io.out(JSON.stringify(r.json))
       return
     }
-    const r = await inspectText(dir)
-    if (f.json) {
-      io.out(JSON.stringify(r))
-      return
-    }
-    io.out(
-      table([
-        ['folder', r.dir],
-        ['family', r.family],
-        ['architecture', r.architecture],
-        ['task', r.task],
-        ['sizes', Object.entries(r.sizes).map(([k, v]) => `${k}=${v}`).join(' ')],
-        ['parameters', r.parameters.toLocaleString()],
-        ['head', r.head.join(', ') || '(none)'],
-        ['labels', r.labels.length ? `${r.labels.length}: ${r.labels.join(', ')}` : '(none)'],
-        ['problem type', r.problemType ?? '-'],
-        ['tokenizer', `${r.tokenizer.type}, ${r.tokenizer.vocabSize} tokens, max length ${r.tokenizer.maxLength ?? '-'}`],
-        ['files', r.files.join(', ')],
-      ]),
-    )
+    io.out(table(r.rows))
     io.out('\nparameters by module:')
     io.out(table(Object.entries(r.byModule).map(([k, v]) => [`  ${k}`, v.toLocaleString()])))
   },
+  (argv) => withTask(spec, 'inspect', taskOfArgs(argv, modelOf(argv))),
 )

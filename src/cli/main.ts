@@ -1,5 +1,5 @@
 /** The `finetune` command line: dispatches to one command per file, prints errors without stack traces. */
-import { FinetuneError, VERSION } from '../index.js'
+import { FinetuneError, TASKS, VERSION } from '../index.js'
 import type { Command, Io } from './command.js'
 import { demo } from './demo.js'
 import { train } from './train.js'
@@ -18,7 +18,20 @@ const io: Io = {
 
 function usage(): string {
   const w = Math.max(...commands.map((c) => c.spec.name.length)) + 2
-  return [`finetune ${VERSION}: fine-tune pre-trained networks from TypeScript`, '', 'usage: finetune <command> [flags]', '', 'commands:', ...commands.map((c) => `  ${c.spec.name.padEnd(w)}${c.spec.summary}`), '', 'run "finetune <command> --help" for its flags'].join('\n')
+  const tw = Math.max(...TASKS.map((t) => t.name.length)) + 2
+  return [
+    `finetune ${VERSION}: fine-tune pre-trained networks from TypeScript`,
+    '',
+    'usage: finetune <command> [flags]',
+    '',
+    'commands:',
+    ...commands.map((c) => `  ${c.spec.name.padEnd(w)}${c.spec.summary}`),
+    '',
+    'tasks (finetune train --task NAME):',
+    ...TASKS.map((t) => `  ${t.name.padEnd(tw)}${t.summary}`),
+    '',
+    'run "finetune <command> --help" for its flags, "finetune train --task NAME --help" for a task\'s own',
+  ].join('\n')
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -37,9 +50,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2
   }
   try {
-    const { flags, positional, help, given } = parseFlags(cmd.spec, rest)
+    const spec = cmd.specFor?.(rest) ?? cmd.spec
+    const { flags, positional, help, given } = parseFlags(spec, rest)
     if (help) {
-      io.out(helpText(cmd.spec))
+      io.out(helpText(spec))
       return 0
     }
     return (await cmd.run(flags, positional, io, given)) ?? 0

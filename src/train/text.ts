@@ -1,17 +1,17 @@
 /**
- * Text tasks on top of the trainer: tokenising examples, padding them into length buckets, the
- * forward and loss per task, evaluation metrics, and the frozen-backbone method with cached features.
+ * What every text task shares on top of the trainer: padding tokenised examples into length buckets,
+ * the forward pass, evaluation batches, and the frozen-backbone method with cached features. What
+ * differs between tasks (how an example is tokenised, its labels, loss and metrics) comes from the
+ * task's TextHead (src/tasks/<task>/).
  */
 import { ConfigError, DataError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
-import { taskLoss } from '../heads/losses.js'
 import type { ProblemType, TextInputs, TextModel } from '../models/hf.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
 import type { Tokenizer } from '../tokenizers/index.js'
 import { bucketBatches, type TextSplit } from '../data/text.js'
 import type { CausalLmExample, TextClassificationExample, TokenClassificationExample } from '../data/dataset.js'
-import { classificationMetrics, entityMetrics, reportedClassificationMetrics, multiLabelMetrics, perplexity, regressionMetrics } from './metrics.js'
 import { TrainSession } from './step.js'
 import type { TrainBatch, TrainingJob } from './trainer.js'
 
@@ -19,8 +19,45 @@ export type TextExample = TextClassificationExample | TokenClassificationExample
 export type TextTaskName = 'sequence-classification' | 'token-classification' | 'causal-lm'
 export type Method = 'full' | 'frozen'
 
+/** What the runner gives a head: the tokenizer, the length limit and the label mapping. */
+export interface TextHeadContext {
+  readonly tokenizer: Tokenizer
+  readonly maxLength: number
+  /** Label names in the model's id order. */
+  readonly labels: readonly string[]
+  readonly problemType: ProblemType | null
+  /** Data label id -> model label id (by name). */
+  readonly remap: readonly number[]
+}
+
+/** Accumulates one evaluation's outputs into metrics. */
+export interface TextMetrics {
+  add(outputs: Record<string, HostTensor>, feeds: Record<string, HostTensor>, indices: readonly number[], len: number): void
+  result(evalLoss: number, examples: number): Record<string, number>
+}
+
+/**
+ * The parts of a text task: tokenising an example, its label tensor, the loss, the outputs kept at
+ * evaluation and the metrics made of them.
+ */
+export interface TextHead {
+  /** The model head this task trains. */
+  readonly modelTask: TextTaskName
+  /** Whether a frozen backbone's cached features are per token ((T, F)) rather than per example. */
+  readonly perToken: boolean
+  /** Why `--method frozen` does not apply, when it does not. */
+  readonly frozenUnsupported?: string
+  /** Frozen features of padded positions are constant: bucket to multiples of maxLength then. */
+  readonly frozenFixedLength?: boolean
+  encode(ctx: TextHeadContext, e: TextExample): Encoded
+  labels(ctx: TextHeadContext, encs: readonly Encoded[], len: number): HostTensor
+  loss(ctx: TextHeadContext, logits: Tensor, labels: Tensor): Tensor
+  evalOutputs(logits: Tensor): Record<string, Tensor>
+  metrics(ctx: TextHeadContext, examples: number): TextMetrics
+}
+
 export interface TextJobConfig {
-  task: TextTaskName
+  head: TextHead
   model: TextModel
   tokenizer: Tokenizer
   /** Label names in the model's id order (empty for causal-lm). */
@@ -46,7 +83,7 @@ export interface TextJobConfig {
 }
 
 /** One tokenised example: ids, segment ids, and per-token labels (token classification, LM). */
-interface Encoded {
+export interface Encoded {
   ids: number[]
   typeIds: number[]
   /** Per-token targets (-100 = ignored), for token classification and causal LM. */
@@ -59,7 +96,7 @@ export class TextTaskRunner {
   readonly session: TrainSession
   readonly c: TextJobConfig
   readonly padId: number
-  readonly #remap: number[]
+  readonly ctx: TextHeadContext
   #trainLengths: Uint16Array | null = null
   #featureSession: TrainSession | null = null
   #features: { train: FeatureCache; validation: FeatureCache | null } | null = null
@@ -69,131 +106,42 @@ export class TextTaskRunner {
     const pad = c.tokenizer.padId ?? c.tokenizer.eosId
     if (pad === undefined) throw new ConfigError('TOKENIZER_NO_PAD', 'the tokenizer has neither a pad nor an end-of-sequence token to pad batches with', 'add a pad_token to tokenizer_config.json')
     this.padId = pad
-    this.#remap = c.dataLabels.map((name) => {
+    const remap = c.dataLabels.map((name) => {
       const i = c.labels.indexOf(name)
       if (i < 0 && c.problemType !== 'regression') throw new DataError('DATA_UNKNOWN_LABEL', `label "${name}" of the data is not one of the model's labels (${c.labels.join(', ')})`, 'pass --reinit-head to train a new head for these labels')
       return i
     })
+    const ctx: TextHeadContext = { tokenizer: c.tokenizer, maxLength: c.maxLength, labels: c.labels, problemType: c.problemType, remap }
+    this.ctx = ctx
+    const head = c.head
     if (c.method === 'frozen') {
-      if (c.task === 'causal-lm') throw new ConfigError('METHOD_FROZEN_LM', 'the frozen method trains only a head on cached features; causal-lm has no separate head', 'use --method full for causal-lm')
+      if (head.frozenUnsupported) throw new ConfigError('METHOD_FROZEN_UNSUPPORTED', head.frozenUnsupported, 'use --method full')
       c.model.requiresGrad(false)
       for (const [n, p] of c.model.namedParameters()) if (c.model.headPrefixes.some((h) => n.startsWith(`${h}.`)) && p.kind === 'param') p.requiresGrad = true
     }
     const m = c.model
-    const task = c.task
-    const problem = (c.problemType ?? 'single_label_classification') as ProblemType
     const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
-    if (c.method === 'frozen') {
-      this.session = new TrainSession({
-        ...common,
-        model: m,
-        forward: (i, g) => {
-          const logits = m.head(i['features']!)
-          return { ...(i['labels'] ? { loss: taskLoss(task, logits, i['labels'], problem) } : {}), ...(g.training ? {} : { outputs: this.#evalOutputs(logits) }) }
-        },
-      })
-    } else {
-      this.session = new TrainSession({
-        ...common,
-        model: m,
-        forward: (i, g) => {
-          const logits = m.logits(inputsOf(i))
-          return { ...(i['labels'] ? { loss: taskLoss(task, logits, i['labels'], problem) } : {}), ...(g.training ? {} : { outputs: this.#evalOutputs(logits) }) }
-        },
-      })
-    }
-  }
-
-  #evalOutputs(logits: Tensor): Record<string, Tensor> {
-    if (this.c.task === 'token-classification') return { preds: logits.argmax(-1) }
-    if (this.c.task === 'causal-lm') return {}
-    return { logits }
+    const frozen = c.method === 'frozen'
+    this.session = new TrainSession({
+      ...common,
+      model: m,
+      forward: (i, g) => {
+        const logits = frozen ? m.head(i['features']!) : m.logits(inputsOf(i))
+        return { ...(i['labels'] ? { loss: head.loss(ctx, logits, i['labels']) } : {}), ...(g.training ? {} : { outputs: head.evalOutputs(logits) }) }
+      },
+    })
   }
 
   /** Tokenises one example for this task. */
   encode(e: TextExample): Encoded {
-    const t = this.c.tokenizer
-    const max = this.c.maxLength
-    if (this.c.task === 'sequence-classification') {
-      const x = e as TextClassificationExample
-      const enc = t.encode(x.text, x.textPair ?? null, { truncation: true, maxLength: max })
-      return { ids: enc.ids, typeIds: enc.typeIds, label: this.#modelLabel(x.label) }
-    }
-    if (this.c.task === 'token-classification') {
-      const x = e as TokenClassificationExample
-      // join the words with spaces; the first sub-token of each word carries its tag (HF run_ner)
-      const starts: number[] = []
-      let text = ''
-      x.tokens.forEach((w, i) => {
-        if (i > 0) text += ' '
-        starts.push(text.length)
-        text += w
-      })
-      const enc = t.encode(text, null, { truncation: true, maxLength: max })
-      const byStart = new Map(starts.map((s, i) => [s, i]))
-      const tokenLabels = enc.offsets.map(([s, end], k) => {
-        if (enc.specialTokensMask[k] || end <= s) return -100
-        // byte-level BPE offsets may include the leading space
-        const w = byStart.get(s) ?? (text[s] === ' ' ? byStart.get(s + 1) : undefined)
-        return w === undefined ? -100 : this.#remap[x.tags[w]!]!
-      })
-      return { ids: enc.ids, typeIds: enc.typeIds, tokenLabels }
-    }
-    const x = e as CausalLmExample
-    const enc = t.encode(x.text, null, { truncation: true, maxLength: max })
-    return { ids: enc.ids, typeIds: enc.typeIds, tokenLabels: enc.ids.slice() }
-  }
-
-  #modelLabel(l: number | number[]): number | number[] {
-    if (this.c.problemType === 'regression') return l
-    if (Array.isArray(l)) {
-      const out = new Array<number>(this.c.labels.length).fill(0)
-      l.forEach((v, i) => {
-        if (v) out[this.#remap[i]!] = 1
-      })
-      return out
-    }
-    return this.#remap[l]!
+    return this.c.head.encode(this.ctx, e)
   }
 
   /** Pads encoded examples to `len` and builds the feeds of one batch. */
   collate(encs: readonly Encoded[], len: number): Record<string, HostTensor> {
-    const B = encs.length
-    const ids = new BigInt64Array(B * len).fill(BigInt(this.padId))
-    const mask = new BigInt64Array(B * len)
-    const types = new BigInt64Array(B * len)
-    encs.forEach((e, b) => {
-      const n = Math.min(e.ids.length, len)
-      for (let i = 0; i < n; i++) {
-        ids[b * len + i] = BigInt(e.ids[i]!)
-        mask[b * len + i] = 1n
-        types[b * len + i] = BigInt(e.typeIds[i] ?? 0)
-      }
-    })
-    const feeds: Record<string, HostTensor> = {
-      input_ids: { data: ids, shape: [B, len], dtype: 'int64' },
-      attention_mask: { data: mask, shape: [B, len], dtype: 'int64' },
-    }
-    if (this.c.model.usesTokenTypes) feeds['token_type_ids'] = { data: types, shape: [B, len], dtype: 'int64' }
-    feeds['labels'] = this.#labels(encs, len)
+    const feeds = padTokens(encs, len, this.padId, this.c.model.usesTokenTypes)
+    feeds['labels'] = this.c.head.labels(this.ctx, encs, len)
     return feeds
-  }
-
-  #labels(encs: readonly Encoded[], len: number): HostTensor {
-    const B = encs.length
-    if (this.c.task !== 'sequence-classification') {
-      const l = new BigInt64Array(B * len).fill(-100n)
-      encs.forEach((e, b) => e.tokenLabels!.slice(0, len).forEach((v, i) => (l[b * len + i] = BigInt(v))))
-      return { data: l, shape: [B, len], dtype: 'int64' }
-    }
-    if (this.c.problemType === 'multi_label_classification') {
-      const L = this.c.labels.length
-      const l = new Float32Array(B * L)
-      encs.forEach((e, b) => (e.label as number[]).forEach((v, i) => (l[b * L + i] = v)))
-      return { data: l, shape: [B, L], dtype: 'float32' }
-    }
-    if (this.c.problemType === 'regression') return { data: Float32Array.from(encs.map((e) => e.label as number)), shape: [B], dtype: 'float32' }
-    return { data: BigInt64Array.from(encs.map((e) => BigInt(e.label as number))), shape: [B], dtype: 'int64' }
   }
 
   /** Token counts of the training examples (computed once, for bucketing). */
@@ -208,7 +156,7 @@ export class TextTaskRunner {
     const c = this.c
     if (c.method === 'frozen') await this.#cacheFeatures()
     const lengths = c.method === 'frozen' ? this.#features!.train.lengths : await this.trainLengths()
-    const plan = (epoch: number) => bucketBatches(lengths, { batchSize: c.batchSize, maxLength: c.maxLength, seed: c.seed, epoch, ...(c.method === 'frozen' && c.task === 'sequence-classification' ? { scheme: { kind: 'multiple' as const, step: c.maxLength } } : {}) })
+    const plan = (epoch: number) => bucketBatches(lengths, { batchSize: c.batchSize, maxLength: c.maxLength, seed: c.seed, epoch, ...(c.method === 'frozen' && c.head.frozenFixedLength ? { scheme: { kind: 'multiple' as const, step: c.maxLength } } : {}) })
     const batchesPerEpoch = plan(0).length
     const self = this
     return {
@@ -244,69 +192,15 @@ export class TextTaskRunner {
     const batches = bucketBatches(lengths, { batchSize: c.evalBatchSize ?? c.batchSize, maxLength: c.maxLength, seed: 0, epoch: 0 })
     let lossSum = 0
     let n = 0
-    const L = c.labels.length
-    const preds = new Float64Array(data.length * Math.max(L, 1))
-    const gold = new Float64Array(data.length * Math.max(L, 1))
-    const tagPred: string[][] = []
-    const tagGold: string[][] = []
-    let tokens = 0
-    let tokensOk = 0
+    const acc = c.head.metrics(this.ctx, data.length)
     for (const b of batches) {
       const feeds = useCache ? await this.#batchFeeds('validation', b.indices, b.length) : this.collate((await data.getMany(b.indices)).map((e) => this.encode(e)), b.length)
       const r = await this.session.evaluate(feeds)
       lossSum += (r.loss ?? 0) * b.indices.length
       n += b.indices.length
-      const labels = feeds['labels']!
-      if (c.task === 'sequence-classification') {
-        const lg = r.outputs['logits']!.data as Float32Array
-        b.indices.forEach((ix, k) => {
-          if (c.problemType === 'multi_label_classification') for (let j = 0; j < L; j++) {
-            preds[ix * L + j] = lg[k * L + j]! > 0 ? 1 : 0
-            gold[ix * L + j] = (labels.data as Float32Array)[k * L + j]!
-          }
-          else if (c.problemType === 'regression') {
-            preds[ix] = lg[k]!
-            gold[ix] = (labels.data as Float32Array)[k]!
-          } else {
-            let best = 0
-            for (let j = 1; j < L; j++) if (lg[k * L + j]! > lg[k * L + best]!) best = j
-            preds[ix] = best
-            gold[ix] = Number((labels.data as BigInt64Array)[k])
-          }
-        })
-      } else if (c.task === 'token-classification') {
-        const p = r.outputs['preds']!.data as BigInt64Array
-        const g = labels.data as BigInt64Array
-        b.indices.forEach((_, k) => {
-          const ps: string[] = []
-          const gs: string[] = []
-          for (let t = 0; t < b.length; t++) {
-            const gv = Number(g[k * b.length + t])
-            if (gv === -100) continue
-            const pv = Number(p[k * b.length + t])
-            ps.push(c.labels[pv] ?? 'O')
-            gs.push(c.labels[gv]!)
-            tokens++
-            if (pv === gv) tokensOk++
-          }
-          tagPred.push(ps)
-          tagGold.push(gs)
-        })
-      }
+      acc.add(r.outputs, feeds, b.indices, b.length)
     }
-    const m: Record<string, number> = { eval_loss: lossSum / Math.max(n, 1) }
-    if (c.task === 'causal-lm') m['perplexity'] = perplexity(m['eval_loss']!)
-    else if (c.task === 'token-classification') {
-      const e = entityMetrics(tagPred, tagGold)
-      Object.assign(m, { f1: e.f1, precision: e.precision, recall: e.recall, accuracy: tokens ? tokensOk / tokens : 0 })
-    } else if (c.problemType === 'regression') Object.assign(m, regressionMetrics(preds.subarray(0, n), gold.subarray(0, n)))
-    else if (c.problemType === 'multi_label_classification') {
-      const r = multiLabelMetrics(preds, gold, c.labels)
-      Object.assign(m, { micro_f1: r.micro_f1, macro_f1: r.macro_f1, subset_accuracy: r.subset_accuracy, accuracy: r.subset_accuracy })
-    } else {
-      Object.assign(m, reportedClassificationMetrics(classificationMetrics(preds, gold, c.labels)))
-    }
-    return m
+    return acc.result(lossSum / Math.max(n, 1), n)
   }
 
   async #cacheFeatures(): Promise<void> {
@@ -316,7 +210,7 @@ export class TextTaskRunner {
     this.#featureSession ??= new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { features: m.features(inputsOf(i)) } }) })
     const build = async (data: TextSplit<TextExample>): Promise<FeatureCache> => {
       const lengths = await lengthsOf(this, data)
-      const cache = new FeatureCache(c.task === 'token-classification', data.length, lengths, c.featureCacheBytes ?? 1 << 30)
+      const cache = new FeatureCache(c.head.perToken, data.length, lengths, c.featureCacheBytes ?? 1 << 30)
       const batches = bucketBatches(lengths, { batchSize: c.evalBatchSize ?? c.batchSize, maxLength: c.maxLength, seed: 0, epoch: 0 })
       let done = 0
       for (const b of batches) {
@@ -336,6 +230,28 @@ function inputsOf(i: Record<string, Tensor>): TextInputs {
   const x: TextInputs = { input_ids: i['input_ids']!, attention_mask: i['attention_mask']! }
   if (i['token_type_ids']) x.token_type_ids = i['token_type_ids']
   return x
+}
+
+/** input_ids (padded with `padId`), attention_mask and token_type_ids of a batch padded to `len`. */
+export function padTokens(encs: readonly { ids: readonly number[]; typeIds: readonly number[] }[], len: number, padId: number, usesTokenTypes: boolean): Record<string, HostTensor> {
+  const B = encs.length
+  const ids = new BigInt64Array(B * len).fill(BigInt(padId))
+  const mask = new BigInt64Array(B * len)
+  const types = new BigInt64Array(B * len)
+  encs.forEach((e, b) => {
+    const n = Math.min(e.ids.length, len)
+    for (let i = 0; i < n; i++) {
+      ids[b * len + i] = BigInt(e.ids[i]!)
+      mask[b * len + i] = 1n
+      types[b * len + i] = BigInt(e.typeIds[i] ?? 0)
+    }
+  })
+  const feeds: Record<string, HostTensor> = {
+    input_ids: { data: ids, shape: [B, len], dtype: 'int64' },
+    attention_mask: { data: mask, shape: [B, len], dtype: 'int64' },
+  }
+  if (usesTokenTypes) feeds['token_type_ids'] = { data: types, shape: [B, len], dtype: 'int64' }
+  return feeds
 }
 
 async function lengthsOf(r: TextTaskRunner, data: TextSplit<TextExample>): Promise<Uint16Array> {
@@ -389,57 +305,3 @@ class FeatureCache {
   }
 }
 
-export interface Prediction {
-  label: string
-  score: number
-  logits: number[]
-  /** Token classification: one label per word. */
-  tags?: { word: string; label: string; score: number }[]
-}
-
-function softmax(x: ArrayLike<number>): number[] {
-  const m = Math.max(...Array.from(x))
-  const e = Array.from(x, (v) => Math.exp(v - m))
-  const s = e.reduce((a, b) => a + b, 0)
-  return e.map((v) => v / s)
-}
-
-/** Predicts labels for raw texts with a sequence-classification model (inference mode). */
-export async function predictTexts(session: TrainSession, model: TextModel, tokenizer: Tokenizer, labels: readonly string[], problemType: ProblemType | null, texts: readonly string[], maxLength: number, batchSize = 16): Promise<Prediction[]> {
-  const out: Prediction[] = []
-  const pad = tokenizer.padId ?? tokenizer.eosId ?? 0
-  for (let s = 0; s < texts.length; s += batchSize) {
-    const chunk = texts.slice(s, s + batchSize)
-    const encs = chunk.map((t) => tokenizer.encode(t, null, { truncation: true, maxLength }))
-    const len = Math.max(...encs.map((e) => e.ids.length), 1)
-    const B = chunk.length
-    const ids = new BigInt64Array(B * len).fill(BigInt(pad))
-    const mask = new BigInt64Array(B * len)
-    const types = new BigInt64Array(B * len)
-    encs.forEach((e, b) => e.ids.forEach((v, i) => {
-      ids[b * len + i] = BigInt(v)
-      mask[b * len + i] = 1n
-      types[b * len + i] = BigInt(e.typeIds[i] ?? 0)
-    }))
-    const feeds: Record<string, HostTensor> = { input_ids: { data: ids, shape: [B, len], dtype: 'int64' }, attention_mask: { data: mask, shape: [B, len], dtype: 'int64' } }
-    if (model.usesTokenTypes) feeds['token_type_ids'] = { data: types, shape: [B, len], dtype: 'int64' }
-    const r = await session.evaluate(feeds)
-    const lg = r.outputs['logits']!.data as Float32Array
-    const L = lg.length / B
-    for (let b = 0; b < B; b++) {
-      const row = Array.from(lg.subarray(b * L, (b + 1) * L))
-      if (problemType === 'regression') out.push({ label: 'value', score: row[0]!, logits: row })
-      else if (problemType === 'multi_label_classification') {
-        const p = row.map((v) => 1 / (1 + Math.exp(-v)))
-        const on = p.map((v, i) => [v, i] as const).filter(([v]) => v > 0.5)
-        const best = p.indexOf(Math.max(...p))
-        out.push({ label: on.length ? on.map(([, i]) => labels[i]).join('|') : '', score: p[best]!, logits: row })
-      } else {
-        const p = softmax(row)
-        const best = p.indexOf(Math.max(...p))
-        out.push({ label: labels[best] ?? String(best), score: p[best]!, logits: row })
-      }
-    }
-  }
-  return out
-}

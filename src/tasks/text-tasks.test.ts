@@ -7,13 +7,13 @@ import { writeSafetensorsFile } from '../checkpoint/io-node.js'
 import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
 import { loadTextCheckpoint } from '../models/pretrained-node.js'
 import { sentimentCsv, tinyBert } from '../../test/text-fixtures.js'
-import { evalText, predictText } from './text-tools.js'
-import { textTrainDefaults, trainText, type TextTrainOptions } from './text-train.js'
+import { evaluateModel, predict, taskDefaults, train } from './run-node.js'
+import type { TaskTrainOptions } from './task.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-tasks-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-const opts = (o: Partial<TextTrainOptions> & Pick<TextTrainOptions, 'model' | 'data' | 'out' | 'task'>): TextTrainOptions => ({
-  ...textTrainDefaults,
+const opts = (o: Partial<TaskTrainOptions> & Pick<TaskTrainOptions, 'model' | 'data' | 'out' | 'task'>): TaskTrainOptions => ({
+  ...taskDefaults(o.task),
   threads: 1,
   lr: 2e-3,
   batchSize: 16,
@@ -53,10 +53,10 @@ describe('text tasks train end to end', () => {
       lines.push(JSON.stringify({ tokens, ner_tags: tags }))
     }
     writeFileSync(join(dir, 'ner.jsonl'), `${lines.join('\n')}\n`)
-    const res = await trainText(opts({ model: join(dir, 'bert'), data: join(dir, 'ner.jsonl'), out: join(dir, 'ner'), task: 'token-classification', epochs: 12 }))
+    const res = await train(opts({ model: join(dir, 'bert'), data: join(dir, 'ner.jsonl'), out: join(dir, 'ner'), task: 'token-classification', epochs: 12 }))
     expect(res.labels).toEqual(['B-LOC', 'B-PER', 'I-LOC', 'O'])
     expect(res.metrics['f1']).toBeGreaterThan(0.9)
-    const ev = await evalText(join(dir, 'ner'), { data: join(dir, 'ner.jsonl'), threads: 1 })
+    const ev = await evaluateModel(join(dir, 'ner'), join(dir, 'ner.jsonl'), { threads: 1 })
     expect(ev.metrics['f1']).toBeGreaterThan(0.9)
   })
 
@@ -65,7 +65,7 @@ describe('text tasks train end to end', () => {
     const verb = ['sees', 'likes', 'finds', 'calls']
     const obj = ['the ball', 'a book', 'the house', 'a tree']
     writeFileSync(join(dir, 'lm.txt'), `${Array.from({ length: 200 }, () => `${choice(subj)} ${choice(verb)} ${choice(obj)} .`).join('\n')}\n`)
-    const res = await trainText(opts({ model: join(dir, 'gpt2'), data: join(dir, 'lm.txt'), out: join(dir, 'lm'), task: 'causal-lm', epochs: 8, lr: 3e-3 }))
+    const res = await train(opts({ model: join(dir, 'gpt2'), data: join(dir, 'lm.txt'), out: join(dir, 'lm'), task: 'causal-lm', epochs: 8, lr: 3e-3 }))
     expect(res.metrics['perplexity']).toBeLessThan(30)
     const loaded = await loadTextCheckpoint(join(dir, 'lm'), { task: 'causal-lm' })
     expect(loaded.model.architecture).toBe('GPT2LMHeadModel')
@@ -89,12 +89,12 @@ describe('text tasks train end to end', () => {
     }
     writeFileSync(join(dir, 'ml.csv'), ml)
     writeFileSync(join(dir, 'rg.csv'), rg)
-    const m = await trainText(opts({ model: join(dir, 'bert'), data: join(dir, 'ml.csv'), out: join(dir, 'ml'), task: 'text-classification', epochs: 30, lr: 3e-3 }))
+    const m = await train(opts({ model: join(dir, 'bert'), data: join(dir, 'ml.csv'), out: join(dir, 'ml'), task: 'text-classification', epochs: 30, lr: 3e-3 }))
     expect(m.labels).toEqual(['comedy', 'epic', 'none'])
     expect(m.metrics['micro_f1']).toBeGreaterThan(0.9)
-    const g = await trainText(opts({ model: join(dir, 'bert'), data: join(dir, 'rg.csv'), out: join(dir, 'rg'), task: 'text-classification', epochs: 15 }))
+    const g = await train(opts({ model: join(dir, 'bert'), data: join(dir, 'rg.csv'), out: join(dir, 'rg'), task: 'text-classification', epochs: 15 }))
     expect(g.metrics['mse']).toBeLessThan(0.1)
-    const p = await predictText(join(dir, 'rg'), ['the movie funny was quite a story', 'a story the long movie was quite'], { threads: 1 })
+    const p = await predict(join(dir, 'rg'), ['the movie funny was quite a story', 'a story the long movie was quite'], { threads: 1 })
     expect(p[0]!.score).toBeGreaterThan(1)
     expect(p[0]!.score).toBeLessThan(2)
     expect(p[1]!.score).toBeLessThan(-0.4)
@@ -102,7 +102,7 @@ describe('text tasks train end to end', () => {
 
   it('DistilBERT and GPT-2 sequence classification train on the same data', async () => {
     for (const fam of ['distilbert', 'gpt2']) {
-      const res = await trainText(opts({ model: join(dir, fam), data: join(dir, 'sent.csv'), out: join(dir, `${fam}-sent`), task: 'text-classification', epochs: 12 }))
+      const res = await train(opts({ model: join(dir, fam), data: join(dir, 'sent.csv'), out: join(dir, `${fam}-sent`), task: 'text-classification', epochs: 12 }))
       expect(res.metrics['accuracy'], fam).toBeGreaterThanOrEqual(0.9)
     }
   })

@@ -4,9 +4,9 @@
  * Its config.json records `"finetune_init": "random"` so nobody mistakes it for a pre-trained model.
  */
 import { mkdir } from 'node:fs/promises'
-import type { HfConfig } from '../models/hf.js'
-import { saveTextCheckpoint } from '../models/pretrained-node.js'
-import { textFamily } from '../models/registry.js'
+import type { HfConfig } from './hf.js'
+import { saveTextCheckpoint } from './pretrained-node.js'
+import { textFamily } from './registry.js'
 import type { Tokenizer } from '../tokenizers/index.js'
 
 export interface InitTextOptions {

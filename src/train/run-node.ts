@@ -13,9 +13,9 @@ import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { Schedule } from '../optim/schedules.js'
 import type { OnBadRow } from '../data/errors.js'
 import type { Provider } from '../runtime/session.js'
-import { FolderCheckpointer } from '../train/checkpoints-node.js'
-import type { Callback, TrainEvent } from '../train/events.js'
-import { Trainer, type TrainingJob, type TrainResult } from '../train/trainer.js'
+import { FolderCheckpointer } from './checkpoints-node.js'
+import type { Callback, TrainEvent } from './events.js'
+import { Trainer, type TrainingJob, type TrainResult } from './trainer.js'
 
 /** The options every training task shares (CLI flags of the same names). */
 export interface RunOptions {

@@ -1,0 +1,212 @@
+/**
+ * `image-classification`: one label per image. Checkpoints: torchvision state dicts (with --arch),
+ * Hugging Face vision folders, TF.js Layers models; data: a folder per class, a CSV/JSONL of paths,
+ * IDX files. Predict prints label, score and logits per image.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { ConfigError, GraphError } from '../../errors.js'
+import { trace } from '../../graph/graph.js'
+import { writeFileAtomic, writeSafetensorsFile } from '../../checkpoint/io-node.js'
+import { loadImageData, loadImages, type ImageDataOptions } from '../../data/image-data-node.js'
+import { labelNames } from '../../data/labels.js'
+import { exportInferenceOnnx } from '../../export/onnx.js'
+import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../../models/image-checkpoint-node.js'
+import { modelTensors } from '../../models/pretrained-node.js'
+import { ARCHS } from '../../models/vision.js'
+import { Runtime } from '../../runtime/session.js'
+import { ImageTaskRunner } from '../../train/image.js'
+import { optimizerOf } from '../../train/run-node.js'
+import { assertFiniteOutputs, softmax, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
+
+const open = (model: string, o: Record<string, unknown>, extra: { imageSize?: number; seed?: number } = {}): Promise<ImageCheckpoint> =>
+  openImageCheckpoint(model, { ...(str(o['arch']) ? { arch: str(o['arch'])! } : {}), ...extra })
+
+function evalRunner(ck: ImageCheckpoint, runtime: Runtime, batchSize: number, train?: import('../../data/image-dataset.js').ImageSplit): ImageTaskRunner {
+  return new ImageTaskRunner({ model: ck.model, labels: ck.labels, train: train ?? (null as never), batchSize, seed: 0, method: 'full', runtime, optimizer: { kind: 'sgd', lr: 0 } })
+}
+
+export const imageClassification: Task = {
+  name: 'image-classification',
+  summary: 'one label per image (ResNet, VGG, Inception, MobileNet, ViT; torchvision, Hugging Face, TF.js)',
+  modality: 'image',
+  options: {
+    arch: { type: 'enum', choices: ARCHS, describe: 'architecture of a bare torchvision state dict (.safetensors)', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    imageSize: { type: 'int', describe: "square input side (default: the architecture's)", min: 16, commands: ['train'] },
+    augment: { type: 'boolean', describe: 'random resized crop + flip on training images (--no-augment)', default: true, commands: ['train'] },
+    freezeBn: { type: 'boolean', describe: 'keep BatchNorm statistics frozen (inference mode) while training', default: false, commands: ['train'] },
+    workers: { type: 'int', describe: 'decoding worker threads (default min(cores, 4); 0: in-process)', min: 0, commands: ['train', 'eval', 'predict'] },
+    imageColumn: { type: 'string', describe: 'path column of a CSV/JSONL list', placeholder: 'NAME', commands: ['train', 'eval'] },
+    labelColumn: { type: 'string', describe: 'label column of a CSV/JSONL list (default: label)', placeholder: 'NAME', commands: ['train', 'eval'] },
+  },
+  defaults: { batchSize: 16, lr: 1e-3, weightDecay: 0.01, schedule: 'cosine' },
+  examples: [
+    'finetune train --task image-classification --model resnet18.safetensors --arch resnet18 --data photos/ --out ./photos-model',
+    'finetune train --task image-classification --model node_modules/nsfwjs/dist/models/mobilenet_v2 --data fashion/train-images-idx3-ubyte --method frozen --out ./fm',
+    'finetune predict --model ./photos-model cat.jpg dog.png',
+  ],
+  predictInputs: 'IMAGE...',
+  recognises: (c) => typeof c['finetune_arch'] === 'string' || c['finetune_source'] === 'tfjs' || (Array.isArray(c['architectures']) && String(c['architectures'][0]).endsWith('ForImageClassification')),
+
+  async prepare(o, runtime) {
+    const imageSize = num(o['imageSize'])
+    const ck = await open(o.model, o, { ...(imageSize ? { imageSize } : {}), seed: o.seed })
+    const augment = o['augment'] !== false
+    const dataOpts: ImageDataOptions = {
+      data: o.data,
+      preprocessing: ck.preprocessing,
+      ...(augment ? {} : { augmentation: null }),
+      validationFraction: o.validation ? 0 : o.validationSplit,
+      seed: o.seed,
+      onBadRow: o.onBadRow,
+      ...(o.validation ? { validation: o.validation } : {}),
+      ...(num(o['workers']) !== undefined ? { workers: num(o['workers'])! } : {}),
+      ...(str(o['imageColumn']) ? { imageColumn: str(o['imageColumn'])! } : {}),
+      ...(str(o['labelColumn']) ? { labelColumn: str(o['labelColumn'])! } : {}),
+    }
+    const data = await loadImageData(dataOpts)
+    try {
+      const labels = labelNames(data.labels)
+      // keep a trained head for the same labels; otherwise a new one
+      const same = ck.labelled && ck.labels.length === labels.length && [...ck.labels].sort().join('\u0000') === [...labels].sort().join('\u0000')
+      if (ck.labelled && !same && !o.reinitHead && ck.source !== 'tfjs' && !ck.labels.every((l, i) => l === `LABEL_${i}`))
+        throw new ConfigError('MODEL_LABELS_DIFFER', `${o.model} has a head for [${ck.labels.join(', ')}] but the data has [${labels.join(', ')}]`, 'pass --reinit-head to train a new head for your labels')
+      const headFromCheckpoint = same && !o.reinitHead
+      if (!headFromCheckpoint) setHead(ck, labels, o.seed)
+      else if (ck.labels.join('\u0000') !== labels.join('\u0000'))
+        throw new ConfigError('MODEL_LABEL_ORDER', `${o.model}'s labels are in the order [${ck.labels.join(', ')}], the data's in [${labels.join(', ')}]`, "pass --reinit-head, or name the classes so they sort in the model's order")
+      if (o['freezeBn'] === true) freezeImageBatchNorm(ck)
+      // trace the model once on the input size, so a size it cannot take fails before anything is written
+      const size = data.train.imageSize
+      try {
+        trace((g) => ck.model.logits(g.input('pixels', [1, 3, size.height, size.width])))
+      } catch (e) {
+        if (e instanceof GraphError) throw new ConfigError('IMAGE_SIZE', `${ck.arch} cannot take ${size.height}x${size.width} images: ${e.message}`, ck.source === 'tfjs' ? `this TF.js model was built for ${ck.model.defaultImageSize}x${ck.model.defaultImageSize}; drop --image-size` : 'choose a larger --image-size')
+        throw e
+      }
+      const runner = new ImageTaskRunner({
+        model: ck.model,
+        labels,
+        train: data.train,
+        validation: data.validation,
+        batchSize: o.batchSize,
+        ...(o.evalBatchSize ? { evalBatchSize: o.evalBatchSize } : {}),
+        seed: o.seed,
+        method: o.method,
+        runtime,
+        optimizer: optimizerOf(o),
+        clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
+        accumulation: o.gradAccum,
+      })
+      return {
+        model: ck.model,
+        job: await runner.job(),
+        defaultMetric: 'accuracy',
+        labels,
+        headFromCheckpoint,
+        trainExamples: data.train.length,
+        evalExamples: data.validation?.length ?? 0,
+        get skipped() {
+          return data.badRows().total
+        },
+        record: { source: ck.source, arch: ck.arch },
+        save: (dir) => saveImageCheckpoint(dir, ck, { [TASK_FIELD]: 'image-classification' }),
+        close: () => data.close(),
+      }
+    } catch (e) {
+      await data.close()
+      throw e
+    }
+  },
+
+  async open(model: string, o: OpenOptions) {
+    const ck = await open(model, o)
+    const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
+    const workers = num(o['workers'])
+    return {
+      async evaluate(data, eo) {
+        const ds = await loadImageData({ data, labels: ck.labels, preprocessing: ck.preprocessing, validationFraction: 0, onBadRow: eo.onBadRow, ...(workers !== undefined ? { workers } : {}), ...(str(eo['imageColumn']) ? { imageColumn: str(eo['imageColumn'])! } : {}), ...(str(eo['labelColumn']) ? { labelColumn: str(eo['labelColumn'])! } : {}) })
+        try {
+          const metrics = await evalRunner(ck, runtime, eo.batchSize, ds.train).evaluate(ds.train)
+          return { metrics, examples: ds.train.length, skipped: ds.badRows().total }
+        } finally {
+          await ds.close()
+        }
+      },
+      async predict(paths, po) {
+        if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files or folders as arguments', 'run "finetune predict --help"')
+        const set = await loadImages(paths, { preprocessing: ck.preprocessing, ...(workers !== undefined ? { workers } : {}) })
+        const r = evalRunner(ck, runtime, po.batchSize)
+        const out: PredictRecord[] = []
+        try {
+          for await (const b of set.batches(0, { batchSize: po.batchSize })) {
+            const res = await r.session.evaluate({ pixels: { data: b.pixels, shape: b.shape, dtype: 'float32' } })
+            const lg = res.outputs['logits']!.data as Float32Array
+            const L = ck.labels.length
+            b.indices.forEach((ix, k) => {
+              const row = Array.from(lg.subarray(k * L, (k + 1) * L))
+              assertFiniteOutputs(row, model, set.paths[ix]!)
+              const p = softmax(row)
+              const best = p.indexOf(Math.max(...p))
+              out.push({ path: set.paths[ix]!, label: ck.labels[best]!, score: p[best]!, logits: row })
+            })
+          }
+          return out
+        } finally {
+          await set.close()
+        }
+      },
+      async export(eo) {
+        if (eo.format === 'safetensors') {
+          if (eo.out.endsWith('.safetensors')) {
+            // one state dict with torchvision's (or the source's) names: what load_state_dict reads
+            await mkdir(dirname(eo.out) || '.', { recursive: true })
+            await writeSafetensorsFile(eo.out, modelTensors(ck.model as never), { format: 'pt' })
+            return { path: eo.out, inputs: {} }
+          }
+          if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; safetensors export writes a folder (or one file when the path ends in .safetensors)`, 'pass a folder path as --out')
+          await saveImageCheckpoint(eo.out, ck, { [TASK_FIELD]: 'image-classification' })
+          return { path: eo.out, inputs: {} }
+        }
+        const p = ck.preprocessing
+        const H = p.crop?.height ?? (p.resize && 'height' in p.resize ? p.resize.height : ck.model.defaultImageSize)
+        const W = p.crop?.width ?? (p.resize && 'width' in p.resize ? p.resize.width : ck.model.defaultImageSize)
+        const B = eo.batchSize
+        const bytes = exportInferenceOnnx({
+          model: ck.model,
+          inputs: { pixel_values: { shape: [B, 3, H, W], dtype: 'float32' } },
+          forward: (i) => ({ logits: ck.model.logits(i['pixel_values']!) }),
+          metadata: { source: ck.source, arch: ck.arch, task: 'image-classification', id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))) },
+        })
+        await mkdir(dirname(eo.out) || '.', { recursive: true })
+        await writeFileAtomic(eo.out, [bytes])
+        return { path: eo.out, inputs: { pixel_values: [B, 3, H, W] } }
+      },
+      async inspect() {
+        const byModule: Record<string, number> = {}
+        for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param') byModule[n.split('.')[0]!] = (byModule[n.split('.')[0]!] ?? 0) + p.data.length
+        const labels = ck.labels
+        const json = { path: model, task: 'image-classification', source: ck.source, arch: ck.arch, parameters: ck.model.countParameters(), numClasses: ck.model.numClasses, featureSize: ck.model.featureSize, head: ck.model.headPrefixes, labels, preprocessing: ck.preprocessing, byModule, files: statSync(model).isDirectory() ? readdirSync(model).sort() : [model] }
+        return {
+          json,
+          byModule,
+          rows: [
+            ['model', model],
+            ['task', 'image-classification'],
+            ['source', ck.source],
+            ['architecture', ck.arch],
+            ['parameters', json.parameters.toLocaleString()],
+            ['head', ck.model.headPrefixes.join(', ')],
+            ['classes', `${labels.length}: ${labels.slice(0, 20).join(', ')}${labels.length > 20 ? ', ...' : ''}`],
+            ['preprocessing', JSON.stringify(ck.preprocessing)],
+          ],
+        }
+      },
+      close: () => runtime.dispose(),
+    }
+  },
+}

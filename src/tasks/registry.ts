@@ -1,0 +1,36 @@
+/**
+ * Every task finetune knows, in the order --help lists them. Adding a task is one folder under
+ * src/tasks/ and one line here.
+ */
+import { ConfigError } from '../errors.js'
+import { causalLm } from './causal-lm/index.js'
+import { imageClassification } from './image-classification/task-node.js'
+import { textClassification } from './text-classification/index.js'
+import { tokenClassification } from './token-classification/index.js'
+import { TASK_FIELD, type Task } from './task.js'
+
+export const TASKS: readonly Task[] = [
+  textClassification,
+  tokenClassification,
+  causalLm,
+  imageClassification,
+]
+
+export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)
+
+/** The task of this name; the error lists the valid ones. */
+export function getTask(name: string): Task {
+  const t = TASKS.find((x) => x.name === name)
+  if (!t) throw new ConfigError('TASK_UNKNOWN', `unknown task "${name}"`, `choose one of ${TASK_NAMES.join(', ')}`)
+  return t
+}
+
+/**
+ * The task a model's config.json records: `finetune_task` in folders finetune trained, otherwise
+ * the one task whose checkpoints say so (Hugging Face `architectures`). Null when it says nothing.
+ */
+export function taskOfConfig(config: Record<string, unknown>): Task | null {
+  const named = config[TASK_FIELD]
+  if (typeof named === 'string') return getTask(named)
+  return TASKS.find((t) => t.recognises(config)) ?? null
+}

@@ -1,0 +1,153 @@
+/**
+ * A task is everything that differs between, say, text classification and image classification:
+ * how its data is read and validated, how the model gets its head, the loss, how examples become
+ * batches, the metrics, what predict prints and what the output folder records. The trainer, the
+ * output folder, events, checkpoints and the runtime are shared (src/train/run-node.ts).
+ *
+ * Adding a task: a folder under src/tasks/ whose index.ts exports a `Task`, one line in
+ * src/tasks/registry.ts, and its tests.
+ */
+import { RuntimeError } from '../errors.js'
+import type { Module } from '../graph/module.js'
+import type { Provider, Runtime } from '../runtime/session.js'
+import type { TrainingJob } from '../train/trainer.js'
+import type { RunOptions } from '../train/run-node.js'
+
+/** The commands a task serves; a task's own options say which of them they apply to. */
+export type CommandName = 'train' | 'eval' | 'predict' | 'export' | 'inspect'
+
+/** One option, declared once: the CLI derives its flag, parsing, default and --help line from it. */
+export type OptionSpec =
+  | { type: 'string'; describe: string; default?: string; required?: boolean; alias?: string; placeholder?: string }
+  | { type: 'number' | 'int'; describe: string; default?: number; required?: boolean; alias?: string; min?: number; max?: number }
+  | { type: 'boolean'; describe: string; default?: boolean; alias?: string }
+  | { type: 'enum'; describe: string; choices: readonly string[]; default?: string; required?: boolean; alias?: string }
+  | { type: 'list'; describe: string; alias?: string; placeholder?: string }
+
+/** A task's own option: the commands it applies to, and defaults that differ by command. */
+export type TaskOption = OptionSpec & { commands: readonly CommandName[]; commandDefaults?: Partial<Record<CommandName, string | number | boolean>> }
+
+/** Options of `finetune train` for any task: the shared run options plus the task's own. */
+export interface TaskTrainOptions extends RunOptions {
+  task: string
+  model: string
+  data: string
+  validation?: string
+  method: 'full' | 'frozen'
+  /** The task's own options (keys of its `options`). */
+  [option: string]: unknown
+}
+
+/** What a task hands the shared runner: a model ready to train on validated data. */
+export interface PreparedTraining {
+  model: Module
+  /** Batches (collation), loss (in the session's forward) and metrics (evaluate). */
+  job: TrainingJob
+  /** Metric for the best checkpoint and early stopping when --metric is not given. */
+  defaultMetric: string | undefined
+  /** Labels the head predicts, in id order (empty for tasks without labels). */
+  labels: string[]
+  headFromCheckpoint: boolean
+  trainExamples: number
+  evalExamples: number
+  /** Training rows skipped as bad (--on-bad-row skip). */
+  skipped: number
+  /** Fields added to training_args.json and metrics.json (source, arch...). */
+  record: Record<string, unknown>
+  /** Writes the trained model; its config.json names the task (`finetune_task`) and the labels. */
+  save(dir: string): Promise<void>
+  /** Releases data readers and workers. */
+  close(): Promise<void>
+}
+
+export interface OpenOptions {
+  device?: Provider | undefined
+  threads?: number | undefined
+  /** The task's own options, as parsed from the command line. */
+  [option: string]: unknown
+}
+
+export interface EvalResult {
+  metrics: Record<string, number>
+  examples: number
+  skipped: number
+}
+
+/** One prediction: the input (text or path), what the task predicts, and always the raw logits. */
+export interface PredictRecord {
+  label?: string
+  score?: number
+  logits: number[] | number[][]
+  [field: string]: unknown
+}
+
+export interface ExportResult {
+  path: string
+  /** Input names and static shapes of an ONNX export (empty for weights). */
+  inputs: Record<string, number[]>
+}
+
+export interface Inspection {
+  /** Rows of the human-readable table. */
+  rows: [string, string][]
+  /** Parameters per top-level module. */
+  byModule: Record<string, number>
+  /** The JSON form (`finetune inspect --json`). */
+  json: Record<string, unknown>
+}
+
+/** A trained (or any) model opened for one task's inference-side commands. */
+export interface OpenedModel {
+  evaluate(data: string, o: OpenOptions & { batchSize: number; onBadRow: 'error' | 'skip' }): Promise<EvalResult>
+  /** `inputs`: the command's positional arguments (texts, image paths); the task may read more from its options. */
+  predict(inputs: readonly string[], o: OpenOptions & { batchSize: number }): Promise<PredictRecord[]>
+  export(o: OpenOptions & { format: 'onnx' | 'safetensors'; out: string; batchSize: number }): Promise<ExportResult>
+  inspect(): Promise<Inspection>
+  close(): Promise<void>
+}
+
+export interface Task {
+  readonly name: string
+  readonly summary: string
+  readonly modality: 'text' | 'image'
+  /** The task's own options (flags such as --text-column or --arch), each with the commands it applies to. */
+  readonly options: Readonly<Record<string, TaskOption>>
+  /** Shared run options whose defaults differ for this task (learning rate, batch size...). */
+  readonly defaults: Partial<RunOptions>
+  readonly examples: readonly string[]
+  /** Positional arguments of `finetune predict` for this task, for --help. */
+  readonly predictInputs: string
+  /**
+   * Whether a config.json of a model this task can open but finetune did not train says it is this
+   * task's (Hugging Face `architectures`); folders finetune trained record `finetune_task`.
+   */
+  recognises(config: Record<string, unknown>): boolean
+  /** Reads and validates the data, opens the checkpoint and fits its head to the data's labels. Writes nothing. */
+  prepare(o: TaskTrainOptions, runtime: Runtime): Promise<PreparedTraining>
+  /** Opens a model for eval, predict, export and inspect. */
+  open(model: string, o: OpenOptions): Promise<OpenedModel>
+}
+
+/** The task a trained folder records. */
+export const TASK_FIELD = 'finetune_task'
+
+/** Softmax of one row (for scores). */
+export function softmax(x: ArrayLike<number>): number[] {
+  let m = -Infinity
+  for (let i = 0; i < x.length; i++) m = Math.max(m, x[i]!)
+  const e = Array.from(x, (v) => Math.exp(v - m))
+  const s = e.reduce((a, b) => a + b, 0)
+  return e.map((v) => v / s)
+}
+
+/**
+ * Refuses non-finite model outputs (NaN or infinite logits come from weights that are not finite or
+ * overflow) instead of printing a made-up label.
+ */
+export function assertFiniteOutputs(values: ArrayLike<number>, model: string, input: string): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!
+    if (!Number.isFinite(v))
+      throw new RuntimeError('OUTPUT_NOT_FINITE', `${model} gave ${Number.isNaN(v) ? 'NaN' : v > 0 ? '+Infinity' : '-Infinity'} logits for ${input}`, 'its weights are not finite or overflow (training diverged?): use an earlier checkpoint, or retrain with a lower --lr')
+  }
+}
