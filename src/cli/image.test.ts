@@ -69,7 +69,28 @@ describe('image classification from the command line', () => {
     expect(k).toBe(2)
     const info = JSON.parse((await runCli(['inspect', out, '--json'])).stdout)
     expect(info.arch).toBe('resnet18')
+    expect(info.task).toBe('image-classification')
     expect(info.labels).toEqual(['horizontal', 'vertical'])
+  })
+
+  it('the trained folder records its task; export to a path ending in .safetensors writes one state dict', async () => {
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).finetune_task).toBe('image-classification')
+    const file = join(dir, 'exported', 'resnet.safetensors')
+    const x = await runCli(['export', '--model', out, '--format', 'safetensors', '--out', file])
+    expect(x.code, x.stderr).toBe(0)
+    const st = await openSafetensorsFile(file)
+    const orig = await openSafetensorsFile(join(out, 'model.safetensors'))
+    expect(st.keys().sort()).toEqual(orig.keys().sort())
+    expect(Array.from(await st.readAsFloat32('fc.weight'))).toEqual(Array.from(await orig.readAsFloat32('fc.weight')))
+    await st.close()
+    await orig.close()
+    // a bare state dict has no recorded task: it is named, never guessed from the extension
+    const p = await runCli(['predict', '--model', file, '--arch', 'resnet18', join(data, 'vertical', '0.png')])
+    expect(p.code).toBe(2)
+    expect(p.stderr).toMatch(/--arch is an option of image-classification[\s\S]*--task image-classification/)
+    const q = await runCli(['predict', '--model', file, '--task', 'image-classification', '--arch', 'resnet18', '--json', '--threads', '1', join(data, 'vertical', '0.png')])
+    expect(q.code, q.stderr).toBe(0)
+    expect(JSON.parse(q.stdout).logits).toHaveLength(2)
   })
 
   it('the frozen method leaves the backbone and BatchNorm statistics bit-identical', async () => {

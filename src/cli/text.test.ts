@@ -84,8 +84,40 @@ describe('finetune train/eval/predict/export for text classification', () => {
     const i = await runCli(['inspect', out, '--json'])
     const info = JSON.parse(i.stdout)
     expect(info.family).toBe('bert')
+    expect(info.task).toBe('text-classification')
     expect(info.labels).toEqual(['negative', 'positive'])
     expect(info.parameters).toBeGreaterThan(90_000)
+    // one file when the path ends in .safetensors, with the Hugging Face names
+    const one = join(dir, 'one', 'model.safetensors')
+    expect((await runCli(['export', '--model', out, '--format', 'safetensors', '--out', one])).code).toBe(0)
+    const st = await openSafetensorsFile(one)
+    expect(st.keys()).toContain('classifier.weight')
+    expect(st.keys()).toContain('bert.embeddings.word_embeddings.weight')
+    await st.close()
+  })
+
+  it('the folder records its task, so eval/predict need no --task; a wrong --task is refused', async () => {
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).finetune_task).toBe('text-classification')
+    const r = await runCli(['predict', '--model', out, '--task', 'token-classification', 'fine'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/has a sequence-classification head[\s\S]*not one for token-classification/)
+  })
+
+  it('predict refuses logits that are not finite instead of printing a label', async () => {
+    const bad = join(dir, 'overflow')
+    const { cpSync } = await import('node:fs')
+    cpSync(out, bad, { recursive: true })
+    // finite weights whose logits overflow float32
+    const st = await openSafetensorsFile(join(bad, 'model.safetensors'))
+    const tensors = await Promise.all(st.keys().map(async (k) => [k, { dtype: 'F32' as const, shape: st.info(k).shape, data: await st.readAsFloat32(k) }] as const))
+    await st.close()
+    for (const [k, t] of tensors) if (k === 'classifier.weight') t.data.fill(3e38)
+    const { writeSafetensorsFile } = await import('../checkpoint/io-node.js')
+    await writeSafetensorsFile(join(bad, 'model.safetensors'), tensors, { format: 'pt' })
+    const p = await runCli(['predict', '--model', bad, '--threads', '1', 'a fine film'])
+    expect(p.code).toBe(1)
+    expect(p.stderr).toMatch(/error\[OUTPUT_NOT_FINITE\][\s\S]*overflow[\s\S]*"a fine film"/)
+    expect(p.stdout).toBe('')
   })
 
   it('a resumed run continues with the same losses as an uninterrupted one', async () => {

@@ -58,6 +58,14 @@ describe('text tasks train end to end', () => {
     expect(res.metrics['f1']).toBeGreaterThan(0.9)
     const ev = await evaluateModel(join(dir, 'ner'), join(dir, 'ner.jsonl'), { threads: 1 })
     expect(ev.metrics['f1']).toBeGreaterThan(0.9)
+    // predict: a tag per whitespace-separated word, with that word's logits
+    const [p] = await predict(join(dir, 'ner'), ['alice  saw the  movie in paris'], { threads: 1 })
+    const tags = p!['tags'] as { word: string; label: string; score: number }[]
+    expect(tags.map((t) => t.word)).toEqual(['alice', 'saw', 'the', 'movie', 'in', 'paris'])
+    expect(tags[0]!.label).toBe('B-PER')
+    expect(tags[5]!.label).toBe('B-LOC')
+    expect(tags[2]!.label).toBe('O')
+    expect((p!.logits as number[][]).map((r) => r.length)).toEqual([4, 4, 4, 4, 4, 4])
   })
 
   it('causal LM on GPT-2 lowers perplexity far below the vocabulary size', async () => {
@@ -67,6 +75,11 @@ describe('text tasks train end to end', () => {
     writeFileSync(join(dir, 'lm.txt'), `${Array.from({ length: 200 }, () => `${choice(subj)} ${choice(verb)} ${choice(obj)} .`).join('\n')}\n`)
     const res = await train(opts({ model: join(dir, 'gpt2'), data: join(dir, 'lm.txt'), out: join(dir, 'lm'), task: 'causal-lm', epochs: 8, lr: 3e-3 }))
     expect(res.metrics['perplexity']).toBeLessThan(30)
+    // predict: the most likely next token and the next-token logits over the vocabulary
+    const [p] = await predict(join(dir, 'lm'), ['the cat sees the'], { threads: 1 })
+    expect(['ball', 'house', 'Ġball', 'Ġhouse']).toContain(p!.label)
+    expect(p!.score).toBeGreaterThan(0.2)
+    expect((p!.logits as number[]).length).toBeGreaterThan(100)
     const loaded = await loadTextCheckpoint(join(dir, 'lm'), { task: 'causal-lm' })
     expect(loaded.model.architecture).toBe('GPT2LMHeadModel')
     const st = await openSafetensorsFile(join(dir, 'lm', 'model.safetensors'))
