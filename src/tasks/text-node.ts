@@ -17,7 +17,8 @@ import { assertModelDir, loadTextCheckpoint, modelTensors, saveTextCheckpoint, t
 import { Runtime } from '../runtime/session.js'
 import type { Tokenizer } from '../tokenizers/index.js'
 import { optimizerOf } from '../train/run-node.js'
-import { padTokens, TextTaskRunner, type TextExample, type TextHead } from '../train/text.js'
+import { TrainSession } from '../train/step.js'
+import { inputsOf, padTokens, TextTaskRunner, type TextExample, type TextHead } from '../train/text.js'
 import { TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
 
 export type TextTaskName = 'text-classification' | 'token-classification' | 'causal-lm'
@@ -66,15 +67,15 @@ const dataOptionsOf = (o: Record<string, unknown>): TextDataOptions => {
 }
 const cap = (m: LoadedText, maxLength: number): number => Math.min(maxLength, m.tokenizer.modelMaxLength ?? maxLength, m.model.maxPositions)
 
-/** Logits of raw texts, batch by batch (inference mode). */
-export async function textLogits(runner: TextTaskRunner, texts: readonly string[], batchSize: number, each: (logits: Float32Array, shape: readonly number[], first: number, encs: { ids: number[]; offsets: [number, number][] }[]) => void): Promise<void> {
-  const { tokenizer, model } = runner.c
+/** The head's logits of raw texts, batch by batch (inference mode), whatever the task keeps at evaluation. */
+export async function textLogits(runner: TextTaskRunner, texts: readonly string[], batchSize: number, each: (logits: Float32Array, shape: readonly number[], first: number, encs: { ids: number[]; offsets: [number, number][]; specialTokensMask: number[] }[]) => void): Promise<void> {
+  const { tokenizer, model, runtime } = runner.c
+  const session = new TrainSession({ runtime, model, optimizer: { kind: 'sgd', lr: 0 }, forward: (i) => ({ outputs: { logits: model.logits(inputsOf(i)) } }) })
   for (let s = 0; s < texts.length; s += batchSize) {
     const chunk = texts.slice(s, s + batchSize)
     const encs = chunk.map((t) => tokenizer.encode(t, null, { truncation: true, maxLength: runner.c.maxLength }))
     const len = Math.max(...encs.map((e) => e.ids.length), 1)
-    const r = await runner.session.evaluate(padTokens(encs, len, runner.padId, model.usesTokenTypes))
-    const out = Object.values(r.outputs)[0]!
+    const out = (await session.evaluate(padTokens(encs, len, runner.padId, model.usesTokenTypes))).outputs['logits']!
     each(out.data as Float32Array, out.shape, s, encs as never)
   }
 }
