@@ -44,3 +44,6 @@ export { TASKS, TASK_NAMES, getTask, taskOfConfig } from './tasks/registry.js'
 export { TASK_FIELD, type Task, type TaskOption, type OptionSpec, type CommandName, type TaskTrainOptions, type PreparedTraining, type OpenedModel, type OpenOptions, type PredictRecord, type EvalResult, type ExportResult, type Inspection } from './tasks/task.js'
 export { train, evaluateModel, predict, exportModel, inspectModel, resolveTask, taskDefaults, type TrainOutcome } from './tasks/run-node.js'
 export { loadTextData, textTask, type TextDataOptions } from './tasks/text-node.js'
+// fine-tuning methods: LoRA (PEFT adapters in and out), gradual unfreezing, per-layer learning rates
+export { METHODS, methodDefaults, applyMethod, layerGroups, lrGroups, applyLora, mergeLora, hasLora, loraTargets, type MethodOptions, type MethodName, type LoraConfig, type LayerGroup } from './methods/index.js'
+export { saveAdapter, loadAdapter, readAdapterConfig } from './methods/lora/peft-node.js'

@@ -187,6 +187,8 @@ export class Bert extends Module implements TextModel {
   classifier: Linear | null
   readonly headPrefixes: readonly string[]
   readonly architecture: string
+  /** PEFT's default LoRA targets for BERT. */
+  readonly loraTargets = ['query', 'value']
   constructor(readonly c: BertConfig, readonly config: HfConfig, readonly task: TextTask, seed = 0) {
     super()
     const rng = new Rng(seed)

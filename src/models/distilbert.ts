@@ -130,6 +130,8 @@ export class DistilBert extends Module implements TextModel {
   classifier: Linear | null
   readonly headPrefixes: readonly string[]
   readonly architecture: string
+  /** PEFT's default LoRA targets for DistilBERT. */
+  readonly loraTargets = ['q_lin', 'v_lin']
   constructor(readonly c: DistilBertConfig, readonly config: HfConfig, readonly task: TextTask, seed = 0) {
     super()
     const rng = new Rng(seed)

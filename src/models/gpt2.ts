@@ -147,6 +147,8 @@ export class Gpt2 extends Module implements TextModel {
   classifier: Linear | null
   readonly headPrefixes: readonly string[]
   readonly architecture: string
+  /** PEFT's default LoRA target for GPT-2: the fused query/key/value projection. */
+  readonly loraTargets = ['c_attn']
   constructor(readonly c: Gpt2Config, readonly config: HfConfig, readonly task: TextTask, seed = 0) {
     super()
     const rng = new Rng(seed)

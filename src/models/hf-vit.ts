@@ -135,6 +135,8 @@ export class HfViTModel extends Module {
 export class HfViT extends HfLabelledModel implements HfVisionModel {
   readonly modelType = 'vit'
   readonly architecture = 'ViTForImageClassification'
+  /** PEFT's default LoRA targets for ViT. */
+  readonly loraTargets = ['query', 'value']
   readonly basePrefix = 'vit'
   readonly headPrefixes = ['classifier'] as const
   readonly featureSize: number

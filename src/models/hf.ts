@@ -37,6 +37,8 @@ export interface TextModel extends Module {
   readonly headPrefixes: readonly string[]
   /** The HF class name written to config.architectures. */
   readonly architecture: string
+  /** Modules LoRA adapts by default (PEFT's target_modules for the family). */
+  readonly loraTargets?: readonly string[]
   /** Whether the family takes token_type_ids. */
   readonly usesTokenTypes: boolean
   /** Checkpoint prefix of the backbone ("bert", "transformer", ...). */
