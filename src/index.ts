@@ -24,6 +24,8 @@ export { TrainSession, hostF32, hostI64, type ForwardFn, type StepResult, type T
 export { saveTrainState, loadTrainState } from './train/state-node.js'
 export { exportInferenceOnnx } from './export/onnx.js'
 export { trainText, textTrainDefaults, modelTask, loadData, type TextTrainOptions, type TextTrainResult, type DataTask } from './node/text-train.js'
+export { allFinite, assertFiniteTensors, countNonFinite, nonFiniteError, type NonFinite } from './checkpoint/finite.js'
+export { checkConfigSizes, type ConfigSizes } from './models/config-sizes.js'
 export { loadTextCheckpoint, saveTextCheckpoint, loadFolderTokenizer, assertModelDir, type LoadedText } from './models/pretrained-node.js'
 export { initTextCheckpoint } from './node/init-model.js'
 export { TextTaskRunner, predictTexts, type Prediction } from './train/text.js'
