@@ -23,6 +23,8 @@ export { TransformerBlock, type BlockConfig } from './models/transformer-block.j
 export { TrainSession, hostF32, hostI64, type ForwardFn, type StepResult, type TrainState } from './train/step.js'
 export { saveTrainState, loadTrainState } from './train/state-node.js'
 export { exportInferenceOnnx } from './export/onnx.js'
+export { allFinite, assertFiniteTensors, countNonFinite, nonFiniteError, type NonFinite } from './checkpoint/finite.js'
+export { checkConfigSizes, type ConfigSizes } from './models/config-sizes.js'
 export { loadTextCheckpoint, saveTextCheckpoint, loadFolderTokenizer, assertModelDir, type LoadedText } from './models/pretrained-node.js'
 export { initTextCheckpoint } from './models/init-node.js'
 export { TextTaskRunner, type TextHead } from './train/text.js'

@@ -59,6 +59,20 @@ export class ConfigReader {
     }
     return v
   }
+  /** A size (a dimension or a count of layers, heads, positions): a positive integer. */
+  size(key: string, dflt?: number): number {
+    const v = this.raw[key] ?? dflt
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+      this.issues.add(key, v === undefined ? 'is missing' : `must be a positive integer (a size), got ${JSON.stringify(v)}`)
+      return 0 // never used: check() throws; 0 keeps divisible() quiet about a field already reported
+    }
+    return v
+  }
+  optSize(key: string): number | null {
+    const v = this.raw[key]
+    if (v === undefined || v === null) return null
+    return this.size(key)
+  }
   num(key: string, dflt?: number): number {
     const v = this.raw[key] ?? dflt
     if (typeof v !== 'number' || !Number.isFinite(v)) {
