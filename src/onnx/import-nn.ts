@@ -64,6 +64,11 @@ function convTranspose(c: OpCtx): Value {
     pads = new Array<number>(2 * nd).fill(0)
     for (let i = 0; i < nd; i++) {
       const total = strides[i]! * (x.shape[i + 2]! - 1) + outputPadding[i]! + (k[i]! - 1) * dilations[i]! + 1 - os[i]!
+      if (total < 0) {
+        // a larger output than the kernel reaches: the extra cells (zeros plus bias) go at the end
+        outputPadding[i] = outputPadding[i]! - total
+        continue
+      }
       const half = Math.floor(total / 2)
       pads[i] = auto === 'SAME_UPPER' ? half : total - half
       pads[i + nd] = total - pads[i]!
@@ -101,7 +106,12 @@ function poolGeometry(c: OpCtx, x: Tensor): { kernel: number[]; strides: number[
 function maxPool(c: OpCtx): Value[] {
   const x = c.t(0)
   const { kernel, strides, pads } = poolGeometry(c, x)
-  return c.g.emit('MaxPool', [x], { kernel, strides, pads })
+  const e = c.elem(0)
+  if (x.dtype === 'float32') return c.g.emit('MaxPool', [x], { kernel, strides, pads })
+  // 8-bit integers are exact in float32; wider ones would not be
+  if (e !== 'uint8' && e !== 'int8') c.unsupported(`MaxPool on ${e}`)
+  const [y, idx] = c.g.emit('MaxPool', [x.cast('float32')], { kernel, strides, pads })
+  return [y!.cast(x.dtype), idx!]
 }
 
 function averagePool(c: OpCtx): Value {

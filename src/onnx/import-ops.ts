@@ -288,6 +288,7 @@ export const basicOps: Record<string, OpImpl> = {
   Cast: one((c) => {
     const to = elemType(c.int('to', 1), c.where)
     const v = c.value(0)
+    if (to === 'float16' || to === 'bfloat16') c.unsupported(`a cast to ${to} (imported graphs compute in float32)`)
     if (!isTensor(v) && !v.param) return hostValue(to, v.shape, Array.from(v.data))
     return c.t(0).cast(irDType(to))
   }),

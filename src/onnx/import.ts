@@ -64,7 +64,9 @@ export interface ForwardOptions {
 function valueInfo(v: ValueInfoObj): OnnxValueInfo {
   const tt = v.type?.tensorType
   if (!tt) throw new OnnxImportError('ONNX_VALUE_TYPE', `graph value "${v.name}" is not a tensor (a sequence, map or optional)`, 'finetune imports models whose inputs and outputs are tensors')
-  return { name: v.name, dtype: elemType(tt.elemType, `graph value "${v.name}"`), shape: (tt.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue ? Number(d.dimValue) : null)) }
+  const dtype = elemType(tt.elemType, `graph value "${v.name}"`)
+  if (dtype === 'float16' || dtype === 'bfloat16') throw new OnnxImportError('ONNX_DTYPE', `graph value "${v.name}" is ${dtype}; imported graphs compute in float32`, 'use the float32 model')
+  return { name: v.name, dtype, shape: (tt.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue ? Number(d.dimValue) : null)) }
 }
 
 /** An imported ONNX graph: a Module of its weights whose forward traces the graph. */
@@ -141,17 +143,18 @@ export class OnnxModel extends Module {
 
   /**
    * Traces the graph on `inputs` (by ONNX input name) into the current graph and returns its
-   * outputs by name. Call inside trace() or a TrainSession forward.
+   * outputs by name. Call inside trace() or a TrainSession forward. An input given as a host value
+   * is specialised like a shape: a constant of the traced graph (for inputs that set shapes or axes).
    */
-  forward(inputs: Readonly<Record<string, Tensor>>, opts: ForwardOptions = {}): Record<string, Tensor> {
-    const first = Object.values(inputs)[0]
+  forward(inputs: Readonly<Record<string, Tensor | HostValue>>, opts: ForwardOptions = {}): Record<string, Tensor> {
+    const first = Object.values(inputs).find(isTensor)
     const g = first?.graph ?? currentGraph()
     const m = new Materializer(g)
     const env = new Map<string, Value>(this._constants)
     for (const info of this.inputs) {
       const t = inputs[info.name]
       if (!t) throw new OnnxImportError('ONNX_INPUT_MISSING', `no tensor for model input "${info.name}"`, `the model's inputs are ${this.inputs.map((i) => `"${i.name}"`).join(', ')}`)
-      checkInput(info, t)
+      if (isTensor(t)) checkInput(info, t)
       env.set(info.name, t)
     }
     const want = opts.outputs ?? this.outputs.map((o) => o.name)
