@@ -164,7 +164,8 @@ function sourceCoord(c: OpCtx, mode: string, o: number, inN: number, outN: numbe
   switch (mode) {
     case 'half_pixel': return (o + 0.5) / scale - 0.5
     case 'pytorch_half_pixel': return outN > 1 ? (o + 0.5) / scale - 0.5 : 0
-    case 'align_corners': return outN === 1 ? 0 : (o * (inN - 1)) / (outN - 1)
+    // the resized length before flooring (inN * scale), as ONNX's reference and ONNX Runtime use
+    case 'align_corners': return outN === 1 ? 0 : (o * (inN - 1)) / (inN * scale - 1)
     case 'asymmetric': return o / scale
     case 'tf_half_pixel_for_nn': return (o + 0.5) / scale
     default: return c.unsupported(`coordinate_transformation_mode "${mode}"`, 'use half_pixel, pytorch_half_pixel, align_corners, asymmetric or tf_half_pixel_for_nn')
@@ -260,6 +261,32 @@ export const nnOps: Record<string, OpImpl> = {
   LayerNormalization: layerNorm,
   Resize: one((c) => resize(c, false)),
   Upsample: one((c) => resize(c, true)),
+  DepthToSpace: one((c) => {
+    const x = c.t(0)
+    const b = c.int('blocksize', 1)
+    const [N, C, H, W] = x.shape as [number, number, number, number]
+    const dcr = c.str('mode', 'DCR') === 'DCR'
+    const y = dcr ? x.reshape([N, b, b, C / (b * b), H, W]).transpose([0, 3, 4, 1, 5, 2]) : x.reshape([N, C / (b * b), b, b, H, W]).transpose([0, 1, 4, 2, 5, 3])
+    return y.reshape([N, C / (b * b), H * b, W * b])
+  }),
+  SpaceToDepth: one((c) => {
+    const x = c.t(0)
+    const b = c.int('blocksize', 1)
+    const [N, C, H, W] = x.shape as [number, number, number, number]
+    return x.reshape([N, C, H / b, b, W / b, b]).transpose([0, 3, 5, 1, 2, 4]).reshape([N, C * b * b, H / b, W / b])
+  }),
+  LRN: one((c) => {
+    // y = x / (bias + alpha/size * sum of squares over a window of `size` channels)^beta
+    const x = c.t(0)
+    const size = c.int('size', 1)
+    const [alpha, beta, bias] = [c.float('alpha', 1e-4), c.float('beta', 0.75), c.float('bias', 1)]
+    const lo = Math.floor((size - 1) / 2)
+    const sq = x.square().unsqueeze(1)                                                  // (N, 1, C, spatial..)
+    const k = [size, ...x.shape.slice(2).map(() => 1)]
+    const pads = [lo, ...k.slice(1).map(() => 0), size - 1 - lo, ...k.slice(1).map(() => 0)]
+    const s = c.g.emit('AveragePool', [sq], { kernel: k, strides: k.map(() => 1), pads, countIncludePad: true })[0]!.squeeze(1)
+    return x.div(s.mul(alpha).add(bias).pow(beta))
+  }),
   HardSigmoid: act((x, c) => x.mul(c.float('alpha', 0.2)).add(c.float('beta', 0.5)).clip(0, 1)),
   HardSwish: act((x) => x.mul(x.mul(1 / 6).add(0.5).clip(0, 1))),
   LeakyRelu: act((x, c) => where(x.ge(0), x, x.mul(c.float('alpha', 0.01)))),

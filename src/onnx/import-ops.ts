@@ -4,7 +4,7 @@
  * trace time is folded by the importer (run on constants and evaluated), so shape arithmetic such
  * as Shape -> Gather -> Concat -> Reshape never reaches the graph. nn-style ops live in import-nn.ts.
  */
-import { concat, Tensor } from '../graph/graph.js'
+import { concat, Tensor, where } from '../graph/graph.js'
 import { broadcastShapes, normAxes, normAxis, size } from '../graph/shape.js'
 import { isTensor, type OpCtx, type Value } from './import-context.js'
 import { elemType, hostValue, irDType, type HostValue } from './import-tensor.js'
@@ -242,6 +242,26 @@ function clip(c: OpCtx): Value {
 
 const cmp = (f: (a: Tensor, b: Tensor) => Tensor): OpImpl => binary(f)
 
+/** ArgMax of `x` (ArgMin passes -x); select_last_index reverses the axis first. */
+function argExtreme(c: OpCtx, x: Tensor): Tensor {
+  const a = normAxis(c.node.opType, c.int('axis', 0), x.rank)
+  const keep = c.int('keepdims', 1) === 1
+  if (!c.int('select_last_index', 0)) return x.argmax(a, keep)
+  const n = x.shape[a]!
+  const rev = gatherConst(x, a, Array.from({ length: n }, (_, i) => n - 1 - i))
+  return c.g.scalar(n - 1, 'int64').sub(rev.argmax(a, keep))
+}
+
+function scatter(c: OpCtx, op: 'ScatterElements' | 'ScatterND'): Tensor {
+  const red = c.str('reduction', 'none')
+  if (red !== 'none' && red !== 'add') c.unsupported(`reduction "${red}"`, 'use none or add')
+  const x = c.t(0)
+  const iv = c.value(1)
+  const idx = isTensor(iv) ? c.t(1) : c.g.constant(Array.from(iv.data), iv.shape, 'int64')
+  if (op === 'ScatterND') return c.g.emit('ScatterND', [x, idx, c.t(2)], { reduction: red })[0]!
+  return c.g.emit('ScatterElements', [x, idx, c.t(2)], { axis: normAxis(op, c.int('axis', 0), x.rank), reduction: red })[0]!
+}
+
 export const basicOps: Record<string, OpImpl> = {
   Identity: unary((x) => x),
   Neg: unary((x) => x.neg()),
@@ -303,14 +323,44 @@ export const basicOps: Record<string, OpImpl> = {
   ReduceL2: reduce('l2'),
   ReduceLogSum: reduce('logsum'),
   ReduceLogSumExp: reduce('logsumexp'),
-  ArgMax: one((c) => {
-    if (c.int('select_last_index', 0)) c.unsupported('select_last_index=1')
-    return c.t(0).argmax(c.int('axis', 0), c.int('keepdims', 1) === 1)
+  ArgMax: one((c) => argExtreme(c, c.t(0))),
+  ArgMin: one((c) => argExtreme(c, c.t(0).neg())),
+  Hardmax: one((c) => {
+    const x = c.t(0)
+    if (c.opset < 13) c.unsupported('Hardmax before opset 13 (2-D coercion)')
+    const a = normAxis('Hardmax', c.int('axis', -1), x.rank)
+    const n = x.shape[a]!
+    const idx = x.argmax(a, true)
+    const shape = x.shape.map((d, i) => (i === a ? n : 1))
+    return idx.eq(c.g.constant(Array.from({ length: n }, (_, i) => i), shape, 'int64')).cast(x.dtype)
   }),
-  ArgMin: one((c) => {
-    if (c.int('select_last_index', 0)) c.unsupported('select_last_index=1')
-    return c.t(0).neg().argmax(c.int('axis', 0), c.int('keepdims', 1) === 1)
+  OneHot: one((c) => {
+    const idx = c.t(0).cast('int64')
+    const depth = Number(c.c(1).data[0])
+    const [off, on] = Array.from(c.c(2).data, Number) as [number, number]
+    const r = idx.rank + 1
+    const a = normAxis('OneHot', c.int('axis', -1), r)
+    const pos = where(idx.lt(0), idx.add(depth), idx).unsqueeze(a)
+    const shape = new Array<number>(r).fill(1)
+    shape[a] = depth
+    const hit = pos.eq(c.g.constant(Array.from({ length: depth }, (_, i) => i), shape, 'int64'))
+    const dt = c.dtype(2)
+    return c.g.emit('Where', [hit, c.g.scalar(on, dt), c.g.scalar(off, dt)], {})[0]!
   }),
+  Trilu: one((c) => {
+    const x = c.t(0)
+    const k = c.has(1) ? Number(c.c(1).data[0]) : 0
+    const upper = c.int('upper', 1) === 1
+    const [n, m] = x.shape.slice(-2) as [number, number]
+    const keep = new Array<number>(n * m)
+    for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) keep[i * m + j] = (upper ? j - i >= k : j - i <= k) ? 1 : 0
+    return c.g.emit('Where', [c.g.constant(keep, [n, m], 'bool'), x, c.g.scalar(0, x.dtype)], {})[0]!
+  }),
+  Tan: unary((x) => x.sin().div(x.cos())),
+  Sinh: unary((x) => x.exp().sub(x.neg().exp()).mul(0.5)),
+  Cosh: unary((x) => x.exp().add(x.neg().exp()).mul(0.5)),
+  ScatterElements: one((c) => scatter(c, 'ScatterElements')),
+  ScatterND: one((c) => scatter(c, 'ScatterND')),
   CumSum: one((c) => c.t(0).cumsum(c.nums(1)![0]!, { reverse: c.int('reverse', 0) === 1, exclusive: c.int('exclusive', 0) === 1 })),
   Softmax: softmax(false),
   LogSoftmax: softmax(true),
