@@ -187,7 +187,7 @@ describe('importOnnx errors', () => {
   it('a custom-domain op names its domain', () =>
     expectError(one(node('FusedMatMul', ['x', 'x'], ['y'], [], { domain: 'com.microsoft' })), 'ONNX_CUSTOM_DOMAIN', /com\.microsoft/))
   it('an unknown op lists the other unsupported ones too', () =>
-    expectError(buildModel({ inputs: [vi('x', [2, 3])], outputs: [vi('y', [2, 3])], nodes: [node('Hardmax', ['x'], ['h']), node('Det', ['h'], ['y'])] }), 'ONNX_UNSUPPORTED_OP', /Hardmax node/, /also unsupported: Det/))
+    expectError(buildModel({ inputs: [vi('x', [2, 3])], outputs: [vi('y', [2, 3])], nodes: [node('GridSample', ['x', 'x'], ['h']), node('Det', ['h'], ['y'])] }), 'ONNX_UNSUPPORTED_OP', /GridSample node "GridSample_h" \(opset 17\) is not supported/, /also unsupported: Det/))
   it('an unsupported attribute value names the op and the attribute', () =>
     expectError(buildModel({ inputs: [vi('x', [1, 1, 2, 2])], outputs: [vi('y', [1, 1, 4, 4])], inits: [init('s', [1, 1, 2, 2], [4])], nodes: [node('Resize', ['x', '', 's'], ['y'], [aStr('mode', 'cubic')])] }), 'ONNX_UNSUPPORTED_ATTR', /Resize node .* mode "cubic"/))
   it('an attribute the importer does not know is an error, not ignored', () =>
