@@ -12,7 +12,7 @@ import { loadTextDataFiles } from '../data/source-node.js'
 import { labelNames, type DataFormat } from '../data/text.js'
 import type { TextDataset } from '../data/dataset.js'
 import { exportInferenceOnnx } from '../export/onnx.js'
-import type { HfConfig, TextInputs, TextModel, TextTask } from '../models/hf.js'
+import type { HfConfig, ProblemType, TextInputs, TextModel, TextTask } from '../models/hf.js'
 import { assertModelDir, loadTextCheckpoint, modelTensors, saveTextCheckpoint, type LoadedText } from '../models/pretrained-node.js'
 import { Runtime } from '../runtime/session.js'
 import type { Tokenizer } from '../tokenizers/index.js'
@@ -124,9 +124,11 @@ export function textTask(spec: TextTaskSpec): Task {
     assertModelDir(dir)
     const raw = (await readJsonFile(join(dir, 'config.json'), 'model config')) as HfConfig
     const saved = headOfConfig(raw)
-    if (saved === 'base') throw new ConfigError('MODEL_NO_HEAD', `${dir} is a bare ${String(raw['model_type'] ?? '')} model without a task head`, 'train it first with finetune train')
-    if (saved !== spec.head.modelTask) throw new ConfigError('MODEL_TASK_DIFFERS', `${dir} has a ${saved} head (${String((raw['architectures'] as unknown[])[0])}), not one for ${spec.name}`, 'drop --task to use the task the folder records')
-    const m = await loadTextCheckpoint(dir, { task: saved, ...(str(o['family']) ? { family: str(o['family'])! } : {}) })
+    // a bare base model with --adapter: the adapter's folder says the labels, the adapter holds the head
+    const adapterLabels = saved === 'base' && typeof o['adapter'] === 'string' ? await labelsOfFolder(o['adapter']) : null
+    if (saved === 'base' && !adapterLabels) throw new ConfigError('MODEL_NO_HEAD', `${dir} is a bare ${String(raw['model_type'] ?? '')} model without a task head`, 'train it first with finetune train (or pass --adapter with a LoRA adapter folder that has the head)')
+    if (saved !== 'base' && saved !== spec.head.modelTask) throw new ConfigError('MODEL_TASK_DIFFERS', `${dir} has a ${saved} head (${String((raw['architectures'] as unknown[])[0])}), not one for ${spec.name}`, 'drop --task to use the task the folder records')
+    const m = await loadTextCheckpoint(dir, { task: spec.head.modelTask, ...(str(o['family']) ? { family: str(o['family'])! } : {}), ...(adapterLabels ? { labels: adapterLabels, reinitHead: true } : {}) })
     const lora = await attachAdapters(m.model, dir, o['adapter'])
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
     const maxLength = typeof o['maxLength'] === 'number' ? o['maxLength'] : 512
@@ -254,6 +256,17 @@ export function textTask(spec: TextTaskSpec): Task {
     },
     open,
   }
+}
+
+/** The labels a model folder's config.json records (for a head that comes with an adapter). */
+async function labelsOfFolder(dir: string): Promise<{ names: string[]; problemType: ProblemType } | null> {
+  const file = join(dir, 'config.json')
+  if (!existsSync(file)) throw new ConfigError('ADAPTER_LABELS', `${dir} has no config.json naming the labels its head predicts`, 'use an adapter folder finetune trained, or add a config.json with id2label (and problem_type)')
+  const c = (await readJsonFile(file, 'adapter labels')) as HfConfig
+  const id2 = (c['id2label'] ?? {}) as Record<string, string>
+  const names = Object.keys(id2).sort((a, b) => Number(a) - Number(b)).map((k) => id2[k]!)
+  if (names.length === 0) return null
+  return { names, problemType: (c['problem_type'] as ProblemType | undefined) ?? 'single_label_classification' }
 }
 
 const emptySplit = () => ({ length: 0, getMany: async () => [], iterate: async function* () {} })
