@@ -83,7 +83,7 @@ export function parseMo(bytes: Uint8Array, name = 'catalogue.mo'): MoCatalog {
   const charset = /charset=\s*([^\s;]+)/i.exec(headers['Content-Type'] ?? '')?.[1] ?? 'UTF-8'
   let decoder: TextDecoder
   try {
-    decoder = new TextDecoder(charset.toUpperCase() === 'CHARSET' ? 'utf-8' : charset)
+    decoder = new TextDecoder(charset.toUpperCase() === 'CHARSET' ? 'utf-8' : charset, { ignoreBOM: true })
   } catch {
     moError('MO_UNKNOWN_CHARSET', name, `declares charset "${charset}", which this runtime cannot decode`, 'convert the catalogue to UTF-8 with msgconv and recompile it')
   }
