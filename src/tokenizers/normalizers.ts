@@ -1,5 +1,6 @@
 import { fail, Fields, isObject, type Json } from './errors.js'
 import { Normalized, regexMatches, stringMatches } from './normalized.js'
+import { PrecompiledCharsmap } from './precompiled.js'
 import { translateRegex } from './regex.js'
 import { BYTE_TO_CHAR, isBertControl, isChineseChar, isNonspacingMark, isWhitespace, utf8 } from './unicode.js'
 
@@ -59,7 +60,20 @@ export function buildNormalizer(cfg: Json | undefined, where: string): Normalize
     case 'Precompiled': {
       const map = cfg['precompiled_charsmap']
       if (map === null || map === undefined || map === '') return (n) => n
-      return fail('TOKENIZER_UNSUPPORTED', where, 'the Precompiled normalizer (a sentencepiece normalization table) is not supported', 'train the sentencepiece model with normalization_rule_name=identity, or replace the normalizer by "NFKC" in tokenizer.json if an approximation is acceptable')
+      if (typeof map !== 'string') return fail('TOKENIZER_BAD_FIELD', where, 'precompiled_charsmap should be a base64 string', 'the file may be corrupt; convert the tokenizer again with transformers')
+      const table = PrecompiledCharsmap.fromBase64(map, `${where}.precompiled_charsmap`)
+      // each replacement aligns with the whole original span it replaced (a grapheme or a character)
+      return (n) => {
+        const parts: Array<readonly [string, readonly [number, number]]> = []
+        let k = 0
+        for (const [rep, orig] of table.normalizeHf(n.text)) {
+          const len = Array.from(orig).length
+          const span = n.originalRange(k, k + len)
+          for (const c of rep) parts.push([c, span])
+          k += len
+        }
+        return Normalized.build(parts, n.origin)
+      }
     }
     case 'ByteLevel':
       return (n) => n.flatMap((c) => Array.from(utf8(c), (b) => BYTE_TO_CHAR[b]!).join(''))

@@ -297,10 +297,10 @@ describe('errors name the file and the feature', () => {
     expect(e.hint).toMatch(/WordPiece, BPE, Unigram/)
   })
 
-  it('reports unsupported normalizers, pre-tokenizers and regexes', () => {
+  it('reports a corrupt Precompiled table, unsupported pre-tokenizers and regexes', () => {
     const tj = JSON.parse(read('unigram/tokenizer.json'))
     const withNorm = { ...tj, normalizer: { type: 'Precompiled', precompiled_charsmap: 'AAAA' } }
-    expect(caught(() => loadTokenizer({ tokenizerJson: JSON.stringify(withNorm) })).message).toMatch(/normalizer: the Precompiled normalizer/)
+    expect(caught(() => loadTokenizer({ tokenizerJson: JSON.stringify(withNorm) })).message).toMatch(/precompiled_charsmap: has 3 bytes/)
     const withPre = { ...tj, pre_tokenizer: { type: 'UnicodeScripts' } }
     expect(caught(() => loadTokenizer({ tokenizerJson: JSON.stringify(withPre) })).hint).toMatch(/Metaspace/)
     const withRegex = { ...tj, pre_tokenizer: { type: 'Split', pattern: { Regex: "(?i:'s|'t)" }, behavior: 'Isolated', invert: false } }
