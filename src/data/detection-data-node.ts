@@ -36,26 +36,33 @@ const exists = (p: string): Promise<boolean> => access(p).then(() => true, () =>
 /** Checks that the images exist (`verify: 'exists'`) or that their headers give the annotated size (`'header'`). */
 async function verifyImages(images: AnnotatedImage[], annotationFile: string, verify: 'header' | 'exists' | 'none', bad: BadRows): Promise<AnnotatedImage[]> {
   if (verify === 'none') return images
-  const ok = await mapLimit(images, 32, async (img) => {
-    try {
-      if (verify === 'exists') {
-        if (!(await exists(img.file))) throw new DataRowError('DATA_UNKNOWN_IMAGE_FILE', { file: annotationFile }, `image ${JSON.stringify(img.file)} does not exist`, 'check the images folder, or skip such images (onBadRow: skip)')
-        return true
-      }
-      const h = await checkImageHeader(img.file).catch((e: unknown) => {
-        if (e instanceof DataRowError && /does not exist/.test(e.message)) throw new DataRowError('DATA_UNKNOWN_IMAGE_FILE', { file: annotationFile }, `image ${JSON.stringify(img.file)} does not exist`, 'check the images folder, or skip such images (onBadRow: skip)')
-        throw e
-      })
-      if (h.width !== img.width || h.height !== img.height) {
-        throw new DataRowError('DATA_IMAGE_SIZE', { file: annotationFile }, `image ${JSON.stringify(img.file)} is ${h.width}x${h.height} but annotated as ${img.width}x${img.height}`, 'fix the annotated size (boxes are in annotated pixels), or skip such images (onBadRow: skip)')
-      }
+  const ok = await eachInOrder(images, bad, async (img) => {
+    if (verify === 'exists') {
+      if (!(await exists(img.file))) throw new DataRowError('DATA_UNKNOWN_IMAGE_FILE', { file: annotationFile }, `image ${JSON.stringify(img.file)} does not exist`, 'check the images folder, or skip such images (onBadRow: skip)')
       return true
-    } catch (e) {
-      bad.handle(e)
-      return false
     }
+    const h = await checkImageHeader(img.file).catch((e: unknown) => {
+      if (e instanceof DataRowError && /does not exist/.test(e.message)) throw new DataRowError('DATA_UNKNOWN_IMAGE_FILE', { file: annotationFile }, `image ${JSON.stringify(img.file)} does not exist`, 'check the images folder, or skip such images (onBadRow: skip)')
+      throw e
+    })
+    if (h.width !== img.width || h.height !== img.height) {
+      throw new DataRowError('DATA_IMAGE_SIZE', { file: annotationFile }, `image ${JSON.stringify(img.file)} is ${h.width}x${h.height} but annotated as ${img.width}x${img.height}`, 'fix the annotated size (boxes are in annotated pixels), or skip such images (onBadRow: skip)')
+    }
+    return true
   })
   return images.filter((_, i) => ok[i])
+}
+
+/** Runs `fn` over `items` (32 at a time); errors go through `bad` in input order, so the first bad item is the one reported. */
+async function eachInOrder<T, R>(items: readonly T[], bad: BadRows, fn: (t: T) => Promise<R>): Promise<(R | undefined)[]> {
+  const settled = await mapLimit(items, 32, (t) => fn(t).then((value) => ({ value }), (error: unknown) => ({ error })))
+  return settled.map((r) => {
+    if ('error' in r) {
+      bad.handle(r.error)
+      return undefined
+    }
+    return r.value
+  })
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -121,14 +128,11 @@ export async function loadVocDetection(opts: VocLoadOptions): Promise<DetectionA
   const bad = new BadRows(opts.onBadRow ?? 'error')
   const anns: VocAnnotation[] = []
   const xmlFiles: string[] = []
-  const texts = await mapLimit(ids, 32, async (id) => {
+  const texts = await eachInOrder(ids, bad, async (id) => {
     const p = join(annDir, `${id}.xml`)
-    try {
-      return await readFile(p, 'utf8')
-    } catch {
-      bad.handle(new DataRowError('DATA_MISSING_FILE', { file: p }, 'does not exist (listed in the split)', 'check the split list, or skip such images (onBadRow: skip)'))
-      return undefined
-    }
+    return readFile(p, 'utf8').catch(() => {
+      throw new DataRowError('DATA_MISSING_FILE', { file: p }, 'does not exist (listed in the split)', 'check the split list, or skip such images (onBadRow: skip)')
+    })
   })
   ids.forEach((id, i) => {
     const text = texts[i]
@@ -179,17 +183,16 @@ export async function loadYoloDetection(opts: YoloLoadOptions): Promise<YoloAnno
   if (files.length === 0) throw fileError('DATA_EMPTY', imagesDir, 'holds no images', 'point at the images folder (images/train)')
   const bad = new BadRows(opts.onBadRow ?? 'error')
   let unlabelled = 0
-  const results = await mapLimit(files, 32, async (file) => {
+  // label lines are parsed after the parallel header reads, in file order, so errors come in order
+  const sizes = await eachInOrder(files, bad, (file) => checkImageHeader(file))
+  const texts = await mapLimit(files, 32, (file) => readFile(yoloLabelPath(file), 'utf8').catch(() => undefined))
+  const results = files.map((file, i) => {
+    const size = sizes[i]
+    if (!size) return undefined
+    const text = texts[i]
+    if (text === undefined) unlabelled++
     try {
-      const { width, height } = await checkImageHeader(file)
-      const labelFile = yoloLabelPath(file)
-      let text = ''
-      try {
-        text = await readFile(labelFile, 'utf8')
-      } catch {
-        unlabelled++
-      }
-      return parseYoloLabels(text, labelFile, { file, width, height }, names, bad, { ...(opts.boxTolerance !== undefined ? { boxTolerance: opts.boxTolerance } : {}), masks: !!opts.masks })
+      return parseYoloLabels(text ?? '', yoloLabelPath(file), { file, width: size.width, height: size.height }, names, bad, { ...(opts.boxTolerance !== undefined ? { boxTolerance: opts.boxTolerance } : {}), masks: !!opts.masks })
     } catch (e) {
       bad.handle(e)
       return undefined
@@ -300,22 +303,17 @@ export async function loadSegmentationPairs(opts: SegmentationLoadOptions): Prom
     }
   }
   if (images.length === 0) throw fileError('DATA_EMPTY', opts.images, 'holds no images', 'point at the images folder')
-  const pairs = await mapLimit(images, 32, async (image): Promise<SegmentationPair | undefined> => {
+  const pairs = await eachInOrder(images, bad, async (image): Promise<SegmentationPair> => {
     const mask = join(opts.masks, stem(relative(opts.images, image)) + '.png')
-    try {
-      if (!(await exists(mask))) throw new DataRowError('DATA_MISSING_MASK', { file: image }, `has no mask (expected ${mask})`, 'add the mask, or skip such images (onBadRow: skip)')
-      const im = await checkImageHeader(image)
-      if (opts.verify !== false) {
-        const m = await checkImageHeader(mask)
-        if (m.width !== im.width || m.height !== im.height) {
-          throw new DataRowError('DATA_MASK_SIZE', { file: mask }, `is ${m.width}x${m.height} but its image ${basename(image)} is ${im.width}x${im.height}`, 'masks have their image\'s size; fix or remove it, or skip such images (onBadRow: skip)')
-        }
+    if (!(await exists(mask))) throw new DataRowError('DATA_MISSING_MASK', { file: image }, `has no mask (expected ${mask})`, 'add the mask, or skip such images (onBadRow: skip)')
+    const im = await checkImageHeader(image)
+    if (opts.verify !== false) {
+      const m = await checkImageHeader(mask)
+      if (m.width !== im.width || m.height !== im.height) {
+        throw new DataRowError('DATA_MASK_SIZE', { file: mask }, `is ${m.width}x${m.height} but its image ${basename(image)} is ${im.width}x${im.height}`, "masks have their image's size; fix or remove it, or skip such images (onBadRow: skip)")
       }
-      return { image, mask, width: im.width, height: im.height }
-    } catch (e) {
-      bad.handle(e)
-      return undefined
     }
+    return { image, mask, width: im.width, height: im.height }
   })
   return { pairs: pairs.filter((p): p is SegmentationPair => p !== undefined), skipped: bad.report() }
 }
