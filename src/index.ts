@@ -44,3 +44,8 @@ export { TASKS, TASK_NAMES, getTask, taskOfConfig } from './tasks/registry.js'
 export { TASK_FIELD, type Task, type TaskOption, type OptionSpec, type CommandName, type TaskTrainOptions, type PreparedTraining, type OpenedModel, type OpenOptions, type PredictRecord, type EvalResult, type ExportResult, type Inspection } from './tasks/task.js'
 export { train, evaluateModel, predict, exportModel, inspectModel, resolveTask, taskDefaults, type TrainOutcome } from './tasks/run-node.js'
 export { loadTextData, textTask, type TextDataOptions } from './tasks/text-node.js'
+// detection and segmentation data and metrics (issue 13: library level)
+export * as detection from './data/detection.js'
+export { loadCocoDetection, loadVocDetection, loadYoloDetection, loadSegmentationPairs, loadVocSegmentation, readIndexMask, type CocoLoadOptions, type VocLoadOptions, type YoloLoadOptions, type YoloAnnotations, type SegmentationPair, type SegmentationLoadOptions } from './data/detection-data-node.js'
+export { cocoEvaluate, COCO_IOU_THRESHOLDS, COCO_RECALL_THRESHOLDS, type CocoMetrics, type CocoEvalOptions, type DetectionGroundTruth, type DetectionPrediction } from './train/metrics-detection.js'
+export { SegmentationMeter, segmentationMetrics, type SegmentationMetrics } from './train/metrics-segmentation.js'
