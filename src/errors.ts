@@ -30,6 +30,8 @@ export class ConfigError extends FinetuneError {}
 export class DataError extends FinetuneError {}
 /** Tokenizer files that are missing or use features finetune does not implement. */
 export class TokenizerError extends FinetuneError {}
+/** An ONNX model that cannot be imported: an unsupported op, attribute, dtype or file layout. */
+export class OnnxImportError extends FinetuneError {}
 
 export interface Issue {
   path: string

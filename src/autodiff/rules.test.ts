@@ -193,6 +193,14 @@ describe('convolution and pooling', () => {
     await checkOp('conv 1x1', [f(2, 4, 3, 3), f(5, 4, 1, 1)], conv({}))
     await checkOp('conv stem', [f(1, 3, 12, 12), f(2, 3, 7, 7)], conv({ stride: 2, padding: 3 }))
   })
+  const convT = (a: Partial<{ strides: number[]; pads: number[]; group: number; outputPadding: number[] }>) => (x: Tensor, w: Tensor, b?: Tensor) =>
+    x.graph.emit('ConvTranspose', b ? [x, w, b] : [x, w], { strides: a.strides ?? [1, 1], pads: a.pads ?? [0, 0, 0, 0], dilations: [1, 1], group: a.group ?? 1, outputPadding: a.outputPadding ?? [0, 0] })[0]!
+  it('conv transpose: input, weight and bias gradients', async () => {
+    await checkOp('convT s2', [f(2, 3, 3, 4), f(3, 2, 2, 2), f(2)], convT({ strides: [2, 2] }))
+    await checkOp('convT s1 pad', [f(1, 2, 4, 4), f(2, 3, 3, 3)], convT({ pads: [1, 1, 1, 1] }))
+    await checkOp('convT s2 outpad', [f(1, 2, 3, 3), f(2, 2, 3, 3), f(2)], convT({ strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1] }))
+    await checkOp('convT groups', [f(1, 4, 3, 3), f(4, 1, 2, 2)], convT({ strides: [2, 2], group: 2 }))
+  })
   it('padding wider than the kernel reach', () => checkOp('conv widepad', [f(1, 1, 3, 3), f(1, 1, 1, 1)], conv({ padding: 2 })))
   it('max pool (overlapping windows, padding, ceil mode)', async () => {
     await checkOp('maxpool', [f(2, 2, 6, 6)], (x) => nn.maxPool2d(x, 2))

@@ -121,9 +121,8 @@ function convInputGrad(n: Node<'Conv'>, g: Tensor): Tensor {
  * one-hot kernels (N, C*k, L), and dW = sum over the batch of dY (O, L) @ patches^T (L, C*k). This
  * keeps ONNX Runtime on its fast GEMM instead of a convolution whose kernel is the whole image.
  */
-function convWeightGrad(n: Node<'Conv'>, g: Tensor): Tensor {
-  const [x, w] = n.inputs as [Tensor, Tensor]
-  const { strides, pads, dilations, group } = n.attrs
+function convWeightGrad(x: Tensor, w: Tensor, attrs: Node<'Conv'>['attrs'], g: Tensor): Tensor {
+  const { strides, pads, dilations, group } = attrs
   const N = x.shape[0]!
   const C = x.shape[1]!
   const O = w.shape[0]!
@@ -392,15 +391,21 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
   Conv: (n, dy, needs) => {
     const g = first(dy)
     const dx = needs[0] ? convInputGrad(n, g) : null
-    const dw = needs[1] ? convWeightGrad(n, g) : null
+    const dw = needs[1] ? convWeightGrad(n.inputs[0]!, n.inputs[1]!, n.attrs, g) : null
     if (n.inputs.length === 3) return [dx, dw, needs[2] ? g.sum(g.shape.map((_, i) => i).filter((i) => i !== 1)) : null]
     return [dx, dw]
   },
   ConvTranspose: (n, dy, needs) => {
-    if (needs[1] || needs[2]) noRule('ConvTranspose', 'its weight or bias')
     const g = first(dy)
+    const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined]
     const { strides, pads, dilations, group } = n.attrs
-    return [needs[0] ? g.graph.emit('Conv', [g, n.inputs[1]!], { strides, pads, dilations, group })[0]! : null, null]
+    const conv = { strides, pads, dilations, group }
+    const dx = needs[0] ? g.graph.emit('Conv', [g, w], conv)[0]! : null
+    // <ConvTranspose(x, w), g> = <x, Conv(g, w)>: the weight gradient is Conv's, with input g and
+    // output gradient x (output_padding < stride, so Conv(g, w) has x's spatial size)
+    const dw = needs[1] ? convWeightGrad(g, w, conv, x) : null
+    if (!b) return [dx, dw]
+    return [dx, dw, needs[2] ? g.sum(g.shape.map((_, i) => i).filter((i) => i !== 1)) : null]
   },
   MaxPool: (n, dy) => {
     const g = first(dy)

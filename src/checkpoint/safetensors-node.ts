@@ -133,6 +133,7 @@ export async function openShardedSafetensors(dir: string): Promise<SafetensorsFi
     info: (name) => shardOf(name).info(name),
     read: async (name): Promise<LoadedTensor> => shardOf(name).read(name),
     readAsFloat32: async (name) => shardOf(name).readAsFloat32(name),
+    fileOf: (name) => shardOf(name).name,
     close: async () => {
       await Promise.all([...shards.values()].map((f) => f.close()))
     },

@@ -59,6 +59,8 @@ export interface SafetensorsFile {
   read(name: string): Promise<LoadedTensor>
   /** The tensor converted to float32 (F64 and I64 values are rounded). Shape via `info`. */
   readAsFloat32(name: string): Promise<Float32Array>
+  /** The file holding a tensor, where it is not `name` (the shard of a sharded checkpoint). */
+  fileOf?(name: string): string
   close(): Promise<void>
 }
 

@@ -10,6 +10,7 @@
  * tfjs-core src/io/io_utils.ts (decodeWeight), Keras `Model.get_config()` (topology).
  * Browser-safe: file access lives in tfjs-node.ts.
  */
+import { countNonFinite, nonFiniteError, type NonFinite } from './finite.js'
 import { CheckpointError, IssueList } from '../errors.js'
 import { f16ToF32 } from './dtypes.js'
 
@@ -357,10 +358,14 @@ export async function readTfjsLayersModel(raw: unknown, file: string, readShard:
   for (const g of json.weightsManifest) {
     const shards: Uint8Array[] = []
     for (const p of g.paths) shards.push(await readShard(p))
+    const bad: NonFinite[] = []
     for (const w of decodeWeightGroup(g, shards, file)) {
       if (weights.has(w.name)) throw new CheckpointError('TFJS_DUPLICATE_WEIGHT', `${file}: the weights manifest lists "${w.name}" twice`, HINT_REEXPORT)
       weights.set(w.name, w)
+      const b = w.dtype === 'float32' ? countNonFinite(w.name, w.data) : null
+      if (b) bad.push(b)
     }
+    if (bad.length) throw nonFiniteError(`${file} (weights in ${g.paths.join(', ')})`, bad, 'model')
   }
   const out: TfjsLayersModel = { file, topology, weights }
   if (json.userDefinedMetadata) {

@@ -9,7 +9,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConfigError, initTextCheckpoint, loadSpamAssassin, loadTokenizer, predict, quoteField, splitTrainValidation, train as trainTask, trainWordPieceVocab, type TrainEvent } from '../index.js'
+import { ConfigError, initTextCheckpoint, loadSpamAssassin, loadTokenizer, predict, quoteField, splitTrainValidation, taskDefaults, train as trainTask, trainWordPieceVocab, type TrainEvent } from '../index.js'
 import { command } from './command.js'
 import { ProgressBar } from './output.js'
 
@@ -63,6 +63,7 @@ export const demo = command(
     let bar: ProgressBar | null = null
     const out = join(f.out, 'model')
     const r = await trainTask({
+      ...taskDefaults('text-classification'),
       model: base,
       data: join(f.out, 'train.csv'),
       validation: join(f.out, 'test.csv'),

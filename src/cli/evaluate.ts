@@ -11,6 +11,7 @@ const spec = {
     model: { type: 'string', describe: 'trained model folder', required: true, placeholder: 'PATH' },
     data: { type: 'string', describe: 'labelled data (the formats the task reads)', required: true, placeholder: 'PATH' },
     task: { type: 'enum', choices: TASK_NAMES, describe: 'the task (default: the one the model folder records)' },
+    adapter: { type: 'string', describe: 'a PEFT LoRA adapter folder to apply to --model', placeholder: 'DIR' },
     onBadRow: { type: 'enum', choices: ['error', 'skip'], describe: 'stop at a bad row or skip and count', default: 'error' },
     batchSize: { type: 'int', describe: 'examples per batch', default: 16, min: 1 },
     device: { type: 'enum', choices: ['cpu', 'webgpu', 'cuda'], describe: 'execution provider', default: 'cpu' },

@@ -10,6 +10,8 @@ const spec = {
   flags: {
     model: { type: 'string', describe: 'trained model folder', required: true, placeholder: 'PATH' },
     task: { type: 'enum', choices: TASK_NAMES, describe: 'the task (default: the one the model folder records)' },
+    adapter: { type: 'string', describe: 'a PEFT LoRA adapter folder to apply to --model', placeholder: 'DIR' },
+    merge: { type: 'boolean', describe: 'fold a LoRA adapter into plain weights (ONNX always does)', default: false },
     format: { type: 'enum', choices: ['onnx', 'safetensors'], describe: 'output format', required: true },
     out: { type: 'string', describe: 'output: a .onnx file; safetensors: a folder, or one file when it ends in .safetensors', required: true, placeholder: 'PATH' },
     batchSize: { type: 'int', describe: 'ONNX: static batch size of the graph', default: 1, min: 1 },

@@ -13,6 +13,7 @@ const spec = {
     json: { type: 'boolean', describe: 'print as JSON', default: false },
     model: { type: 'string', describe: 'model folder or file (or give it as the argument)', placeholder: 'PATH' },
     task: { type: 'enum', choices: TASK_NAMES, describe: 'the task (default: the one the model folder records)' },
+    adapter: { type: 'string', describe: 'a PEFT LoRA adapter folder to apply to the model', placeholder: 'DIR' },
   },
 } as const
 

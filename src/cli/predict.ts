@@ -11,6 +11,7 @@ const spec = {
   flags: {
     model: { type: 'string', describe: 'trained model folder', required: true, placeholder: 'PATH' },
     task: { type: 'enum', choices: TASK_NAMES, describe: 'the task (default: the one the model folder records)' },
+    adapter: { type: 'string', describe: 'a PEFT LoRA adapter folder to apply to --model', placeholder: 'DIR' },
     data: { type: 'string', describe: 'text tasks: a file of texts instead of arguments (.csv, .tsv, .jsonl, .txt)', placeholder: 'FILE' },
     batchSize: { type: 'int', describe: 'inputs per batch', default: 16, min: 1 },
     device: { type: 'enum', choices: ['cpu', 'webgpu', 'cuda'], describe: 'execution provider', default: 'cpu' },

@@ -1,5 +1,5 @@
 /** `finetune train`: fine-tune a checkpoint for a task; the shared flags map 1:1 onto RunOptions, the rest come from the task. */
-import { ConfigError, runDefaults, TASK_NAMES, train as trainTask, type RunOptions, type TaskTrainOptions, type TrainEvent } from '../index.js'
+import { ConfigError, METHODS, methodDefaults, runDefaults, TASK_NAMES, train as trainTask, type MethodOptions, type RunOptions, type TaskTrainOptions, type TrainEvent } from '../index.js'
 import { command } from './command.js'
 import type { FlagSpec } from './flags.js'
 import { ProgressBar } from './output.js'
@@ -14,7 +14,19 @@ export const trainFlags = {
   out: { type: 'string', describe: 'output folder (model + metrics.json, events.jsonl, checkpoints/)', required: true, placeholder: 'DIR' },
   task: { type: 'enum', choices: TASK_NAMES, describe: 'what to train', default: 'text-classification' },
   validation: { type: 'string', describe: 'validation data (default: a seeded split of --data)', placeholder: 'PATH' },
-  method: { type: 'enum', choices: ['full', 'frozen'], describe: 'full fine-tuning, or a frozen backbone with cached features (head only)', default: 'full' },
+  method: { type: 'enum', choices: METHODS, describe: 'full fine-tuning; frozen: backbone frozen, its features cached, head only; lora: low-rank adapters + head', default: 'full' },
+  loraR: { type: 'int', describe: 'LoRA rank r', default: methodDefaults.loraR, min: 1 },
+  loraAlpha: { type: 'number', describe: 'LoRA alpha (scaling alpha / r)', default: methodDefaults.loraAlpha, min: 0 },
+  loraDropout: { type: 'number', describe: 'dropout on the LoRA input', default: methodDefaults.loraDropout, min: 0, max: 0.99 },
+  loraTargets: { type: 'list', describe: "modules LoRA adapts (PEFT target_modules; default: the family's, e.g. query,value for BERT, c_attn for GPT-2)", placeholder: 'NAME,NAME' },
+  loraBias: { type: 'enum', choices: ['none', 'all', 'lora_only'], describe: 'biases that train with LoRA', default: methodDefaults.loraBias },
+  rslora: { type: 'boolean', describe: 'rsLoRA scaling alpha / sqrt(r)', default: false },
+  merge: { type: 'boolean', describe: 'LoRA: save the adapter folded into plain weights instead of a PEFT adapter folder', default: false },
+  adapter: { type: 'string', describe: 'a PEFT LoRA adapter folder to put on --model and train further (with --method lora)', placeholder: 'DIR' },
+  unfreeze: { type: 'enum', choices: ['none', 'gradual'], describe: 'gradual: train the head first, then unfreeze one more layer group from the top every --unfreeze-every (ULMFiT)', default: 'none' },
+  unfreezeEvery: { type: 'string', describe: '"epoch" or a number of steps between unfreezing stages', default: 'epoch', placeholder: 'epoch|N' },
+  lrMult: { type: 'number', describe: 'discriminative learning rates: each layer group below the head gets lr / X more (fastai)', min: 1 },
+  layerDecay: { type: 'number', describe: 'layer-wise learning-rate decay: block i of L gets lr * X^(L+1-i), embeddings X^(L+1)', min: 0, max: 1 },
   epochs: { type: 'number', describe: 'training epochs', default: d.epochs, min: 0 },
   maxSteps: { type: 'int', describe: 'stop after N optimizer updates (overrides --epochs)', min: 1 },
   batchSize: { type: 'int', describe: 'examples per micro-batch', default: 8, min: 1 },
@@ -41,7 +53,7 @@ export const trainFlags = {
   device: { type: 'enum', choices: ['cpu', 'webgpu', 'cuda'], describe: 'ONNX Runtime execution provider', default: d.device },
   threads: { type: 'int', describe: 'ONNX Runtime threads (default: all cores)', min: 1 },
   json: { type: 'boolean', describe: 'print the final result as JSON on stdout', default: false },
-} as const satisfies Record<string, FlagSpec> & Partial<Record<keyof RunOptions | 'task' | 'model' | 'data' | 'validation' | 'method' | 'json', FlagSpec>>
+} as const satisfies Record<string, FlagSpec> & Partial<Record<keyof RunOptions | keyof MethodOptions | 'task' | 'model' | 'data' | 'validation' | 'adapter' | 'merge' | 'json', FlagSpec>>
 
 function every(v: string, flag: string, allowNone: boolean): 'epoch' | 'none' | number {
   if (v === 'epoch' || (allowNone && v === 'none')) return v
@@ -64,8 +76,8 @@ const spec = {
 export const train = command(
   spec,
   async (f, _pos, io) => {
-    const { json, evalEvery, saveEvery, ...rest } = f
-    const opts = { ...rest, evalEvery: every(evalEvery, 'eval-every', false) as 'epoch' | number, saveEvery: every(saveEvery, 'save-every', true) } as unknown as TaskTrainOptions
+    const { json, evalEvery, saveEvery, unfreezeEvery, ...rest } = f
+    const opts = { ...rest, evalEvery: every(evalEvery, 'eval-every', false) as 'epoch' | number, saveEvery: every(saveEvery, 'save-every', true), unfreezeEvery: every(unfreezeEvery, 'unfreeze-every', false) } as unknown as TaskTrainOptions
     let bar: ProgressBar | null = null
     let lastLoss = NaN
     opts.callbacks = [

@@ -8,6 +8,7 @@ import type { Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
+import type { ConfigSizes } from './config-sizes.js'
 import { ConfigReader, hfInit, readLabels, type HfConfig, type TextInputs, type TextModel, type TextTask } from './hf.js'
 import { Embedding, LayerNorm, Linear } from './layers.js'
 
@@ -31,16 +32,16 @@ export interface BertConfig {
 export function parseBertConfig(raw: HfConfig, file = 'config.json'): BertConfig {
   const r = new ConfigReader(raw, file)
   const c: BertConfig = {
-    vocab_size: r.int('vocab_size'),
-    hidden_size: r.int('hidden_size', 768),
-    num_hidden_layers: r.int('num_hidden_layers', 12),
-    num_attention_heads: r.int('num_attention_heads', 12),
-    intermediate_size: r.int('intermediate_size', 3072),
+    vocab_size: r.size('vocab_size'),
+    hidden_size: r.size('hidden_size', 768),
+    num_hidden_layers: r.size('num_hidden_layers', 12),
+    num_attention_heads: r.size('num_attention_heads', 12),
+    intermediate_size: r.size('intermediate_size', 3072),
     hidden_act: r.str('hidden_act', 'gelu'),
     hidden_dropout_prob: r.num('hidden_dropout_prob', 0.1),
     attention_probs_dropout_prob: r.num('attention_probs_dropout_prob', 0.1),
-    max_position_embeddings: r.int('max_position_embeddings', 512),
-    type_vocab_size: r.int('type_vocab_size', 2),
+    max_position_embeddings: r.size('max_position_embeddings', 512),
+    type_vocab_size: r.size('type_vocab_size', 2),
     layer_norm_eps: r.num('layer_norm_eps', 1e-12),
     pad_token_id: r.int('pad_token_id', 0),
     initializer_range: r.num('initializer_range', 0.02),
@@ -51,6 +52,25 @@ export function parseBertConfig(raw: HfConfig, file = 'config.json'): BertConfig
   if (pet !== undefined && pet !== 'absolute') r.issues.add('position_embedding_type', `"${String(pet)}" is not supported (only "absolute")`)
   r.check()
   return c
+}
+
+/** The checkpoint shapes and parameter count the sizes imply (RoBERTa too, with prefix "roberta"). */
+export function bertSizes(c: BertConfig, prefix = 'bert'): ConfigSizes {
+  const { vocab_size: V, hidden_size: H, intermediate_size: I, max_position_embeddings: P, type_vocab_size: T, num_hidden_layers: L } = c
+  const e = `${prefix}.embeddings`
+  return {
+    fields: { vocab_size: V, hidden_size: H, intermediate_size: I, max_position_embeddings: P, type_vocab_size: T, num_hidden_layers: L },
+    // embeddings, L x (q k v o, two LayerNorms, intermediate, output), pooler
+    params: (V + P + T) * H + 2 * H + L * (4 * H * H + 2 * H * I + 9 * H + I) + H * H + H,
+    tensors: [
+      { key: `${e}.word_embeddings.weight`, shape: [V, H], fields: ['vocab_size', 'hidden_size'] },
+      { key: `${e}.position_embeddings.weight`, shape: [P, H], fields: ['max_position_embeddings', 'hidden_size'] },
+      { key: `${e}.token_type_embeddings.weight`, shape: [T, H], fields: ['type_vocab_size', 'hidden_size'] },
+      { key: `${prefix}.encoder.layer.0.intermediate.dense.weight`, shape: [I, H], fields: ['intermediate_size', 'hidden_size'] },
+    ],
+    blocks: [{ field: 'num_hidden_layers', value: L, pattern: new RegExp(`^(?:${prefix}\\.)?encoder\\.layer\\.(\\d+)\\.`), example: `${prefix}.encoder.layer.N` }],
+    basePrefix: prefix,
+  }
 }
 
 export class BertEmbeddings extends Module {
@@ -187,6 +207,8 @@ export class Bert extends Module implements TextModel {
   classifier: Linear | null
   readonly headPrefixes: readonly string[]
   readonly architecture: string
+  /** PEFT's default LoRA targets for BERT. */
+  readonly loraTargets = ['query', 'value']
   constructor(readonly c: BertConfig, readonly config: HfConfig, readonly task: TextTask, seed = 0) {
     super()
     const rng = new Rng(seed)

@@ -7,6 +7,7 @@ import type { Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
+import type { ConfigSizes } from './config-sizes.js'
 import { ConfigReader, hfInit, readLabels, type HfConfig, type TextInputs, type TextModel, type TextTask } from './hf.js'
 import { Embedding, LayerNorm, Linear } from './layers.js'
 
@@ -30,15 +31,15 @@ export interface DistilBertConfig {
 export function parseDistilBertConfig(raw: HfConfig, file = 'config.json'): DistilBertConfig {
   const r = new ConfigReader(raw, file)
   const c: DistilBertConfig = {
-    vocab_size: r.int('vocab_size'),
-    dim: r.int('dim', 768),
-    n_layers: r.int('n_layers', 6),
-    n_heads: r.int('n_heads', 12),
-    hidden_dim: r.int('hidden_dim', 3072),
+    vocab_size: r.size('vocab_size'),
+    dim: r.size('dim', 768),
+    n_layers: r.size('n_layers', 6),
+    n_heads: r.size('n_heads', 12),
+    hidden_dim: r.size('hidden_dim', 3072),
     activation: r.str('activation', 'gelu'),
     dropout: r.num('dropout', 0.1),
     attention_dropout: r.num('attention_dropout', 0.1),
-    max_position_embeddings: r.int('max_position_embeddings', 512),
+    max_position_embeddings: r.size('max_position_embeddings', 512),
     seq_classif_dropout: r.num('seq_classif_dropout', 0.2),
     pad_token_id: r.int('pad_token_id', 0),
     initializer_range: r.num('initializer_range', 0.02),
@@ -47,6 +48,23 @@ export function parseDistilBertConfig(raw: HfConfig, file = 'config.json'): Dist
   if (raw['sinusoidal_pos_embds'] === true) r.issues.add('sinusoidal_pos_embds', 'sinusoidal position embeddings are not supported')
   r.check()
   return c
+}
+
+/** The checkpoint shapes and parameter count the sizes imply. */
+export function distilBertSizes(c: DistilBertConfig): ConfigSizes {
+  const { vocab_size: V, dim: H, hidden_dim: I, max_position_embeddings: P, n_layers: L } = c
+  return {
+    fields: { vocab_size: V, dim: H, hidden_dim: I, max_position_embeddings: P, n_layers: L },
+    // embeddings, L x (q k v out, two LayerNorms, lin1, lin2)
+    params: (V + P) * H + 2 * H + L * (4 * H * H + 2 * H * I + 9 * H + I),
+    tensors: [
+      { key: 'distilbert.embeddings.word_embeddings.weight', shape: [V, H], fields: ['vocab_size', 'dim'] },
+      { key: 'distilbert.embeddings.position_embeddings.weight', shape: [P, H], fields: ['max_position_embeddings', 'dim'] },
+      { key: 'distilbert.transformer.layer.0.ffn.lin1.weight', shape: [I, H], fields: ['hidden_dim', 'dim'] },
+    ],
+    blocks: [{ field: 'n_layers', value: L, pattern: /^(?:distilbert\.)?transformer\.layer\.(\d+)\./, example: 'distilbert.transformer.layer.N' }],
+    basePrefix: 'distilbert',
+  }
 }
 
 class MultiHeadSelfAttention extends Module {
@@ -130,6 +148,8 @@ export class DistilBert extends Module implements TextModel {
   classifier: Linear | null
   readonly headPrefixes: readonly string[]
   readonly architecture: string
+  /** PEFT's default LoRA targets for DistilBERT. */
+  readonly loraTargets = ['q_lin', 'v_lin']
   constructor(readonly c: DistilBertConfig, readonly config: HfConfig, readonly task: TextTask, seed = 0) {
     super()
     const rng = new Rng(seed)

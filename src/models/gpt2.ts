@@ -9,6 +9,7 @@ import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import { Parameter } from '../graph/graph.js'
 import { Rng } from '../runtime/rng.js'
+import type { ConfigSizes } from './config-sizes.js'
 import { ConfigReader, hfInit, readLabels, type HfConfig, type TextInputs, type TextModel, type TextTask } from './hf.js'
 import { Embedding, LayerNorm, Linear, normal } from './layers.js'
 
@@ -31,14 +32,14 @@ export interface Gpt2Config {
 
 export function parseGpt2Config(raw: HfConfig, file = 'config.json'): Gpt2Config {
   const r = new ConfigReader(raw, file)
-  const n_embd = r.int('n_embd', 768)
+  const n_embd = r.size('n_embd', 768)
   const c: Gpt2Config = {
-    vocab_size: r.int('vocab_size', 50257),
+    vocab_size: r.size('vocab_size', 50257),
     n_embd,
-    n_layer: r.int('n_layer', 12),
-    n_head: r.int('n_head', 12),
-    n_positions: r.int('n_positions', 1024),
-    n_inner: r.optInt('n_inner') ?? 4 * n_embd,
+    n_layer: r.size('n_layer', 12),
+    n_head: r.size('n_head', 12),
+    n_positions: r.size('n_positions', 1024),
+    n_inner: r.optSize('n_inner') ?? 4 * n_embd,
     activation_function: r.str('activation_function', 'gelu_new'),
     resid_pdrop: r.num('resid_pdrop', 0.1),
     embd_pdrop: r.num('embd_pdrop', 0.1),
@@ -52,6 +53,23 @@ export function parseGpt2Config(raw: HfConfig, file = 'config.json'): Gpt2Config
   if (raw['scale_attn_by_inverse_layer_idx'] === true) r.issues.add('scale_attn_by_inverse_layer_idx', 'is not supported')
   r.check()
   return c
+}
+
+/** The checkpoint shapes (Conv1D weights stored (in, out)) and parameter count the sizes imply. */
+export function gpt2Sizes(c: Gpt2Config): ConfigSizes {
+  const { vocab_size: V, n_embd: H, n_inner: I, n_positions: P, n_layer: L } = c
+  return {
+    fields: { vocab_size: V, n_embd: H, n_inner: I, n_positions: P, n_layer: L },
+    // wte, wpe, L x (ln_1, c_attn, c_proj, ln_2, c_fc, c_proj), ln_f
+    params: (V + P) * H + L * (4 * H * H + 2 * H * I + 9 * H + I) + 2 * H,
+    tensors: [
+      { key: 'transformer.wte.weight', shape: [V, H], fields: ['vocab_size', 'n_embd'] },
+      { key: 'transformer.wpe.weight', shape: [P, H], fields: ['n_positions', 'n_embd'] },
+      { key: 'transformer.h.0.mlp.c_fc.weight', shape: [H, I], fields: ['n_embd', 'n_inner'] },
+    ],
+    blocks: [{ field: 'n_layer', value: L, pattern: /^(?:transformer\.)?h\.(\d+)\./, example: 'transformer.h.N' }],
+    basePrefix: 'transformer',
+  }
 }
 
 /** GPT-2's Conv1D: y = x W + b with W stored (in, out). */
@@ -147,6 +165,8 @@ export class Gpt2 extends Module implements TextModel {
   classifier: Linear | null
   readonly headPrefixes: readonly string[]
   readonly architecture: string
+  /** PEFT's default LoRA target for GPT-2: the fused query/key/value projection. */
+  readonly loraTargets = ['c_attn']
   constructor(readonly c: Gpt2Config, readonly config: HfConfig, readonly task: TextTask, seed = 0) {
     super()
     const rng = new Rng(seed)

@@ -17,6 +17,7 @@ import { markStructureChanged, Module } from '../graph/module.js'
 import { HfLabelledModel } from './hf-vision-base.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
+import type { ConfigSizes } from './config-sizes.js'
 import { ConfigReader, type HfConfig } from './hf.js'
 import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readPositive, readProb, type HfVisionModel, type HfVisionOptions } from './hf-vision.js'
 import { BatchNorm2d, Conv2d, fill, Linear, normal } from './layers.js'
@@ -161,6 +162,32 @@ export class MobileNetV2Stem extends Module {
 
 const CHANNELS = [16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320]
 const STRIDES = [2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1]
+
+/** The checkpoint shapes and parameter count the config implies, from the same channel arithmetic as the model. */
+export function hfMobileNetV2Sizes(c: HfMobileNetV2Config): ConfigSizes {
+  const ch = CHANNELS.map((x) => depth(c, x))
+  const stem = depth(c, 32)
+  const out = c.finegrained_output && c.depth_multiplier < 1 ? 1280 : depth(c, 1280)
+  const expanded = (cin: number): number => makeDivisible(pyRound(cin * c.expand_ratio), c.depth_divisible_by, c.min_depth)
+  // conv weights plus BatchNorm's four per channel
+  let params = 9 * c.num_channels * stem + (c.first_layer_is_expansion ? 0 : stem * stem) + 9 * stem + stem * ch[0]! + 4 * (3 * stem + ch[0]!)
+  for (let i = 0; i < STRIDES.length; i++) {
+    const e = expanded(ch[i]!)
+    params += ch[i]! * e + 9 * e + e * ch[i + 1]! + 4 * (2 * e + ch[i + 1]!)
+  }
+  params += ch[16]! * out + 4 * out
+  return {
+    fields: { depth_multiplier: c.depth_multiplier, num_channels: c.num_channels, expand_ratio: c.expand_ratio, depth_divisible_by: c.depth_divisible_by, min_depth: c.min_depth },
+    params,
+    tensors: [
+      { key: 'mobilenet_v2.conv_stem.first_conv.convolution.weight', shape: [stem, c.num_channels, 3, 3], fields: ['depth_multiplier', 'num_channels', null, null] },
+      { key: 'mobilenet_v2.layer.0.expand_1x1.convolution.weight', shape: [expanded(ch[0]!), ch[0]!, 1, 1], fields: ['expand_ratio', 'depth_multiplier', null, null] },
+      { key: 'mobilenet_v2.conv_1x1.convolution.weight', shape: [out, ch[16]!, 1, 1], fields: ['depth_multiplier', 'depth_multiplier', null, null] },
+    ],
+    blocks: [],
+    basePrefix: 'mobilenet_v2',
+  }
+}
 
 export class HfMobileNetV2Model extends Module {
   conv_stem: MobileNetV2Stem

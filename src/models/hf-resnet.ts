@@ -14,6 +14,7 @@ import { markStructureChanged, Module } from '../graph/module.js'
 import { HfLabelledModel } from './hf-vision-base.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
+import type { BlockCount, ConfigSizes, SizedTensor } from './config-sizes.js'
 import { ConfigReader, type HfConfig } from './hf.js'
 import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readIntList, readPositive, type HfVisionModel, type HfVisionOptions } from './hf-vision.js'
 import { BatchNorm2d, Conv2d, Linear } from './layers.js'
@@ -50,6 +51,35 @@ export function parseHfResNetConfig(raw: HfConfig, file = 'config.json'): HfResN
   if (c.layer_type === 'bottleneck') for (const [i, h] of c.hidden_sizes.entries()) if (h < 4) r.issues.add(`hidden_sizes[${i}]`, `a bottleneck stage needs at least 4 channels (it reduces by 4), got ${h}`)
   r.check()
   return c
+}
+
+/** The checkpoint shapes, stage and layer counts, and parameter count the sizes imply. */
+export function hfResNetSizes(c: HfResNetConfig): ConfigSizes {
+  const { num_channels: C, embedding_size: E } = c
+  const fields: Record<string, number> = { num_channels: C, embedding_size: E }
+  const tensors: SizedTensor[] = [{ key: 'resnet.embedder.embedder.convolution.weight', shape: [E, C, 7, 7], fields: ['embedding_size', 'num_channels', null, null] }]
+  const blocks: BlockCount[] = [{ field: 'len(depths)', value: c.depths.length, pattern: /^(?:resnet\.)?encoder\.stages\.(\d+)\./, example: 'resnet.encoder.stages.N' }]
+  // conv weights plus BatchNorm's four per channel
+  const layer = (cin: number, cout: number, first: boolean): number => {
+    const shortcut = first ? cin * cout + 4 * cout : 0 // a stage's first layer changes channels or strides
+    if (c.layer_type === 'basic') return 9 * cin * cout + 9 * cout * cout + 8 * cout + shortcut
+    const r = Math.floor(cout / 4)
+    return cin * r + 9 * r * r + r * cout + 8 * r + 4 * cout + shortcut
+  }
+  let params = 49 * C * E + 4 * E
+  let cin = E
+  c.hidden_sizes.forEach((h, i) => {
+    const d = c.depths[i] ?? 1
+    fields[`hidden_sizes[${i}]`] = h
+    fields[`depths[${i}]`] = d
+    params += layer(cin, h, true) + (d - 1) * layer(h, h, false)
+    const f = `hidden_sizes[${i}]`
+    const last = `resnet.encoder.stages.${i}.layers.0.layer`
+    tensors.push(c.layer_type === 'basic' ? { key: `${last}.1.convolution.weight`, shape: [h, h, 3, 3], fields: [f, f, null, null] } : { key: `${last}.2.convolution.weight`, shape: [h, Math.floor(h / 4), 1, 1], fields: [f, f, null, null] })
+    blocks.push({ field: `depths[${i}]`, value: d, pattern: new RegExp(`^(?:resnet\\.)?encoder\\.stages\\.${i}\\.layers\\.(\\d+)\\.`), example: `resnet.encoder.stages.${i}.layers.N` })
+    cin = h
+  })
+  return { fields, params, tensors, blocks, basePrefix: 'resnet' }
 }
 
 const act = (name: string | null): ((x: Tensor) => Tensor) | null => (name === null ? null : hfActivation(name))

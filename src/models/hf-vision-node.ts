@@ -6,11 +6,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
+import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { readJsonFile, writeFileAtomic, writeSafetensorsFile } from '../checkpoint/io-node.js'
 import { readPreprocessorConfig, writePreprocessorConfig } from '../data/image-preprocessing-node.js'
 import type { Preprocessing } from '../data/image-preprocessing.js'
+import { checkConfigSizes } from './config-sizes.js'
 import { Rng } from '../runtime/rng.js'
 import type { HfConfig } from './hf.js'
 import { buildHfVisionModel, hfVisionFamilies, hfVisionFamily, isHfVisionType, loadHfVisionWeights, type HfVisionModel, type HfVisionType } from './hf-vision.js'
@@ -63,13 +65,16 @@ export async function openHfVisionFolder(dir: string, o: OpenHfVisionOptions = {
   const config = (await readJsonFile(configPath, 'model config')) as HfConfig
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new ConfigError('CONFIG_INVALID', `${configPath}: expected a JSON object`, 'point at a Hugging Face model folder')
   const fam = hfVisionFamily(config, configPath)
-  const model = buildHfVisionModel(config, o.numClasses, { init: false, file: configPath, ...(o.imageSize !== undefined ? { imageSize: o.imageSize } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) })
-  // the fresh head a load may keep gets HF's initialisation rather than the quick default
-  model.replaceHead(model.numClasses, new Rng(o.seed ?? 0), model.labels)
-  model.nameParameters()
   const weights = await openWeights(dir)
+  let model: HfVisionModel
   let report: LoadReport
   try {
+    // sizes against the weights' header and this machine's memory, before anything is allocated
+    checkConfigSizes(fam.sizes(config, configPath, o.imageSize), weights, { file: configPath, memoryBytes: totalmem() })
+    model = buildHfVisionModel(config, o.numClasses, { init: false, file: configPath, ...(o.imageSize !== undefined ? { imageSize: o.imageSize } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) })
+    // the fresh head a load may keep gets HF's initialisation rather than the quick default
+    model.replaceHead(model.numClasses, new Rng(o.seed ?? 0), model.labels)
+    model.nameParameters()
     report = await loadHfVisionWeights(model, weights, { reinitHead: o.reinitHead ?? false })
   } finally {
     await weights.close()

@@ -9,10 +9,11 @@ import type { Parameter, Tensor } from '../graph/graph.js'
 import * as nn from '../graph/nn.js'
 import type { Rng } from '../runtime/rng.js'
 import { IMAGENET_MEAN, IMAGENET_STD, type Preprocessing } from '../data/image-preprocessing.js'
+import { guardAllocation, type ConfigSizes } from './config-sizes.js'
 import { readLabels, type ConfigReader, type HfConfig } from './hf.js'
-import { HfMobileNetV2 } from './hf-mobilenet-v2.js'
-import { HfResNet } from './hf-resnet.js'
-import { HfViT } from './hf-vit.js'
+import { HfMobileNetV2, hfMobileNetV2Sizes, parseHfMobileNetV2Config } from './hf-mobilenet-v2.js'
+import { HfResNet, hfResNetSizes, parseHfResNetConfig } from './hf-resnet.js'
+import { HfViT, hfViTSizes, parseHfViTConfig } from './hf-vit.js'
 import type { ImageModel } from './image-model.js'
 import { loadWeights, type LoadReport, type WeightSource } from './load.js'
 
@@ -58,6 +59,8 @@ export interface HfVisionFamily {
   architecture: string
   basePrefix: string
   build(raw: HfConfig, numClasses: number | undefined, o: HfVisionOptions): HfVisionModel
+  /** What the config's sizes imply (checkpoint shapes, block counts, parameters); parses without allocating. */
+  sizes(raw: HfConfig, file?: string, imageSize?: number): ConfigSizes
   /** Keys of other HF heads of the family that a classifier does not read (ViTModel's pooler, ...). */
   ignorable: RegExp
   /** The preprocessing of HF's image processor for the family, when a folder has no preprocessor_config.json. */
@@ -74,6 +77,7 @@ export const hfVisionFamilies: Readonly<Record<HfVisionType, HfVisionFamily>> = 
     architecture: 'ResNetForImageClassification',
     basePrefix: 'resnet',
     build: (raw, n, o) => new HfResNet(raw, n, o),
+    sizes: (raw, file) => hfResNetSizes(parseHfResNetConfig(raw, file)),
     ignorable: /^$/,
     // ConvNextImageProcessor (microsoft/resnet-50): shortest edge 224 / crop_pct 0.875 = 256, crop 224, bicubic
     preprocessing: (s) => ({ resize: { shortestEdge: Math.trunc(s / 0.875) }, crop: { height: s, width: s }, mean: IMAGENET_MEAN, std: IMAGENET_STD, interpolation: 'bicubic', rescaleFactor: 1 / 255 }),
@@ -83,6 +87,10 @@ export const hfVisionFamilies: Readonly<Record<HfVisionType, HfVisionFamily>> = 
     architecture: 'ViTForImageClassification',
     basePrefix: 'vit',
     build: (raw, n, o) => new HfViT(raw, n, o),
+    sizes: (raw, file, imageSize) => {
+      const c = parseHfViTConfig(raw, file)
+      return hfViTSizes(c, imageSize ?? c.image_size)
+    },
     // ViTModel's pooler, ViTForMaskedImageModeling's mask token and decoder
     ignorable: /^((vit\.)?pooler\.|(vit\.)?embeddings\.mask_token$|decoder\.)/,
     // ViTImageProcessor: a square resize, no crop, mean and std 0.5
@@ -93,6 +101,7 @@ export const hfVisionFamilies: Readonly<Record<HfVisionType, HfVisionFamily>> = 
     architecture: 'MobileNetV2ForImageClassification',
     basePrefix: 'mobilenet_v2',
     build: (raw, n, o) => new HfMobileNetV2(raw, n, o),
+    sizes: (raw, file) => hfMobileNetV2Sizes(parseHfMobileNetV2Config(raw, file)),
     // MobileNetV2ForSemanticSegmentation's head
     ignorable: /^segmentation_head\./,
     // MobileNetV2ImageProcessor: shortest edge 256, crop 224, bilinear, mean and std 0.5
@@ -122,7 +131,8 @@ export function hfVisionFamily(raw: HfConfig, file = 'config.json'): HfVisionFam
  * config's labels (the head gets LABEL_i names, as HF's num_labels does).
  */
 export function buildHfVisionModel(raw: HfConfig, numClasses?: number, o: HfVisionOptions = {}): HfVisionModel {
-  const m = hfVisionFamily(raw, o.file).build(raw, numClasses, o)
+  const fam = hfVisionFamily(raw, o.file)
+  const m = guardAllocation(() => fam.build(raw, numClasses, o), o.file ?? 'config.json', () => fam.sizes(raw, o.file, o.imageSize))
   m.nameParameters()
   return m
 }
@@ -166,6 +176,7 @@ function adaptedSource(model: HfVisionModel, src: WeightSource): WeightSource {
     keys: () => src.keys(),
     info: (k) => (adaptable.has(k) ? { shape: [...params.get(full(k))!.shape] } : src.info(k)),
     readAsFloat32: async (k) => (adaptable.has(k) ? adapt(full(k), src.info(k).shape, await src.readAsFloat32(k))! : src.readAsFloat32(k)),
+    ...(src.fileOf ? { fileOf: (k: string) => src.fileOf!(k) } : {}),
   }
 }
 

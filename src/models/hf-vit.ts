@@ -18,6 +18,7 @@ import { HfLabelledModel } from './hf-vision-base.js'
 import { resamplePosGrid } from './vit.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
+import type { ConfigSizes } from './config-sizes.js'
 import { ConfigReader, type HfConfig } from './hf.js'
 import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readPositive, readProb, truncNormal, type HfVisionModel, type HfVisionOptions } from './hf-vision.js'
 import { Conv2d, fill, LayerNorm, Linear } from './layers.js'
@@ -43,7 +44,7 @@ export function parseHfViTConfig(raw: HfConfig, file = 'config.json'): HfViTConf
   const r = new ConfigReader(raw, file)
   const c: HfViTConfig = {
     hidden_size: readPositive(r, 'hidden_size', 768),
-    num_hidden_layers: r.int('num_hidden_layers', 12),
+    num_hidden_layers: readPositive(r, 'num_hidden_layers', 12),
     num_attention_heads: readPositive(r, 'num_attention_heads', 12),
     intermediate_size: readPositive(r, 'intermediate_size', 3072),
     hidden_act: readActivation(r, 'hidden_act', 'gelu'),
@@ -60,6 +61,24 @@ export function parseHfViTConfig(raw: HfConfig, file = 'config.json'): HfViTConf
   if (c.patch_size > c.image_size) r.issues.add('patch_size', `${c.patch_size} is larger than image_size ${c.image_size}`)
   r.check()
   return c
+}
+
+/** The checkpoint shapes, layer count and parameter count the sizes imply (position embeddings for `imageSize`). */
+export function hfViTSizes(c: HfViTConfig, imageSize = c.image_size): ConfigSizes {
+  const { hidden_size: H, intermediate_size: I, num_hidden_layers: L, patch_size: P, num_channels: C } = c
+  const grid = Math.floor(imageSize / P)
+  return {
+    fields: { hidden_size: H, intermediate_size: I, num_hidden_layers: L, patch_size: P, num_channels: C, image_size: imageSize },
+    // patch projection, class token, position embeddings, L x (q k v o, two LayerNorms, MLP), final LayerNorm
+    params: H * C * P * P + 2 * H + (grid * grid + 1) * H + L * (4 * H * H + 2 * H * I + 9 * H + I) + 2 * H,
+    tensors: [
+      { key: 'vit.embeddings.patch_embeddings.projection.weight', shape: [H, C, P, P], fields: ['hidden_size', 'num_channels', 'patch_size', 'patch_size'] },
+      { key: 'vit.embeddings.cls_token', shape: [1, 1, H], fields: [null, null, 'hidden_size'] },
+      { key: 'vit.encoder.layer.0.intermediate.dense.weight', shape: [I, H], fields: ['intermediate_size', 'hidden_size'] },
+    ],
+    blocks: [{ field: 'num_hidden_layers', value: L, pattern: /^(?:vit\.)?encoder\.layer\.(\d+)\./, example: 'vit.encoder.layer.N' }],
+    basePrefix: 'vit',
+  }
 }
 
 export class ViTSelfAttention extends Module {
@@ -135,6 +154,8 @@ export class HfViTModel extends Module {
 export class HfViT extends HfLabelledModel implements HfVisionModel {
   readonly modelType = 'vit'
   readonly architecture = 'ViTForImageClassification'
+  /** PEFT's default LoRA targets for ViT. */
+  readonly loraTargets = ['query', 'value']
   readonly basePrefix = 'vit'
   readonly headPrefixes = ['classifier'] as const
   readonly featureSize: number

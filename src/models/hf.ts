@@ -37,6 +37,8 @@ export interface TextModel extends Module {
   readonly headPrefixes: readonly string[]
   /** The HF class name written to config.architectures. */
   readonly architecture: string
+  /** Modules LoRA adapts by default (PEFT's target_modules for the family). */
+  readonly loraTargets?: readonly string[]
   /** Whether the family takes token_type_ids. */
   readonly usesTokenTypes: boolean
   /** Checkpoint prefix of the backbone ("bert", "transformer", ...). */
@@ -56,6 +58,20 @@ export class ConfigReader {
       return 0
     }
     return v
+  }
+  /** A size (a dimension or a count of layers, heads, positions): a positive integer. */
+  size(key: string, dflt?: number): number {
+    const v = this.raw[key] ?? dflt
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+      this.issues.add(key, v === undefined ? 'is missing' : `must be a positive integer (a size), got ${JSON.stringify(v)}`)
+      return 0 // never used: check() throws; 0 keeps divisible() quiet about a field already reported
+    }
+    return v
+  }
+  optSize(key: string): number | null {
+    const v = this.raw[key]
+    if (v === undefined || v === null) return null
+    return this.size(key)
   }
   num(key: string, dflt?: number): number {
     const v = this.raw[key] ?? dflt

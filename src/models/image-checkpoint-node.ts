@@ -17,6 +17,7 @@ import { readTfjsLayersModelFile } from '../checkpoint/tfjs-node.js'
 import { readPreprocessorConfig, writePreprocessorConfig } from '../data/image-preprocessing-node.js'
 import { IMAGENET_MEAN, IMAGENET_STD, type Preprocessing } from '../data/image-preprocessing.js'
 import { Rng } from '../runtime/rng.js'
+import { guardAllocation } from './config-sizes.js'
 import type { ImageModel } from './image-model.js'
 import { isHfVisionFolder, openHfVisionFolder, saveHfVisionFolder } from './hf-vision-node.js'
 import type { HfVisionModel } from './hf-vision.js'
@@ -123,7 +124,7 @@ export async function openImageCheckpoint(path: string, o: OpenImageOptions = {}
     if (typeof arch === 'string') {
       if (!isArchName(arch)) throw new ConfigError('MODEL_UNKNOWN_ARCH', `${join(dir, 'config.json')}: finetune_arch "${arch}" is not one of ${ARCHS.join(', ')}`)
       const imageSize = typeof cfg['image_size'] === 'number' ? (cfg['image_size'] as number) : undefined
-      const model = visionArch(arch).build(labels.length, { init: false, ...(arch === 'vit_b_16' && imageSize ? { imageSize } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) })
+      const model = guardAllocation(() => visionArch(arch).build(labels.length, { init: false, ...(arch === 'vit_b_16' && imageSize ? { imageSize } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) }), join(dir, 'config.json'))
       model.nameParameters()
       const f = await openSafetensorsFile(join(dir, 'model.safetensors'))
       try {
@@ -156,7 +157,7 @@ export async function openImageCheckpoint(path: string, o: OpenImageOptions = {}
   try {
     const headKey = { resnet18: 'fc.weight', resnet34: 'fc.weight', resnet50: 'fc.weight', vgg11: 'classifier.6.weight', vgg16: 'classifier.6.weight', vgg16_bn: 'classifier.6.weight', inception_v3: 'fc.weight', mobilenet_v2: 'classifier.1.weight', vit_b_16: 'heads.head.weight' }[arch as ArchName]
     const classes = f.has(headKey) ? f.info(headKey).shape[0]! : 1000
-    const model = a.build(classes, { init: false, ...(arch === 'vit_b_16' && o.imageSize ? { imageSize: o.imageSize } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) })
+    const model = guardAllocation(() => a.build(classes, { init: false, ...(arch === 'vit_b_16' && o.imageSize ? { imageSize: o.imageSize } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) }), file)
     model.nameParameters()
     await loadVisionWeights(model, f)
     const labels = Array.from({ length: classes }, (_, i) => `LABEL_${i}`)

@@ -9,6 +9,8 @@ export interface ImageModel extends Module {
   readonly featureSize: number
   readonly headPrefixes: readonly string[]
   readonly defaultImageSize: number
+  /** Modules LoRA adapts by default, where the family has a PEFT default. */
+  readonly loraTargets?: readonly string[]
   logits(x: Tensor): Tensor
   backbone(x: Tensor): Tensor
   head(features: Tensor): Tensor

@@ -3,6 +3,7 @@
  * lookup with the few aliases real checkpoints need: a missing or extra base-model prefix
  * ("bert.", "transformer."), and TF-era LayerNorm names (gamma/beta).
  */
+import { countNonFinite, nonFiniteError, type NonFinite } from '../checkpoint/finite.js'
 import { CheckpointError } from '../errors.js'
 import type { Module } from '../graph/module.js'
 import { fmt } from '../graph/shape.js'
@@ -13,6 +14,8 @@ export interface WeightSource {
   keys(): string[]
   info(name: string): { shape: number[] }
   readAsFloat32(name: string): Promise<Float32Array>
+  /** The file that holds a tensor, where it differs from `name` (a shard of a sharded checkpoint). */
+  fileOf?(name: string): string
 }
 
 export interface LoadOptions {
@@ -53,6 +56,7 @@ export async function loadWeights(model: Module, src: WeightSource, o: LoadOptio
   const missing: string[] = []
   const mismatched: string[] = []
   const isHead = (n: string): boolean => (o.newOk ?? []).some((p) => n === p || n.startsWith(`${p}.`))
+  const notFinite = new Map<string, NonFinite[]>() // by file
   const params = model.namedParameters()
   for (const [name, p] of params) {
     const key = candidates(name, o.basePrefix).find((k) => keys.has(k))
@@ -74,8 +78,16 @@ export async function loadWeights(model: Module, src: WeightSource, o: LoadOptio
       continue
     }
     p.data = await src.readAsFloat32(key)
+    const bad = countNonFinite(key, p.data)
+    if (bad) {
+      const file = src.fileOf?.(key) ?? src.name
+      notFinite.set(file, [...(notFinite.get(file) ?? []), bad])
+    }
     report.loaded++
   }
+  // a NaN weight makes every prediction NaN; refuse it here rather than print label -1 later
+  const firstBad = [...notFinite][0] // by file; a sharded checkpoint reports its first bad shard
+  if (firstBad) throw nonFiniteError(...firstBad)
   if (mismatched.length) {
     const head = mismatched.every((m) => isHead(m.split(':')[0]!))
     throw new CheckpointError(

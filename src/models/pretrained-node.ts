@@ -5,12 +5,14 @@
  */
 import { existsSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { CheckpointError, ConfigError } from '../errors.js'
 import { readJsonFile, writeFileAtomic, writeSafetensorsFile } from '../checkpoint/io-node.js'
 import { openSafetensorsFile, openShardedSafetensors, SHARD_INDEX } from '../checkpoint/safetensors-node.js'
 import type { SafetensorsFile, TensorToWrite } from '../checkpoint/safetensors.js'
 import { loadTokenizer, type Tokenizer, type TokenizerFiles, type TokenizerKind } from '../tokenizers/index.js'
+import { checkConfigSizes } from './config-sizes.js'
 import { readLabels, type HfConfig, type ProblemType, type TextModel, type TextTask } from './hf.js'
 import { loadWeights, type LoadReport } from './load.js'
 import { TEXT_FAMILIES, textFamily } from './registry.js'
@@ -100,6 +102,8 @@ export async function loadTextCheckpoint(dir: string, o: LoadTextOptions): Promi
   if (!fam.tasks.includes(o.task)) throw new ConfigError('MODEL_TASK', `${family} has no ${o.task} head in finetune`, `tasks for ${family}: ${fam.tasks.filter((t) => t !== 'base').join(', ')}`)
   const weights = await openWeights(dir)
   try {
+    // sizes against the weights' header and this machine's memory, before anything is allocated
+    checkConfigSizes(fam.sizes(raw, configPath), weights, { file: configPath, memoryBytes: totalmem() })
     const config: HfConfig = { ...raw, model_type: family }
     const ckptLabels = Object.values(readLabels(raw).id2label)
     let labels: string[] = o.task === 'sequence-classification' || o.task === 'token-classification' ? ckptLabels : []

@@ -60,6 +60,8 @@ export class Roberta extends Module implements TextModel {
   classifier: RobertaClassificationHead | Linear | null
   readonly headPrefixes: readonly string[]
   readonly architecture: string
+  /** PEFT's default LoRA targets for RoBERTa. */
+  readonly loraTargets = ['query', 'value']
   constructor(readonly c: BertConfig, readonly config: HfConfig, readonly task: TextTask, seed = 0) {
     super()
     const rng = new Rng(seed)

@@ -160,6 +160,7 @@ export function adaptedSource(model: VisionModel, src: WeightSource): WeightSour
     keys: () => src.keys(),
     info: (k) => (adaptable.has(k) ? { shape: [...params.get(k)!.shape] } : src.info(k)),
     readAsFloat32: async (k) => (adaptable.has(k) ? adapt(k, src.info(k).shape, await src.readAsFloat32(k))! : src.readAsFloat32(k)),
+    ...(src.fileOf ? { fileOf: (k: string) => src.fileOf!(k) } : {}),
   }
 }
 

@@ -167,7 +167,8 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
   MatMul: same('MatMul'),
   Gemm: (b, n, ins, outs) =>
     b.node('Gemm', ins, outs, [aInt('transA', n.attrs.transA ? 1 : 0), aInt('transB', n.attrs.transB ? 1 : 0), aFloat('alpha', n.attrs.alpha), aFloat('beta', n.attrs.beta)]),
-  Reshape: (b, n, ins, outs) => b.node('Reshape', [ins[0]!, b.const(n.attrs.shape)], outs),
+  // a 0 in the target is a real zero-size axis, not ONNX's "copy this dimension"
+  Reshape: (b, n, ins, outs) => b.node('Reshape', [ins[0]!, b.const(n.attrs.shape)], outs, n.attrs.shape.includes(0) ? [aInt('allowzero', 1)] : []),
   Transpose: (b, n, ins, outs) => b.node('Transpose', ins, outs, [aInts('perm', n.attrs.perm)]),
   Slice: (b, n, ins, outs) => {
     const { starts, ends, axes, steps } = n.attrs

@@ -73,3 +73,10 @@ export function decodeModel(bytes: Uint8Array): ModelProtoObj {
   const msg = ModelProto.decode(bytes)
   return ModelProto.toObject(msg, { longs: Number, bytes: Uint8Array, defaults: true, arrays: true }) as unknown as ModelProtoObj
 }
+
+const TensorProtoType = root.lookupType('onnx.TensorProto')
+
+/** Decodes a serialised TensorProto (the .pb files of the ONNX backend test suite). */
+export function decodeTensorProto(bytes: Uint8Array): TensorProtoObj {
+  return TensorProtoType.toObject(TensorProtoType.decode(bytes), { longs: Number, bytes: Uint8Array, defaults: true, arrays: true }) as unknown as TensorProtoObj
+}

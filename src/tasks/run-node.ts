@@ -8,8 +8,10 @@ import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { writeFileAtomic } from '../checkpoint/io-node.js'
 import { Runtime } from '../runtime/session.js'
-import { checkOutputFolder, runDefaults, runTraining, type RunOptions } from '../train/run-node.js'
-import type { TrainResult } from '../train/trainer.js'
+import { checkOutputFolder, optimizerOf, runDefaults, runTraining, type RunOptions } from '../train/run-node.js'
+import type { TrainingJob, TrainResult } from '../train/trainer.js'
+import { applyMethod, mergeLora, methodDefaults, type MethodOptions } from '../methods/index.js'
+import { attachAdapters, saveWithAdapter } from './adapter-node.js'
 import { getTask, TASK_NAMES, taskOfConfig } from './registry.js'
 import type { EvalResult, ExportResult, Inspection, OpenOptions, PredictRecord, Task, TaskTrainOptions } from './task.js'
 
@@ -29,10 +31,10 @@ export interface TrainOutcome extends TrainResult {
 }
 
 /** Default run options for a task: the shared ones with the task's overrides, then its own options' defaults. */
-export function taskDefaults(task: Task | string): RunOptions & { method: 'full' | 'frozen' } & Record<string, unknown> {
+export function taskDefaults(task: Task | string): RunOptions & MethodOptions & { merge: boolean } & Record<string, unknown> {
   const t = typeof task === 'string' ? getTask(task) : task
   const own = Object.fromEntries(Object.entries(t.options).filter(([, s]) => 'default' in s && s.default !== undefined).map(([k, s]) => [k, (s as { default: unknown }).default]))
-  return { ...runDefaults, method: 'full', ...t.defaults, ...own } as RunOptions & { method: 'full' | 'frozen' } & Record<string, unknown>
+  return { ...runDefaults, ...methodDefaults, merge: false, ...t.defaults, ...own } as RunOptions & MethodOptions & { merge: boolean } & Record<string, unknown>
 }
 
 /** Fine-tunes `o.model` on `o.data` for `o.task`; everything is checked before `o.out` is touched. */
@@ -44,10 +46,20 @@ export async function train(o: TaskTrainOptions): Promise<TrainOutcome> {
   try {
     const p = await task.prepare(o, runtime)
     try {
-      const args = { ...o, ...p.record }
-      const { result, metrics, trainMs } = await runTraining(p.job, p.model, o, p.defaultMetric, args)
-      await p.save(o.out)
-      const examplesPerSecond = trainMs > 0 ? (p.job.session.step * o.batchSize * o.gradAccum) / (trainMs / 1000) : 0
+      // a folder trained with --method lora carries its adapter; --adapter names one to train on
+      let existing = await attachAdapters(p.model, o.model, o.adapter)
+      if (existing && o.method !== 'lora') {
+        mergeLora(p.model) // full or frozen training of an adapted model starts from the merged weights
+        existing = null
+      }
+      let job: TrainingJob | null = null
+      const m = applyMethod(p.model, p.headPrefixes, o, optimizerOf(o), () => Math.ceil(job!.batchesPerEpoch / o.gradAccum), existing ?? undefined)
+      job = await p.job(m.optimizer)
+      const record = { ...p.record, ...(m.lora ? { lora_adapted_modules: m.lora.adapted.length, trainable_parameters: m.lora.trainable, total_parameters: m.lora.total } : {}), layer_groups: m.groups.length }
+      const args = { ...o, ...record }
+      const { result, metrics, trainMs } = await runTraining(job, p.model, { ...o, callbacks: [...m.callbacks, ...(o.callbacks ?? [])] }, p.defaultMetric, args)
+      const saved = await saveWithAdapter(o.out, p.model, m.lora?.config ?? null, p.save, { merge: o.merge, baseModel: o.model, task: task.name })
+      const examplesPerSecond = trainMs > 0 ? (job.session.step * o.batchSize * o.gradAccum) / (trainMs / 1000) : 0
       const summary = {
         ...metrics,
         task: task.name,
@@ -60,11 +72,12 @@ export async function train(o: TaskTrainOptions): Promise<TrainOutcome> {
         stop_reason: result.reason,
         method: o.method,
         skipped_rows: p.skipped,
-        ...p.record,
+        saved,
+        ...record,
         peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
       }
       await writeFileAtomic(join(o.out, 'metrics.json'), `${JSON.stringify(summary, null, 2)}\n`)
-      return { ...result, metrics, task: task.name, out: o.out, labels: p.labels, headFromCheckpoint: p.headFromCheckpoint, trainExamples: p.trainExamples, evalExamples: p.evalExamples, skipped: p.skipped, examplesPerSecond, record: p.record }
+      return { ...result, metrics, task: task.name, out: o.out, labels: p.labels, headFromCheckpoint: p.headFromCheckpoint, trainExamples: p.trainExamples, evalExamples: p.evalExamples, skipped: p.skipped, examplesPerSecond, record: { ...record, saved } }
     } finally {
       await p.close()
     }

@@ -9,8 +9,10 @@
  */
 import { RuntimeError } from '../errors.js'
 import type { Module } from '../graph/module.js'
+import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { Provider, Runtime } from '../runtime/session.js'
 import type { TrainingJob } from '../train/trainer.js'
+import type { MethodOptions } from '../methods/index.js'
 import type { RunOptions } from '../train/run-node.js'
 
 /** The commands a task serves; a task's own options say which of them they apply to. */
@@ -28,12 +30,15 @@ export type OptionSpec =
 export type TaskOption = OptionSpec & { commands: readonly CommandName[]; commandDefaults?: Partial<Record<CommandName, string | number | boolean>> }
 
 /** Options of `finetune train` for any task: the shared run options plus the task's own. */
-export interface TaskTrainOptions extends RunOptions {
+export interface TaskTrainOptions extends RunOptions, MethodOptions {
   task: string
   model: string
   data: string
   validation?: string
-  method: 'full' | 'frozen'
+  /** A PEFT LoRA adapter to put on the model and train further (--method lora). */
+  adapter?: string
+  /** LoRA: write the adapter folded into plain weights instead of the adapter. */
+  merge: boolean
   /** The task's own options (keys of its `options`). */
   [option: string]: unknown
 }
@@ -41,8 +46,13 @@ export interface TaskTrainOptions extends RunOptions {
 /** What a task hands the shared runner: a model ready to train on validated data. */
 export interface PreparedTraining {
   model: Module
-  /** Batches (collation), loss (in the session's forward) and metrics (evaluate). */
-  job: TrainingJob
+  /** Name prefixes of the head (trained by every method; a LoRA adapter saves it in full). */
+  headPrefixes: readonly string[]
+  /**
+   * Batches (collation), loss (in the session's forward) and metrics (evaluate). Called once the
+   * method has adapted the model (LoRA, frozen layers) with the optimizer the shared runner chose.
+   */
+  job(optimizer: OptimizerConfig): Promise<TrainingJob>
   /** Metric for the best checkpoint and early stopping when --metric is not given. */
   defaultMetric: string | undefined
   /** Labels the head predicts, in id order (empty for tasks without labels). */

@@ -16,8 +16,9 @@ import type { HfConfig, TextInputs, TextModel, TextTask } from '../models/hf.js'
 import { assertModelDir, loadTextCheckpoint, modelTensors, saveTextCheckpoint, type LoadedText } from '../models/pretrained-node.js'
 import { Runtime } from '../runtime/session.js'
 import type { Tokenizer } from '../tokenizers/index.js'
-import { optimizerOf } from '../train/run-node.js'
-import { padTokens, TextTaskRunner, type TextExample, type TextHead } from '../train/text.js'
+import { TrainSession } from '../train/step.js'
+import { inputsOf, padTokens, TextTaskRunner, type TextExample, type TextHead } from '../train/text.js'
+import { attachAdapters, saveWithAdapter, unmergedAdapter } from './adapter-node.js'
 import { TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
 
 export type TextTaskName = 'text-classification' | 'token-classification' | 'causal-lm'
@@ -66,15 +67,15 @@ const dataOptionsOf = (o: Record<string, unknown>): TextDataOptions => {
 }
 const cap = (m: LoadedText, maxLength: number): number => Math.min(maxLength, m.tokenizer.modelMaxLength ?? maxLength, m.model.maxPositions)
 
-/** Logits of raw texts, batch by batch (inference mode). */
-export async function textLogits(runner: TextTaskRunner, texts: readonly string[], batchSize: number, each: (logits: Float32Array, shape: readonly number[], first: number, encs: { ids: number[]; offsets: [number, number][] }[]) => void): Promise<void> {
-  const { tokenizer, model } = runner.c
+/** The head's logits of raw texts, batch by batch (inference mode), whatever the task keeps at evaluation. */
+export async function textLogits(runner: TextTaskRunner, texts: readonly string[], batchSize: number, each: (logits: Float32Array, shape: readonly number[], first: number, encs: { ids: number[]; offsets: [number, number][]; specialTokensMask: number[] }[]) => void): Promise<void> {
+  const { tokenizer, model, runtime } = runner.c
+  const session = new TrainSession({ runtime, model, optimizer: { kind: 'sgd', lr: 0 }, forward: (i) => ({ outputs: { logits: model.logits(inputsOf(i)) } }) })
   for (let s = 0; s < texts.length; s += batchSize) {
     const chunk = texts.slice(s, s + batchSize)
     const encs = chunk.map((t) => tokenizer.encode(t, null, { truncation: true, maxLength: runner.c.maxLength }))
     const len = Math.max(...encs.map((e) => e.ids.length), 1)
-    const r = await runner.session.evaluate(padTokens(encs, len, runner.padId, model.usesTokenTypes))
-    const out = Object.values(r.outputs)[0]!
+    const out = (await session.evaluate(padTokens(encs, len, runner.padId, model.usesTokenTypes))).outputs['logits']!
     each(out.data as Float32Array, out.shape, s, encs as never)
   }
 }
@@ -126,6 +127,7 @@ export function textTask(spec: TextTaskSpec): Task {
     if (saved === 'base') throw new ConfigError('MODEL_NO_HEAD', `${dir} is a bare ${String(raw['model_type'] ?? '')} model without a task head`, 'train it first with finetune train')
     if (saved !== spec.head.modelTask) throw new ConfigError('MODEL_TASK_DIFFERS', `${dir} has a ${saved} head (${String((raw['architectures'] as unknown[])[0])}), not one for ${spec.name}`, 'drop --task to use the task the folder records')
     const m = await loadTextCheckpoint(dir, { task: saved, ...(str(o['family']) ? { family: str(o['family'])! } : {}) })
+    const lora = await attachAdapters(m.model, dir, o['adapter'])
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
     const maxLength = typeof o['maxLength'] === 'number' ? o['maxLength'] : 512
     const opened: OpenedText = { ...m, dir, runner: runnerFor(m, runtime, maxLength, 16, []) }
@@ -152,6 +154,8 @@ export function textTask(spec: TextTaskSpec): Task {
         return spec.predict(opened, texts, po.batchSize)
       },
       async export(eo) {
+        const adapter = unmergedAdapter(m.model, lora, eo)
+        if (adapter && eo.out.endsWith('.safetensors')) throw new ConfigError('EXPORT_ADAPTER', `${dir} carries a LoRA adapter; one .safetensors file holds plain weights`, 'add --merge to fold the adapter in, or export to a folder (base weights + adapter)')
         if (eo.format === 'safetensors') {
           if (eo.out.endsWith('.safetensors')) {
             // one file with the Hugging Face names, as load_state_dict / safetensors.torch.load_file read it
@@ -161,7 +165,7 @@ export function textTask(spec: TextTaskSpec): Task {
           }
           if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; safetensors export writes a folder (or one file when the path ends in .safetensors)`, 'pass a folder path as --out')
           await mkdir(eo.out, { recursive: true })
-          await saveTextCheckpoint(eo.out, m.model, m.tokenizer, m.config)
+          await saveWithAdapter(eo.out, m.model, adapter, (d) => saveTextCheckpoint(d, m.model, m.tokenizer, m.config), { merge: false, baseModel: dir, task: spec.name })
           return { path: eo.out, inputs: {} }
         }
         const B = eo.batchSize
@@ -201,7 +205,6 @@ export function textTask(spec: TextTaskSpec): Task {
       const data = await loadTextData({ ...dataOptionsOf(o), data: o.data, task: spec.name, validation: o.validation, onBadRow: o.onBadRow, validationSplit: o.validationSplit, seed: o.seed })
       const dataLabels = data.labels ? labelNames(data.labels.labelMap) : []
       let loaded: LoadedText
-      let runner: TextTaskRunner
       try {
         loaded = await loadTextCheckpoint(o.model, {
           task: spec.head.modelTask,
@@ -210,25 +213,6 @@ export function textTask(spec: TextTaskSpec): Task {
           reinitHead: o.reinitHead,
           seed: o.seed,
         })
-        runner = new TextTaskRunner({
-          head: spec.head,
-          model: loaded.model,
-          tokenizer: loaded.tokenizer,
-          labels: loaded.labels,
-          dataLabels,
-          problemType: loaded.problemType,
-          train: data.train,
-          validation: data.validation,
-          batchSize: o.batchSize,
-          ...(o.evalBatchSize ? { evalBatchSize: o.evalBatchSize } : {}),
-          maxLength: cap(loaded, maxLength),
-          seed: o.seed,
-          method: o.method,
-          runtime,
-          optimizer: optimizerOf(o),
-          clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
-          accumulation: o.gradAccum,
-        })
       } catch (e) {
         await data.close()
         throw e
@@ -236,7 +220,27 @@ export function textTask(spec: TextTaskSpec): Task {
       const l = loaded
       return {
         model: l.model,
-        job: await runner.job(),
+        headPrefixes: l.model.headPrefixes,
+        job: (optimizer) =>
+          new TextTaskRunner({
+            head: spec.head,
+            model: l.model,
+            tokenizer: l.tokenizer,
+            labels: l.labels,
+            dataLabels,
+            problemType: l.problemType,
+            train: data.train,
+            validation: data.validation,
+            batchSize: o.batchSize,
+            ...(o.evalBatchSize ? { evalBatchSize: o.evalBatchSize } : {}),
+            maxLength: cap(l, maxLength),
+            seed: o.seed,
+            method: o.method === 'frozen' ? 'frozen' : 'full',
+            runtime,
+            optimizer,
+            clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
+            accumulation: o.gradAccum,
+          }).job(),
         defaultMetric: spec.defaultMetric(l.problemType),
         labels: l.labels,
         headFromCheckpoint: l.headFromCheckpoint,

@@ -77,7 +77,10 @@ describe('text tasks train end to end', () => {
     expect(res.metrics['perplexity']).toBeLessThan(30)
     // predict: the most likely next token and the next-token logits over the vocabulary
     const [p] = await predict(join(dir, 'lm'), ['the cat sees the'], { threads: 1 })
-    expect(['ball', 'house', 'Ġball', 'Ġhouse']).toContain(p!.label)
+    // after "the" the data has only "ball" or "house": the next token starts one of them
+    const next = String(p!['next_token']).trim()
+    expect(next.length).toBeGreaterThan(0)
+    expect(['ball', 'house'].some((w) => w.startsWith(next)), next).toBe(true)
     expect(p!.score).toBeGreaterThan(0.2)
     expect((p!.logits as number[]).length).toBeGreaterThan(100)
     const loaded = await loadTextCheckpoint(join(dir, 'lm'), { task: 'causal-lm' })

@@ -226,7 +226,8 @@ export class TextTaskRunner {
   }
 }
 
-function inputsOf(i: Record<string, Tensor>): TextInputs {
+/** The model inputs among a batch's feeds. */
+export function inputsOf(i: Record<string, Tensor>): TextInputs {
   const x: TextInputs = { input_ids: i['input_ids']!, attention_mask: i['attention_mask']! }
   if (i['token_type_ids']) x.token_type_ids = i['token_type_ids']
   return x

@@ -20,7 +20,10 @@ export const causalLm = textTask({
     await textLogits(m.runner, texts, batchSize, (lg, shape, first, encs) => {
       const [, T, V] = shape as [number, number, number]
       encs.forEach((enc, b) => {
-        const t = Math.max(enc.ids.length - 1, 0)
+        // the last position of the text itself: causal attention means a trailing special token
+        // (a [SEP] some tokenizers append) does not change what that position saw
+        let t = enc.ids.length - 1
+        while (t > 0 && enc.specialTokensMask[t]) t--
         const row = Array.from(lg.subarray((b * T + t) * V, (b * T + t + 1) * V))
         assertFiniteOutputs(row, m.dir, `"${texts[first + b]}"`)
         const p = softmax(row)

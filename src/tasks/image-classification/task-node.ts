@@ -17,7 +17,7 @@ import { modelTensors } from '../../models/pretrained-node.js'
 import { ARCHS } from '../../models/vision.js'
 import { Runtime } from '../../runtime/session.js'
 import { ImageTaskRunner } from '../../train/image.js'
-import { optimizerOf } from '../../train/run-node.js'
+import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
 import { assertFiniteOutputs, softmax, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
@@ -88,23 +88,24 @@ export const imageClassification: Task = {
         if (e instanceof GraphError) throw new ConfigError('IMAGE_SIZE', `${ck.arch} cannot take ${size.height}x${size.width} images: ${e.message}`, ck.source === 'tfjs' ? `this TF.js model was built for ${ck.model.defaultImageSize}x${ck.model.defaultImageSize}; drop --image-size` : 'choose a larger --image-size')
         throw e
       }
-      const runner = new ImageTaskRunner({
-        model: ck.model,
-        labels,
-        train: data.train,
-        validation: data.validation,
-        batchSize: o.batchSize,
-        ...(o.evalBatchSize ? { evalBatchSize: o.evalBatchSize } : {}),
-        seed: o.seed,
-        method: o.method,
-        runtime,
-        optimizer: optimizerOf(o),
-        clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
-        accumulation: o.gradAccum,
-      })
       return {
         model: ck.model,
-        job: await runner.job(),
+        headPrefixes: ck.model.headPrefixes,
+        job: (optimizer) =>
+          new ImageTaskRunner({
+            model: ck.model,
+            labels,
+            train: data.train,
+            validation: data.validation,
+            batchSize: o.batchSize,
+            ...(o.evalBatchSize ? { evalBatchSize: o.evalBatchSize } : {}),
+            seed: o.seed,
+            method: o.method === 'frozen' ? 'frozen' : 'full',
+            runtime,
+            optimizer,
+            clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
+            accumulation: o.gradAccum,
+          }).job(),
         defaultMetric: 'accuracy',
         labels,
         headFromCheckpoint,
@@ -125,6 +126,7 @@ export const imageClassification: Task = {
 
   async open(model: string, o: OpenOptions) {
     const ck = await open(model, o)
+    const lora = await attachAdapters(ck.model, model, o['adapter'])
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
     const workers = num(o['workers'])
     return {
@@ -161,6 +163,8 @@ export const imageClassification: Task = {
         }
       },
       async export(eo) {
+        const adapter = unmergedAdapter(ck.model, lora, eo)
+        if (adapter && eo.out.endsWith('.safetensors')) throw new ConfigError('EXPORT_ADAPTER', `${model} carries a LoRA adapter; one .safetensors file holds plain weights`, 'add --merge to fold the adapter in, or export to a folder (base weights + adapter)')
         if (eo.format === 'safetensors') {
           if (eo.out.endsWith('.safetensors')) {
             // one state dict with torchvision's (or the source's) names: what load_state_dict reads
@@ -169,7 +173,7 @@ export const imageClassification: Task = {
             return { path: eo.out, inputs: {} }
           }
           if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; safetensors export writes a folder (or one file when the path ends in .safetensors)`, 'pass a folder path as --out')
-          await saveImageCheckpoint(eo.out, ck, { [TASK_FIELD]: 'image-classification' })
+          await saveWithAdapter(eo.out, ck.model, adapter, (d) => saveImageCheckpoint(d, ck, { [TASK_FIELD]: 'image-classification' }), { merge: false, baseModel: model, task: 'image-classification' })
           return { path: eo.out, inputs: {} }
         }
         const p = ck.preprocessing
