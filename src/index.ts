@@ -51,3 +51,8 @@ export { loadTextData, textTask, type TextDataOptions } from './tasks/text-node.
 // fine-tuning methods: LoRA (PEFT adapters in and out), gradual unfreezing, per-layer learning rates
 export { METHODS, methodDefaults, applyMethod, layerGroups, lrGroups, applyLora, mergeLora, hasLora, loraTargets, type MethodOptions, type MethodName, type LoraConfig, type LayerGroup } from './methods/index.js'
 export { saveAdapter, loadAdapter, readAdapterConfig } from './methods/lora/peft-node.js'
+// detection and segmentation data and metrics (issue 13: library level)
+export * as detection from './data/detection.js'
+export { loadCocoDetection, loadVocDetection, loadYoloDetection, loadSegmentationPairs, loadVocSegmentation, readIndexMask, type CocoLoadOptions, type VocLoadOptions, type YoloLoadOptions, type YoloAnnotations, type SegmentationPair, type SegmentationLoadOptions } from './data/detection-data-node.js'
+export { cocoEvaluate, COCO_IOU_THRESHOLDS, COCO_RECALL_THRESHOLDS, type CocoMetrics, type CocoEvalOptions, type DetectionGroundTruth, type DetectionPrediction } from './train/metrics-detection.js'
+export { SegmentationMeter, segmentationMetrics, type SegmentationMetrics } from './train/metrics-segmentation.js'
