@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openSafetensorsFile } from '../../checkpoint/safetensors-node.js'
 import type { TextModel } from '../../models/hf.js'
+import { loadWeights } from '../../models/load.js'
 import { loadTextCheckpoint } from '../../models/pretrained-node.js'
+import { textFamily } from '../../models/registry.js'
 import { Rng } from '../../runtime/rng.js'
 import { runGraph } from '../../../test/graph-run.js'
 import { tinyBert } from '../../../test/text-fixtures.js'
@@ -145,5 +147,24 @@ describe('layer groups and per-layer learning rates', () => {
     const byName = (groups: ReturnType<typeof lrGroups>) => Object.fromEntries(groups.map((x) => [x.name, x.lrScale]))
     expect(byName(lrGroups(g, { lrMult: 2.6 }))).toEqual({ embeddings: 2.6 ** -3, 'bert.encoder.layer.0': 2.6 ** -2, 'bert.encoder.layer.1': 2.6 ** -1, head: 1 })
     expect(byName(lrGroups(g, { layerDecay: 0.5 }))).toEqual({ embeddings: 0.5 ** 3, 'bert.encoder.layer.0': 0.5 ** 2, 'bert.encoder.layer.1': 0.5, head: 1 })
+  })
+})
+
+describe('a PEFT-layout adapter from the PyTorch reference (scripts/gen_peft_fixture.py)', () => {
+  it("applied to bert-tiny gives the reference's logits (PEFT's LoRA forward, rsLoRA scaling, modules_to_save)", async () => {
+    const root = new URL('../../../', import.meta.url).pathname
+    const golden = JSON.parse(readFileSync(join(root, 'test/golden/peft/bert-tiny-lora.json'), 'utf8')) as { input_ids: number[][]; token_type_ids: number[][]; attention_mask: number[][]; logits: number[][] }
+    const fam = textFamily('bert')
+    const m = fam.build(JSON.parse(readFileSync(join(root, 'test/fixtures/models/bert-tiny/config.json'), 'utf8')), 'sequence-classification')
+    m.nameParameters()
+    const f = await openSafetensorsFile(join(root, 'test/fixtures/models/bert-tiny/model.safetensors'))
+    await loadWeights(m, f, { basePrefix: m.basePrefix, newOk: m.headPrefixes, ignorable: fam.ignorable })
+    await f.close()
+    const c = await loadAdapter(join(root, 'test/fixtures/peft/bert-tiny-lora'), m)
+    expect(c).toMatchObject({ r: 4, alpha: 8, rslora: true, targets: ['query', 'value'], modulesToSave: ['classifier'] })
+    const [b, t] = [golden.input_ids.length, golden.input_ids[0]!.length]
+    const i64 = (x: number[][]) => ({ data: BigInt64Array.from(x.flat().map(BigInt)), shape: [b, t], dtype: 'int64' as const })
+    const y = (await runGraph((g) => ({ y: m.logits({ input_ids: g.input('input_ids', [b, t], 'int64'), attention_mask: g.input('attention_mask', [b, t], 'int64'), token_type_ids: g.input('token_type_ids', [b, t], 'int64') }) }), { input_ids: i64(golden.input_ids), attention_mask: i64(golden.attention_mask), token_type_ids: i64(golden.token_type_ids) }))['y']!
+    close(y, Float32Array.from(golden.logits.flat()), 1e-4)
   })
 })
