@@ -10,6 +10,7 @@ import { TrainSession, type ForwardFn } from '../src/train/step.js'
 import { textFamilies } from '../src/models/registry.js'
 import { visionArchs } from '../src/models/vision.js'
 import { taskLoss } from '../src/heads/losses.js'
+import { applyLora } from '../src/methods/index.js'
 
 export interface BenchContext {
   steps: number
@@ -101,7 +102,40 @@ function bertBench(): { model: import('../src/models/hf.js').TextModel; batch: R
 
 const textInputs = (i: Record<string, Tensor>) => ({ input_ids: i['input_ids']!, attention_mask: i['attention_mask']!, token_type_ids: i['token_type_ids']! })
 
+function gpt2Bench(): { model: import('../src/models/hf.js').TextModel; batch: Record<string, HostTensor> } {
+  const rng = new Rng(0)
+  const config = { model_type: 'gpt2', vocab_size: 50257, n_embd: 256, n_layer: 4, n_head: 4, n_positions: 512 }
+  const model = textFamilies['gpt2']!.build(config, 'causal-lm')
+  const B = 8
+  const T = 128
+  const ids = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(50257)))
+  return { model, batch: { input_ids: { data: ids, shape: [B, T], dtype: 'int64' }, attention_mask: { data: new BigInt64Array(B * T).fill(1n), shape: [B, T], dtype: 'int64' }, labels: { data: ids, shape: [B, T], dtype: 'int64' } } }
+}
+
+/** LoRA (r 8, alpha 16, PEFT's default targets) on the model: step time, trainable parameters and optimizer state. */
+async function loraCase(ctx: BenchContext, m: { model: import('../src/models/hf.js').TextModel; batch: Record<string, HostTensor> }, task: 'sequence-classification' | 'causal-lm'): Promise<{ ms: number; extra: Record<string, unknown> }> {
+  const { model, batch } = m
+  model.nameParameters()
+  const total = model.countParameters()
+  const rep = applyLora(model, { r: 8, alpha: 16, dropout: 0, targets: [...model.loraTargets!], bias: 'none', rslora: false, modulesToSave: task === 'causal-lm' ? [] : [...model.headPrefixes] }, new Rng(1))
+  const inputs = (i: Record<string, Tensor>) => ({ input_ids: i['input_ids']!, attention_mask: i['attention_mask']!, ...(i['token_type_ids'] ? { token_type_ids: i['token_type_ids'] } : {}) })
+  const forward: ForwardFn = (i) => ({ loss: taskLoss(task, model.logits(inputs(i)), i['labels']!, 'single_label_classification') })
+  const session = newSession({ model, forward, optimizer: adamw })
+  const r = await timeSteps(session, batch, ctx)
+  // AdamW keeps two moments per trainable value
+  return { ms: r.ms, extra: { ...r.extra, parameters: total, trainable_parameters: rep.trainable, trainable_share: Math.round((rep.trainable / total) * 1e5) / 1e5, optimizer_state_mb: Math.round(((rep.trainable * 8) / 2 ** 20) * 100) / 100, full_optimizer_state_mb: Math.round(((total * 8) / 2 ** 20) * 100) / 100 } }
+}
+
 export const cases: Record<string, BenchCase> = {
+  'bert-lora': { run: (ctx) => loraCase(ctx, bertBench(), 'sequence-classification') },
+  'gpt2-lora': { run: (ctx) => loraCase(ctx, gpt2Bench(), 'causal-lm') },
+  'gpt2-finetune': {
+    async run(ctx) {
+      const { model, batch } = gpt2Bench()
+      const forward: ForwardFn = (i) => ({ loss: taskLoss('causal-lm', model.logits({ input_ids: i['input_ids']!, attention_mask: i['attention_mask']! }), i['labels']!, 'single_label_classification') })
+      return timeSteps(newSession({ model, forward, optimizer: adamw }), batch, ctx)
+    },
+  },
   'resnet18-finetune': {
     async run(ctx) {
       const rng = new Rng(0)

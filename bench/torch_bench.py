@@ -46,6 +46,33 @@ class ConvBlock(nn.Module):
         return self.fc(y.mean((2, 3)))
 
 
+class Lora(nn.Module):
+    """PEFT's lora.Linear forward (r, alpha, no dropout) around a frozen Linear or GPT-2 Conv1D."""
+    def __init__(self, base, r=8, alpha=16):
+        super().__init__()
+        w = base.weight
+        fan_in, fan_out = (w.shape[0], w.shape[1]) if type(base).__name__ == 'Conv1D' else (w.shape[1], w.shape[0])
+        self.base = base; self.scaling = alpha / r
+        self.lora_A = nn.Linear(fan_in, r, bias=False); self.lora_B = nn.Linear(r, fan_out, bias=False)
+        nn.init.zeros_(self.lora_B.weight)
+
+    def forward(self, x):
+        return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling
+
+
+def add_lora(m, targets, keep):
+    for p in m.parameters():
+        p.requires_grad_(False)
+    for name, mod in list(m.named_modules()):
+        if name.split('.')[-1] in targets:
+            parent = m.get_submodule(name.rsplit('.', 1)[0])
+            setattr(parent, name.split('.')[-1], Lora(mod))
+    for n, p in m.named_parameters():
+        if 'lora_' in n or any(n.startswith(k + '.') for k in keep):
+            p.requires_grad_(True)
+    return m
+
+
 def build():
     if case == 'transformer-block':
         m = Block()
@@ -68,13 +95,33 @@ def build():
         m = build_model('bert', 'sequence-classification', cfg)
         ids = torch.randint(0, 30522, (16, 128)); mask = torch.ones(16, 128, dtype=torch.long); y = torch.randint(0, 2, (16,))
         return m, lambda: m(ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids), labels=y)['loss']
+    if case in ('bert-lora',):
+        sys.path.insert(0, 'scripts')
+        from text_reference import bert_config, build_model  # noqa
+        cfg = bert_config(vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                          intermediate_size=1024, max_position_embeddings=512)
+        m = add_lora(build_model('bert', 'sequence-classification', cfg), ['query', 'value'], ['classifier'])
+        ids = torch.randint(0, 30522, (16, 128)); mask = torch.ones(16, 128, dtype=torch.long); y = torch.randint(0, 2, (16,))
+        return m, lambda: m(ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids), labels=y)['loss']
+    if case in ('gpt2-finetune', 'gpt2-lora'):
+        sys.path.insert(0, 'scripts')
+        from text_reference import gpt2_config, build_model  # noqa
+        cfg = gpt2_config(vocab_size=50257, n_embd=256, n_layer=4, n_head=4, n_positions=512)
+        m = build_model('gpt2', 'causal-lm', cfg)
+        for p in m.parameters():  # GPT-2's initializer_range, as the finetune side
+            if p.ndim > 1:
+                nn.init.normal_(p, std=0.02)
+        if case == 'gpt2-lora':
+            m = add_lora(m, ['c_attn'], [])
+        ids = torch.randint(0, 50257, (8, 128)); mask = torch.ones(8, 128, dtype=torch.long)
+        return m, lambda: m(ids, attention_mask=mask, labels=ids)['loss']
     raise SystemExit(f'unknown case {case}')
 
 
 model, loss_fn = build()
 model.train()
-decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+decay = [p for n, p in model.named_parameters() if p.ndim > 1 and p.requires_grad]
+no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 and p.requires_grad]
 opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}], lr=1e-4)
 times = []
 for i in range(warmup + steps):
