@@ -90,6 +90,11 @@ export class TextSplit<E> {
     return this.#convert(await this.#reader.get(row))
   }
 
+  /** The split restricted to its examples at `positions` (a labelled subset). */
+  subset(positions: ArrayLike<number>, name: 'train' | 'validation' = this.name): TextSplit<E> {
+    return new TextSplit(name, this.#reader, Uint32Array.from(positions, (i) => this.rows[i]!), this.#convert)
+  }
+
   /** Examples at `indices`, in that order (a batch). */
   getMany(indices: ArrayLike<number>): Promise<E[]> {
     return Promise.all(Array.from(indices, (i) => this.get(i)))

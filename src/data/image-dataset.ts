@@ -167,6 +167,11 @@ export class ImageSplit {
     return { ...this.#ctx.evalSpec.size }
   }
 
+  /** The split restricted to its examples at `positions` (a labelled subset). */
+  subset(positions: ArrayLike<number>, name = this.name): ImageSplit {
+    return new ImageSplit(name, this.examples, Uint32Array.from(positions, (i) => this.ids[i]!), this.#ctx)
+  }
+
   /** Class id of example `i` of the split. */
   label(i: number): number {
     return this.examples.label(this.ids[i]!)

@@ -11,6 +11,8 @@ import { Runtime } from '../runtime/session.js'
 import { checkOutputFolder, optimizerOf, runDefaults, runTraining, type RunOptions } from '../train/run-node.js'
 import type { TrainingJob, TrainResult } from '../train/trainer.js'
 import { applyMethod, mergeLora, methodDefaults, type MethodOptions } from '../methods/index.js'
+import { reinitialise } from '../methods/reinit.js'
+import { Rng } from '../runtime/rng.js'
 import { attachAdapters, saveWithAdapter } from './adapter-node.js'
 import { getTask, TASK_NAMES, taskOfConfig } from './registry.js'
 import type { EvalResult, ExportResult, Inspection, OpenOptions, PredictRecord, Task, TaskTrainOptions } from './task.js'
@@ -38,7 +40,8 @@ export function taskDefaults(task: Task | string): RunOptions & MethodOptions & 
 }
 
 /** Fine-tunes `o.model` on `o.data` for `o.task`; everything is checked before `o.out` is touched. */
-export async function train(o: TaskTrainOptions): Promise<TrainOutcome> {
+export async function train(opts: TaskTrainOptions): Promise<TrainOutcome> {
+  let o = opts
   const task = getTask(o.task)
   if (!(o.batchSize >= 1)) throw new ConfigError('CONFIG_BATCH', `batch size must be at least 1, got ${o.batchSize}`)
   checkOutputFolder(o)
@@ -46,6 +49,8 @@ export async function train(o: TaskTrainOptions): Promise<TrainOutcome> {
   try {
     const p = await task.prepare(o, runtime)
     try {
+      if (o.plan) o = { ...o, ...o.plan(p.trainExamples) }
+      if (o.init === 'random') reinitialise(p.model, new Rng(o.seed + 101))
       // a folder trained with --method lora carries its adapter; --adapter names one to train on
       let existing = await attachAdapters(p.model, o.model, o.adapter)
       if (existing && o.method !== 'lora') {

@@ -13,6 +13,7 @@ import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { Provider, Runtime } from '../runtime/session.js'
 import type { TrainingJob } from '../train/trainer.js'
 import type { MethodOptions } from '../methods/index.js'
+import { selectSubset, type SubsetSpec } from '../data/subset.js'
 import type { RunOptions } from '../train/run-node.js'
 
 /** The commands a task serves; a task's own options say which of them they apply to. */
@@ -39,6 +40,12 @@ export interface TaskTrainOptions extends RunOptions, MethodOptions {
   adapter?: string
   /** LoRA: write the adapter folded into plain weights instead of the adapter. */
   merge: boolean
+  /** 'random': the same architecture with every weight re-drawn (training from scratch). */
+  init?: 'pretrained' | 'random' | undefined
+  /** Train on a labelled subset of the data (label-budget experiments: finetune compare). */
+  subset?: SubsetSpec | undefined
+  /** Steps and evaluation interval from the number of training examples (once the data is read). */
+  plan?: ((trainExamples: number) => { maxSteps: number; evalEvery: number }) | undefined
   /** The task's own options (keys of its `options`). */
   [option: string]: unknown
 }
@@ -160,4 +167,14 @@ export function assertFiniteOutputs(values: ArrayLike<number>, model: string, in
     if (!Number.isFinite(v))
       throw new RuntimeError('OUTPUT_NOT_FINITE', `${model} gave ${Number.isNaN(v) ? 'NaN' : v > 0 ? '+Infinity' : '-Infinity'} logits for ${input}`, 'its weights are not finite or overflow (training diverged?): use an earlier checkpoint, or retrain with a lower --lr')
   }
+}
+
+/**
+ * Restricts a training split to a labelled subset (`o.subset`); its held-out part, if any, replaces
+ * the validation split. `labels[i]`: class of example i, -1 where there are none.
+ */
+export function subsetSplits<S extends { length: number; subset(positions: ArrayLike<number>, name: 'validation'): S; subset(positions: ArrayLike<number>): S }>(train: S, validation: S | undefined, labels: ArrayLike<number>, spec: SubsetSpec | undefined): { train: S; validation: S | undefined } {
+  if (!spec) return { train, validation }
+  const pick = selectSubset(labels, spec)
+  return { train: train.subset(pick.train), validation: pick.holdout.length ? train.subset(pick.holdout, 'validation') : validation }
 }

@@ -19,7 +19,7 @@ import type { Tokenizer } from '../tokenizers/index.js'
 import { TrainSession } from '../train/step.js'
 import { inputsOf, padTokens, TextTaskRunner, type TextExample, type TextHead } from '../train/text.js'
 import { attachAdapters, saveWithAdapter, unmergedAdapter } from './adapter-node.js'
-import { TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
+import { subsetSplits, TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
 
 export type TextTaskName = 'text-classification' | 'token-classification' | 'causal-lm'
 
@@ -204,7 +204,8 @@ export function textTask(spec: TextTaskSpec): Task {
     recognises: (config) => typeof config['model_type'] === 'string' && headOfConfig(config) === spec.head.modelTask,
     async prepare(o: TaskTrainOptions, runtime: Runtime) {
       const maxLength = typeof o['maxLength'] === 'number' ? o['maxLength'] : 128
-      const data = await loadTextData({ ...dataOptionsOf(o), data: o.data, task: spec.name, validation: o.validation, onBadRow: o.onBadRow, validationSplit: o.validationSplit, seed: o.seed })
+      const loadedData = await loadTextData({ ...dataOptionsOf(o), data: o.data, task: spec.name, validation: o.validation, onBadRow: o.onBadRow, validationSplit: o.subset ? 0 : o.validationSplit, seed: o.seed })
+      const data = o.subset ? { ...loadedData, ...subsetSplits(loadedData.train, loadedData.validation, await classesOf(loadedData.train), o.subset), close: () => loadedData.close() } : loadedData
       const dataLabels = data.labels ? labelNames(data.labels.labelMap) : []
       let loaded: LoadedText
       try {
@@ -256,6 +257,17 @@ export function textTask(spec: TextTaskSpec): Task {
     },
     open,
   }
+}
+
+/** Class id of every example of a split (-1 where an example has no single class). */
+async function classesOf(split: TextDataset<TextExample>['train']): Promise<Int32Array> {
+  const out = new Int32Array(split.length).fill(-1)
+  let i = 0
+  for await (const e of split.iterate()) {
+    const l = (e as { label?: unknown }).label
+    out[i++] = typeof l === 'number' && Number.isInteger(l) ? l : -1
+  }
+  return out
 }
 
 /** The labels a model folder's config.json records (for a head that comes with an adapter). */

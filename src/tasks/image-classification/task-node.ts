@@ -18,7 +18,7 @@ import { ARCHS } from '../../models/vision.js'
 import { Runtime } from '../../runtime/session.js'
 import { ImageTaskRunner } from '../../train/image.js'
 import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
-import { assertFiniteOutputs, softmax, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { subsetSplits, assertFiniteOutputs, softmax, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
@@ -60,7 +60,7 @@ export const imageClassification: Task = {
       data: o.data,
       preprocessing: ck.preprocessing,
       ...(augment ? {} : { augmentation: null }),
-      validationFraction: o.validation ? 0 : o.validationSplit,
+      validationFraction: o.validation || o.subset ? 0 : o.validationSplit,
       seed: o.seed,
       onBadRow: o.onBadRow,
       ...(o.validation ? { validation: o.validation } : {}),
@@ -68,7 +68,8 @@ export const imageClassification: Task = {
       ...(str(o['imageColumn']) ? { imageColumn: str(o['imageColumn'])! } : {}),
       ...(str(o['labelColumn']) ? { labelColumn: str(o['labelColumn'])! } : {}),
     }
-    const data = await loadImageData(dataOpts)
+    const loaded = await loadImageData(dataOpts)
+    const data = o.subset ? { ...loaded, ...subsetSplits(loaded.train, loaded.validation, loaded.train.labels(), o.subset) } : loaded
     try {
       const labels = labelNames(data.labels)
       // keep a trained head for the same labels; otherwise a new one

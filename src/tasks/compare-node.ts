@@ -1,0 +1,197 @@
+/**
+ * `finetune compare`: does starting from pre-trained weights help, on this data, at these label
+ * budgets? For every budget and seed, the pre-trained model fine-tuned and the same architecture
+ * from random weights (or another model from scratch) train on the same class-balanced subset for
+ * the same number of steps, each with its own learning rate chosen by the same rule, and are
+ * evaluated on the same test data; evaluations during training give learning curves and the time
+ * each side needs to reach the accuracy the scratch side reached.
+ */
+import { existsSync, readdirSync } from 'node:fs'
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ConfigError } from '../errors.js'
+import { writeFileAtomic } from '../checkpoint/io-node.js'
+import type { TrainEvent } from '../train/events.js'
+import { getTask } from './registry.js'
+import { taskDefaults, train } from './run-node.js'
+import type { TaskTrainOptions } from './task.js'
+
+export type Budget = number | 'all'
+export type Side = 'pretrained' | 'scratch'
+
+export interface CompareRun {
+  seed: number
+  value: number
+  steps: number
+  /** Training time in seconds (evaluations excluded). */
+  wall_s: number
+  /** Training time until the scratch side's best value (of the same seed) was first reached; null if never. */
+  time_to_target_s: number | null
+  lr: number
+  examples: number
+}
+
+export interface CompareSide {
+  mean: number
+  std: number
+  runs: CompareRun[]
+}
+
+export interface CompareReport {
+  task: string
+  metric: string
+  higher_is_better: boolean
+  model: string
+  scratch_model: string
+  budgets: { budget: Budget; labels: number; steps: number; pretrained: CompareSide; scratch: CompareSide }[]
+  fairness: string
+  per_class: boolean
+  seeds: number
+  created: string
+  /** Evaluations on the test data during training: per side, per budget, per seed. */
+  curves: Record<Side, Record<string, { seed: number; points: { step: number; wall_s: number; value: number }[] }[]>>
+}
+
+export interface CompareOptions {
+  task: string
+  model: string
+  data: string
+  test: string
+  budgets: Budget[]
+  perClass: boolean
+  seeds: number
+  out: string
+  /** Another model trained from scratch as it is (e.g. a small CNN), instead of the same architecture re-initialised. */
+  scratchModel?: string | undefined
+  /** Learning rates tried per side (default: the task's learning rate x 0.1, 1, 10). */
+  lrGrid?: number[] | undefined
+  /** Steps of every run (default: 10 epochs of the subset, at least 30 and at most 300). */
+  steps?: number | undefined
+  /** Evaluations on the test data per run (learning curves and time-to-target). */
+  evalPoints: number
+  overwrite: boolean
+  /** Task and shared training options (batch size, the task's own flags...). */
+  train: Partial<TaskTrainOptions>
+  log?: (line: string) => void
+}
+
+const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / Math.max(a.length, 1)
+const std = (a: number[]): number => {
+  if (a.length < 2) return 0
+  const m = mean(a)
+  return Math.sqrt(a.reduce((s, v) => s + (v - m) ** 2, 0) / (a.length - 1))
+}
+const metricOf = (task: string): { metric: string; higher: boolean } =>
+  task === 'token-classification' ? { metric: 'f1', higher: true } : task === 'causal-lm' ? { metric: 'eval_loss', higher: false } : { metric: 'accuracy', higher: true }
+
+/** Runs the comparison and writes report.json (and the runs' folders) into `o.out`. */
+export async function compare(o: CompareOptions): Promise<CompareReport> {
+  const task = getTask(o.task)
+  const log = o.log ?? (() => {})
+  if (!o.budgets.length) throw new ConfigError('COMPARE_BUDGETS', 'no label budgets given', 'pass --budgets, e.g. 1,3,10,all')
+  if (existsSync(o.out) && readdirSync(o.out).length > 0 && !o.overwrite) throw new ConfigError('OUT_NOT_EMPTY', `output folder ${o.out} is not empty`, 'pass --overwrite to replace it, or choose another --out')
+  if (o.overwrite) await rm(o.out, { recursive: true, force: true })
+  await mkdir(o.out, { recursive: true })
+  const { metric, higher } = metricOf(task.name)
+  const base: TaskTrainOptions = { ...taskDefaults(task), ...o.train, task: task.name, model: o.model, data: o.data, out: '', saveEvery: 'none', keepBest: false, overwrite: true, resume: false } as TaskTrainOptions
+  const better = (a: number, b: number): boolean => (higher ? a > b : a < b)
+  const sides: { side: Side; model: string; init: 'pretrained' | 'random' }[] = [
+    { side: 'pretrained', model: o.model, init: 'pretrained' },
+    { side: 'scratch', model: o.scratchModel ?? o.model, init: o.scratchModel ? 'pretrained' : 'random' },
+  ]
+  const stepsFor = (examples: number): number => o.steps ?? Math.min(300, Math.max(30, Math.ceil((10 * examples) / base.batchSize)))
+  type Result = { value: number; steps: number; wall_s: number; examples: number; points: { step: number; wall_s: number; value: number }[] }
+  const run = async (side: (typeof sides)[number], budget: Budget, seed: number, lr: number, dir: string, validation: { holdout: number } | { test: string }): Promise<Result> => {
+    // time-to-target counts training time only: evaluations are timed and taken out
+    const points: Result['points'] = []
+    let evalMs = 0
+    let lastStepAt = 0
+    let lastElapsed = 0
+    const cb = {
+      onEvent(e: TrainEvent) {
+        if (e.type === 'step') {
+          lastStepAt = performance.now()
+          lastElapsed = e.elapsedMs
+        } else if (e.type === 'eval') {
+          const v = e.metrics[metric]
+          if (v !== undefined) points.push({ step: e.step, wall_s: Math.max(0, lastElapsed - evalMs) / 1000, value: v })
+          evalMs += lastStepAt ? performance.now() - lastStepAt : 0
+          lastStepAt = performance.now()
+        }
+      },
+    }
+    const subset = 'test' in validation ? { size: budget, perClass: o.perClass, seed } : { size: budget, perClass: o.perClass, seed, holdout: validation.holdout }
+    const r = await train({
+      ...base,
+      // the scratch side trains every weight: freezing random features would not be a baseline
+      ...(side.side === 'scratch' ? { method: 'full' as const } : {}),
+      model: side.model,
+      init: side.init,
+      out: dir,
+      lr,
+      seed,
+      subset,
+      ...('test' in validation ? { validation: validation.test } : {}),
+      plan: (n) => {
+        const maxSteps = stepsFor(n)
+        return { maxSteps, evalEvery: Math.max(1, Math.ceil(maxSteps / Math.max(1, o.evalPoints))) }
+      },
+      metric,
+      callbacks: [cb, ...(o.train.callbacks ?? [])],
+    })
+    return { value: r.metrics[metric] ?? NaN, steps: r.steps, wall_s: Math.max(0, lastElapsed - evalMs) / 1000, examples: r.trainExamples, points }
+  }
+
+  // 1. learning rates: per side, the best of the grid on a held-out fifth of the largest budget
+  const largest = o.budgets.includes('all') ? 'all' : Math.max(...(o.budgets as number[]))
+  const grid = o.lrGrid ?? [base.lr * 0.1, base.lr, base.lr * 10]
+  const chosen: Record<Side, number> = { pretrained: base.lr, scratch: base.lr }
+  let fairness = `Both sides train on the same class-balanced subsets (seeded, nested across budgets) for the same number of steps and are evaluated on the same test data (${o.test}). `
+  if (grid.length > 1) {
+    for (const side of sides) {
+      let best: { lr: number; value: number } | null = null
+      for (const lr of grid) {
+        const dir = join(o.out, 'lr-search', `${side.side}-lr${lr}`)
+        log(`lr search: ${side.side} lr ${lr} (budget ${largest}, a fifth held out)`)
+        const r = await run(side, largest, 0, lr, dir, { holdout: 0.2 })
+        if (Number.isFinite(r.value) && (!best || better(r.value, best.value))) best = { lr, value: r.value }
+        await rm(dir, { recursive: true, force: true })
+      }
+      if (best) chosen[side.side] = best.lr
+    }
+    fairness += `Each side's learning rate was chosen from ${grid.map((x) => x.toPrecision(2)).join(', ')} by ${metric} on a held-out fifth of the largest budget's subset (seed 0), the same rule for both: pre-trained ${chosen.pretrained.toPrecision(2)}, scratch ${chosen.scratch.toPrecision(2)}.`
+  } else fairness += `Both sides use the learning rate ${grid[0]}.`
+  fairness += o.scratchModel ? ` The scratch side is ${o.scratchModel}, trained from its own (random) weights.` : ' The scratch side is the same architecture with every weight re-drawn (PyTorch default initialisers).'
+
+  // 2. every budget, seed and side
+  const report: CompareReport = { task: task.name, metric, higher_is_better: higher, model: o.model, scratch_model: o.scratchModel ?? `${o.model} (random weights)`, budgets: [], fairness, per_class: o.perClass, seeds: o.seeds, created: new Date().toISOString(), curves: { pretrained: {}, scratch: {} } }
+  for (const budget of o.budgets) {
+    const results: Record<Side, (Result & { seed: number; lr: number })[]> = { pretrained: [], scratch: [] }
+    let steps = 0
+    for (let seed = 0; seed < o.seeds; seed++) {
+      for (const side of sides) {
+        const dir = join(o.out, 'runs', `${budget}-seed${seed}-${side.side}`)
+        log(`budget ${budget}, seed ${seed}: ${side.side} (lr ${chosen[side.side]})`)
+        const r = await run(side, budget, seed, chosen[side.side], dir, { test: o.test })
+        steps = r.steps
+        results[side.side].push({ ...r, seed, lr: chosen[side.side] })
+        ;(report.curves[side.side][String(budget)] ??= []).push({ seed, points: r.points })
+        log(`  ${r.examples} examples, ${r.steps} steps: ${metric} ${r.value.toFixed(4)}, ${r.wall_s.toFixed(1)} s of training`)
+      }
+    }
+    // time to target: per seed, the best value the scratch side reached
+    const ttt = (r: Result, seed: number): number | null => {
+      const s = results.scratch.find((x) => x.seed === seed)!
+      const target = s.points.reduce((b, p) => (better(p.value, b) ? p.value : b), higher ? -Infinity : Infinity)
+      const hit = r.points.find((p) => (higher ? p.value >= target : p.value <= target))
+      return hit ? hit.wall_s : null
+    }
+    const sideOf = (side: Side): CompareSide => {
+      const runs = results[side].map((r) => ({ seed: r.seed, value: r.value, steps: r.steps, wall_s: r.wall_s, time_to_target_s: ttt(r, r.seed), lr: r.lr, examples: r.examples }))
+      return { mean: mean(runs.map((r) => r.value)), std: std(runs.map((r) => r.value)), runs }
+    }
+    report.budgets.push({ budget, labels: results.pretrained[0]?.examples ?? 0, steps, pretrained: sideOf('pretrained'), scratch: sideOf('scratch') })
+    await writeFileAtomic(join(o.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
+  }
+  return report
+}
