@@ -43,3 +43,16 @@ describe('finetune CLI', () => {
     expect(r.stdout).toMatch(/--epochs N\s+training epochs \(default 2\)/)
   })
 })
+
+describe('npm in this project', () => {
+  it('prints no warning on every command (no unknown .npmrc keys; dependency install scripts are settled in allowScripts)', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const root = new URL('../../', import.meta.url).pathname
+    const r = spawnSync('npm', ['exec', '--', 'finetune', '--version'], { cwd: root, encoding: 'utf8', env: { ...process.env, FINETUNE_FROM_SOURCE: '1' } })
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+    expect(r.stderr).not.toMatch(/npm warn/i)
+    const pkg = JSON.parse((await import('node:fs')).readFileSync(join(root, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> }
+    expect(pkg.allowScripts?.['onnxruntime-node']).toBe(false) // its install script downloads CUDA libraries
+  })
+})
