@@ -58,3 +58,5 @@ export { cocoEvaluate, COCO_IOU_THRESHOLDS, COCO_RECALL_THRESHOLDS, type CocoMet
 export { SegmentationMeter, segmentationMetrics, type SegmentationMetrics } from './train/metrics-segmentation.js'
 export { compare, type CompareOptions, type CompareReport, type CompareRun, type CompareSide, type Budget } from './tasks/compare-node.js'
 export { selectSubset, type SubsetSpec } from './data/subset.js'
+export { idxBytes } from './data/image-idx.js'
+export { loadMnistPackage } from './data/image-idx-node.js'

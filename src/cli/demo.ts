@@ -12,13 +12,18 @@ import { join } from 'node:path'
 import { ConfigError, initTextCheckpoint, loadSpamAssassin, loadTokenizer, predict, quoteField, splitTrainValidation, taskDefaults, train as trainTask, trainWordPieceVocab, type TrainEvent } from '../index.js'
 import { command } from './command.js'
 import { ProgressBar } from './output.js'
+import { imagesDemo } from './demo-images.js'
 
 export const demo = command(
   {
     name: 'demo',
-    summary: 'fine-tune a small BERT on the built-in SpamAssassin corpus (ham vs spam) and report accuracy',
-    usage: 'finetune demo [--out DIR] [--epochs N]',
+    summary: 'built-in demos: text (spam vs ham, the default); images (a pre-trained start vs from scratch on digits)',
+    usage: 'finetune demo [text|images] [--out DIR]',
+    positional: '[text|images]',
     flags: {
+      budgets: { type: 'list', describe: 'images: labelled images per digit', placeholder: '10,100' },
+      seeds: { type: 'int', describe: 'images: repetitions per budget', default: 2, min: 1 },
+      steps: { type: 'int', describe: 'images: training steps per run', default: 60, min: 1 },
       out: { type: 'string', describe: 'folder for the data, the starting model and the trained model', default: 'finetune-demo', placeholder: 'DIR' },
       epochs: { type: 'number', describe: 'training epochs', default: 2, min: 0.1 },
       maxLength: { type: 'int', describe: 'tokens per e-mail', default: 128, min: 16 },
@@ -29,7 +34,17 @@ export const demo = command(
       json: { type: 'boolean', describe: 'print the result as JSON', default: false },
     },
   },
-  async (f, _pos, io) => {
+  async (f, pos, io) => {
+    const which = pos[0] ?? 'text'
+    if (which !== 'text' && which !== 'images') throw new ConfigError('CLI_USAGE', `finetune demo: unknown demo "${which}"`, 'choose text or images')
+    if (which === 'images') {
+      if (existsSync(f.out) && readdirSync(f.out).length > 0 && !existsSync(join(f.out, 'demo.json'))) throw new ConfigError('OUT_NOT_EMPTY', `${f.out} exists and is not a demo folder`, 'pass --out with a new folder name')
+      await rm(f.out, { recursive: true, force: true })
+      await mkdir(f.out, { recursive: true })
+      await writeFile(join(f.out, 'demo.json'), JSON.stringify({ created: new Date().toISOString(), demo: 'images' }))
+      await imagesDemo({ out: f.out, budgets: (f.budgets.length ? f.budgets : ['10', '100']).map(Number), seeds: f.seeds, steps: f.steps, testSize: 1000, threads: f.threads, json: f.json }, io)
+      return
+    }
     const say = (t: string): void => (f.json ? io.err(t) : io.out(t))
     const t0 = performance.now()
     if (existsSync(f.out) && readdirSync(f.out).length > 0) {
