@@ -15,6 +15,7 @@ interface WasmDecoded {
   channelData: Float32Array[]
   samplesDecoded: number
   sampleRate: number
+  bitDepth?: number
   errors: { message: string }[]
 }
 interface WasmDecoder {
@@ -42,14 +43,20 @@ export async function decodeAudio(bytes: Uint8Array, file: string): Promise<Deco
   }
   const n = r.samplesDecoded
   if (!(n > 0) || r.channelData.length === 0) {
-    const why = r.errors.length ? `: ${r.errors[0]!.message}` : ''
-    throw new DataRowError(r.errors.length ? 'DATA_AUDIO_BROKEN' : 'DATA_AUDIO_EMPTY', { file }, `holds no decodable ${label(format)} audio${why}`, HINT)
+    const why = r.errors.length ? `: ${r.errors[0]!.message}` : ` in its ${bytes.length} bytes (damaged, or no audio frames)`
+    throw new DataRowError('DATA_AUDIO_BROKEN', { file }, `holds no decodable ${label(format)} audio${why}`, HINT)
   }
   if (r.errors.length > 0 && r.errors.length * 4 > n / 1152) {
     // a frame or two lost is tolerated as decoders do; a file that is mostly errors is not
     throw new DataRowError('DATA_AUDIO_BROKEN', { file }, `is damaged: ${r.errors.length} ${label(format)} frames failed to decode (first: ${r.errors[0]!.message})`, HINT)
   }
-  return { sampleRate: r.sampleRate, channels: r.channelData.map((c) => (c.length === n ? c : c.slice(0, n))), encoding: label(format) }
+  const channels = r.channelData.map((c) => (c.length === n ? c : c.slice(0, n)))
+  if (format === 'flac' && r.bitDepth !== undefined && r.bitDepth >= 8 && r.bitDepth <= 32) {
+    // libFLAC's wasm build scales by 2^(bits-1) - 1; torchaudio, soundfile, sox and our WAV reader by 2^(bits-1)
+    const top = 2 ** (r.bitDepth - 1)
+    for (const c of channels) for (let i = 0; i < c.length; i++) c[i] = Math.round(c[i]! * (top - 1)) / top
+  }
+  return { sampleRate: r.sampleRate, channels, encoding: format === 'flac' && r.bitDepth ? `flac ${r.bitDepth}-bit` : label(format) }
 }
 
 /** Decodes and mixes to mono. */
