@@ -59,8 +59,8 @@ export function toMono(audio: Pick<DecodedAudio, 'channels'>): Float32Array {
   if (ch.length === 1) return ch[0]!
   const n = ch[0]?.length ?? 0
   const out = new Float32Array(n)
-  for (const c of ch) for (let i = 0; i < n; i++) out[i] += c[i]!
+  for (const c of ch) for (let i = 0; i < n; i++) out[i]! += c[i]!
   const k = 1 / ch.length
-  for (let i = 0; i < n; i++) out[i] *= k
+  for (let i = 0; i < n; i++) out[i]! *= k
   return out
 }
