@@ -64,16 +64,25 @@ export class SpeechEmbedding extends Module {
     this.melspectrogram.requiresGrad(false)
   }
 
-  /** Audio (B, N) in int16 range -> openWakeWord's transformed mel frames (B, frames, 32). */
+  /**
+   * Audio (B, N) in int16 range -> openWakeWord's transformed mel frames (B, frames, 32). The model
+   * floors its dB values at (max - 80) with the max over the whole input tensor, so each clip goes
+   * through it alone, as openWakeWord computes one clip at a time; a batch of clips in one call
+   * would floor quiet clips by the loudest.
+   */
   mel(audio: Tensor): Tensor {
     const [B, N] = audio.shape as [number, number]
-    const out = this.melspectrogram.outputs[0]!.name
-    const m = this.melspectrogram.forward({ input: audio })[out]! // (B, 1, frames, 32)
     const frames = melFrameCount(N)
-    if (m.shape[2] !== frames || m.shape[3] !== MEL_BINS) {
-      throw new CheckpointError('CHECKPOINT_SPEECH_EMBEDDING_SHAPE', `melspectrogram.onnx gave ${JSON.stringify(m.shape)} for ${N} samples; expected [${B}, 1, ${frames}, ${MEL_BINS}]`, 'use openWakeWord\'s melspectrogram.onnx')
+    const out = this.melspectrogram.outputs[0]!.name
+    const one = (x: Tensor): Tensor => {
+      const m = this.melspectrogram.forward({ input: x })[out]! // (1, 1, frames, 32)
+      if (m.shape[2] !== frames || m.shape[3] !== MEL_BINS) {
+        throw new CheckpointError('CHECKPOINT_SPEECH_EMBEDDING_SHAPE', `melspectrogram.onnx gave ${JSON.stringify(m.shape)} for ${N} samples; expected [1, 1, ${frames}, ${MEL_BINS}]`, "use openWakeWord's melspectrogram.onnx")
+      }
+      return m.reshape([1, frames, MEL_BINS])
     }
-    return m.reshape([B, frames, MEL_BINS]).div(10).add(2) // (B, frames, 32)
+    const rows = B === 1 ? [one(audio)] : Array.from({ length: B }, (_, b) => one(audio.slice(0, b, b + 1)))
+    return (B === 1 ? rows[0]! : concat(rows, 0)).div(10).add(2) // (B, frames, 32)
   }
 
   /** Mel frames (B, frames, 32) -> embeddings (B, W, 96) of the full 76-frame windows every 8 frames. */
