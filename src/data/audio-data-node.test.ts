@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { maxAbsDiff, tones } from '../../test/audio-fixtures.js'
-import { loadAudioData } from './audio-data-node.js'
+import { loadAudioData, loadAudioFiles } from './audio-data-node.js'
 import type { AudioBatch, AudioDataset } from './audio-dataset.js'
 import { transformClip } from './audio-transforms.js'
 import { encodeWav } from './audio-wav.js'
@@ -142,5 +142,18 @@ describe('loadAudioData', () => {
     await expect(loadAudioData({ data: join(root, 'folder', 'up') })).rejects.toThrow(/holds 4 audio files but no class folders/)
     await expect(loadAudioData({ data: join(root, 'nope') })).rejects.toBeInstanceOf(DataError)
     await expect(loadAudioData({ data: join(root, 'folder'), augmentation: { noise: { minDb: 30, maxDb: 10, p: 2 } } })).rejects.toThrow(/noise\.p must be in \[0, 1\], got 2; noise\.minDb \(30\) must be <= noise\.maxDb \(10\)/)
+  })
+
+  it('loadAudioFiles opens files and folders for prediction in path order, unaugmented', async () => {
+    const set = await loadAudioFiles([join(root, 'folder', 'go'), join(root, 'table', 'clips', '0.wav')], { clip: { seconds: 0.5 }, workers: 0 })
+    try {
+      expect(set.length).toBe(5)
+      expect(set.paths[0]).toMatch(/go\/0\.wav$/)
+      const b = (await set.batches(0, { batchSize: 8 }).next()).value!
+      expect(b.shape).toEqual([5, 8000])
+      expect(Array.from(b.labels, Number)).toEqual([-1, -1, -1, -1, -1])
+    } finally {
+      await set.close()
+    }
   })
 })

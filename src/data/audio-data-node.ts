@@ -17,7 +17,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { isAudioName } from './audio.js'
 import { checkAudioHeader } from './audio-decode-node.js'
-import { AudioSplit, type AudioDataset, type AudioExamples, type AudioSplitContext } from './audio-dataset.js'
+import { AudioSplit, type AudioBatch, type AudioDataset, type AudioExamples, type AudioSplitContext } from './audio-dataset.js'
 import { checkAudioAugmentation, checkClipPolicy, defaultAudioAugmentation, defaultClipPolicy, type AudioAugmentation, type ClipPolicy } from './audio-transforms.js'
 import { audioProcessor, defaultAudioWorkerCount } from './audio-workers-node.js'
 import { BadRows, DataRowError, fileError, type DataPosition, type OnBadRow } from './errors.js'
@@ -360,4 +360,42 @@ async function verifyHeaders(paths: string[], bad: BadRows): Promise<boolean[]> 
     ok[i] = false
   })
   return ok
+}
+
+/** Audio files to predict on: files, and folders searched recursively (sorted; hidden and non-audio files skipped). */
+export interface AudioFileSet {
+  paths: string[]
+  length: number
+  clip: ClipPolicy
+  /** Clips in path order from `startBatch` (labels -1, transcripts ''). */
+  batches(startBatch: number, opts: { batchSize: number; prefetch?: number }): AsyncGenerator<AudioBatch>
+  ignored: ReturnType<BadRows['report']>
+  badRows(): ReturnType<BadRows['report']>
+  close(): Promise<void>
+}
+
+/** Opens audio files for prediction (`finetune predict`) with the model's clip policy; nothing is decoded until batches are read. */
+export async function loadAudioFiles(paths: readonly string[], opts: Pick<AudioDataOptions, 'sampleRate' | 'clip' | 'workers' | 'prefetch' | 'onBadRow'> = {}): Promise<AudioFileSet> {
+  const ignored = new BadRows('skip', 20)
+  const bad = new BadRows(opts.onBadRow ?? 'error')
+  const clip = clipPolicyOf(opts)
+  const files: string[] = []
+  for (const p of paths) {
+    if ((await statOrThrow(p)).isDirectory()) {
+      const found = await walkAudio(p, ignored)
+      if (found.length === 0) throw fileError('DATA_EMPTY', p, 'holds no audio files', 'point at audio files or a folder of them')
+      files.push(...found)
+    } else files.push(p)
+  }
+  const ctx: AudioSplitContext = { processor: audioProcessor(opts.workers ?? defaultAudioWorkerCount()), policy: clip, augmentation: null, seed: 0, prefetch: opts.prefetch ?? 2, bad, failed: new WeakMap() }
+  const split = new AudioSplit('predict', new FileExamples(files, new Int32Array(files.length).fill(-1)), allIds(files.length), ctx)
+  return {
+    paths: files,
+    length: files.length,
+    clip,
+    batches: (startBatch, o) => split.batches(0, startBatch, { batchSize: o.batchSize, train: false, ...(o.prefetch !== undefined ? { prefetch: o.prefetch } : {}) }),
+    ignored: ignored.report(),
+    badRows: () => bad.report(),
+    close: () => ctx.processor.close(),
+  }
 }
