@@ -7,9 +7,10 @@ import { evaluate } from './evaluate.js'
 import { predict } from './predict.js'
 import { exportCmd } from './export.js'
 import { inspect } from './inspect.js'
+import { dashboard } from './dashboard.js'
 import { helpText, parseFlags, type FlagSpecs } from './flags.js'
 
-const commands = [demo, train, evaluate, predict, exportCmd, inspect] as unknown as Command<FlagSpecs>[]
+const commands = [demo, train, evaluate, predict, exportCmd, inspect, dashboard] as unknown as Command<FlagSpecs>[]
 
 const io: Io = {
   out: (t) => process.stdout.write(`${t}\n`),
