@@ -36,8 +36,8 @@ export interface Dashboard {
   url: string
   port: number
   /**
-   * Resolves once a page has read events.jsonl to its end (so it has the run's last events), at
-   * once when no page has asked for events in the last 10 s, or after `timeoutMs`.
+   * For the end of a run: resolves once a page has fetched metrics.json (which it does after it has
+   * read the end event), at once when no page has asked for events in the last 10 s, or after `timeoutMs`.
    */
   settle(timeoutMs?: number): Promise<void>
   close(): Promise<void>
@@ -48,7 +48,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const dir = resolve(o.dir)
   const page = renderDashboardPage(chartAssets(), { title: basename(dir) || dir })
   let lastEventsRequest = -Infinity
-  let caughtUp: (() => void)[] = []
+  let settled: (() => void)[] = []
   let port = 0
 
   const send = (res: ServerResponse, status: number, body: string | Buffer, type = 'text/plain; charset=utf-8', extra: Record<string, string> = {}): void => {
@@ -94,10 +94,6 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
         if (bytesRead === 0) break
         got += bytesRead
       }
-      if (name === 'events.jsonl' && from + got >= st.size) {
-        for (const f of caughtUp) f()
-        caughtUp = []
-      }
       send(res, 200, buf.subarray(0, got), type, { 'X-File-Size': String(st.size) })
     } finally {
       await fh.close()
@@ -123,6 +119,12 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     const f = DASHBOARD_FILES[path]
     if (!f) return send(res, 404, `not found; this dashboard serves ${Object.keys(DASHBOARD_FILES).join(', ')}\n`)
     let offset = 0
+    // the page reads metrics.json once it has the end event: after that it needs nothing more
+    if (f.file === 'metrics.json')
+      res.once('finish', () => {
+        for (const w of settled) w()
+        settled = []
+      })
     if (f.file === 'events.jsonl') {
       lastEventsRequest = performance.now()
       const m = /(?:^|&)offset=(\d+)(?:&|$)/.exec(q < 0 ? '' : raw.slice(q + 1))
@@ -151,13 +153,15 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       if (performance.now() - lastEventsRequest > 10_000) return Promise.resolve()
       return new Promise<void>((ok) => {
         const t = setTimeout(ok, timeoutMs)
-        caughtUp.push(() => (clearTimeout(t), ok()))
+        settled.push(() => (clearTimeout(t), ok()))
       })
     },
     close() {
+      // answers under way are finished; idle keep-alive connections (an open page) are closed
       return new Promise<void>((ok) => {
         server.close(() => ok())
-        server.closeAllConnections()
+        server.closeIdleConnections()
+        setTimeout(() => server.closeAllConnections(), 1000).unref()
       })
     },
   }
