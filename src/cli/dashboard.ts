@@ -9,7 +9,7 @@ const spec = {
   usage: 'finetune dashboard DIR [--port N]',
   positional: 'DIR',
   flags: {
-    port: { type: 'int', describe: 'port on 127.0.0.1 (default 0: a free port, printed)', default: 0, min: 0, max: 65535 },
+    port: { type: 'int', describe: 'port on 127.0.0.1; 0 picks a free one (printed)', default: 0, min: 0, max: 65535 },
   } as const,
   examples: ['finetune dashboard ./sentiment', 'finetune train --model ./bert --data reviews.csv --out ./sentiment --dashboard'],
   epilogue: [
