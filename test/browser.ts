@@ -16,11 +16,15 @@ export async function launchChromium(): Promise<Browser> {
   })
 }
 
-/** Records the page's errors and every request that leaves file:// and 127.0.0.1 (there must be none). */
+/**
+ * Records the page's script errors and every request that leaves file:// and 127.0.0.1 (there must
+ * be none). Chromium's own "Failed to load resource" lines (a 404 while a run folder has no
+ * events.jsonl yet) are answers the page handles, not errors.
+ */
 export function watchPage(page: Page): { errors: string[]; external: string[] } {
   const w = { errors: [] as string[], external: [] as string[] }
   page.on('pageerror', (e) => w.errors.push(e.message))
-  page.on('console', (m) => void (m.type() === 'error' && w.errors.push(m.text())))
+  page.on('console', (m) => void (m.type() === 'error' && !m.text().startsWith('Failed to load resource') && w.errors.push(m.text())))
   page.on('request', (r) => {
     const u = new URL(r.url())
     if (u.protocol !== 'file:' && u.protocol !== 'data:' && u.hostname !== '127.0.0.1') w.external.push(r.url())

@@ -116,7 +116,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     }
     if (path.split(/[/\\]/).some((seg) => seg === '..' || seg === '.') || /[\\\0]/.test(path) || path.startsWith('//')) return send(res, 403, 'only the run folder\'s own files are served\n')
     if (path === '/' || path === '/index.html') return send(res, 200, page, 'text/html; charset=utf-8')
-    const f = DASHBOARD_FILES[path]
+    const f = Object.hasOwn(DASHBOARD_FILES, path) ? DASHBOARD_FILES[path] : undefined
     if (!f) return send(res, 404, `not found; this dashboard serves ${Object.keys(DASHBOARD_FILES).join(', ')}\n`)
     let offset = 0
     // the page reads metrics.json once it has the end event: after that it needs nothing more
