@@ -1,8 +1,7 @@
 /** `finetune compare`: fine-tuned vs from scratch by label budget, with report.json (and report.html). */
 import { join } from 'node:path'
-import { compare as runCompare, ConfigError, TASK_NAMES, type Budget, type CompareReport } from '../index.js'
+import { compare as runCompare, compareTable, ConfigError, TASK_NAMES, type Budget } from '../index.js'
 import { command } from './command.js'
-import { table } from './output.js'
 import { isHelp, peek, taskOfArgs, withTask } from './task-flags.js'
 
 const spec = {
@@ -32,20 +31,6 @@ const spec = {
   examples: ['finetune compare --task image-classification --model node_modules/nsfwjs/dist/models/mobilenet_v2 --data train-images-idx3-ubyte --test t10k-images-idx3-ubyte --budgets 1,10 --per-class --seeds 2 --out ./cmp'],
 } as const
 
-/** The report as a terminal table. */
-export function reportTable(r: CompareReport): string {
-  const f = (v: number | null | undefined, d = 4): string => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d))
-  const rows: string[][] = [['budget', 'labels', 'steps', `pre-trained ${r.metric}`, `scratch ${r.metric}`, 'pre-trained to target (s)', 'scratch to target (s)']]
-  for (const b of r.budgets) {
-    const t = (s: typeof b.pretrained) => {
-      const v = s.runs.map((x) => x.time_to_target_s).filter((x): x is number => x !== null)
-      return v.length ? f(v.reduce((a, c) => a + c, 0) / v.length, 1) + (v.length < s.runs.length ? ` (${v.length}/${s.runs.length})` : '') : 'never'
-    }
-    rows.push([String(b.budget), String(b.labels), String(b.steps), `${f(b.pretrained.mean)} ± ${f(b.pretrained.std, 3)}`, `${f(b.scratch.mean)} ± ${f(b.scratch.std, 3)}`, t(b.pretrained), t(b.scratch)])
-  }
-  return table(rows)
-}
-
 export const compareCmd = command(
   spec,
   async (f, _pos, io) => {
@@ -71,9 +56,8 @@ export const compareCmd = command(
     })
     if (json) io.out(JSON.stringify(r))
     else {
-      io.out(`${r.task}: ${r.model} fine-tuned vs ${r.scratch_model}, ${r.seeds} seed(s) per budget\n`)
-      io.out(reportTable(r))
-      io.out(`\n${r.fairness}\nreport: ${join(out, 'report.json')}`)
+      io.out(compareTable(r))
+      io.out(`\nreport: ${join(out, 'report.html')} (and report.json)`)
     }
   },
   (argv) => withTask(spec as never, 'train', isHelp(argv) && !peek(argv, 'task') ? null : taskOfArgs(argv, undefined, 'text-classification')),

@@ -8,9 +8,8 @@ import { writeFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { compare, idxBytes, loadMnistPackage, splitTrainValidation, type CompareReport } from '../index.js'
+import { compare, compareTable, idxBytes, loadMnistPackage, splitTrainValidation, type CompareReport } from '../index.js'
 import type { Io } from './command.js'
-import { reportTable } from './compare.js'
 
 export const PRETRAINED_FASHION = fileURLToPath(new URL('../../pretrained/fashion-mnist-resnet', import.meta.url))
 
@@ -64,9 +63,8 @@ export async function imagesDemo(o: ImagesDemoOptions, io: Io): Promise<CompareR
   })
   if (o.json) io.out(JSON.stringify(r))
   else {
-    io.out(`\n${reportTable(r)}\n`)
-    io.out(r.fairness)
-    io.out(`\nreport: ${join(o.out, 'compare', 'report.json')}`)
+    io.out(`\n${compareTable(r)}`)
+    io.out(`\nreport: ${join(o.out, 'compare', 'report.html')}`)
   }
   return r
 }

@@ -8,9 +8,10 @@ import { predict } from './predict.js'
 import { exportCmd } from './export.js'
 import { inspect } from './inspect.js'
 import { compareCmd } from './compare.js'
+import { dashboard } from './dashboard.js'
 import { helpText, parseFlags, type FlagSpecs } from './flags.js'
 
-const commands = [demo, train, evaluate, predict, exportCmd, inspect, compareCmd] as unknown as Command<FlagSpecs>[]
+const commands = [demo, train, evaluate, predict, exportCmd, inspect, compareCmd, dashboard] as unknown as Command<FlagSpecs>[]
 
 const io: Io = {
   out: (t) => process.stdout.write(`${t}\n`),

@@ -1,5 +1,5 @@
 /** `finetune train`: fine-tune a checkpoint for a task; the shared flags map 1:1 onto RunOptions, the rest come from the task. */
-import { ConfigError, METHODS, methodDefaults, runDefaults, TASK_NAMES, train as trainTask, type MethodOptions, type RunOptions, type TaskTrainOptions, type TrainEvent } from '../index.js'
+import { ConfigError, METHODS, startDashboard, methodDefaults, runDefaults, TASK_NAMES, train as trainTask, type MethodOptions, type RunOptions, type TaskTrainOptions, type TrainEvent } from '../index.js'
 import { command } from './command.js'
 import type { FlagSpec } from './flags.js'
 import { ProgressBar } from './output.js'
@@ -53,7 +53,8 @@ export const trainFlags = {
   device: { type: 'enum', choices: ['cpu', 'webgpu', 'cuda'], describe: 'ONNX Runtime execution provider', default: d.device },
   threads: { type: 'int', describe: 'ONNX Runtime threads (default: all cores)', min: 1 },
   json: { type: 'boolean', describe: 'print the final result as JSON on stdout', default: false },
-} as const satisfies Record<string, FlagSpec> & Partial<Record<keyof RunOptions | keyof MethodOptions | 'task' | 'model' | 'data' | 'validation' | 'adapter' | 'merge' | 'json', FlagSpec>>
+  dashboard: { type: 'boolean', describe: 'serve a live page of the run on 127.0.0.1 (URL printed); it stops when the run ends ("finetune dashboard DIR" reopens it)', default: false },
+} as const satisfies Record<string, FlagSpec> & Partial<Record<keyof RunOptions | keyof MethodOptions | 'task' | 'model' | 'data' | 'validation' | 'adapter' | 'merge' | 'json' | 'dashboard', FlagSpec>>
 
 function every(v: string, flag: string, allowNone: boolean): 'epoch' | 'none' | number {
   if (v === 'epoch' || (allowNone && v === 'none')) return v
@@ -76,7 +77,7 @@ const spec = {
 export const train = command(
   spec,
   async (f, _pos, io) => {
-    const { json, evalEvery, saveEvery, unfreezeEvery, ...rest } = f
+    const { json, dashboard, evalEvery, saveEvery, unfreezeEvery, ...rest } = f
     const opts = { ...rest, evalEvery: every(evalEvery, 'eval-every', false) as 'epoch' | number, saveEvery: every(saveEvery, 'save-every', true), unfreezeEvery: every(unfreezeEvery, 'unfreeze-every', false) } as unknown as TaskTrainOptions
     let bar: ProgressBar | null = null
     let lastLoss = NaN
@@ -97,7 +98,19 @@ export const train = command(
         },
       },
     ]
-    const r = await trainTask(opts)
+    // the dashboard lives as long as the run: once a page has read the last events it stops, and the page keeps what it shows
+    const dash = dashboard ? await startDashboard({ dir: f.out }) : null
+    if (dash) io.err(`dashboard: ${dash.url}  (read only; it stops when the run ends)`)
+    let r: Awaited<ReturnType<typeof trainTask>>
+    try {
+      r = await trainTask(opts)
+    } finally {
+      if (dash) {
+        await dash.settle()
+        await dash.close()
+        io.err(`dashboard stopped; "finetune dashboard ${f.out}" shows the run again`)
+      }
+    }
     if (json) io.out(JSON.stringify({ out: r.out, task: r.task, steps: r.steps, reason: r.reason, best_step: r.bestStep, metrics: r.metrics, train_loss: lastLoss, labels: r.labels, skipped_rows: r.skipped, examples_per_s: r.examplesPerSecond, runtime_s: r.elapsedMs / 1000, ...r.record }))
     else {
       io.out(`trained ${r.steps} steps in ${(r.elapsedMs / 1000).toFixed(1)} s (${r.reason}), ${r.examplesPerSecond.toFixed(1)} examples/s${r.skipped ? `; skipped ${r.skipped} bad rows` : ''}`)

@@ -15,41 +15,26 @@ import type { TrainEvent } from '../train/events.js'
 import { getTask } from './registry.js'
 import { taskDefaults, train } from './run-node.js'
 import type { TaskTrainOptions } from './task.js'
+import type { CompareReport, CompareRun, CompareSide, CompareSideName, CurvePoint } from '../report/compare.js'
+import { renderCompareReport } from '../report/assets-node.js'
 
 export type Budget = number | 'all'
-export type Side = 'pretrained' | 'scratch'
+type Side = CompareSideName
 
-export interface CompareRun {
-  seed: number
-  value: number
-  steps: number
-  /** Training time in seconds (evaluations excluded). */
-  wall_s: number
-  /** Training time until the scratch side's best value (of the same seed) was first reached; null if never. */
-  time_to_target_s: number | null
-  lr: number
+/** One run as report.json records it (with the examples its subset held). */
+export interface CompareRunRecord extends CompareRun {
   examples: number
 }
 
-export interface CompareSide {
-  mean: number
-  std: number
-  runs: CompareRun[]
-}
-
-export interface CompareReport {
-  task: string
-  metric: string
-  higher_is_better: boolean
-  model: string
-  scratch_model: string
-  budgets: { budget: Budget; labels: number; steps: number; pretrained: CompareSide; scratch: CompareSide }[]
-  fairness: string
+/**
+ * report.json: the report's schema (src/report/compare.ts) plus the steps per budget, the budget
+ * kind and the seeds. `curves` holds, per side and budget, the mean over seeds at each evaluation.
+ */
+export interface CompareResult extends CompareReport {
+  budgets: (CompareReport['budgets'][number] & { steps: number; pretrained: CompareSide & { runs: CompareRunRecord[] }; scratch: CompareSide & { runs: CompareRunRecord[] } })[]
   per_class: boolean
   seeds: number
-  created: string
-  /** Evaluations on the test data during training: per side, per budget, per seed. */
-  curves: Record<Side, Record<string, { seed: number; points: { step: number; wall_s: number; value: number }[] }[]>>
+  curves: Record<Side, Record<string, CurvePoint[]>>
 }
 
 export interface CompareOptions {
@@ -85,7 +70,7 @@ const metricOf = (task: string): { metric: string; higher: boolean } =>
   task === 'token-classification' ? { metric: 'f1', higher: true } : task === 'causal-lm' ? { metric: 'eval_loss', higher: false } : { metric: 'accuracy', higher: true }
 
 /** Runs the comparison and writes report.json (and the runs' folders) into `o.out`. */
-export async function compare(o: CompareOptions): Promise<CompareReport> {
+export async function compare(o: CompareOptions): Promise<CompareResult> {
   const task = getTask(o.task)
   const log = o.log ?? (() => {})
   if (!o.budgets.length) throw new ConfigError('COMPARE_BUDGETS', 'no label budgets given', 'pass --budgets, e.g. 1,3,10,all')
@@ -164,7 +149,7 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
   fairness += o.scratchModel ? ` The scratch side is ${o.scratchModel}, trained from its own (random) weights.` : ' The scratch side is the same architecture with every weight re-drawn (PyTorch default initialisers).'
 
   // 2. every budget, seed and side
-  const report: CompareReport = { task: task.name, metric, higher_is_better: higher, model: o.model, scratch_model: o.scratchModel ?? `${o.model} (random weights)`, budgets: [], fairness, per_class: o.perClass, seeds: o.seeds, created: new Date().toISOString(), curves: { pretrained: {}, scratch: {} } }
+  const report: CompareResult = { task: task.name, metric, higher_is_better: higher, model: o.model, scratch_model: o.scratchModel ?? `${o.model} (random weights)`, budgets: [], fairness, per_class: o.perClass, seeds: o.seeds, created: new Date().toISOString(), curves: { pretrained: {}, scratch: {} } }
   for (const budget of o.budgets) {
     const results: Record<Side, (Result & { seed: number; lr: number })[]> = { pretrained: [], scratch: [] }
     let steps = 0
@@ -175,7 +160,6 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
         const r = await run(side, budget, seed, chosen[side.side], dir, { test: o.test })
         steps = r.steps
         results[side.side].push({ ...r, seed, lr: chosen[side.side] })
-        ;(report.curves[side.side][String(budget)] ??= []).push({ seed, points: r.points })
         log(`  ${r.examples} examples, ${r.steps} steps: ${metric} ${r.value.toFixed(4)}, ${r.wall_s.toFixed(1)} s of training`)
       }
     }
@@ -186,12 +170,19 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
       const hit = r.points.find((p) => (higher ? p.value >= target : p.value <= target))
       return hit ? hit.wall_s : null
     }
-    const sideOf = (side: Side): CompareSide => {
+    const sideOf = (side: Side): CompareSide & { runs: CompareRunRecord[] } => {
       const runs = results[side].map((r) => ({ seed: r.seed, value: r.value, steps: r.steps, wall_s: r.wall_s, time_to_target_s: ttt(r, r.seed), lr: r.lr, examples: r.examples }))
       return { mean: mean(runs.map((r) => r.value)), std: std(runs.map((r) => r.value)), runs }
     }
     report.budgets.push({ budget, labels: results.pretrained[0]?.examples ?? 0, steps, pretrained: sideOf('pretrained'), scratch: sideOf('scratch') })
+    // learning curves: the mean over seeds at each evaluation (the runs of a side share their steps)
+    for (const side of ['pretrained', 'scratch'] as const) {
+      const runs = results[side].map((r) => r.points)
+      const n = Math.min(...runs.map((p) => p.length))
+      report.curves[side][String(budget)] = Array.from({ length: n }, (_, k) => ({ step: runs[0]![k]!.step, wall_s: mean(runs.map((p) => p[k]!.wall_s)), value: mean(runs.map((p) => p[k]!.value)) }))
+    }
     await writeFileAtomic(join(o.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
+    await writeFileAtomic(join(o.out, 'report.html'), renderCompareReport(report))
   }
   return report
 }
