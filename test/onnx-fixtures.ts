@@ -27,7 +27,8 @@ export async function transformersJsBert(dir: string, hf: string, o: { batch?: n
   })
   mkdirSync(join(dir, 'onnx'), { recursive: true })
   writeFileSync(join(dir, 'onnx', 'model.onnx'), bytes)
-  const { finetune_init: _f, ...config } = { ...m.config, architectures: ['BertForSequenceClassification'], model_type: 'bert' }
+  const config: Record<string, unknown> = { ...m.config, architectures: ['BertForSequenceClassification'], model_type: 'bert' }
+  delete config['finetune_init']
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2))
   for (const [name, text] of Object.entries(m.tokenizer.toFiles())) writeFileSync(join(dir, name), text)
   return dir

@@ -10,7 +10,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { copyFile, mkdir } from 'node:fs/promises'
-import { basename, extname, join, resolve } from 'node:path'
+import { basename, dirname, extname, join, resolve } from 'node:path'
 import { CheckpointError, ConfigError } from '../errors.js'
 import { writeFileAtomic, writeSafetensorsFile } from '../checkpoint/io-node.js'
 import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
@@ -177,6 +177,11 @@ export async function openOnnxImage(path: string, o: OnnxImageOptions = {}): Pro
   return { source: 'onnx', arch: `onnx:${typeof s.config['onnx_source_file'] === 'string' ? s.config['onnx_source_file'] : basename(s.file)}`, model, labels, labelled: model.headPrefixes.length > 0 && labelled, preprocessing, file: s.file, config: s.config, ...(pre ? { preprocessorConfig: pre.raw } : {}) }
 }
 
+/** LoRA wraps Linear modules; an imported graph's weights are plain initializers read by MatMul/Gemm nodes. */
+export function refuseLora(method: unknown, model: string): void {
+  if (method === 'lora') throw new ConfigError('ONNX_LORA', `--method lora cannot adapt ${model}: LoRA wraps Linear layers, and an imported ONNX graph's weights are initializers read by MatMul/Gemm nodes`, 'use --method full (with --freeze REGEX to keep parts fixed) or --method frozen')
+}
+
 /** The cut `--features` names (or the default), checked on one probe input. */
 export function chooseCut(model: ImportedGraphModel, features: string | undefined, probe: () => Record<string, import('../graph/graph.js').Tensor>): FeatureCut {
   if (!features) return defaultCut(model.graph)
@@ -204,7 +209,8 @@ export interface OnnxText {
 async function tokenizerOf(dir: string | null, flag: string | undefined, file: string): Promise<Tokenizer> {
   const from = flag ?? dir
   if (!from) throw new ConfigError('ONNX_TOKENIZER_REQUIRED', `${file} is a bare ONNX graph: which tokenizer does it take?`, 'pass --tokenizer with its tokenizer.json (or a folder holding it), or use a Transformers.js-layout folder')
-  if (statSync(from).isFile()) return loadTokenizer({ tokenizerJson: readFileSync(from, 'utf8') })
+  // a tokenizer.json file: its neighbours (tokenizer_config.json: pad token, max length) count too
+  if (statSync(from).isFile()) return loadTokenizer({ ...(await readTokenizerFiles(dirname(from))), tokenizerJson: readFileSync(from, 'utf8') })
   const files = await readTokenizerFiles(from)
   if (!files.tokenizerJson && !files.vocabTxt && !files.vocabJson) throw new CheckpointError('MODEL_NO_TOKENIZER', `${from} has no tokenizer files (tokenizer.json, vocab.txt or vocab.json + merges.txt)`, 'pass --tokenizer with the tokenizer.json the model was trained with')
   return loadTokenizer(files)

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../checkpoint/io-node.js'
 import { labelNames } from '../data/text.js'
 import type { TextDataset } from '../data/dataset.js'
 import { exportInferenceOnnx } from '../export/onnx.js'
-import { chooseCut, openOnnxText, saveOnnxText, type OnnxText } from '../models/onnx-imported-node.js'
+import { chooseCut, openOnnxText, refuseLora, saveOnnxText, type OnnxText } from '../models/onnx-imported-node.js'
 import type { LoadedText } from '../models/pretrained-node.js'
 import { Rng } from '../runtime/rng.js'
 import { Runtime } from '../runtime/session.js'
@@ -61,6 +61,7 @@ function runner(spec: TextTaskSpec, m: OnnxText, runtime: Runtime, maxLength: nu
 /** `prepare` of a text task for an imported graph: a new head on the cut unless a trained one fits the labels. */
 export async function prepareOnnxText(spec: TextTaskSpec, o: TaskTrainOptions, runtime: Runtime): Promise<PreparedTraining> {
   onlyClassification(spec, o.model)
+  refuseLora(o.method, o.model)
   const maxLength = typeof o['maxLength'] === 'number' ? o['maxLength'] : 128
   const data = await loadTextData({ ...dataOptionsOf(o), data: o.data, task: spec.name, validation: o.validation, onBadRow: o.onBadRow, validationSplit: o.validationSplit, seed: o.seed })
   try {

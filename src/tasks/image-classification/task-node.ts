@@ -14,7 +14,7 @@ import { labelNames } from '../../data/labels.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
 import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../../models/image-checkpoint-node.js'
 import { modelTensors } from '../../models/pretrained-node.js'
-import { chooseCut, isOnnxModelPath, ONNX_IMAGE_DEFAULTS, openOnnxImage, saveOnnxImage, type OnnxImageCheckpoint } from '../../models/onnx-imported-node.js'
+import { chooseCut, isOnnxModelPath, refuseLora, ONNX_IMAGE_DEFAULTS, openOnnxImage, saveOnnxImage, type OnnxImageCheckpoint } from '../../models/onnx-imported-node.js'
 import { ARCHS } from '../../models/vision.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
@@ -69,6 +69,7 @@ export const imageClassification: Task = {
   async prepare(o, runtime) {
     const imageSize = num(o['imageSize'])
     const ck = await open(o.model, o, { ...(imageSize ? { imageSize } : {}), seed: o.seed })
+    if (ck.source === 'onnx') refuseLora(o.method, o.model)
     const augment = o['augment'] !== false
     const dataOpts: ImageDataOptions = {
       data: o.data,
