@@ -11,6 +11,10 @@ import { textFamilies } from '../src/models/registry.js'
 import { visionArchs } from '../src/models/vision.js'
 import { taskLoss } from '../src/heads/losses.js'
 import { applyLora } from '../src/methods/index.js'
+import { exportInferenceOnnx } from '../src/export/onnx.js'
+import { importOnnx } from '../src/onnx/import.js'
+import { freezeBatchNorm } from '../src/models/vision.js'
+import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-imported.js'
 
 export interface BenchContext {
   steps: number
@@ -33,14 +37,16 @@ function randn(n: number, rng: Rng): Float32Array {
 async function timeSteps(session: TrainSession, batch: Record<string, HostTensor>, ctx: BenchContext): Promise<{ ms: number; extra: Record<string, unknown> }> {
   const times: number[] = []
   let loss = NaN
+  let first = NaN
   const t0 = performance.now()
   for (let i = 0; i < ctx.warmup + ctx.steps; i++) {
     const t = performance.now()
     loss = (await session.trainStep(batch)).loss
     times.push(performance.now() - t)
+    if (i === 0) first = loss
     if (i === 0) console.error(`[bench] first step (graph build + session) ${(performance.now() - t0).toFixed(0)} ms`)
   }
-  return { ms: ctx.median(times.slice(ctx.warmup)), extra: { finetune_loss: loss } }
+  return { ms: ctx.median(times.slice(ctx.warmup)), extra: { finetune_loss: loss, first_loss: first } }
 }
 
 class ConvBlock extends Module {
@@ -84,9 +90,28 @@ const newSession = (o: Omit<ConstructorParameters<typeof TrainSession>[0], 'runt
   return s
 }
 
-function bertBench(): { model: import('../src/models/hf.js').TextModel; batch: Record<string, HostTensor> } {
+/**
+ * One training step of a native model and of the same model exported to ONNX and imported back, in
+ * the same run. Both compute the same function: BatchNorm in inference form and no dropout (an
+ * inference export has neither batch statistics nor Dropout nodes).
+ */
+async function importedVsNative(ctx: BenchContext, native: Module, logits: (m: Module, i: Record<string, Tensor>) => Tensor, inputs: Record<string, HostTensor>, labels: HostTensor, imported: (bytes: Uint8Array) => Module & { logitsOf(i: Record<string, Tensor>): Tensor }): Promise<{ ms: number; extra: Record<string, unknown> }> {
+  const loss = (l: Tensor, y: Tensor): Tensor => nn.crossEntropy(l, y)
+  const batch = { ...inputs, labels }
+  // export before the native model trains, so both start from the same weights (same first loss)
+  const t = performance.now()
+  const bytes = exportInferenceOnnx({ model: native, inputs: Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, { shape: v.shape, dtype: v.dtype }])), forward: (i) => ({ logits: logits(native, i) }) })
+  const m = imported(bytes)
+  const importMs = performance.now() - t
+  const a = await timeSteps(newSession({ model: native, forward: (i) => ({ loss: loss(logits(native, i), i['labels']!) }), optimizer: adamw }), batch, ctx)
+  await releaseSessions()
+  const b = await timeSteps(newSession({ model: m, forward: (i) => ({ loss: loss(m.logitsOf(Object.fromEntries(Object.keys(inputs).map((k) => [k, i[k]!]))), i['labels']!) }), optimizer: adamw }), batch, ctx)
+  return { ms: b.ms, extra: { native_ms: Math.round(a.ms * 100) / 100, imported_ms: Math.round(b.ms * 100) / 100, imported_over_native: Math.round((b.ms / a.ms) * 1000) / 1000, export_import_ms: Math.round(importMs), onnx_mb: Math.round(bytes.length / 2 ** 20), native_first_loss: a.extra['first_loss'], imported_first_loss: b.extra['first_loss'], native_loss: a.extra['finetune_loss'], imported_loss: b.extra['finetune_loss'] } }
+}
+
+function bertBench(dropout = true): { model: import('../src/models/hf.js').TextModel; batch: Record<string, HostTensor> } {
   const rng = new Rng(0)
-  const config = { model_type: 'bert', vocab_size: 30522, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 512, id2label: { '0': 'NEG', '1': 'POS' } }
+  const config = { model_type: 'bert', vocab_size: 30522, ...(dropout ? {} : { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 }), hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 512, id2label: { '0': 'NEG', '1': 'POS' } }
   const model = textFamilies['bert']!.build(config, 'sequence-classification')
   const B = 16
   const T = 128
@@ -182,6 +207,25 @@ export const cases: Record<string, BenchCase> = {
           full_3_epochs_examples_per_s: exps(full.ms),
         },
       }
+    },
+  },
+  'onnx-resnet18': {
+    torchCase: 'resnet18-finetune',
+    async run(ctx) {
+      const rng = new Rng(0)
+      const model = visionArchs.resnet18.build(10)
+      freezeBatchNorm(model)
+      const x: HostTensor = { data: randn(16 * 3 * 112 * 112, rng), shape: [16, 3, 112, 112], dtype: 'float32' }
+      const y: HostTensor = { data: BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 10)), shape: [16], dtype: 'int64' }
+      return importedVsNative(ctx, model, (m, i) => (m as typeof model).logits(i['x']!), { x }, y, (bytes) => new ImportedImageModel(importOnnx(bytes)))
+    },
+  },
+  'onnx-bert': {
+    torchCase: 'bert-finetune',
+    async run(ctx) {
+      const { model, batch } = bertBench(false)
+      const { labels, ...inputs } = batch
+      return importedVsNative(ctx, model, (m, i) => (m as typeof model).logits(textInputs(i)), inputs, labels!, (bytes) => new ImportedTextModel(importOnnx(bytes), {}))
     },
   },
   'transformer-block': {

@@ -81,6 +81,7 @@ export const train = command(
     const opts = { ...rest, evalEvery: every(evalEvery, 'eval-every', false) as 'epoch' | number, saveEvery: every(saveEvery, 'save-every', true), unfreezeEvery: every(unfreezeEvery, 'unfreeze-every', false) } as unknown as TaskTrainOptions
     let bar: ProgressBar | null = null
     let lastLoss = NaN
+    opts.log = (line) => io.err(line)
     opts.callbacks = [
       {
         onEvent(e: TrainEvent) {

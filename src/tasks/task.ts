@@ -7,8 +7,8 @@
  * Adding a task: a folder under src/tasks/ whose index.ts exports a `Task`, one line in
  * src/tasks/registry.ts, and its tests.
  */
-import { RuntimeError } from '../errors.js'
-import type { Module } from '../graph/module.js'
+import { ConfigError, RuntimeError } from '../errors.js'
+import { markStructureChanged, type Module } from '../graph/module.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { Provider, Runtime } from '../runtime/session.js'
 import type { TrainingJob } from '../train/trainer.js'
@@ -46,6 +46,8 @@ export interface TaskTrainOptions extends RunOptions, MethodOptions {
   subset?: SubsetSpec | undefined
   /** Steps and evaluation interval from the number of training examples (once the data is read). */
   plan?: ((trainExamples: number) => { maxSteps: number; evalEvery: number }) | undefined
+  /** Receives lines worth telling the user before training starts (the CLI prints them on stderr). */
+  log?: (line: string) => void
   /** The task's own options (keys of its `options`). */
   [option: string]: unknown
 }
@@ -147,6 +149,34 @@ export interface Task {
 
 /** The task a trained folder records. */
 export const TASK_FIELD = 'finetune_task'
+
+/**
+ * `--freeze REGEX...`: stops training every learnable parameter whose name matches one of the
+ * patterns; returns how many it froze. An invalid pattern or one that matches nothing is an error
+ * (a typo would otherwise train everything).
+ */
+export function freezeByName(model: Module, patterns: unknown): number {
+  const list = Array.isArray(patterns) ? patterns.filter((p): p is string => typeof p === 'string') : []
+  if (list.length === 0) return 0
+  const params = model.namedParameters().filter(([, p]) => p.kind === 'param')
+  let n = 0
+  for (const pattern of list) {
+    let re: RegExp
+    try {
+      re = new RegExp(pattern)
+    } catch (e) {
+      throw new ConfigError('FREEZE_PATTERN', `--freeze "${pattern}" is not a regular expression: ${(e as Error).message}`, 'pass a JavaScript regular expression, e.g. --freeze "^conv1\\."')
+    }
+    const hit = params.filter(([name]) => re.test(name))
+    if (hit.length === 0) throw new ConfigError('FREEZE_NO_MATCH', `--freeze "${pattern}" matches no parameter`, `parameter names look like ${params.slice(0, 4).map(([k]) => k).join(', ')} (finetune inspect lists them)`)
+    for (const [, p] of hit) if (p.requiresGrad) {
+      p.requiresGrad = false
+      n++
+    }
+  }
+  markStructureChanged()
+  return n
+}
 
 /** Softmax of one row (for scores). */
 export function softmax(x: ArrayLike<number>): number[] {

@@ -19,7 +19,9 @@ import type { Tokenizer } from '../tokenizers/index.js'
 import { TrainSession } from '../train/step.js'
 import { inputsOf, padTokens, TextTaskRunner, type TextExample, type TextHead } from '../train/text.js'
 import { attachAdapters, saveWithAdapter, unmergedAdapter } from './adapter-node.js'
-import { subsetSplits, TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
+import { isOnnxModelPath } from '../models/onnx-imported-node.js'
+import { openOnnxTextModel, prepareOnnxText } from './onnx-text-node.js'
+import { freezeByName, subsetSplits, TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
 
 export type TextTaskName = 'text-classification' | 'token-classification' | 'causal-lm'
 
@@ -60,7 +62,8 @@ export function headOfConfig(raw: HfConfig): TextTask {
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
-const dataOptionsOf = (o: Record<string, unknown>): TextDataOptions => {
+/** The data options a command's flags give. */
+export const dataOptionsOf = (o: Record<string, unknown>): TextDataOptions => {
   const d: Record<string, unknown> = {}
   for (const k of ['textColumn', 'textPairColumn', 'labelColumn', 'tokensColumn', 'tagsColumn', 'format'] as const) if (o[k] !== undefined) d[k] = o[k]
   return d as TextDataOptions
@@ -121,6 +124,7 @@ export function textTask(spec: TextTaskSpec): Task {
     })
 
   async function open(dir: string, o: OpenOptions): Promise<OpenedModel> {
+    if (isOnnxModelPath(dir)) return openOnnxTextModel(spec, dir, o)
     assertModelDir(dir)
     const raw = (await readJsonFile(join(dir, 'config.json'), 'model config')) as HfConfig
     const saved = headOfConfig(raw)
@@ -203,6 +207,7 @@ export function textTask(spec: TextTaskSpec): Task {
     predictInputs: 'TEXT...',
     recognises: (config) => typeof config['model_type'] === 'string' && headOfConfig(config) === spec.head.modelTask,
     async prepare(o: TaskTrainOptions, runtime: Runtime) {
+      if (isOnnxModelPath(o.model)) return prepareOnnxText(spec, o, runtime)
       const maxLength = typeof o['maxLength'] === 'number' ? o['maxLength'] : 128
       const loadedData = await loadTextData({ ...dataOptionsOf(o), data: o.data, task: spec.name, validation: o.validation, onBadRow: o.onBadRow, validationSplit: o.subset ? 0 : o.validationSplit, seed: o.seed })
       const data = o.subset ? { ...loadedData, ...subsetSplits(loadedData.train, loadedData.validation, await classesOf(loadedData.train), o.subset), close: () => loadedData.close() } : loadedData
@@ -221,6 +226,12 @@ export function textTask(spec: TextTaskSpec): Task {
         throw e
       }
       const l = loaded
+      if (o['features'] !== undefined) {
+        await data.close()
+        throw new ConfigError('FEATURES_ONNX_ONLY', '--features names a value of an imported ONNX graph', `${o.model} is not an .onnx model; drop --features`)
+      }
+      const frozen = freezeByName(l.model, o['freeze'])
+      if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
       return {
         model: l.model,
         headPrefixes: l.model.headPrefixes,
@@ -260,7 +271,7 @@ export function textTask(spec: TextTaskSpec): Task {
 }
 
 /** Class id of every example of a split (-1 where an example has no single class). */
-async function classesOf(split: TextDataset<TextExample>['train']): Promise<Int32Array> {
+export async function classesOf(split: TextDataset<TextExample>['train']): Promise<Int32Array> {
   const out = new Int32Array(split.length).fill(-1)
   let i = 0
   for await (const e of split.iterate()) {

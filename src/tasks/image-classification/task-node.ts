@@ -4,7 +4,7 @@
  * IDX files. Predict prints label, score and logits per image.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { copyFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { ConfigError, GraphError } from '../../errors.js'
 import { trace } from '../../graph/graph.js'
@@ -14,29 +14,42 @@ import { labelNames } from '../../data/labels.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
 import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../../models/image-checkpoint-node.js'
 import { modelTensors } from '../../models/pretrained-node.js'
+import { chooseCut, isOnnxModelPath, refuseLora, ONNX_IMAGE_DEFAULTS, openOnnxImage, saveOnnxImage, type OnnxImageCheckpoint } from '../../models/onnx-imported-node.js'
 import { ARCHS } from '../../models/vision.js'
+import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
 import { ImageTaskRunner } from '../../train/image.js'
 import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
-import { subsetSplits, assertFiniteOutputs, softmax, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { subsetSplits, assertFiniteOutputs, freezeByName, softmax, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
 
-const open = (model: string, o: Record<string, unknown>, extra: { imageSize?: number; seed?: number } = {}): Promise<ImageCheckpoint> =>
-  openImageCheckpoint(model, { ...(str(o['arch']) ? { arch: str(o['arch'])! } : {}), ...extra })
+type Checkpoint = ImageCheckpoint | OnnxImageCheckpoint
 
-function evalRunner(ck: ImageCheckpoint, runtime: Runtime, batchSize: number, train?: import('../../data/image-dataset.js').ImageSplit): ImageTaskRunner {
+const open = (model: string, o: Record<string, unknown>, extra: { imageSize?: number; seed?: number } = {}): Promise<Checkpoint> =>
+  isOnnxModelPath(model)
+    ? openOnnxImage(model, { imageSize: num(o['imageSize']), imageWidth: num(o['imageWidth']), imageMean: str(o['imageMean']), imageStd: str(o['imageStd']) })
+    : openImageCheckpoint(model, { ...(str(o['arch']) ? { arch: str(o['arch'])! } : {}), ...extra })
+
+const save = (dir: string, ck: Checkpoint): Promise<void> => (ck.source === 'onnx' ? saveOnnxImage(dir, ck, { [TASK_FIELD]: 'image-classification' }) : saveImageCheckpoint(dir, ck, { [TASK_FIELD]: 'image-classification' }))
+
+function evalRunner(ck: Checkpoint, runtime: Runtime, batchSize: number, train?: import('../../data/image-dataset.js').ImageSplit): ImageTaskRunner {
   return new ImageTaskRunner({ model: ck.model, labels: ck.labels, train: train ?? (null as never), batchSize, seed: 0, method: 'full', runtime, optimizer: { kind: 'sgd', lr: 0 } })
 }
 
 export const imageClassification: Task = {
   name: 'image-classification',
-  summary: 'one label per image (ResNet, VGG, Inception, MobileNet, ViT; torchvision, Hugging Face, TF.js)',
+  summary: 'one label per image (ResNet, VGG, Inception, MobileNet, ViT; torchvision, Hugging Face, TF.js, ONNX)',
   modality: 'image',
   options: {
     arch: { type: 'enum', choices: ARCHS, describe: 'architecture of a bare torchvision state dict (.safetensors)', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
-    imageSize: { type: 'int', describe: "square input side (default: the architecture's)", min: 16, commands: ['train'] },
+    imageSize: { type: 'int', describe: `square input side (default: the architecture's; a bare .onnx file: the size its input fixes, else ${ONNX_IMAGE_DEFAULTS.size}, for every command)`, min: 16, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    imageWidth: { type: 'int', describe: 'a bare .onnx file: input width when it differs from --image-size', min: 1, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    imageMean: { type: 'string', describe: `a bare .onnx file: per-channel mean after scaling to [0, 1] (default ${ONNX_IMAGE_DEFAULTS.mean.join(',')}, ImageNet's)`, placeholder: 'R,G,B', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    imageStd: { type: 'string', describe: `a bare .onnx file: per-channel std (default ${ONNX_IMAGE_DEFAULTS.std.join(',')})`, placeholder: 'R,G,B', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    features: { type: 'string', describe: 'an imported .onnx model: the value the new head reads (default: the input of the final classifier Gemm/MatMul)', placeholder: 'NAME', commands: ['train'] },
+    freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; commas separate patterns)', placeholder: 'REGEX', commands: ['train'] },
     augment: { type: 'boolean', describe: 'random resized crop + flip on training images (--no-augment)', default: true, commands: ['train'] },
     freezeBn: { type: 'boolean', describe: 'keep BatchNorm statistics frozen (inference mode) while training', default: false, commands: ['train'] },
     workers: { type: 'int', describe: 'decoding worker threads (default min(cores, 4); 0: in-process)', min: 0, commands: ['train', 'eval', 'predict'] },
@@ -47,6 +60,7 @@ export const imageClassification: Task = {
   examples: [
     'finetune train --task image-classification --model resnet18.safetensors --arch resnet18 --data photos/ --out ./photos-model',
     'finetune train --task image-classification --model node_modules/nsfwjs/dist/models/mobilenet_v2 --data fashion/train-images-idx3-ubyte --method frozen --out ./fm',
+    'finetune train --task image-classification --model classifier.onnx --image-size 48 --image-width 192 --image-mean 0.5 --image-std 0.5 --data photos/ --out ./onnx-model',
     'finetune predict --model ./photos-model cat.jpg dog.png',
   ],
   predictInputs: 'IMAGE...',
@@ -55,6 +69,7 @@ export const imageClassification: Task = {
   async prepare(o, runtime) {
     const imageSize = num(o['imageSize'])
     const ck = await open(o.model, o, { ...(imageSize ? { imageSize } : {}), seed: o.seed })
+    if (ck.source === 'onnx') refuseLora(o.method, o.model)
     const augment = o['augment'] !== false
     const dataOpts: ImageDataOptions = {
       data: o.data,
@@ -76,11 +91,23 @@ export const imageClassification: Task = {
       const same = ck.labelled && ck.labels.length === labels.length && [...ck.labels].sort().join('\u0000') === [...labels].sort().join('\u0000')
       if (ck.labelled && !same && !o.reinitHead && ck.source !== 'tfjs' && !ck.labels.every((l, i) => l === `LABEL_${i}`))
         throw new ConfigError('MODEL_LABELS_DIFFER', `${o.model} has a head for [${ck.labels.join(', ')}] but the data has [${labels.join(', ')}]`, 'pass --reinit-head to train a new head for your labels')
-      const headFromCheckpoint = same && !o.reinitHead
-      if (!headFromCheckpoint) setHead(ck, labels, o.seed)
+      const headFromCheckpoint = same && !o.reinitHead && (ck.source !== 'onnx' || (ck.model.headPrefixes.length > 0 && !o['features']))
+      if (ck.source === 'onnx') {
+        if (!headFromCheckpoint) {
+          const m = ck.model
+          const cut = chooseCut(m, str(o['features']), () => m.probe(data.train.imageSize.height, data.train.imageSize.width))
+          m.attachHead(cut, labels.length, new Rng(o.seed), () => m.probe(data.train.imageSize.height, data.train.imageSize.width))
+          ck.labels = [...labels]
+          ck.labelled = true
+          o.log?.(`features: ${cut.name} (${cut.why}), ${m.featureSize} wide; new head finetune_head: ${m.featureSize} -> ${labels.length}`)
+        }
+      } else if (o['features'] !== undefined) throw new ConfigError('FEATURES_ONNX_ONLY', '--features names a value of an imported ONNX graph', `${o.model} is not an .onnx model; drop --features`)
+      else if (!headFromCheckpoint) setHead(ck, labels, o.seed)
       else if (ck.labels.join('\u0000') !== labels.join('\u0000'))
         throw new ConfigError('MODEL_LABEL_ORDER', `${o.model}'s labels are in the order [${ck.labels.join(', ')}], the data's in [${labels.join(', ')}]`, "pass --reinit-head, or name the classes so they sort in the model's order")
-      if (o['freezeBn'] === true) freezeImageBatchNorm(ck)
+      if (o['freezeBn'] === true && ck.source !== 'onnx') freezeImageBatchNorm(ck) // imported BatchNorm always runs in inference form
+      const frozen = freezeByName(ck.model, o['freeze'])
+      if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
       // trace the model once on the input size, so a size it cannot take fails before anything is written
       const size = data.train.imageSize
       try {
@@ -115,8 +142,8 @@ export const imageClassification: Task = {
         get skipped() {
           return data.badRows().total
         },
-        record: { source: ck.source, arch: ck.arch },
-        save: (dir) => saveImageCheckpoint(dir, ck, { [TASK_FIELD]: 'image-classification' }),
+        record: { source: ck.source, arch: ck.arch, ...(ck.source === 'onnx' ? { features: ck.model.cut?.name, features_why: ck.model.cut?.why, feature_size: ck.model.featureSize } : {}) },
+        save: (dir) => save(dir, ck),
         close: () => data.close(),
       }
     } catch (e) {
@@ -174,9 +201,10 @@ export const imageClassification: Task = {
             return { path: eo.out, inputs: {} }
           }
           if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; safetensors export writes a folder (or one file when the path ends in .safetensors)`, 'pass a folder path as --out')
-          await saveWithAdapter(eo.out, ck.model, adapter, (d) => saveImageCheckpoint(d, ck, { [TASK_FIELD]: 'image-classification' }), { merge: false, baseModel: model, task: 'image-classification' })
+          await saveWithAdapter(eo.out, ck.model, adapter, (d) => save(d, ck), { merge: false, baseModel: model, task: 'image-classification' })
           return { path: eo.out, inputs: {} }
         }
+        if (ck.source === 'onnx') return exportOnnxImage(ck, eo.out, eo.batchSize)
         const p = ck.preprocessing
         const H = p.crop?.height ?? (p.resize && 'height' in p.resize ? p.resize.height : ck.model.defaultImageSize)
         const W = p.crop?.width ?? (p.resize && 'width' in p.resize ? p.resize.width : ck.model.defaultImageSize)
@@ -214,4 +242,29 @@ export const imageClassification: Task = {
       close: () => runtime.dispose(),
     }
   },
+}
+
+/**
+ * ONNX export of an imported model: the graph's own input, the head's `logits` and the trained
+ * weights (static shapes, as every export). Without a head (never trained) the file is the source
+ * graph itself, byte for byte.
+ */
+async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number): Promise<{ path: string; inputs: Record<string, number[]> }> {
+  const m = ck.model
+  const name = m.inputName
+  await mkdir(dirname(out) || '.', { recursive: true })
+  if (m.headPrefixes.length === 0) {
+    await copyFile(ck.file, out)
+    return { path: out, inputs: { [name]: m.graph.inputs[0]!.shape.map((d) => (typeof d === 'number' ? d : -1)) } }
+  }
+  const r = ck.preprocessing.crop ?? (ck.preprocessing.resize && 'height' in ck.preprocessing.resize ? ck.preprocessing.resize : { height: m.defaultImageSize, width: m.defaultImageSize })
+  const shape = [B, m.channels, r.height, r.width]
+  const bytes = exportInferenceOnnx({
+    model: m,
+    inputs: { [name]: { shape, dtype: 'float32' } },
+    forward: (i) => ({ logits: m.logits(i[name]!) }),
+    metadata: { source: 'onnx', task: 'image-classification', features: m.cut?.name ?? '', id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))) },
+  })
+  await writeFileAtomic(out, [bytes])
+  return { path: out, inputs: { [name]: shape } }
 }

@@ -14,9 +14,13 @@ export const textClassification = textTask({
     textColumn: { type: 'string', describe: 'text column (default: text, sentence, sentence1, or the only text column)', placeholder: 'NAME', commands: ['train', 'eval', 'predict'] },
     textPairColumn: { type: 'string', describe: 'second text column of a text pair', placeholder: 'NAME', commands: ['train', 'eval'] },
     labelColumn: { type: 'string', describe: 'label column (default: label or labels)', placeholder: 'NAME', commands: ['train', 'eval'] },
+    tokenizer: { type: 'string', describe: 'a bare .onnx model: its tokenizer.json (or a folder with tokenizer files)', placeholder: 'PATH', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    features: { type: 'string', describe: 'an imported .onnx model: the value the new head reads (default: the input of the final classifier Gemm/MatMul, else pooler_output, else the first token of the first output)', placeholder: 'NAME', commands: ['train'] },
+    freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; commas separate patterns)', placeholder: 'REGEX', commands: ['train'] },
   },
   examples: [
     'finetune train --task text-classification --model ./bert-base-uncased --data reviews.csv --out ./sentiment',
+    'finetune train --task text-classification --model ./distilbert-onnx --data reviews.csv --out ./sentiment  # Transformers.js folder: config.json, tokenizer.json, onnx/model.onnx',
     'finetune predict --model ./sentiment "great film" "dull and long"',
   ],
   defaultMetric: (problemType) => (problemType === 'single_label_classification' ? 'accuracy' : 'eval_loss'),
