@@ -83,7 +83,7 @@ cfg.finetune_pretrained = { corpus: 'Fashion-MNIST, 60,000 training images (Debi
 writeFileSync(join(out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`)
 writeFileSync(
   join(out, 'PRETRAINING.md'),
-  `# fashion-mnist-resnet\n\nA small Hugging Face ResNet (basic blocks, widths 32/64/128/256, one block per stage, ${model.countParameters().toLocaleString()} parameters) pre-trained by finetune from random weights on the 60,000 Fashion-MNIST training images (Debian's dataset-fashion-mnist, MIT licence), resized to 32x32, with random resized crops and flips; AdamW lr 3e-3, weight decay 0.05, cosine schedule, batch 64, ${epochs} epochs (${r.steps} steps, ${minutes.toFixed(0)} minutes on 2 cores). Fashion-MNIST test accuracy: ${(r.metrics['accuracy']! * 100).toFixed(2)}%. Weights stored in float16.\n\nReproduce: \`npx tsx scripts/pretrain-fashion-resnet.ts ${out} ${epochs}\`\n`,
+  `# fashion-mnist-resnet\n\nA small Hugging Face ResNet (basic blocks, widths 32/64/128/256, one block per stage, ${model.countParameters().toLocaleString()} parameters) pre-trained by finetune from random weights on the 60,000 Fashion-MNIST training images (Debian's dataset-fashion-mnist, MIT licence), resized to 32x32, with random resized crops and flips; AdamW lr 3e-3, weight decay 0.05, cosine schedule, batch 64, ${epochs} epochs (${r.steps} steps, ${minutes.toFixed(0)} minutes on 2 cores when measured). Fashion-MNIST test accuracy: ${(r.metrics['accuracy']! * 100).toFixed(2)}%. Weights stored in float16.\n\nReproduce: \`npx tsx scripts/pretrain-fashion-resnet.ts ${out} ${epochs}\`\n`,
 )
 rmSync(work, { recursive: true, force: true })
 console.log(JSON.stringify({ out, steps: r.steps, accuracy: r.metrics['accuracy'], minutes }))
