@@ -56,3 +56,17 @@ describe('npm in this project', () => {
     expect(pkg.allowScripts?.['onnxruntime-node']).toBe(false) // its install script downloads CUDA libraries
   })
 })
+
+describe('finetune demo images', () => {
+  it("compares the project's pre-trained ResNet with the same network from scratch on digits and writes the report", async () => {
+    const out = join(dir, 'demo-images')
+    const r = await runCli(['demo', 'images', '--out', out, '--budgets', '5', '--seeds', '1', '--steps', '20', '--threads', '1'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/pre-trained on Fashion-MNIST clothing/)
+    expect(r.stdout).toMatch(/budget\s+labels\s+pretrained accuracy\s+scratch accuracy/)
+    const rep = JSON.parse((await import('node:fs')).readFileSync(join(out, 'compare', 'report.json'), 'utf8')) as { budgets: { labels: number; pretrained: { mean: number }; scratch: { mean: number } }[] }
+    expect(rep.budgets[0]!.labels).toBe(50)
+    expect(rep.budgets[0]!.pretrained.mean).toBeGreaterThan(0.3)
+    expect(existsSync(join(out, 'compare', 'report.html'))).toBe(true)
+  })
+})
