@@ -7,7 +7,7 @@
  * `label2id`), model.safetensors with torchvision's names (loads with `load_state_dict`) and
  * preprocessor_config.json; a TF.js model's folder also keeps its source files under base-tfjs/.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { copyFile, mkdir } from 'node:fs/promises'
 import { basename, dirname, extname, join } from 'node:path'
 import { CheckpointError, ConfigError } from '../errors.js'
@@ -57,17 +57,6 @@ function isTfjs(path: string): boolean {
   if (!existsSync(path)) return false
   if (statSync(path).isFile()) return TFJS_FILES.includes(basename(path)) || (extname(path) === '.json' && !basename(path).startsWith('config'))
   return TFJS_FILES.some((f) => existsSync(join(path, f)))
-}
-
-export function isImageModelFolder(dir: string): boolean {
-  if (!existsSync(join(dir, 'config.json'))) return false
-  if (isHfVisionFolder(dir)) return true
-  try {
-    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
-    return typeof c['finetune_arch'] === 'string' || c['finetune_source'] === 'tfjs'
-  } catch {
-    return false
-  }
 }
 
 /** torchvision's evaluation transform for an architecture, scaled to `size` when given (resize = size * 256/224). */

@@ -16,7 +16,7 @@ import { Rng } from '../runtime/rng.js'
 import { Runtime } from '../runtime/session.js'
 import { TextTaskRunner, type TextExample } from '../train/text.js'
 import { freezeByName, subsetSplits, TASK_FIELD, type OpenedModel, type OpenOptions, type PreparedTraining, type TaskTrainOptions } from './task.js'
-import { classesOf, dataOptionsOf, loadTextData, type OpenedText, type TextTaskSpec } from './text-node.js'
+import { classesOf, dataOptionsOf, loadTextData, textsToPredict, type OpenedText, type TextTaskSpec } from './text-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 
@@ -140,16 +140,7 @@ export async function openOnnxTextModel(spec: TextTaskSpec, dir: string, o: Open
       }
     },
     async predict(inputs, po) {
-      let texts = inputs
-      if (typeof po['data'] === 'string') {
-        const d = await loadTextData({ data: po['data'], task: 'causal-lm', onBadRow: 'error', validationSplit: 0, seed: 0, ...(str(po['textColumn']) ? { textColumn: str(po['textColumn'])! } : {}) })
-        const read: string[] = []
-        for await (const e of d.train.iterate()) read.push((e as { text: string }).text)
-        await d.close()
-        texts = read
-      }
-      if (texts.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give texts as arguments or --data FILE', 'run "finetune predict --help"')
-      return spec.predict(opened, texts, po.batchSize)
+      return spec.predict(opened, await textsToPredict(inputs, po), po.batchSize)
     },
     async export(eo) {
       if (eo.format === 'safetensors') {

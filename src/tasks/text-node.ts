@@ -148,16 +148,7 @@ export function textTask(spec: TextTaskSpec): Task {
         }
       },
       async predict(inputs, po) {
-        let texts = inputs
-        if (typeof po['data'] === 'string') {
-          const d = await loadTextData({ data: po['data'], task: 'causal-lm', onBadRow: 'error', validationSplit: 0, seed: 0, ...(str(po['textColumn']) ? { textColumn: str(po['textColumn'])! } : {}) })
-          const read: string[] = []
-          for await (const e of d.train.iterate()) read.push((e as { text: string }).text)
-          await d.close()
-          texts = read
-        }
-        if (texts.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give texts as arguments or --data FILE', 'run "finetune predict --help"')
-        return spec.predict(opened, texts, po.batchSize)
+        return spec.predict(opened, await textsToPredict(inputs, po), po.batchSize)
       },
       async export(eo) {
         const adapter = unmergedAdapter(m.model, lora, eo)
@@ -268,6 +259,20 @@ export function textTask(spec: TextTaskSpec): Task {
     },
     open,
   }
+}
+
+/** The texts `finetune predict` works on: the arguments, or the text column of `--data`. */
+export async function textsToPredict(inputs: readonly string[], o: Record<string, unknown>): Promise<readonly string[]> {
+  let texts = inputs
+  if (typeof o['data'] === 'string') {
+    const d = await loadTextData({ data: o['data'], task: 'causal-lm', onBadRow: 'error', validationSplit: 0, seed: 0, ...(str(o['textColumn']) ? { textColumn: str(o['textColumn'])! } : {}) })
+    const read: string[] = []
+    for await (const e of d.train.iterate()) read.push((e as { text: string }).text)
+    await d.close()
+    texts = read
+  }
+  if (texts.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give texts as arguments or --data FILE', 'run "finetune predict --help"')
+  return texts
 }
 
 /** Class id of every example of a split (-1 where an example has no single class). */
