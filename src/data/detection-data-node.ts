@@ -37,10 +37,9 @@ const exists = (p: string): Promise<boolean> => access(p).then(() => true, () =>
 async function verifyImages(images: AnnotatedImage[], annotationFile: string, verify: 'header' | 'exists' | 'none', bad: BadRows): Promise<AnnotatedImage[]> {
   if (verify === 'none') return images
   const ok = await eachInOrder(images, bad, async (img) => {
-    if (verify === 'exists') {
-      if (!(await exists(img.file))) throw new DataRowError('DATA_UNKNOWN_IMAGE_FILE', { file: annotationFile }, `image ${JSON.stringify(img.file)} does not exist`, 'check the images folder, or skip such images (onBadRow: skip)')
-      return true
-    }
+    // existence first, by the file system: the image decoder's wording for a missing file varies
+    if (!(await exists(img.file))) throw new DataRowError('DATA_UNKNOWN_IMAGE_FILE', { file: annotationFile }, `image ${JSON.stringify(img.file)} does not exist`, 'check the images folder, or skip such images (onBadRow: skip)')
+    if (verify === 'exists') return true
     const h = await checkImageHeader(img.file).catch((e: unknown) => {
       if (e instanceof DataRowError && /does not exist/.test(e.message)) throw new DataRowError('DATA_UNKNOWN_IMAGE_FILE', { file: annotationFile }, `image ${JSON.stringify(img.file)} does not exist`, 'check the images folder, or skip such images (onBadRow: skip)')
       throw e
