@@ -1,27 +1,21 @@
 /**
- * Decoding and transforms in worker threads. A pool of `size` workers (default min(cores, 4)) takes
- * tasks first come first served, at most two outstanding per worker; results are matched to tasks
- * by id, so which worker did what never shows in the output. Workers are started on first use and
- * hold the event loop only while tasks are outstanding.
- *
- * This module is also the workers' entry point. Run from TypeScript sources (tests, tsx), a worker
- * first registers tsx's loader, which must then be installed (it is a dev dependency).
+ * Image decoding and transforms in worker threads (the pool of worker-pool-node.ts). This module is
+ * also the workers' entry point: it serves image tasks when it runs in a worker.
  */
-import { readFileSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
-import { dirname, join } from 'node:path'
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
-import { DataError, FinetuneError } from '../errors.js'
-import { DataRowError } from './errors.js'
 import { decodeImageFile } from './image-decode-node.js'
 import { InProcessImageProcessor, runImageTask, type ImageJob, type ImageProcessor, type ImageTask } from './image-dataset.js'
 import { normalizeTable } from './image-transforms.js'
+import { defaultWorkerCount, serveWorkerTasks, WorkerPool } from './worker-pool-node.js'
 
-/** Workers a pool gets by default: one per core, at most 4. */
-export function defaultWorkerCount(): number {
-  return Math.max(1, Math.min(availableParallelism(), 4))
+export { defaultWorkerCount }
+
+const MARK = 'finetune-image-worker'
+
+/** Decodes and transforms images in worker threads. */
+export class ImageWorkerPool extends WorkerPool<ImageJob, ImageTask> implements ImageProcessor {
+  constructor(size: number) {
+    super(size, { entry: import.meta.url, mark: MARK, what: 'image', items: 'images' })
+  }
 }
 
 /** A pool of `workers` threads, or in-process decoding for 0. */
@@ -30,175 +24,14 @@ export function imageProcessor(workers: number = defaultWorkerCount()): ImagePro
   return workers === 0 ? new InProcessImageProcessor((path, alpha) => decodeImageFile(path, { alpha })) : new ImageWorkerPool(workers)
 }
 
-interface TaskMessage {
-  id: number
-  job: ImageJob
-  task: ImageTask
-}
-
-type ResultMessage =
-  | { id: number; ok: true; pixels: Float32Array }
-  | { id: number; ok: false; error: { code: string; file: string; message: string; hint: string | undefined } }
-  | { id: number; ok: false; bug: string }
-
-interface Pending {
-  resolve: (r: Float32Array | DataRowError) => void
-  reject: (e: unknown) => void
-  worker: number
-}
-
-const MARK = 'finetune-image-worker'
-const PER_WORKER = 2
-
-/** Decodes and transforms in worker threads (see the module comment). */
-export class ImageWorkerPool implements ImageProcessor {
-  readonly size: number
-  #workers: Worker[] = []
-  #busy: number[] = []
-  readonly #queue: { msg: TaskMessage; pending: Omit<Pending, 'worker'> }[] = []
-  readonly #pending = new Map<number, Pending>()
-  #nextId = 0
-  #failure: unknown
-  #closed = false
-
-  constructor(size: number) {
-    if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`a worker pool needs at least 1 worker, got ${size}`)
-    this.size = size
+// The worker side: the normalisation table is kept while the preprocessing stays the same
+let lastSpec = ''
+let lut: Float32Array | undefined
+serveWorkerTasks<ImageJob, ImageTask>(MARK, (job, task) => {
+  const key = JSON.stringify(job.spec.preprocessing)
+  if (key !== lastSpec) {
+    lastSpec = key
+    lut = normalizeTable(job.spec.preprocessing)
   }
-
-  run(job: ImageJob, tasks: readonly ImageTask[]): Promise<(Float32Array | DataRowError)[]> {
-    if (this.#closed) return Promise.reject(new DataError('DATA_POOL_CLOSED', 'the image worker pool is closed', 'load the data again'))
-    if (this.#failure) return Promise.reject(this.#failure)
-    const all = Promise.all(
-      tasks.map(
-        (task) =>
-          new Promise<Float32Array | DataRowError>((resolve, reject) => {
-            this.#queue.push({ msg: { id: this.#nextId++, job, task }, pending: { resolve, reject } })
-          }),
-      ),
-    )
-    this.#start()
-    this.#pump()
-    return all
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true
-    const ws = this.#workers
-    this.#workers = []
-    this.#fail(new DataError('DATA_POOL_CLOSED', 'the image worker pool was closed while images were being decoded', 'close the data set only after its last batch'))
-    await Promise.all(ws.map((w) => w.terminate()))
-  }
-
-  #start(): void {
-    if (this.#workers.length === 0) {
-      for (let i = 0; i < this.size; i++) this.#workers.push(this.#spawn(i))
-      this.#busy = new Array<number>(this.size).fill(0)
-    }
-  }
-
-  #spawn(index: number): Worker {
-    const self = import.meta.url
-    const data = { [MARK]: true }
-    let w: Worker
-    if (self.endsWith('.ts')) {
-      const tsx = tsxApiUrl(self)
-      const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(self)}) })`
-      w = new Worker(code, { eval: true, workerData: data })
-    } else w = new Worker(new URL(self), { workerData: data })
-    w.on('message', (m: ResultMessage) => this.#onResult(index, m))
-    w.on('error', (e) => this.#fail(new DataError('DATA_WORKER_FAILED', `an image worker thread failed: ${e.message}`, 'run with workers: 0 to decode in-process and see the full error')))
-    w.on('exit', (code) => {
-      if (!this.#closed) this.#fail(new DataError('DATA_WORKER_FAILED', `an image worker thread exited (code ${code})`, 'run with workers: 0 to decode in-process'))
-    })
-    w.unref()
-    return w
-  }
-
-  #pump(): void {
-    if (this.#failure) return
-    for (let i = 0; i < this.#workers.length && this.#queue.length > 0; i++) {
-      while (this.#busy[i]! < PER_WORKER && this.#queue.length > 0) {
-        const { msg, pending } = this.#queue.shift()!
-        this.#pending.set(msg.id, { ...pending, worker: i })
-        this.#busy[i]!++
-        const w = this.#workers[i]!
-        if (this.#pending.size === 1) for (const x of this.#workers) x.ref()
-        w.postMessage(msg)
-      }
-    }
-  }
-
-  #onResult(worker: number, m: ResultMessage): void {
-    const p = this.#pending.get(m.id)
-    if (!p) return
-    this.#pending.delete(m.id)
-    this.#busy[worker]!--
-    if (m.ok) p.resolve(m.pixels)
-    else if ('error' in m) p.resolve(new DataRowError(m.error.code, { file: m.error.file }, stripFile(m.error.message, m.error.file), m.error.hint))
-    else p.reject(new Error(`image worker: ${m.bug}`))
-    this.#pump()
-    this.#idleCheck()
-  }
-
-  #idleCheck(): void {
-    if (this.#pending.size === 0 && this.#queue.length === 0) for (const w of this.#workers) w.unref()
-  }
-
-  #fail(e: unknown): void {
-    this.#failure ??= e
-    for (const p of this.#pending.values()) p.reject(this.#failure)
-    this.#pending.clear()
-    for (const q of this.#queue.splice(0)) q.pending.reject(this.#failure)
-    for (const w of this.#workers) w.unref()
-  }
-}
-
-/** tsx's ESM API (its `import` entry; the `require` one cannot register ESM hooks in a worker). */
-function tsxApiUrl(from: string): string {
-  const req = createRequire(from)
-  let pkgPath: string
-  try {
-    pkgPath = req.resolve('tsx/package.json')
-  } catch {
-    throw new DataError('DATA_WORKER_FAILED', 'image worker threads run from TypeScript sources need tsx, which is not installed', 'run `npm install tsx`, run the built JavaScript, or use workers: 0')
-  }
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports?: Record<string, { import?: string | { default?: string } } | string> }
-  const entry = pkg.exports?.['./esm/api']
-  const rel = typeof entry === 'object' ? (typeof entry.import === 'string' ? entry.import : entry.import?.default) : undefined
-  if (!rel) throw new DataError('DATA_WORKER_FAILED', `tsx at ${dirname(pkgPath)} has no ESM API entry`, 'use workers: 0, or run the built JavaScript')
-  return pathToFileURL(join(dirname(pkgPath), rel)).href
-}
-
-/** A DataRowError's message is "file: text"; the text alone rebuilds it. */
-function stripFile(message: string, file: string): string {
-  return message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message
-}
-
-// ---------------------------------------------------------------------------------------------
-// The worker side
-
-if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[MARK] === true) {
-  const port = parentPort
-  const decode = (path: string, alpha: ImageJob['alpha']) => decodeImageFile(path, { alpha })
-  let lastSpec = ''
-  let lut: Float32Array | undefined
-  port.on('message', (m: TaskMessage) => {
-    const key = JSON.stringify(m.job.spec.preprocessing)
-    if (key !== lastSpec) {
-      lastSpec = key
-      lut = normalizeTable(m.job.spec.preprocessing)
-    }
-    runImageTask(m.job, m.task, decode, m.job.spec.augmentation?.colorJitter ? undefined : lut).then(
-      (r) => {
-        if (r instanceof DataRowError) {
-          port.postMessage({ id: m.id, ok: false, error: { code: r.code, file: r.file, message: r.message, hint: r.hint } } satisfies ResultMessage)
-        } else port.postMessage({ id: m.id, ok: true, pixels: r } satisfies ResultMessage, [r.buffer as ArrayBuffer])
-      },
-      (e: unknown) => {
-        const bug = e instanceof FinetuneError ? `${e.code}: ${e.message}` : e instanceof Error ? (e.stack ?? e.message) : String(e)
-        port.postMessage({ id: m.id, ok: false, bug } satisfies ResultMessage)
-      },
-    )
-  })
-}
+  return runImageTask(job, task, (path, alpha) => decodeImageFile(path, { alpha }), job.spec.augmentation?.colorJitter ? undefined : lut)
+})
