@@ -14,7 +14,7 @@ import { labelNames } from '../../data/labels.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
 import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../../models/image-checkpoint-node.js'
 import { modelTensors } from '../../models/pretrained-node.js'
-import { chooseCut, isOnnxModelPath, refuseLora, ONNX_IMAGE_DEFAULTS, openOnnxImage, saveOnnxImage, type OnnxImageCheckpoint } from '../../models/onnx-imported-node.js'
+import { chooseCut, isOnnxModelPath, ONNX_IMAGE_DEFAULTS, openOnnxImage, saveOnnxImage, type OnnxImageCheckpoint } from '../../models/onnx-imported-node.js'
 import { ARCHS } from '../../models/vision.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
@@ -69,7 +69,6 @@ export const imageClassification: Task = {
   async prepare(o, runtime) {
     const imageSize = num(o['imageSize'])
     const ck = await open(o.model, o, { ...(imageSize ? { imageSize } : {}), seed: o.seed })
-    if (ck.source === 'onnx') refuseLora(o.method, o.model)
     const augment = o['augment'] !== false
     const dataOpts: ImageDataOptions = {
       data: o.data,
@@ -204,7 +203,7 @@ export const imageClassification: Task = {
           await saveWithAdapter(eo.out, ck.model, adapter, (d) => save(d, ck), { merge: false, baseModel: model, task: 'image-classification' })
           return { path: eo.out, inputs: {} }
         }
-        if (ck.source === 'onnx') return exportOnnxImage(ck, eo.out, eo.batchSize)
+        if (ck.source === 'onnx') return exportOnnxImage(ck, eo.out, eo.batchSize, lora !== null)
         const p = ck.preprocessing
         const H = p.crop?.height ?? (p.resize && 'height' in p.resize ? p.resize.height : ck.model.defaultImageSize)
         const W = p.crop?.width ?? (p.resize && 'width' in p.resize ? p.resize.width : ck.model.defaultImageSize)
@@ -249,11 +248,11 @@ export const imageClassification: Task = {
  * weights (static shapes, as every export). Without a head (never trained) the file is the source
  * graph itself, byte for byte.
  */
-async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number): Promise<{ path: string; inputs: Record<string, number[]> }> {
+async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number, adapted: boolean): Promise<{ path: string; inputs: Record<string, number[]> }> {
   const m = ck.model
   const name = m.inputName
   await mkdir(dirname(out) || '.', { recursive: true })
-  if (m.headPrefixes.length === 0) {
+  if (m.headPrefixes.length === 0 && !adapted) {
     await copyFile(ck.file, out)
     return { path: out, inputs: { [name]: m.graph.inputs[0]!.shape.map((d) => (typeof d === 'number' ? d : -1)) } }
   }
