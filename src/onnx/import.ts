@@ -160,8 +160,9 @@ export class OnnxModel extends Module implements LoraHost {
 
   /**
    * Weights LoRA can adapt: 2-D trainable initializers that MatMul reads as its second input, or
-   * Gemm (transA=0) as B. Named as PEFT names modules: the initializer name without `.weight`, so
-   * an exporter that keeps PyTorch's names (Optimum) gives `bert.encoder.layer.0.attention.self.query`.
+   * Gemm (transA=0) as B. Named as PEFT names modules: the initializer name without `.weight`
+   * (`bert.pooler.dense`), or for torch.onnx.export's anonymous `onnx::MatMul_N` weights the module
+   * scope of the node that reads them (`bert.encoder.layer.0.attention.self.query`).
    */
   loraSites(): { name: string; inF: number; outF: number }[] {
     if (!this.#sites) {
@@ -180,7 +181,11 @@ export class OnnxModel extends Module implements LoraHost {
         if (used.has(w) && used.get(w) !== outIn) continue // read in both layouts: not a plain linear layer
         used.set(w, outIn)
         const [d0, d1] = p.shape as [number, number]
-        sites.set(w.replace(/\.weight$/, ''), { init: w, inF: outIn ? d1 : d0, outF: outIn ? d0 : d1, outIn })
+        // torch.onnx.export names pre-transposed weights `onnx::MatMul_N`; its node names carry the
+        // module scope (`/bert/encoder/layer.0/attention/self/query/MatMul`): the module's name
+        const scope = n.name?.startsWith('/') ? n.name.split('/').filter(Boolean).slice(0, -1).join('.') : ''
+        const name = w.startsWith('onnx::') && scope && !sites.has(scope) ? scope : w.replace(/\.weight$/, '')
+        sites.set(name, { init: w, inF: outIn ? d1 : d0, outF: outIn ? d0 : d1, outIn })
       }
       this.#sites = sites
     }
