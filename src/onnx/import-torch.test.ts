@@ -129,7 +129,7 @@ describe('ONNX files from torch.onnx.export (opset 14, dynamic axes)', () => {
     expect(sites).toContain('m.classifier')
     const tf = Object.fromEntries(TEXT.map((k) => [k, ints(b[k].slice(0, 22), [2, 11])]))
     const bertNames = bert.namedParameters().map(([n]) => n)
-    check(bert, Object.fromEntries(Object.entries(tf).map(([k, v]) => [k, nd(v.shape, Array.from(v.data as BigInt64Array, Number), 'int64')])), tf, ['m.bert.embeddings.word_embeddings.weight', 'm.bert.encoder.layer.0.attention.output.LayerNorm.weight', bertNames.find((n) => n.startsWith('onnx::MatMul'))!, 'm.classifier.weight'])
+    check(bert, Object.fromEntries(Object.entries(tf).map(([k, v]) => [k, nd(v.shape, Array.from(v.data as BigInt64Array, Number))])), tf, ['m.bert.embeddings.word_embeddings.weight', 'm.bert.encoder.layer.0.attention.output.LayerNorm.weight', bertNames.find((n) => n.startsWith('onnx::MatMul'))!, 'm.classifier.weight'])
     const res = importOnnx(readFileSync(fixture('resnet18.onnx')))
     const px = Float32Array.from(r.pixel_values.slice(0, 3 * 16 * 16))
     const resNames = res.namedParameters().filter(([, p]) => p.kind === 'param').map(([n]) => n)

@@ -93,6 +93,11 @@ export class OnnxModel extends Module implements LoraHost {
   /** LoRA by initializer name (the weight a MatMul/Gemm node reads). */
   readonly #lora = new Map<string, { site: string; lora: HostedLora }>()
   #loraHidden = false
+  /**
+   * BatchNormalization in training graphs: batch statistics and running-statistic updates (torch's
+   * train mode, the default), or false for the inference form the file holds (--freeze-bn).
+   */
+  trainBatchNorm = true
 
   constructor(model: ModelProtoObj, opts: ImportOptions = {}) {
     super()
@@ -237,7 +242,7 @@ export class OnnxModel extends Module implements LoraHost {
   forward(inputs: Readonly<Record<string, Tensor | HostValue>>, opts: ForwardOptions = {}): Record<string, Tensor> {
     const first = Object.values(inputs).find(isTensor)
     const g = first?.graph ?? currentGraph()
-    const m = new Materializer(g)
+    const m = new Materializer(g, { trainBatchNorm: this.trainBatchNorm })
     const env = new Map<string, Value>(this._constants)
     for (const info of this.inputs) {
       const t = inputs[info.name]

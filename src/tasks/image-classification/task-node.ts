@@ -104,7 +104,10 @@ export const imageClassification: Task = {
       else if (!headFromCheckpoint) setHead(ck, labels, o.seed)
       else if (ck.labels.join('\u0000') !== labels.join('\u0000'))
         throw new ConfigError('MODEL_LABEL_ORDER', `${o.model}'s labels are in the order [${ck.labels.join(', ')}], the data's in [${labels.join(', ')}]`, "pass --reinit-head, or name the classes so they sort in the model's order")
-      if (o['freezeBn'] === true && ck.source !== 'onnx') freezeImageBatchNorm(ck) // imported BatchNorm always runs in inference form
+      if (o['freezeBn'] === true) {
+        if (ck.source === 'onnx') ck.model.graph.trainBatchNorm = false
+        else freezeImageBatchNorm(ck)
+      }
       const frozen = freezeByName(ck.model, o['freeze'])
       if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
       // trace the model once on the input size, so a size it cannot take fails before anything is written
