@@ -55,15 +55,19 @@ describe('image classification from the command line', () => {
     const preds = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { label: string; logits: number[]; path: string })
     expect(preds.map((x) => x.label)).toEqual(['horizontal', 'vertical'])
     const onnx = join(dir, 'resnet.onnx')
-    expect((await runCli(['export', '--model', out, '--format', 'onnx', '--out', onnx])).code).toBe(0)
+    // by default the file takes any batch size: both images in one run
+    const ex = await runCli(['export', '--model', out, '--format', 'onnx', '--out', onnx])
+    expect(ex.code, ex.stderr).toBe(0)
+    expect(ex.stdout).toMatch(/pixel_values \[batch, 3, 32, 32\]/)
     const sess = await ort.InferenceSession.create(onnx)
     const set = await loadImages(imgs, { preprocessing: (await readPreprocessorConfig(out))!.preprocessing, workers: 0 })
     let k = 0
-    for await (const b of set.batches(0, { batchSize: 1 })) {
+    for await (const b of set.batches(0, { batchSize: 2 })) {
       const r = await sess.run({ pixel_values: new ort.Tensor('float32', b.pixels, b.shape) })
+      expect(r['logits']!.dims).toEqual([2, 2])
       const lg = Array.from(r['logits']!.data as Float32Array)
-      lg.forEach((v, i) => expect(v).toBeCloseTo(preds[k]!.logits[i]!, 4))
-      k++
+      lg.forEach((v, i) => expect(v).toBeCloseTo(preds[Math.floor(i / 2)]!.logits[i % 2]!, 4))
+      k += b.indices.length
     }
     await set.close()
     expect(k).toBe(2)

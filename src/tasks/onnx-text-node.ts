@@ -161,6 +161,7 @@ export async function openOnnxTextModel(spec: TextTaskSpec, dir: string, o: Open
       const T = Math.min(typeof eo['seqLength'] === 'number' ? eo['seqLength'] : 128, m.model.maxPositions)
       const inputs = Object.fromEntries(infos.map((i) => [i.name, { shape: [B, T], dtype: 'int64' as const }]))
       const bytes = exportInferenceOnnx({
+        dynamicBatch: eo.dynamicBatch,
         model: m.model,
         inputs,
         forward: (i) => ({ logits: m.model.logits({ input_ids: i['input_ids']!, attention_mask: i['attention_mask'] ?? i['input_ids']!.mul(0).add(1), ...(i['token_type_ids'] ? { token_type_ids: i['token_type_ids'] } : {}) }) }),

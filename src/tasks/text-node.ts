@@ -170,6 +170,7 @@ export function textTask(spec: TextTaskSpec): Task {
         const inputs: Record<string, { shape: number[]; dtype: 'int64' }> = { input_ids: { shape: [B, T], dtype: 'int64' }, attention_mask: { shape: [B, T], dtype: 'int64' } }
         if (m.model.usesTokenTypes) inputs['token_type_ids'] = { shape: [B, T], dtype: 'int64' }
         const bytes = exportInferenceOnnx({
+          dynamicBatch: eo.dynamicBatch,
           model: m.model,
           inputs,
           forward: (i) => {

@@ -206,12 +206,13 @@ export const imageClassification: Task = {
           await saveWithAdapter(eo.out, ck.model, adapter, (d) => save(d, ck), { merge: false, baseModel: model, task: 'image-classification' })
           return { path: eo.out, inputs: {} }
         }
-        if (ck.source === 'onnx') return exportOnnxImage(ck, eo.out, eo.batchSize, lora !== null)
+        if (ck.source === 'onnx') return exportOnnxImage(ck, eo.out, eo.batchSize, eo.dynamicBatch, lora !== null)
         const p = ck.preprocessing
         const H = p.crop?.height ?? (p.resize && 'height' in p.resize ? p.resize.height : ck.model.defaultImageSize)
         const W = p.crop?.width ?? (p.resize && 'width' in p.resize ? p.resize.width : ck.model.defaultImageSize)
         const B = eo.batchSize
         const bytes = exportInferenceOnnx({
+          dynamicBatch: eo.dynamicBatch,
           model: ck.model,
           inputs: { pixel_values: { shape: [B, 3, H, W], dtype: 'float32' } },
           forward: (i) => ({ logits: ck.model.logits(i['pixel_values']!) }),
@@ -251,7 +252,7 @@ export const imageClassification: Task = {
  * weights (static shapes, as every export). Without a head (never trained) the file is the source
  * graph itself, byte for byte.
  */
-async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number, adapted: boolean): Promise<{ path: string; inputs: Record<string, number[]> }> {
+async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number, dynamicBatch: boolean, adapted: boolean): Promise<{ path: string; inputs: Record<string, number[]> }> {
   const m = ck.model
   const name = m.inputName
   await mkdir(dirname(out) || '.', { recursive: true })
@@ -262,6 +263,7 @@ async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number, 
   const r = ck.preprocessing.crop ?? (ck.preprocessing.resize && 'height' in ck.preprocessing.resize ? ck.preprocessing.resize : { height: m.defaultImageSize, width: m.defaultImageSize })
   const shape = [B, m.channels, r.height, r.width]
   const bytes = exportInferenceOnnx({
+    dynamicBatch,
     model: m,
     inputs: { [name]: { shape, dtype: 'float32' } },
     forward: (i) => ({ logits: m.logits(i[name]!) }),
