@@ -24,7 +24,7 @@ let events: Ev[] = []
 beforeAll(async () => {
   writeFileSync(tsv, `en\tde\n${pairs.map((r) => `${r[0]}\t${r[1]}`).join('\n')}\n`)
   writeFileSync(jsonl, pairs.map((r) => JSON.stringify({ translation: { en: r[0], de: r[1] } })).join('\n') + '\n')
-  const r = await runCli(['train', '--task', 'translation', '--model', model, '--data', tsv, '--validation', tsv, '--source-column', 'en', '--target-column', 'de', '--out', out, '--epochs', '60', '--lr', '1e-2', '--batch-size', '8', '--schedule', 'constant', '--threads', '1', '--max-target-length', '32', '--eval-every', '60'])
+  const r = await runCli(['train', '--task', 'translation', '--model', model, '--data', tsv, '--validation', tsv, '--source-column', 'en', '--target-column', 'de', '--out', out, '--epochs', '45', '--lr', '1e-2', '--batch-size', '8', '--schedule', 'constant', '--threads', '1', '--max-target-length', '24', '--eval-every', '45'])
   expect(r.code, r.stderr).toBe(0)
   events = readFileSync(join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Ev)
 }, 120_000)
@@ -32,7 +32,7 @@ beforeAll(async () => {
 describe('finetune --task translation', () => {
   it('training lowers the loss and evaluation generates: chrF rises, BLEU and gen_len are reported', () => {
     const losses = events.filter((e) => e.type === 'step').map((e) => e.loss!)
-    expect(losses.length).toBeGreaterThan(50)
+    expect(losses.length).toBeGreaterThan(40)
     expect(losses.at(-1)!).toBeLessThan(losses[0]! / 3)
     const evals = events.filter((e) => e.type === 'eval').map((e) => e.metrics!)
     const last = evals.at(-1)!

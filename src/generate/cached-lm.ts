@@ -95,9 +95,10 @@ export class CachedLm {
     })
   }
 
+  #full: TrainSession | null = null
   /** Full logits (B, T, V) of a sequence without any cache (the reference the cached steps must equal). */
   async fullLogits(ids: readonly number[][]): Promise<Float32Array> {
-    const s = new TrainSession({ runtime: this.session.runtime, model: this.model, optimizer: { kind: 'sgd', lr: 0 }, forward: (i) => ({ outputs: { logits: this.model.decode(i['input_ids']!, i['position_ids']!, null).logits } }) })
+    const s = (this.#full ??= new TrainSession({ runtime: this.session.runtime, model: this.model, optimizer: { kind: 'sgd', lr: 0 }, forward: (i) => ({ outputs: { logits: this.model.decode(i['input_ids']!, i['position_ids']!, null).logits } }) }))
     const B = ids.length
     const T = ids[0]!.length
     const r = await s.evaluate({ input_ids: i64(ids.flat(), [B, T]), position_ids: i64(ids.flatMap(() => Array.from({ length: T }, (_, t) => t)), [B, T]) })
