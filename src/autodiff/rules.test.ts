@@ -244,3 +244,19 @@ describe('losses and attention', () => {
     )
   })
 })
+
+describe('stopGradient', () => {
+  it('passes values through and blocks the gradient (d/dx sum(stop(x) * x) = x, not 2x)', async () => {
+    const { grad } = await import('./grad.js')
+    const { runGraph } = await import('../../test/graph-run.js')
+    const x = [0.5, -1.25, 2, 3]
+    const out = await runGraph((g) => {
+      const t = g.input('x', [4])
+      const y = t.stopGradient().mul(t).sum()
+      return { y, dx: grad(y, [t])[0]!, same: t.stopGradient() }
+    }, { x: { data: Float32Array.from(x), shape: [4], dtype: 'float32' } })
+    expect(Array.from(out['dx']!)).toEqual(x)
+    expect(Array.from(out['same']!)).toEqual(x)
+    expect(out['y']![0]).toBeCloseTo(x.reduce((a, v) => a + v * v, 0), 5)
+  })
+})

@@ -141,7 +141,7 @@ export async function openOnnxTextModel(spec: TextTaskSpec, dir: string, o: Open
       }
     },
     async predict(inputs, po) {
-      return spec.predict(opened, await textsToPredict(inputs, po), po.batchSize)
+      return spec.predict(opened, await textsToPredict(inputs, po), po.batchSize, po)
     },
     async export(eo) {
       const adapter = unmergedAdapter(m.model, lora, eo)

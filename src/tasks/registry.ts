@@ -7,6 +7,7 @@ import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
 import { textClassification } from './text-classification/index.js'
 import { tokenClassification } from './token-classification/index.js'
+import { translation } from './translation/task-node.js'
 import { TASK_FIELD, type Task } from './task.js'
 
 export const TASKS: readonly Task[] = [
@@ -14,6 +15,7 @@ export const TASKS: readonly Task[] = [
   tokenClassification,
   causalLm,
   imageClassification,
+  translation,
 ]
 
 export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)
