@@ -14,7 +14,9 @@ aux_loss=True where the family has an auxiliary head, and every Dropout set to p
   eval:  logits ("out") and auxiliary logits ("aux") at input resolution in eval mode, sampled at
          stored indices, with the full tensor's max |v| and L2 norm
   train: the same in train mode (batch statistics), the loss of torchvision's reference training
-         script (CE(out, ignore_index=255) + 0.5 * CE(aux, ignore_index=255)), gradients of named
+         script (CE(out, ignore_index=255) + 0.5 * CE(aux, ignore_index=255)), how far torch's own
+         float32 train-mode logits land from float64 ("float32_err": DeepLabV3's image-pooling
+         BatchNorm normalises two values per channel, which float32 resolves to ~3e-4), gradients of named
          parameters (sampled, with max |g|, L2 norm and the conditioning figures of the vision
          goldens), and BatchNorm running means after that forward
   counts: learnable parameters at K classes and at torchvision's pretrained configuration
@@ -123,7 +125,8 @@ def golden(arch: str) -> dict:
 
     # torch's own float32 gradients, only to say how far float32 lands from the float64 reference
     model.train()
-    criterion(model(x32), target)[0].backward()
+    out32 = model(x32)
+    criterion(out32, target)[0].backward()
     grads32 = {n: p.grad.double() for n, p in model.named_parameters() if n in cfg["grads"]}
 
     sd64 = {k: v.double() if v.is_floating_point() else v for k, v in sd32.items()}
@@ -180,7 +183,7 @@ def golden(arch: str) -> dict:
         "param_count_default": sum(p.numel() for p in default.parameters()),
         "eval": {k: sampled(v) for k, v in ev.items()},
         "train": {
-            **{k: sampled(v) for k, v in out.items()},
+            **{k: {**sampled(v), "float32_err": float((out32[k].detach().double() - v.detach()).abs().max() / v.detach().abs().max())} for k, v in out.items()},
             "loss": float(loss),
             "loss_parts": {k: float(v) for k, v in parts.items()},
             "grads": grads,
