@@ -18,7 +18,7 @@ import { Rng } from '../runtime/rng.js'
 import { normalise } from '../tasks/semantic-segmentation/data-node.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-cli-seg-'))
-afterAll(() => (process.env['SEG_KEEP'] ? console.log(dir) : rmSync(dir, { recursive: true, force: true })))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const S = 48
 const data = join(dir, 'shapes')
 const weights = join(dir, 'lraspp.safetensors')
