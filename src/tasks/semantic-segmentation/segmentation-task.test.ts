@@ -11,6 +11,10 @@ import { writeSafetensorsFile } from '../../checkpoint/io-node.js'
 import type { TensorToWrite } from '../../checkpoint/safetensors.js'
 import { encodeIndexPng } from '../../data/index-mask.js'
 import { SegmentationModel } from '../../models/segmentation.js'
+import { batchNorms } from '../../models/vision.js'
+import { Runtime } from '../../runtime/session.js'
+import { taskDefaults } from '../run-node.js'
+import { semanticSegmentation } from './task-node.js'
 import { openSegCheckpoint } from './checkpoint-node.js'
 import { readSegmentationSource, SegSplit } from './data-node.js'
 
@@ -120,5 +124,19 @@ describe('segmentation data', () => {
       if (a.mask[0] === 0) flipped++
     }
     expect(flipped).toBeGreaterThan(0)
+  })
+
+  it('--method frozen trains the heads only and keeps the backbone\'s BatchNorm statistics', async () => {
+    const weights = join(dir, 'lraspp-frozen.safetensors')
+    const m = new SegmentationModel('lraspp_mobilenet_v3_large', 21, { seed: 4 })
+    await writeSafetensorsFile(weights, m.namedParameters().map(([n, p]) => [n, tensor(p.shape, p.data)] as const))
+    const runtime = new Runtime({ threads: 1 })
+    const p = await semanticSegmentation.prepare({ ...taskDefaults('semantic-segmentation'), task: 'semantic-segmentation', model: weights, data: join(dir, 'pairs'), out: join(dir, 'frozen-out'), arch: 'lraspp_mobilenet_v3_large', labels: ['background', 'red'], method: 'frozen', batchSize: 1, validationSplit: 0, imageSize: 32 }, runtime)
+    const trainable = p.model.namedParameters().filter(([, q]) => q.kind === 'param' && q.requiresGrad).map(([n]) => n)
+    expect(trainable.length).toBeGreaterThan(0)
+    expect(trainable.every((n) => n.startsWith('classifier.'))).toBe(true)
+    expect(batchNorms(p.model).filter((b) => b._frozenStats).length).toBe(batchNorms((p.model as SegmentationModel).backbone as never).length)
+    await p.close()
+    await runtime.dispose()
   })
 })

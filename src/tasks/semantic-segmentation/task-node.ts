@@ -148,6 +148,12 @@ export const semanticSegmentation: Task = {
     ck.labelled = true
     if (o['freezeBn'] === true) freezeBatchNorm(ck.model as never)
     else if (ck.arch.startsWith('deeplabv3') && o.batchSize < 2) throw new ConfigError('CONFIG_BATCH', `${ck.arch} trains with batch statistics and its ASPP image pooling has one value per channel and image: batch size 1 cannot normalise it (PyTorch refuses it too)`, 'use --batch-size 2 or more, or --freeze-bn')
+    if (o.method === 'frozen') {
+      // the backbone is a fixed function (weights and BatchNorm statistics); the heads train. No
+      // feature cache: augmentation changes every input.
+      for (const [n, p] of ck.model.namedParameters()) if (n.startsWith('backbone.') && p.kind === 'param') p.requiresGrad = false
+      freezeBatchNorm(ck.model.backbone as never)
+    }
     const frozen = freezeByName(ck.model, o['freeze'])
     if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
     traceCheck(ck, size, 1)
