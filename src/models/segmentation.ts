@@ -14,7 +14,7 @@
  * Logits are bilinearly resized (align_corners=False) to the input size, as torchvision does.
  */
 import { ConfigError } from '../errors.js'
-import { concat, where, type Tensor } from '../graph/graph.js'
+import { concat, type Tensor } from '../graph/graph.js'
 import { markStructureChanged, Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
@@ -319,13 +319,16 @@ export const IGNORE_INDEX = 255
 /**
  * Per-pixel cross entropy over logits (B, K, H, W) and int64 targets (B, H, W), pixels equal to
  * `ignoreIndex` left out of the sum and the mean: F.cross_entropy(out, target, ignore_index=255).
- * The class axis stays at 1 (no transpose of the full-resolution logits).
+ * The class axis stays at 1 (no transpose of the full-resolution logits), and the target's
+ * log-probability is picked by a one-hot product rather than a gather: its gradient is elementwise,
+ * not a scatter, and an ignored pixel (ignoreIndex >= K) matches no class.
  */
 export function segmentationLoss(logits: Tensor, target: Tensor, ignoreIndex = IGNORE_INDEX): Tensor {
-  const logp = logits.logSoftmax(1)                                                  // (B, K, H, W)
-  const valid = target.ne(ignoreIndex)                                              // (B, H, W)
-  const safe = where(valid, target, 0).unsqueeze(1)                                  // (B, 1, H, W)
-  const w = valid.cast('float32')
-  const nll = logp.gatherElements(safe, 1).squeeze(1).neg().mul(w)                   // (B, H, W)
-  return nll.sum().div(w.sum().maximum(1))
+  const K = logits.shape[1]!
+  if (ignoreIndex >= 0 && ignoreIndex < K) throw new ConfigError('SEGMENTATION_IGNORE_INDEX', `the ignore index ${ignoreIndex} is a class of this ${K}-class model`, 'use 255 for ignored pixels and at most 255 classes')
+  const classes = logits.graph.constant(Array.from({ length: K }, (_, k) => k), [1, K, 1, 1], 'int64')
+  const onehot = target.unsqueeze(1).eq(classes).cast('float32')                    // (B, K, H, W)
+  const valid = target.ne(ignoreIndex).cast('float32')                               // (B, H, W)
+  const nll = logits.logSoftmax(1).mul(onehot).sum().neg()
+  return nll.div(valid.sum().maximum(1))
 }
