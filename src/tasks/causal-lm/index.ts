@@ -52,7 +52,8 @@ export const causalLm = textTask({
       const prompt = enc.ids.slice(0, n)
       const g = generationOf(o, {}, { eos, pad: m.tokenizer.padId ?? eos ?? 0 })
       g.maxNewTokens = Math.min(g.maxNewTokens, model.maxPositions - prompt.length)
-      const [tokens] = await lm.generate([prompt], g)
+      // a prompt that fills every position leaves no room: nothing is generated
+      const [tokens] = g.maxNewTokens >= 1 ? await lm.generate([prompt], g) : [[]]
       // as HF's text-generation pipeline: decode prompt + new tokens, cut the decoded prompt off
       const full = m.tokenizer.decode([...prompt, ...tokens!], { skipSpecialTokens: true })
       const pre = m.tokenizer.decode(prompt, { skipSpecialTokens: true })

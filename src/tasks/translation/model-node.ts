@@ -48,8 +48,8 @@ export async function loadSeq2Seq(dir: string, o: { family?: string | undefined;
 }
 
 /** Writes the model as an HF folder (each file atomically): weights, config with `extra`, and the tokenizer files of `from`. */
-export async function saveSeq2Seq(dir: string, m: LoadedSeq2Seq, from: string, extra: HfConfig = {}): Promise<void> {
-  await writeSafetensorsFile(join(dir, 'model.safetensors'), modelTensors(m.model), { format: 'pt' })
+export async function saveSeq2Seq(dir: string, m: LoadedSeq2Seq, from: string, extra: HfConfig = {}, o: { weights?: boolean } = {}): Promise<void> {
+  if (o.weights !== false) await writeSafetensorsFile(join(dir, 'model.safetensors'), modelTensors(m.model), { format: 'pt' })
   for (const f of TOKENIZER_FILES) if (existsSync(join(from, f)) && from !== dir) await writeFileAtomic(join(dir, f), [await readFile(join(from, f))])
   const out = { ...m.config, ...extra, architectures: [m.model.architecture], model_type: m.family, torch_dtype: 'float32' }
   await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(out, null, 2)}\n`)

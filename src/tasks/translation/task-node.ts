@@ -24,6 +24,9 @@ import { textsToPredict } from '../text-node.js'
 import { TASK_FIELD, type OpenedModel, type OpenOptions, type PreparedTraining, type Task, type TaskTrainOptions } from '../task.js'
 import { readPairs, type Pair } from './data-node.js'
 import { loadSeq2Seq, saveSeq2Seq, type LoadedSeq2Seq } from './model-node.js'
+import { seq2seqOnnx } from './onnx.js'
+import { join } from 'node:path'
+import { writeFileAtomic } from '../../checkpoint/io-node.js'
 
 const data = ['train', 'eval'] as const
 const options = {
@@ -37,6 +40,8 @@ const options = {
   labelSmoothing: { type: 'number', describe: 'label smoothing factor of the loss (HF label_smoothing_factor)', default: 0, commands: ['train'] },
   format: { type: 'enum', choices: ['csv', 'tsv', 'jsonl'], describe: 'data format (default: from the file extension)', commands: data },
   family: { type: 'string', describe: `model family, overriding config.json model_type (${SEQ2SEQ_FAMILIES.join(', ')})`, placeholder: 'NAME', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+  seqLength: { type: 'int', describe: 'ONNX: static source length (pad sources to it)', default: 64, min: 1, commands: ['export'] },
+  cacheLength: { type: 'int', describe: 'ONNX: decoder cache slots (longest translation + 1)', default: 64, min: 2, commands: ['export'] },
   ...generationOptions(['eval', 'predict']),
 } as const
 
@@ -237,11 +242,18 @@ export const translation: Task = {
         return out
       },
       async export(eo) {
-        if (eo.format !== 'safetensors') throw new ConfigError('EXPORT_FORMAT', 'translation models export as a Hugging Face folder (--format safetensors); ONNX encoder + decoder-step graphs are not written yet', 'use --format safetensors')
         if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; the export writes a folder`, 'pass a folder path as --out')
         await mkdir(eo.out, { recursive: true })
-        await saveSeq2Seq(eo.out, m, dir)
-        return { path: eo.out, inputs: {} }
+        if (eo.format === 'safetensors') {
+          await saveSeq2Seq(eo.out, m, dir)
+          return { path: eo.out, inputs: {} }
+        }
+        const S = Math.min(int(eo['seqLength'], 64), m.model.maxPositions)
+        const Tmax = Math.min(int(eo['cacheLength'], 64), m.model.maxPositions)
+        const graphs = seq2seqOnnx(m.model, eo.batchSize, S, Tmax)
+        for (const [name, bytes] of Object.entries(graphs.files)) await writeFileAtomic(join(eo.out, name), [bytes])
+        await saveSeq2Seq(eo.out, m, dir, {}, { weights: false })
+        return { path: eo.out, inputs: graphs.inputs }
       },
       async inspect() {
         const c = m.config
