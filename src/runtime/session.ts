@@ -90,6 +90,11 @@ export class Runtime {
     await s.release()
   }
 
+  /** Whether the session for `key` is cached (not yet released to keep within maxSessions). */
+  has(key: string): boolean {
+    return this.#cache.has(key)
+  }
+
   get cachedSessions(): number {
     return this.#cache.size
   }

@@ -100,6 +100,19 @@ describe('training', () => {
     expect(last).toBeLessThan(0.02)
   })
 
+  it('more input shapes than the runtime keeps sessions for: released ones are compiled again', async () => {
+    const small = new Runtime({ threads: 1, maxSessions: 2 })
+    const m = new MLP([6, 8, 3], new Rng(5))
+    const s = new TrainSession({ runtime: small, model: m, optimizer: { kind: 'sgd', lr: 0.01 }, forward: (i) => ({ loss: nn.crossEntropy(m.forward(i['x']!), i['y']!) }) })
+    for (const round of [0, 1])
+      for (const n of [4, 5, 6]) {
+        const { x, y } = classification(n, 6, 3, round * 10 + n)
+        expect(Number.isFinite((await s.trainStep({ x, y })).loss)).toBe(true)
+      }
+    expect(small.cachedSessions).toBeLessThanOrEqual(2)
+    await small.dispose()
+  })
+
   it('a transformer block over-fits a regression target', async () => {
     const rng = new Rng(5)
     const m = new TransformerBlock({ hidden: 16, heads: 2, ffn: 32 }, rng)

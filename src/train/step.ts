@@ -147,6 +147,11 @@ export class TrainSession {
     const trainable = this.#params.filter((p) => p.kind === 'param' && p.requiresGrad).map((p) => p.name)
     const key = `session${this.#id}:` + JSON.stringify([kind, spec, kind === 'eval' ? [] : trainable, currentStructureVersion()])
     let p = this.#programs.get(key)
+    // the runtime keeps a bounded number of sessions: one it released must be compiled again
+    if (p && !this.runtime.has(key)) {
+      this.#programs.delete(key)
+      p = undefined
+    }
     if (!p) {
       p = this.#build(kind, spec, key)
       this.#programs.set(key, p)
