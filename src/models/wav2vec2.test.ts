@@ -1,0 +1,115 @@
+// Wav2Vec2ForCTC against torchaudio 0.13's wav2vec2_model with the same weights (HF's names mapped
+// one to one; scripts/gen_wav2vec2_goldens.py, test/golden/wav2vec2). Float32 ONNX Runtime against
+// float64 torch. Tolerances: logits 1e-4 relative to the largest |logit|; loss 1e-5 relative;
+// gradients (48 sampled entries, max |g|, L2 norm) 1e-3 relative to the largest |g|.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { grad } from '../autodiff/grad.js'
+import { Graph, withGraph, type Tensor } from '../graph/graph.js'
+import { expectClose, runOrt } from '../../test/op-check.js'
+import type { HostTensor } from '../runtime/session.js'
+import { frameCount, minSamples, parseWav2Vec2Config, Wav2Vec2ForCTC } from './wav2vec2.js'
+import { openWav2Vec2 } from './wav2vec2-node.js'
+
+interface Golden {
+  name: string
+  folder: string
+  input_values: number[]
+  shape: [number, number]
+  lengths: number[]
+  use_mask: boolean
+  label_ids: number[][]
+  logits: number[]
+  logits_shape: [number, number, number]
+  frame_lengths: number[]
+  loss: number
+  grads: Record<string, { index: number[]; value: number[]; max_abs: number; norm: number }>
+}
+const golden = (name: string): Golden => JSON.parse(readFileSync(new URL(`../../test/golden/wav2vec2/${name}.json`, import.meta.url), 'utf8')) as Golden
+const fixture = (name: string): string => fileURLToPath(new URL(`../../test/fixtures/models/${name}`, import.meta.url))
+const i64 = (v: number[], shape: number[]): HostTensor => ({ data: BigInt64Array.from(v.map(BigInt)), shape, dtype: 'int64' })
+
+describe('Wav2Vec2ForCTC against torchaudio', () => {
+  for (const name of ['group', 'layer']) {
+    it(`${name === 'group' ? 'group-norm encoder, post-LN, no mask, sum reduction' : 'layer-norm encoder, stable layer norm, attention mask, mean + zero_infinity'}: logits, loss and gradients`, async () => {
+      const gd = golden(name)
+      const { model } = await openWav2Vec2(fixture(gd.folder))
+      const [B, N] = gd.shape
+      const T = gd.logits_shape[1]
+      expect(model.frames(N)).toBe(T)
+      const L = Math.max(...gd.label_ids.map((l) => l.length))
+      const g = new Graph()
+      g.training = true
+      const outs = withGraph(g, () => {
+        const x = g.input('input_values', [B, N])
+        const mask = gd.use_mask ? g.input('frame_mask', [B, T]) : null
+        const labels = g.input('labels', [B, L], 'int64')
+        const ll = g.input('label_lengths', [B], 'int64')
+        const fl = g.input('frame_lengths', [B], 'int64')
+        const logits = model.logits(x, mask)
+        const loss = model.loss(logits, labels, ll, fl)
+        const named = new Map(model.namedParameters())
+        const wrt = Object.keys(gd.grads).map((k) => g.param(named.get(k)!))
+        const grads = grad(loss, wrt) as Tensor[]
+        return [logits, loss, ...grads]
+      })
+      const feeds: Record<string, HostTensor> = {
+        input_values: { data: Float32Array.from(gd.input_values), shape: [B, N], dtype: 'float32' },
+        labels: i64(gd.label_ids.flatMap((l) => [...l, ...new Array<number>(L - l.length).fill(0)]), [B, L]),
+        label_lengths: i64(gd.label_ids.map((l) => l.length), [B]),
+        frame_lengths: i64(gd.frame_lengths, [B]),
+      }
+      if (gd.use_mask) feeds['frame_mask'] = { data: Float32Array.from({ length: B * T }, (_, k) => (k % T < gd.frame_lengths[Math.floor(k / T)]! ? 1 : 0)), shape: [B, T], dtype: 'float32' }
+      const [logits, loss, ...grads] = await runOrt(outs, feeds)
+      // padded frames of a masked clip are not compared: HF and torchaudio leave them unspecified
+      const keep = (a: ArrayLike<number>): number[] => Array.from(a).filter((_, k) => Math.floor(k / gd.logits_shape[2]) % T < gd.frame_lengths[Math.floor(k / (T * gd.logits_shape[2]))]!)
+      expectClose(keep(logits!), keep(gd.logits), 1e-4, `${name} logits`)
+      expect(Math.abs(loss![0]! - gd.loss) / Math.abs(gd.loss), `${name} loss ${loss![0]} vs ${gd.loss}`).toBeLessThan(1e-5)
+      Object.entries(gd.grads).forEach(([k, want], i) => {
+        const got = grads[i]!
+        const sampled = want.index.map((j) => got[j]!)
+        let worst = 0
+        sampled.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - want.value[j]!))))
+        expect(worst / want.max_abs, `${name} d loss / d ${k}`).toBeLessThan(1e-3)
+        let m = 0
+        let l2 = 0
+        for (const v of got) {
+          m = Math.max(m, Math.abs(v))
+          l2 += v * v
+        }
+        expect(Math.abs(m - want.max_abs) / want.max_abs, `${name} max |d ${k}|`).toBeLessThan(1e-3)
+        expect(Math.abs(Math.sqrt(l2) - want.norm) / want.norm, `${name} |d ${k}|`).toBeLessThan(1e-3)
+      })
+    }, 60_000)
+  }
+})
+
+describe('Wav2Vec2 config and checkpoint handling', () => {
+  it('counts frames as HF does and knows the shortest clip', () => {
+    const c = parseWav2Vec2Config({})
+    expect(frameCount(c, 16000)).toBe(49) // wav2vec2-base: 20 ms frames, 25 ms receptive field
+    expect(frameCount(c, 32000)).toBe(99)
+    expect(minSamples(c)).toBe(400)
+    expect(frameCount(c, 400)).toBe(1)
+    expect(frameCount(c, 399)).toBe(0)
+  })
+  it('reports every bad config field at once', () => {
+    expect(() => parseWav2Vec2Config({ feat_extract_norm: 'batch', conv_dim: [4, 4], conv_stride: [2], hidden_size: 10, num_attention_heads: 4, pad_token_id: 40, vocab_size: 32 }))
+      .toThrow(/feat_extract_norm: must be "group" or "layer"[\s\S]*conv_dim[\s\S]*hidden_size: 10 is not divisible by num_attention_heads=4[\s\S]*pad_token_id: 40/)
+  })
+  it('freeze_feature_encoder stops exactly the conv feature encoder', async () => {
+    const { model } = await openWav2Vec2(fixture('wav2vec2-group-tiny'))
+    const before = model.countParameters(true)
+    const convs = model.wav2vec2.feature_extractor.parameters().reduce((a, p) => a + p.data.length, 0)
+    model.freezeFeatureEncoder()
+    expect(model.countParameters(true)).toBe(before - convs)
+    expect(model.namedParameters().filter(([, p]) => !p.requiresGrad).map(([n]) => n).every((n) => n.startsWith('wav2vec2.feature_extractor.') || n === 'wav2vec2.masked_spec_embed')).toBe(true)
+  })
+  it('a fresh model traces with the default (base) config shape rules', () => {
+    const m = new Wav2Vec2ForCTC({ hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64, conv_dim: [8, 8], conv_kernel: [10, 3], conv_stride: [5, 2], num_conv_pos_embeddings: 8, num_conv_pos_embedding_groups: 2, vocab_size: 10 })
+    const g = new Graph()
+    const logits = withGraph(g, () => m.logits(g.input('x', [1, 400])))
+    expect(logits.shape).toEqual([1, m.frames(400), 10])
+  })
+})
