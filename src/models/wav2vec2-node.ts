@@ -87,18 +87,30 @@ export async function readPreprocessor(dir: string): Promise<Wav2Vec2Preprocesso
 }
 
 /** Opens a Wav2Vec2ForCTC folder: strict weight loading, its vocabulary and its preprocessor. */
-export async function openWav2Vec2(dir: string, o: { seed?: number } = {}): Promise<Wav2Vec2Folder> {
+export async function openWav2Vec2(dir: string, o: { seed?: number; newVocab?: boolean } = {}): Promise<Wav2Vec2Folder> {
   assertModelDir(dir)
   const configPath = join(dir, 'config.json')
   const raw = (await readJsonFile(configPath, 'model config')) as HfConfig
   if (raw['model_type'] !== 'wav2vec2')
     throw new ConfigError('MODEL_FAMILY', `${configPath} says model_type ${JSON.stringify(raw['model_type'])}; speech recognition takes Wav2Vec2 (model_type "wav2vec2")`, 'pass a Wav2Vec2ForCTC folder (config.json, model.safetensors, vocab.json)')
   const vocabPath = join(dir, 'vocab.json')
-  if (!existsSync(vocabPath)) throw new CheckpointError('MODEL_NO_VOCAB', `${dir} has no vocab.json`, 'a CTC model needs its character vocabulary: copy vocab.json (and tokenizer_config.json) from the checkpoint you started from')
+  const model = new Wav2Vec2ForCTC(raw, { file: configPath, init: o.newVocab === true, ...(o.seed !== undefined ? { seed: o.seed } : {}) })
+  if (o.newVocab) {
+    // the caller builds the vocabulary and a new lm_head; a placeholder stands in until then
+    const tokens = Array.from({ length: model.c.vocab_size }, (_, i) => (i === model.c.pad_token_id ? '<pad>' : `<${i}>`))
+    const vocabFiles = { vocab: JSON.stringify(Object.fromEntries(tokens.map((t, i) => [t, i]))) }
+    const weights = await openWeights(dir)
+    try {
+      const report = await loadWeights(model, withAliases(weights), { basePrefix: 'wav2vec2', newOk: ['lm_head', 'wav2vec2.masked_spec_embed'], ignoreMismatchedSizes: true, ignorable: /^(quantizer|project_q|project_hid)\./ })
+      return { dir, model, vocab: CtcVocab.fromFiles(vocabFiles), vocabFiles, preprocessor: await readPreprocessor(dir), config: raw, report }
+    } finally {
+      await weights.close?.()
+    }
+  }
+  if (!existsSync(vocabPath)) throw new CheckpointError('MODEL_NO_VOCAB', `${dir} has no vocab.json`, 'a CTC model needs its character vocabulary: copy vocab.json (and tokenizer_config.json) from the checkpoint you started from, or train a new one with --new-vocab')
   const tcPath = join(dir, 'tokenizer_config.json')
   const vocabFiles = { vocab: await readFile(vocabPath, 'utf8'), ...(existsSync(tcPath) ? { tokenizerConfig: await readFile(tcPath, 'utf8') } : {}) }
   const vocab = CtcVocab.fromFiles(vocabFiles)
-  const model = new Wav2Vec2ForCTC(raw, { file: configPath, init: false, ...(o.seed !== undefined ? { seed: o.seed } : {}) })
   if (vocab.size !== model.c.vocab_size)
     throw new ConfigError('MODEL_VOCAB_SIZE', `${vocabPath} has ${vocab.size} entries but config.json's vocab_size is ${model.c.vocab_size}`, 'the lm_head has one output per vocabulary entry: use the vocab.json that came with the weights')
   if (vocab.pad !== model.c.pad_token_id)
