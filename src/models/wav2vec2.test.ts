@@ -2,7 +2,9 @@
 // one to one; scripts/gen_wav2vec2_goldens.py, test/golden/wav2vec2). Float32 ONNX Runtime against
 // float64 torch. Tolerances: logits 1e-4 relative to the largest |logit|; loss 1e-5 relative;
 // gradients (48 sampled entries, max |g|, L2 norm) 1e-3 relative to the largest |g|.
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { grad } from '../autodiff/grad.js'
@@ -11,6 +13,9 @@ import { expectClose, runOrt } from '../../test/op-check.js'
 import type { HostTensor } from '../runtime/session.js'
 import { frameCount, minSamples, parseWav2Vec2Config, Wav2Vec2ForCTC } from './wav2vec2.js'
 import { openWav2Vec2 } from './wav2vec2-node.js'
+import { writeSafetensorsFile } from '../checkpoint/io-node.js'
+import { modelTensors } from './pretrained-node.js'
+import { framesNeeded, normalizeClip } from '../train/speech.js'
 
 interface Golden {
   name: string
@@ -111,5 +116,36 @@ describe('Wav2Vec2 config and checkpoint handling', () => {
     const g = new Graph()
     const logits = withGraph(g, () => m.logits(g.input('x', [1, 400])))
     expect(logits.shape).toEqual([1, m.frames(400), 10])
+  })
+  it('reads the positional conv saved under parametrizations (transformers with torch >= 2.1) as weight_g / weight_v', async () => {
+    const src = fixture('wav2vec2-layer-tiny')
+    const dir = mkdtempSync(join(tmpdir(), 'ft-w2v-'))
+    try {
+      for (const f of ['config.json', 'vocab.json', 'tokenizer_config.json', 'preprocessor_config.json']) copyFileSync(join(src, f), join(dir, f))
+      const { model } = await openWav2Vec2(src)
+      const renamed = modelTensors(model).map(([k, t]) => [k.replace('conv.weight_g', 'conv.parametrizations.weight.original0').replace('conv.weight_v', 'conv.parametrizations.weight.original1'), t] as const)
+      await writeSafetensorsFile(join(dir, 'model.safetensors'), renamed, { format: 'pt' })
+      const back = await openWav2Vec2(dir)
+      const a = new Map(model.namedParameters())
+      for (const [k, p] of back.model.namedParameters()) expect(Array.from(p.data), k).toEqual(Array.from(a.get(k)!.data))
+      expect(back.report.loaded).toBe(model.namedParameters().length)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('audio preparation for CTC', () => {
+  it("normalises a clip as HF's zero_mean_unit_var_norm: population variance + 1e-7", () => {
+    const x = Float32Array.from([1, 2, 3, 4])
+    const y = normalizeClip(x)
+    const sd = Math.sqrt(1.25 + 1e-7)
+    expect(Array.from(y).map((v) => Math.round(v * 1e6) / 1e6)).toEqual([-1.5, -0.5, 0.5, 1.5].map((v) => Math.round((v / sd) * 1e6) / 1e6))
+    expect(Array.from(normalizeClip(new Float32Array(3).fill(0.25)))).toEqual([0, 0, 0])
+  })
+  it('counts the CTC steps a transcript needs: a blank between repeated labels', () => {
+    expect(framesNeeded([])).toBe(0)
+    expect(framesNeeded([5, 6, 7])).toBe(3)
+    expect(framesNeeded([5, 5, 5, 6, 6])).toBe(8)
   })
 })
