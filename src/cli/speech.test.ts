@@ -1,4 +1,5 @@
-// Speech recognition from the command line: a tiny random Wav2Vec2 (group-norm encoder, 50 frames/s)
+// Speech recognition from the command line: a tiny random Wav2Vec2 (group-norm encoder, 50 frames/s,
+// SpecAugment time masks of 2 frames)
 // trained with CTC on four clips of the synthetic sentence corpus with a vocabulary built from their
 // transcripts (--new-vocab); eval (WER, CER, loss), predict (text and frames x vocabulary logits),
 // export (an HF folder, and ONNX that plain onnxruntime-node runs with predict's logits), errors.
@@ -29,7 +30,7 @@ let predicted: { path: string; text: string; logits: number[][] }[] = []
 
 beforeAll(async () => {
   // a Wav2Vec2ForPreTraining-like start: backbone weights, no lm_head, no vocab.json
-  const config = { model_type: 'wav2vec2', architectures: ['Wav2Vec2ForCTC'], hidden_size: 48, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 96, conv_dim: [32, 32, 32, 32], conv_kernel: [10, 8, 8, 8], conv_stride: [5, 4, 4, 4], feat_extract_norm: 'group', num_conv_pos_embeddings: 16, num_conv_pos_embedding_groups: 4, vocab_size: 8, hidden_dropout: 0, activation_dropout: 0, attention_dropout: 0, final_dropout: 0, layerdrop: 0, ctc_loss_reduction: 'mean', mask_time_prob: 0 }
+  const config = { model_type: 'wav2vec2', architectures: ['Wav2Vec2ForCTC'], hidden_size: 48, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 96, conv_dim: [32, 32, 32, 32], conv_kernel: [10, 8, 8, 8], conv_stride: [5, 4, 4, 4], feat_extract_norm: 'group', num_conv_pos_embeddings: 16, num_conv_pos_embedding_groups: 4, vocab_size: 8, hidden_dropout: 0, activation_dropout: 0, attention_dropout: 0, final_dropout: 0, layerdrop: 0, ctc_loss_reduction: 'mean', mask_time_prob: 0.05, mask_time_length: 2 }
   const m = new Wav2Vec2ForCTC(config, { seed: 1 })
   mkdirSync(model, { recursive: true })
   await writeSafetensorsFile(join(model, 'model.safetensors'), modelTensors(m).filter(([k]) => !k.startsWith('lm_head.')), { format: 'pt' })

@@ -11,7 +11,10 @@ import { grad } from '../autodiff/grad.js'
 import { Graph, withGraph, type Tensor } from '../graph/graph.js'
 import { expectClose, runOrt } from '../../test/op-check.js'
 import type { HostTensor } from '../runtime/session.js'
-import { frameCount, minSamples, parseWav2Vec2Config, Wav2Vec2ForCTC } from './wav2vec2.js'
+import { Rng } from '../runtime/rng.js'
+import { evaluate } from '../runtime/reference.js'
+import { nd } from '../runtime/ndarray.js'
+import { frameCount, minSamples, parseWav2Vec2Config, specAugmentMask, Wav2Vec2ForCTC } from './wav2vec2.js'
 import { openWav2Vec2 } from './wav2vec2-node.js'
 import { writeSafetensorsFile } from '../checkpoint/io-node.js'
 import { modelTensors } from './pretrained-node.js'
@@ -147,5 +150,35 @@ describe('audio preparation for CTC', () => {
     expect(framesNeeded([])).toBe(0)
     expect(framesNeeded([5, 6, 7])).toBe(3)
     expect(framesNeeded([5, 5, 5, 6, 6])).toBe(8)
+  })
+  it('SpecAugment draws HF-style time spans inside each clip, and masked frames take masked_spec_embed', () => {
+    const c = { mask_time_prob: 0.3, mask_time_length: 4, mask_time_min_masks: 2, apply_spec_augment: true }
+    const m = specAugmentMask(c, [40, 9, 2], 40, new Rng(3))!
+    const row = (b: number) => Array.from(m.subarray(b * 40, (b + 1) * 40))
+    // clip 0: int(0.3 * 40 / 4 + eps) = 3 spans of 4 frames (overlaps allowed): 4..12 masked frames
+    const n0 = row(0).reduce((a, v) => a + v, 0)
+    expect(n0).toBeGreaterThanOrEqual(4)
+    expect(n0).toBeLessThanOrEqual(12)
+    // clip 1: 9 frames, min 2 spans, starts in 0..5: nothing past frame 8
+    expect(row(1).slice(9).every((v) => v === 0)).toBe(true)
+    expect(row(1).reduce((a, v) => a + v, 0)).toBeGreaterThanOrEqual(4)
+    // clip 2: shorter than one span: no mask
+    expect(row(2).every((v) => v === 0)).toBe(true)
+    expect(specAugmentMask({ ...c, apply_spec_augment: false }, [40], 40, new Rng(3))).toBeNull()
+    expect(Array.from(specAugmentMask(c, [40, 9, 2], 40, new Rng(3))!)).toEqual(Array.from(m))
+
+    const model = new Wav2Vec2ForCTC({ hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16, conv_dim: [4], conv_kernel: [4], conv_stride: [4], num_conv_pos_embeddings: 2, num_conv_pos_embedding_groups: 2, vocab_size: 5, hidden_dropout: 0, activation_dropout: 0, attention_dropout: 0, final_dropout: 0 })
+    const g = new Graph()
+    const [a, b] = withGraph(g, () => {
+      const x = g.input('x', [1, 16])
+      const tm = g.input('tm', [1, 4])
+      return [model.logits(x, null, tm), model.logits(x)]
+    })
+    const x = nd([1, 16], Array.from({ length: 16 }, (_, i) => Math.sin(i)))
+    const none = evaluate([a!], { x, tm: nd([1, 4], [0, 0, 0, 0]) })[0]!
+    expect(Array.from(none.data)).toEqual(Array.from(evaluate([b!], { x })[0]!.data))
+    const some = evaluate([a!], { x, tm: nd([1, 4], [0, 1, 0, 0]) })[0]!
+    expect(Array.from(some.data)).not.toEqual(Array.from(none.data))
+    expect(model.wav2vec2.masked_spec_embed!.requiresGrad).toBe(true)
   })
 })

@@ -9,8 +9,10 @@
  * wav2vec2.feature_projection.{layer_norm, projection}, wav2vec2.encoder.pos_conv_embed.conv.{weight_g,
  * weight_v, bias}, wav2vec2.encoder.{layer_norm, layers.N.{attention.{q,k,v,out}_proj, layer_norm,
  * feed_forward.{intermediate,output}_dense, final_layer_norm}}, wav2vec2.masked_spec_embed, lm_head.
- * Not implemented: LayerDrop (layerdrop is read and ignored: every layer runs), SpecAugment,
- * adapters (add_adapter), weighted layer sums.
+ * SpecAugment's time masking (`mask_time_prob`, `mask_time_length`, `mask_time_min_masks`) comes
+ * in as a (B, T) mask drawn by `specAugmentMask`; masked frames take `masked_spec_embed`.
+ * Not implemented: LayerDrop (layerdrop is read and ignored: every layer runs), feature-axis
+ * masking (mask_feature_prob), adapters (add_adapter), weighted layer sums.
  */
 import { ConfigError } from '../errors.js'
 import { ctcLoss } from '../graph/ctc.js'
@@ -50,6 +52,9 @@ export interface Wav2Vec2Config {
   ctc_loss_reduction: 'sum' | 'mean'
   ctc_zero_infinity: boolean
   mask_time_prob: number
+  mask_time_length: number
+  mask_time_min_masks: number
+  apply_spec_augment: boolean
   mask_feature_prob: number
 }
 
@@ -88,12 +93,16 @@ export function parseWav2Vec2Config(raw: HfConfig, file = 'config.json'): Wav2Ve
     ctc_loss_reduction: reduction === 'mean' ? 'mean' : 'sum',
     ctc_zero_infinity: readBool(r, 'ctc_zero_infinity', false),
     mask_time_prob: r.num('mask_time_prob', 0.05),
+    mask_time_length: readPositive(r, 'mask_time_length', 10),
+    mask_time_min_masks: r.int('mask_time_min_masks', 2),
+    apply_spec_augment: readBool(r, 'apply_spec_augment', true),
     mask_feature_prob: r.num('mask_feature_prob', 0),
   }
   if (c.conv_dim.length !== c.conv_stride.length || c.conv_dim.length !== c.conv_kernel.length)
     r.issues.add('conv_dim', `conv_dim (${c.conv_dim.length}), conv_stride (${c.conv_stride.length}) and conv_kernel (${c.conv_kernel.length}) must have one entry per conv layer`)
   r.divisible('hidden_size', c.hidden_size, 'num_attention_heads', c.num_attention_heads)
   r.divisible('hidden_size', c.hidden_size, 'num_conv_pos_embedding_groups', c.num_conv_pos_embedding_groups)
+  if (!(c.mask_time_prob >= 0 && c.mask_time_prob <= 1)) r.issues.add('mask_time_prob', `must be in [0, 1], got ${c.mask_time_prob}`)
   if (c.pad_token_id >= c.vocab_size) r.issues.add('pad_token_id', `${c.pad_token_id} is not below vocab_size ${c.vocab_size} (the pad token is the CTC blank)`)
   for (const k of ['add_adapter', 'use_weighted_layer_sum'] as const) if (raw[k] === true) r.issues.add(k, 'true is not supported by finetune (set it to false or use another checkpoint)')
   r.check()
@@ -270,7 +279,8 @@ class Wav2Vec2Model extends Module {
     // SpecAugment's learned mask vector: kept so checkpoints round-trip (finetune does not mask yet)
     this.masked_spec_embed = null
     if (c.mask_time_prob > 0 || c.mask_feature_prob > 0) {
-      this.masked_spec_embed = new Parameter([c.hidden_size], { decay: false, requiresGrad: false })
+      // trained only where SpecAugment uses it
+      this.masked_spec_embed = new Parameter([c.hidden_size], { decay: false, requiresGrad: c.apply_spec_augment && c.mask_time_prob > 0 })
       for (let i = 0; i < c.hidden_size; i++) this.masked_spec_embed.data[i] = rng.next() // HF: uniform_() on [0, 1)
     }
   }
@@ -325,9 +335,10 @@ export class Wav2Vec2ForCTC extends Module {
    * CTC logits (B, T, vocab_size) of normalised audio `inputValues` (B, samples). `frameMask` (B, T),
    * 1 on real frames, as HF derives it from attention_mask: padded frames are zeroed before the
    * position embedding and masked out of attention. Without it every frame counts (wav2vec2-base
-   * folders, whose preprocessor returns no attention mask).
+   * folders, whose preprocessor returns no attention mask). `timeMask` (B, T), 1 on frames that
+   * SpecAugment masks (training; see specAugmentMask).
    */
-  logits(inputValues: Tensor, frameMask: Tensor | null = null): Tensor {
+  logits(inputValues: Tensor, frameMask: Tensor | null = null, timeMask: Tensor | null = null): Tensor {
     const c = this.c
     const m = this.wav2vec2
     if (inputValues.rank !== 2) throw new ConfigError('AUDIO_INPUT_SHAPE', `Wav2Vec2 takes audio as (batch, samples), got [${inputValues.shape.join(', ')}]`, 'pass mono samples at the model\'s sampling rate')
@@ -336,6 +347,11 @@ export class Wav2Vec2ForCTC extends Module {
     for (const l of m.feature_extractor.conv_layers) x = l.forward(x)              // (B, C, T)
     let h = m.feature_projection.layer_norm.forward(x.swap(1, 2))                   // (B, T, C)
     h = nn.dropout(m.feature_projection.projection.forward(h), c.feat_proj_dropout) // (B, T, H)
+    if (timeMask && m.masked_spec_embed) {
+      // HF's _mask_hidden_states: masked frames become the learned embedding
+      const tm = timeMask.unsqueeze(2)                                              // (B, T, 1)
+      h = h.mul(tm.neg().add(1)).add(tm.mul(h.graph.param(m.masked_spec_embed)))
+    }
     if (frameMask) h = h.mul(frameMask.unsqueeze(2))
     const e = m.encoder
     h = h.add(e.pos_conv_embed.forward(h))
@@ -389,4 +405,31 @@ export function minSamples(c: Pick<Wav2Vec2Config, 'conv_kernel' | 'conv_stride'
   let n = 1
   for (let i = c.conv_kernel.length - 1; i >= 0; i--) n = (n - 1) * c.conv_stride[i]! + c.conv_kernel[i]!
   return n
+}
+
+/**
+ * SpecAugment's time mask as HF's _compute_mask_indices draws it: per clip of `frames[b]` real
+ * frames, int(mask_time_prob · frames / mask_time_length + ε) spans (ε ~ U[0, 1) once per batch,
+ * at least mask_time_min_masks, at most what fits) of mask_time_length frames, starting at distinct
+ * random frames; spans may overlap. Returns (B, T) with 1 on masked frames, or null when masking is off.
+ */
+export function specAugmentMask(c: Pick<Wav2Vec2Config, 'mask_time_prob' | 'mask_time_length' | 'mask_time_min_masks' | 'apply_spec_augment'>, frames: readonly number[], T: number, rng: Rng): Float32Array | null {
+  if (!c.apply_spec_augment || c.mask_time_prob <= 0) return null
+  const len = c.mask_time_length
+  const mask = new Float32Array(frames.length * T)
+  const eps = rng.next()
+  frames.forEach((n, b) => {
+    let spans = Math.max(Math.floor((c.mask_time_prob * n) / len + eps), c.mask_time_min_masks)
+    if (spans * len > T) spans = Math.floor(T / len)
+    const starts = Math.max(n - (len - 1), 0)
+    spans = Math.min(spans, starts)
+    // distinct starts: a partial Fisher-Yates shuffle of 0..starts-1
+    const pool = Array.from({ length: starts }, (_, i) => i)
+    for (let k = 0; k < spans; k++) {
+      const j = k + rng.int(starts - k)
+      ;[pool[k], pool[j]] = [pool[j]!, pool[k]!]
+      for (let t = pool[k]!; t < Math.min(pool[k]! + len, T); t++) mask[b * T + t] = 1
+    }
+  })
+  return mask
 }

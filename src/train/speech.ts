@@ -13,7 +13,8 @@ import type { Tensor } from '../graph/graph.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
 import { epochOrder } from '../data/order.js'
-import type { Wav2Vec2ForCTC } from '../models/wav2vec2.js'
+import { specAugmentMask, type Wav2Vec2ForCTC } from '../models/wav2vec2.js'
+import { Rng } from '../runtime/rng.js'
 import { argmaxFrames, type CtcVocab } from '../tokenizers/ctc-vocab.js'
 import { charErrorRate, wordErrorRate } from './metrics-asr.js'
 import { hostI64, TrainSession } from './step.js'
@@ -90,7 +91,7 @@ export class SpeechTaskRunner {
       ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}),
       model: m,
       forward: (i, g) => {
-        const logits = m.logits(i['input_values']!, i['frame_mask'] ?? null)
+        const logits = m.logits(i['input_values']!, i['frame_mask'] ?? null, g.training ? (i['time_mask'] ?? null) : null)
         const loss: Tensor | undefined = i['labels'] ? m.loss(logits, i['labels'], i['label_lengths']!, i['frame_lengths']!) : undefined
         return { ...(loss ? { loss } : {}), ...(g.training ? {} : { outputs: { logits } }) }
       },
@@ -109,8 +110,8 @@ export class SpeechTaskRunner {
     return ids
   }
 
-  /** Pads `us` (at most batchSize clips) to `length` samples; labels when `withLabels`. */
-  batch(us: readonly Utterance[], length: number, withLabels: boolean): Batch {
+  /** Pads `us` (at most batchSize clips) to `length` samples; labels when `withLabels`; SpecAugment's time mask when `augment` gives its random stream. */
+  batch(us: readonly Utterance[], length: number, withLabels: boolean, augment?: Rng): Batch {
     const { model, prep } = this.c
     const B = us.length
     const T = model.frames(length)
@@ -126,6 +127,8 @@ export class SpeechTaskRunner {
       frames.forEach((f, b) => mask.fill(1, b * T, b * T + f))
       feeds['frame_mask'] = { data: mask, shape: [B, T], dtype: 'float32' }
     }
+    const tm = augment ? specAugmentMask(model.c, prep.return_attention_mask ? frames : frames.map(() => T), T, augment) : null
+    if (tm) feeds['time_mask'] = { data: tm, shape: [B, T], dtype: 'float32' }
     if (withLabels) {
       const ids = us.map((u) => this.labelsOf(u))
       const L = Math.max(1, ...ids.map((l) => l.length))
@@ -170,7 +173,8 @@ export class SpeechTaskRunner {
         const order = epochOrder(c.train.length, c.seed, epoch)
         for (let b = start; b < count; b++) {
           const us = Array.from(order.subarray(b * c.batchSize, Math.min(order.length, (b + 1) * c.batchSize)), (i) => c.train[i]!)
-          yield { feeds: self.batch(us, N, true).feeds, examples: us.length }
+          // SpecAugment draws from (seed, epoch, batch), so a resumed run masks the same frames
+          yield { feeds: self.batch(us, N, true, new Rng(c.seed, 0x5a3c, epoch * 1_000_003 + b)).feeds, examples: us.length }
         }
       },
       ...(c.validation ? { evaluate: () => this.evaluate(c.validation!) } : {}),
