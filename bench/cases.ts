@@ -15,6 +15,7 @@ import { exportInferenceOnnx } from '../src/export/onnx.js'
 import { importOnnx } from '../src/onnx/import.js'
 import { freezeBatchNorm } from '../src/models/vision.js'
 import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-imported.js'
+import { SegmentationModel, type SegmentationArch } from '../src/models/segmentation.js'
 import { Wav2Vec2ForCTC } from '../src/models/wav2vec2.js'
 
 export interface BenchContext {
@@ -287,6 +288,24 @@ export const cases: Record<string, BenchCase> = {
       return timeSteps(session, batch, ctx)
     },
   },
+  // issue 13: one training step at batch 4, 512 x 512 (BENCH_SEG_SIZE to change), 21 classes, the
+  // reference loss (CE with 255 ignored + 0.5 aux); torchvision's builder on the PyTorch side
+  'deeplabv3-finetune': { run: (ctx) => segmentationCase(ctx, 'deeplabv3_mobilenet_v3_large') },
+  'deeplabv3-resnet50-finetune': { run: (ctx) => segmentationCase(ctx, 'deeplabv3_resnet50') },
+}
+
+async function segmentationCase(ctx: BenchContext, arch: SegmentationArch): Promise<{ ms: number; extra: Record<string, unknown> }> {
+  const rng = new Rng(0)
+  const S = Number(process.env['BENCH_SEG_SIZE'] ?? 512)
+  const model = new SegmentationModel(arch, 21, { seed: 0, dropout: 0 })
+  const forward: ForwardFn = (i) => ({ loss: model.forwardLoss(i['x']!, i['y']!).loss })
+  const session = newSession({ model, forward, optimizer: adamw })
+  const batch: Record<string, HostTensor> = {
+    x: { data: randn(4 * 3 * S * S, rng), shape: [4, 3, S, S], dtype: 'float32' },
+    y: { data: BigInt64Array.from({ length: 4 * S * S }, (_, i) => BigInt(i % 97 === 0 ? 255 : Math.floor(i / (S * 8)) % 21)), shape: [4, S, S], dtype: 'int64' },
+  }
+  const r = await timeSteps(session, batch, ctx)
+  return { ms: r.ms, extra: { ...r.extra, arch, image_size: S, batch: 4 } }
 }
 
 export { Parameter }

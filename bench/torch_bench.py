@@ -130,6 +130,22 @@ def build():
             lp = F.log_softmax(logits, -1).transpose(0, 1)
             return F.ctc_loss(lp, y, torch.full((16,), lp.shape[0], dtype=torch.long), torch.full((16,), 20, dtype=torch.long), blank=0, reduction='mean')
         return m, loss
+    if case in ('deeplabv3-finetune', 'deeplabv3-resnet50-finetune'):
+        import os
+        from torchvision.models import segmentation as S
+        arch = 'deeplabv3_mobilenet_v3_large' if case == 'deeplabv3-finetune' else 'deeplabv3_resnet50'
+        m = getattr(S, arch)(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
+        for mod in m.modules():  # the finetune side runs without dropout
+            if isinstance(mod, nn.Dropout):
+                mod.p = 0.0
+        size = int(os.environ.get('BENCH_SEG_SIZE', '512'))
+        x = torch.randn(4, 3, size, size)
+        i = torch.arange(4 * size * size)
+        y = torch.where(i % 97 == 0, torch.tensor(255), (i // (size * 8)) % 21).reshape(4, size, size)
+        def loss():
+            out = m(x)
+            return F.cross_entropy(out['out'], y, ignore_index=255) + 0.5 * F.cross_entropy(out['aux'], y, ignore_index=255)
+        return m, loss
     raise SystemExit(f'unknown case {case}')
 
 

@@ -12,7 +12,7 @@ const rank = {
   autodiff: 2, onnx: 2, runtime: 2, optim: 2,
   checkpoint: 3, tokenizers: 3, data: 3,
   models: 4, heads: 4, methods: 4,
-  train: 5, export: 5, report: 5,
+  train: 5, export: 5, report: 5, generate: 5,
   tasks: 6,
   'index.ts': 7,
   cli: 8,

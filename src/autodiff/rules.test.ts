@@ -34,6 +34,9 @@ describe('elementwise ops', () => {
     ['silu', (x) => nn.silu(x), f(2, 5)],
     ['clip', (x) => x.clip(-0.5, 0.7), f(4, 4)],
     ['clip min only', (x) => x.clip(0), f(4, 4)],
+    // spread over the kinks at -3 and 3 (finite differences straddle a kink only with probability ~1e-5)
+    ['hardsigmoid', (x) => nn.hardsigmoid(x), { shape: [4, 6], range: [-5, 5] }],
+    ['hardswish', (x) => nn.hardswish(x), { shape: [4, 6], range: [-5, 5] }],
   ]
   for (const [name, fn, spec] of unary) it(`${name} matches reference and finite differences`, () => checkOp(name, [spec], fn))
 
@@ -219,6 +222,23 @@ describe('convolution and pooling', () => {
     await checkOp('avgpool ceil', [f(1, 1, 6, 6)], (x) => nn.avgPool2d(x, 3, { stride: 2, ceilMode: true }))
     await checkOp('gap', [f(2, 3, 4, 5)], (x) => nn.globalAvgPool(x))
   })
+  it('adaptive average pool to 1x1, to a divisor and to overlapping windows', async () => {
+    await checkOp('adaptive 1x1', [f(2, 3, 5, 4)], (x) => nn.adaptiveAvgPool2d(x, 1))
+    await checkOp('adaptive 2x2 of 4x6', [f(1, 2, 4, 6)], (x) => nn.adaptiveAvgPool2d(x, 2))
+    await checkOp('adaptive 3x2 of 5x5', [f(1, 2, 5, 5)], (x) => nn.adaptiveAvgPool2d(x, [3, 2]))
+  })
+  it('bilinear resize (align_corners=False): upsampling, downsampling, one axis, to and from 1', async () => {
+    await checkOp('bilinear up', [f(2, 3, 3, 4)], (x) => nn.interpolateBilinear(x, [7, 9]))
+    await checkOp('bilinear down', [f(1, 2, 8, 6)], (x) => nn.interpolateBilinear(x, [3, 5]))
+    await checkOp('bilinear width only', [f(1, 1, 4, 3)], (x) => nn.interpolateBilinear(x, [4, 8]))
+    await checkOp('bilinear from 1x1', [f(1, 2, 1, 1)], (x) => nn.interpolateBilinear(x, [3, 2]))
+    await checkOp('bilinear to 1x1', [f(1, 2, 4, 5)], (x) => nn.interpolateBilinear(x, [1, 1]))
+  })
+  it('dilated 3x3 conv with padding equal to the dilation (DeepLab ASPP), dilation beyond the input', async () => {
+    await checkOp('conv dil 3', [f(1, 3, 6, 6), f(2, 3, 3, 3), f(2)], conv({ dilation: 3, padding: 3 }))
+    await checkOp('conv dil 12 on 4x4', [f(1, 2, 4, 4), f(2, 2, 3, 3)], conv({ dilation: 12, padding: 12 }))
+    await checkOp('conv dil 2 stride 2 depthwise', [f(1, 3, 7, 7), f(3, 1, 3, 3)], conv({ dilation: 2, padding: 2, groups: 3, stride: 2 }))
+  })
 })
 
 describe('losses and attention', () => {
@@ -247,5 +267,21 @@ describe('losses and attention', () => {
     await checkOp('causal+padding', [f(2, 1, 4, 2), f(2, 1, 4, 2), f(2, 1, 4, 2), ints([2, 4], [1, 1, 1, 0, 1, 1, 1, 1])], (q, k, v, m) =>
       nn.attention(q, k, v, { causal: true, paddingMask: m }),
     )
+  })
+})
+
+describe('stopGradient', () => {
+  it('passes values through and blocks the gradient (d/dx sum(stop(x) * x) = x, not 2x)', async () => {
+    const { grad } = await import('./grad.js')
+    const { runGraph } = await import('../../test/graph-run.js')
+    const x = [0.5, -1.25, 2, 3]
+    const out = await runGraph((g) => {
+      const t = g.input('x', [4])
+      const y = t.stopGradient().mul(t).sum()
+      return { y, dx: grad(y, [t])[0]!, same: t.stopGradient() }
+    }, { x: { data: Float32Array.from(x), shape: [4], dtype: 'float32' } })
+    expect(Array.from(out['dx']!)).toEqual(x)
+    expect(Array.from(out['same']!)).toEqual(x)
+    expect(out['y']![0]).toBeCloseTo(x.reduce((a, v) => a + v * v, 0), 5)
   })
 })

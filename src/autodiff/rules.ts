@@ -182,6 +182,7 @@ function convWeightGrad(x: Tensor, w: Tensor, attrs: Node<'Conv'>['attrs'], g: T
 
 export const vjpRules: { [K in OpName]: VjpRule<K> } = {
   Identity: unary((g) => g),
+  StopGradient: none,
   Neg: unary((g) => g.neg()),
   Exp: unary((g, n) => g.mul(y0(n))),
   Log: unary((g, n) => g.div(x0(n))),

@@ -14,7 +14,7 @@ const spec = {
     merge: { type: 'boolean', describe: 'fold a LoRA adapter into plain weights (ONNX always does)', default: false },
     format: { type: 'enum', choices: ['onnx', 'safetensors'], describe: 'output format', required: true },
     out: { type: 'string', describe: 'output: a .onnx file; safetensors: a folder, or one file when it ends in .safetensors', required: true, placeholder: 'PATH' },
-    batchSize: { type: 'int', describe: 'ONNX: static batch size of the graph', default: 1, min: 1 },
+    batchSize: { type: 'int', describe: 'ONNX: a static batch size (default: any batch size; the graph runs per example in a Scan)', min: 1 },
     json: { type: 'boolean', describe: 'print the result as JSON', default: false },
   },
 } as const
@@ -25,7 +25,7 @@ export const exportCmd = command(
     const { model, json, ...o } = f
     const r = await exportModel(model, { ...o, format: f.format as 'onnx' | 'safetensors' })
     if (json) io.out(JSON.stringify(r))
-    else io.out(`wrote ${r.path}${Object.keys(r.inputs).length ? ` (inputs: ${Object.entries(r.inputs).map(([k, v]) => `${k} [${v.join(', ')}]`).join(', ')}; output: logits)` : ''}`)
+    else io.out(`wrote ${r.path}${Object.keys(r.inputs).length ? ` (inputs: ${Object.entries(r.inputs).map(([k, v]) => `${k} [${v.map((d) => (d < 0 ? 'batch' : d)).join(', ')}]`).join(', ')}; output: logits)` : ''}`)
   },
   (argv) => withTask(spec, 'export', taskOfArgs(argv, peek(argv, 'model'))),
 )

@@ -68,7 +68,7 @@ export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: reado
     }
     if (!key && cmd.elsewhere?.[name]) {
       const { tasks: ts, takesValue } = cmd.elsewhere[name]!
-      problems.push(`--${name} is an option of ${ts.join(', ')}, not of this task${ts.length === 1 ? ` (pass --task ${ts[0]} if that is the task)` : ''}`)
+      problems.push(`--${name} is an option of ${ts.join(', ')}, not of this task (pass ${ts.map((t) => `--task ${t}`).join(' or ')} if that is the task)`)
       if (takesValue && value === undefined) i++
       continue
     }

@@ -55,15 +55,19 @@ describe('image classification from the command line', () => {
     const preds = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { label: string; logits: number[]; path: string })
     expect(preds.map((x) => x.label)).toEqual(['horizontal', 'vertical'])
     const onnx = join(dir, 'resnet.onnx')
-    expect((await runCli(['export', '--model', out, '--format', 'onnx', '--out', onnx])).code).toBe(0)
+    // by default the file takes any batch size: both images in one run
+    const ex = await runCli(['export', '--model', out, '--format', 'onnx', '--out', onnx])
+    expect(ex.code, ex.stderr).toBe(0)
+    expect(ex.stdout).toMatch(/pixel_values \[batch, 3, 32, 32\]/)
     const sess = await ort.InferenceSession.create(onnx)
     const set = await loadImages(imgs, { preprocessing: (await readPreprocessorConfig(out))!.preprocessing, workers: 0 })
     let k = 0
-    for await (const b of set.batches(0, { batchSize: 1 })) {
+    for await (const b of set.batches(0, { batchSize: 2 })) {
       const r = await sess.run({ pixel_values: new ort.Tensor('float32', b.pixels, b.shape) })
+      expect(r['logits']!.dims).toEqual([2, 2])
       const lg = Array.from(r['logits']!.data as Float32Array)
-      lg.forEach((v, i) => expect(v).toBeCloseTo(preds[k]!.logits[i]!, 4))
-      k++
+      lg.forEach((v, i) => expect(v).toBeCloseTo(preds[Math.floor(i / 2)]!.logits[i % 2]!, 4))
+      k += b.indices.length
     }
     await set.close()
     expect(k).toBe(2)
@@ -170,6 +174,52 @@ describe('Hugging Face image folders', () => {
       expect(['horizontal', 'vertical']).toContain(JSON.parse(p.stdout).label)
     })
   }
+})
+
+describe('methods on image families', () => {
+  const same = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  it('LoRA on an HF ViT: PEFT adapter (query/value + the head), base untouched, --merge equals the adapter', async () => {
+    const src = new URL('../../test/fixtures/models/hf-vit-tiny', import.meta.url).pathname
+    const o = join(dir, 'vit-lora')
+    const r = await runCli(['train', '--task', 'image-classification', '--model', src, '--data', data, '--out', o, '--method', 'lora', '--lora-r', '4', '--epochs', '4', '--lr', '3e-3', '--reinit-head', '--validation-split', '0', '--threads', '1', '--workers', '0', '--no-augment', '--batch-size', '16'])
+    expect(r.code, r.stderr).toBe(0)
+    const ac = JSON.parse(readFileSync(join(o, 'adapter_config.json'), 'utf8'))
+    expect(ac).toMatchObject({ peft_type: 'LORA', r: 4, target_modules: ['query', 'value'], modules_to_save: ['classifier'] })
+    const ad = await openSafetensorsFile(join(o, 'adapter_model.safetensors'))
+    expect(ad.keys()).toContain('base_model.model.vit.encoder.layer.0.attention.attention.query.lora_A.weight')
+    expect(ad.keys()).toContain('base_model.model.classifier.weight')
+    await ad.close()
+    const src0 = await openSafetensorsFile(join(src, 'model.safetensors'))
+    const st = await openSafetensorsFile(join(o, 'model.safetensors'))
+    for (const k of src0.keys().filter((n) => !n.startsWith('classifier'))) expect(same(await st.readAsFloat32(k), await src0.readAsFloat32(k)), k).toBe(true)
+    await st.close()
+    await src0.close()
+    const img = join(data, 'vertical', '1.png')
+    const p = await runCli(['predict', '--model', o, '--json', '--threads', '1', img])
+    expect(p.code, p.stderr).toBe(0)
+    const merged = join(dir, 'vit-merged')
+    const e = await runCli(['export', '--model', o, '--merge', '--format', 'safetensors', '--out', merged])
+    expect(e.code, e.stderr).toBe(0)
+    expect(existsSync(join(merged, 'adapter_config.json'))).toBe(false)
+    const q = await runCli(['predict', '--model', merged, '--json', '--threads', '1', img])
+    expect(q.code, q.stderr).toBe(0)
+    const [a, b] = [JSON.parse(p.stdout).logits as number[], JSON.parse(q.stdout).logits as number[]]
+    a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThan(1e-4))
+  })
+
+  it('gradual unfreezing on a ResNet-18: the stem never trains in the first stages', async () => {
+    const o = join(dir, 'resnet-gradual')
+    const r = await runCli(['train', '--task', 'image-classification', '--model', weights, '--arch', 'resnet18', '--data', data, '--out', o, '--max-steps', '4', '--unfreeze', 'gradual', '--unfreeze-every', '2', '--lr', '2e-3', '--validation-split', '0', ...common])
+    expect(r.code, r.stderr).toBe(0)
+    const before = await openSafetensorsFile(weights)
+    const after = await openSafetensorsFile(join(o, 'model.safetensors'))
+    // groups from the top: fc, layer4, layer3, ...: after 4 steps (2 stages) conv1 and layer1 never moved
+    expect(same(await after.readAsFloat32('conv1.weight'), await before.readAsFloat32('conv1.weight'))).toBe(true)
+    expect(same(await after.readAsFloat32('layer1.0.conv1.weight'), await before.readAsFloat32('layer1.0.conv1.weight'))).toBe(true)
+    expect(same(await after.readAsFloat32('layer4.1.conv2.weight'), await before.readAsFloat32('layer4.1.conv2.weight'))).toBe(false)
+    await before.close()
+    await after.close()
+  })
 })
 
 describe('image errors name the thing and write nothing', () => {

@@ -15,7 +15,7 @@ import { readSpeechCorpus } from '../data/speech-corpus-node.js'
 import { modelTensors } from '../models/pretrained-node.js'
 import { Wav2Vec2ForCTC } from '../models/wav2vec2.js'
 import { normalizeClip } from '../train/speech.js'
-import { evaluateModel } from '../index.js'
+import { evaluateModel, inspectModel } from '../index.js'
 import { runCli } from '../../test/cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-cli-asr-'))
@@ -97,6 +97,9 @@ describe('speech recognition from the command line', () => {
     const w = await runCli(['export', '--model', out, '--format', 'safetensors', '--out', hf])
     expect(w.code, w.stderr).toBe(0)
     for (const f of ['config.json', 'vocab.json', 'tokenizer_config.json', 'preprocessor_config.json', 'model.safetensors']) expect(readFileSync(join(hf, f)).equals(readFileSync(join(out, f))), f).toBe(true)
+    const info = await inspectModel(hf)
+    expect(info.json).toMatchObject({ task: 'speech-recognition', arch: 'Wav2Vec2ForCTC', layers: 2, feat_extract_norm: 'group' })
+    expect(Object.keys(info.byModule)).toEqual(['wav2vec2.feature_extractor', 'wav2vec2.feature_projection', 'wav2vec2.encoder', 'wav2vec2.masked_spec_embed', 'lm_head'])
     const c = clips[0]!
     const file = join(data, c.path)
     const onnx = join(dir, 'asr.onnx')

@@ -42,4 +42,28 @@ describe('inference export', () => {
     const ops = decodeModel(bytes).graph.node.map((n) => n.opType)
     expect(ops).toEqual(['Gemm', 'Relu', 'Gemm'])
   })
+
+  it('dynamicBatch: one traced example in a Scan over the batch takes any batch size and matches the static export', async () => {
+    const rng = new Rng(4)
+    const m = new TransformerBlock({ hidden: 8, heads: 2, ffn: 16, dropout: 0 }, rng)
+    const fwd = (i: Record<string, import('../graph/graph.js').Tensor>) => ({ y: m.forward(i['x']!, i['mask']!), pooled: m.forward(i['x']!, i['mask']!).mean([1]) })
+    const dyn = exportInferenceOnnx({ model: m, inputs: { x: { shape: [1, 3, 8], dtype: 'float32' }, mask: { shape: [1, 3], dtype: 'int64' } }, forward: fwd, dynamicBatch: true })
+    const g = decodeModel(dyn).graph
+    expect(g.node.map((n) => n.opType)).toEqual(['Scan'])
+    expect(g.input.map((v) => v.type.tensorType.shape.dim[0]!.dimParam)).toEqual(['batch', 'batch'])
+    const fixed = exportInferenceOnnx({ model: m, inputs: { x: { shape: [5, 3, 8], dtype: 'float32' }, mask: { shape: [5, 3], dtype: 'int64' } }, forward: fwd })
+    const x = new Float32Array(5 * 3 * 8).map(() => rng.normal())
+    const mask = BigInt64Array.from([1, 1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 0], BigInt)
+    const [a, b] = [await ort.InferenceSession.create(dyn), await ort.InferenceSession.create(fixed)]
+    const feeds = (n: number) => ({ x: new ort.Tensor('float32', x.subarray(0, n * 24), [n, 3, 8]), mask: new ort.Tensor('int64', mask.subarray(0, n * 3), [n, 3]) })
+    const want = await b.run(feeds(5))
+    for (const n of [5, 2]) {
+      const got = await a.run(feeds(n))
+      expect(got['y']!.dims).toEqual([n, 3, 8])
+      expect(got['pooled']!.dims).toEqual([n, 8])
+      const gy = got['y']!.data as Float32Array
+      gy.forEach((v, i) => expect(Math.abs(v - (want['y']!.data as Float32Array)[i]!)).toBeLessThan(1e-5))
+    }
+    expect(() => exportInferenceOnnx({ model: m, inputs: { x: { shape: [2, 3, 8], dtype: 'float32' }, mask: { shape: [2, 3], dtype: 'int64' } }, forward: fwd, dynamicBatch: true })).toThrow(/traces one example/)
+  })
 })

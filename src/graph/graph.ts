@@ -205,6 +205,8 @@ export class Tensor {
   rsqrt(): Tensor { return this.sqrt().reciprocal() }
   abs(): Tensor { return this.#un('Abs', {}) }
   sign(): Tensor { return this.#un('Sign', {}) }
+  /** The same values with no gradient flowing back (torch's detach). */
+  stopGradient(): Tensor { return this.#un('StopGradient', {}) }
   tanh(): Tensor { return this.#un('Tanh', {}) }
   erf(): Tensor { return this.#un('Erf', {}) }
   sigmoid(): Tensor { return this.#un('Sigmoid', {}) }

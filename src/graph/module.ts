@@ -69,3 +69,36 @@ export abstract class Module {
     return n
   }
 }
+
+/**
+ * LoRA parameters held by a module that adapts weights itself rather than through Linear layers
+ * (an imported ONNX graph, whose weights are initializers read by MatMul/Gemm nodes).
+ */
+export interface HostedLora {
+  /** (r, in) */
+  A: Parameter
+  /** (out, r) */
+  B: Parameter
+  scaling: number
+  dropout: number
+}
+
+/** A module whose weights LoRA can adapt by name (see methods/lora/lora.ts). */
+export interface LoraHost {
+  /** The weights LoRA can adapt: PEFT-style module names (no `.weight`), in and out features. */
+  loraSites(): { name: string; inF: number; outF: number }[]
+  /** Puts LoRA on a site, or with null takes it off. */
+  setLora(name: string, lora: HostedLora | null): void
+  /** The sites that carry LoRA. */
+  hostedLora(): [string, HostedLora][]
+  /** Folds W += s * B A (in the weight's own layout) into a site's weight. */
+  foldLora(name: string): void
+  /** While hidden, the LoRA parameters are left out of namedParameters (to save the base alone). */
+  hideLora(hidden: boolean): void
+}
+
+/** The LoRA host a module is or holds (`loraHost()`), if any. */
+export function loraHostOf(m: Module): LoraHost | null {
+  const f = (m as { loraHost?: () => LoraHost | null }).loraHost
+  return typeof f === 'function' ? f.call(m) : null
+}

@@ -314,3 +314,51 @@ export function adaptiveAvgPool2d(x: Tensor, outSize: number | readonly [number,
   if (oh !== ih) y = g.constant(pool(oh, ih), [oh, ih]).matmul(y)                  // (N, C, O_h, O_w)
   return y
 }
+
+/** Hardsigmoid as torch.nn.Hardsigmoid: relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate). */
+export const hardsigmoid = (x: Tensor): Tensor => x.add(3).clip(0, 6).div(6)
+
+/** Hardswish as torch.nn.Hardswish: x · relu6(x + 3) / 6 (MobileNetV3). */
+export const hardswish = (x: Tensor): Tensor => x.mul(hardsigmoid(x))
+
+/**
+ * The (out, in) matrix of 1-D linear interpolation as torch.nn.functional.interpolate computes it for
+ * `size=` with align_corners=False: output cell i reads source position s = (i + 0.5)·in/out - 0.5,
+ * clamped below at 0, from rows floor(s) and floor(s) + 1 (the last row repeated at the edge).
+ */
+export function linearResizeMatrix(inSize: number, outSize: number): Float32Array {
+  const m = new Float32Array(outSize * inSize)
+  const scale = inSize / outSize
+  for (let i = 0; i < outSize; i++) {
+    const s = Math.max((i + 0.5) * scale - 0.5, 0)
+    const i0 = Math.min(Math.floor(s), inSize - 1)
+    const i1 = i0 < inSize - 1 ? i0 + 1 : i0
+    const l1 = s - i0
+    m[i * inSize + i0] = m[i * inSize + i0]! + (1 - l1)
+    m[i * inSize + i1] = m[i * inSize + i1]! + l1
+  }
+  return m
+}
+
+/**
+ * F.interpolate(x, size=[oh, ow], mode="bilinear", align_corners=False) on (N, C, H, W): bilinear
+ * interpolation is separable, so it is two MatMuls with constant interpolation matrices,
+ * y = R_h · x · R_wᵀ. Built from standard ops: autodiff gives the gradient (the transposed matrices)
+ * and any ONNX runtime runs the export.
+ */
+export function interpolateBilinear(x: Tensor, size: readonly [number, number]): Tensor {
+  if (x.rank !== 4) throw new GraphError('GRAPH_SHAPE', `interpolateBilinear: expects (N, C, H, W), got ${fmt(x.shape)}`)
+  const [oh, ow] = size
+  if (!(Number.isInteger(oh) && Number.isInteger(ow) && oh >= 1 && ow >= 1)) throw new GraphError('GRAPH_SHAPE', `interpolateBilinear: output size ${oh}x${ow} must be positive integers`)
+  const [ih, iw] = [x.shape[2]!, x.shape[3]!]
+  const g = x.graph
+  let y = x
+  if (ow !== iw) {
+    const r = linearResizeMatrix(iw, ow)
+    const rt = new Float32Array(iw * ow)                                            // R_wᵀ: (W, O_w)
+    for (let o = 0; o < ow; o++) for (let i = 0; i < iw; i++) rt[i * ow + o] = r[o * iw + i]!
+    y = y.matmul(g.constant(rt, [iw, ow]))                                          // (N, C, H, O_w)
+  }
+  if (oh !== ih) y = g.constant(linearResizeMatrix(ih, oh), [oh, ih]).matmul(y)    // (N, C, O_h, O_w)
+  return y
+}

@@ -20,6 +20,8 @@ export type Reduction = 'none' | 'add'
 
 export interface OpAttrs {
   Identity: Empty
+  /** The identity whose gradient is zero (torch's detach; an Embedding's padding_idx row). */
+  StopGradient: Empty
   Neg: Empty
   Exp: Empty
   Log: Empty
@@ -157,6 +159,7 @@ function poolOut(op: string, x: Shape, kernel: readonly number[], strides: reado
 
 export const opSpecs: { [K in OpName]: OpSpec<K> } = {
   Identity: { infer: (i) => (need('Identity', i, 1), [i[0]!]) },
+  StopGradient: { infer: (i) => (need('StopGradient', i, 1), [i[0]!]) },
   Neg: { infer: (i) => (need('Neg', i, 1), [i[0]!]) },
   Abs: { infer: (i) => (need('Abs', i, 1), [i[0]!]) },
   Sign: { infer: (i) => (need('Sign', i, 1), [i[0]!]) },

@@ -8,8 +8,10 @@ import type { Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import { Parameter } from '../graph/graph.js'
+import { concat } from '../graph/graph.js'
 import { Rng } from '../runtime/rng.js'
 import type { ConfigSizes } from './config-sizes.js'
+import type { CachedCausalLm, KvSpec, LayerKv, PastKv } from './decoder.js'
 import { ConfigReader, hfInit, readLabels, type HfConfig, type TextInputs, type TextModel, type TextTask } from './hf.js'
 import { Embedding, LayerNorm, Linear, normal } from './layers.js'
 
@@ -97,12 +99,17 @@ class Attention extends Module {
     this.c_attn = new Conv1D(c.n_embd, 3 * c.n_embd, rng)
     this.c_proj = new Conv1D(c.n_embd, c.n_embd, rng)
   }
-  forward(h: Tensor, mask: Tensor): Tensor {
+  /** `kv`: the cached keys/values to attend to (mask then covers past + new), and where to put the new ones. */
+  forward(h: Tensor, mask: Tensor, kv?: { past: LayerKv | null; present: LayerKv[] }): Tensor {
     const [B, T, C] = h.shape as [number, number, number]
     const nh = this.c.n_head
     const [q, k, v] = this.c_attn.forward(h).reshape([B, T, 3, nh, C / nh]).transpose([2, 0, 3, 1, 4])  // (3, B, nh, T, hd)
       .split([1, 1, 1], 0).map((t) => t.squeeze(0))                                                      // (B, nh, T, hd)
-    const y = nn.attention(q!, k!, v!, { causal: true, paddingMask: mask, dropout: this.c.attn_pdrop })
+    kv?.present.push({ key: k!, value: v! })
+    const past = kv?.past
+    const keys = past ? concat([past.key, k!], 2) : k!                                                  // (B, nh, Tmax + T, hd)
+    const values = past ? concat([past.value, v!], 2) : v!
+    const y = nn.attention(q!, keys, values, { causal: true, paddingMask: mask, dropout: this.c.attn_pdrop })
     return nn.dropout(this.c_proj.forward(y.transpose([0, 2, 1, 3]).reshape([B, T, C])), this.c.resid_pdrop)
   }
 }
@@ -124,8 +131,8 @@ class Block extends Module {
     })()
     this.#act = nn.activation(c.activation_function)
   }
-  forward(h: Tensor, mask: Tensor): Tensor {
-    const a = h.add(this.attn.forward(this.ln_1.forward(h), mask))
+  forward(h: Tensor, mask: Tensor, kv?: { past: LayerKv | null; present: LayerKv[] }): Tensor {
+    const a = h.add(this.attn.forward(this.ln_1.forward(h), mask, kv))
     const m = nn.dropout(this.mlp.c_proj.forward(this.#act(this.mlp.c_fc.forward(this.ln_2.forward(a)))), this.c.resid_pdrop)
     return a.add(m)
   }
@@ -150,10 +157,21 @@ export class GPT2Model extends Module {
     for (const b of this.h) h = b.forward(h, x.attention_mask)
     return this.ln_f.forward(h)
   }
+  /** The forward pass of new tokens against cached keys/values (see CachedCausalLm.decode). */
+  decode(ids: Tensor, positionIds: Tensor, past: PastKv | null): { hidden: Tensor; present: LayerKv[] } {
+    const [B, T] = ids.shape as [number, number]
+    const g = ids.graph
+    const ones = g.constant(new Array<number>(B * T).fill(1), [B, T], 'int64')
+    const mask = past ? concat([past.mask.cast('int64'), ones], 1) : ones                            // (B, Tmax + T)
+    let h = nn.dropout(this.wte.forward(ids).add(this.wpe.forward(positionIds)), this.c.embd_pdrop)  // (B, T, C)
+    const present: LayerKv[] = []
+    this.h.forEach((b, i) => (h = b.forward(h, mask, { past: past?.layers[i] ?? null, present })))
+    return { hidden: this.ln_f.forward(h), present }
+  }
 }
 
 /** GPT2Model / GPT2LMHeadModel / GPT2ForSequenceClassification / GPT2ForTokenClassification. */
-export class Gpt2 extends Module implements TextModel {
+export class Gpt2 extends Module implements TextModel, CachedCausalLm {
   readonly family = 'gpt2'
   readonly basePrefix = 'transformer'
   readonly usesTokenTypes = false
@@ -201,5 +219,12 @@ export class Gpt2 extends Module implements TextModel {
   }
   logits(x: TextInputs): Tensor {
     return this.head(this.features(x))
+  }
+  get kvSpec(): KvSpec {
+    return { layers: this.c.n_layer, heads: this.c.n_head, headDim: this.c.n_embd / this.c.n_head }
+  }
+  decode(ids: Tensor, positionIds: Tensor, past: PastKv | null): { logits: Tensor; present: LayerKv[] } {
+    const { hidden, present } = this.transformer.decode(ids, positionIds, past)
+    return { logits: nn.linear(hidden, this.transformer.wte.weight), present }                     // tied: (B, T, V)
   }
 }

@@ -177,11 +177,6 @@ export async function openOnnxImage(path: string, o: OnnxImageOptions = {}): Pro
   return { source: 'onnx', arch: `onnx:${typeof s.config['onnx_source_file'] === 'string' ? s.config['onnx_source_file'] : basename(s.file)}`, model, labels, labelled: model.headPrefixes.length > 0 && labelled, preprocessing, file: s.file, config: s.config, ...(pre ? { preprocessorConfig: pre.raw } : {}) }
 }
 
-/** LoRA wraps Linear modules; an imported graph's weights are plain initializers read by MatMul/Gemm nodes. */
-export function refuseLora(method: unknown, model: string): void {
-  if (method === 'lora') throw new ConfigError('ONNX_LORA', `--method lora cannot adapt ${model}: LoRA wraps Linear layers, and an imported ONNX graph's weights are initializers read by MatMul/Gemm nodes`, 'use --method full (with --freeze REGEX to keep parts fixed) or --method frozen')
-}
-
 /** The cut `--features` names (or the default), checked on one probe input. */
 export function chooseCut(model: ImportedGraphModel, features: string | undefined, probe: () => Record<string, import('../graph/graph.js').Tensor>): FeatureCut {
   if (!features) return defaultCut(model.graph)

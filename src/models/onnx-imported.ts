@@ -154,6 +154,25 @@ export class ImportedGraphModel extends Module {
     return this._head ? [IMPORTED_HEAD] : []
   }
 
+  /** LoRA adapts the graph's MatMul/Gemm weights by their initializer names. */
+  loraHost(): OnnxModel {
+    return this._onnx
+  }
+
+  /**
+   * Default LoRA targets: query and value where the graph keeps such names (Optimum's BERT/ViT
+   * exports, as PEFT's defaults for those families); otherwise every MatMul/Gemm weight except the
+   * old classifier the cut bypasses.
+   */
+  get loraTargets(): string[] {
+    const sites = this._onnx.loraSites().map((s) => s.name)
+    const qv = sites.filter((n) => /(^|\.)(query|value)$/.test(n))
+    if (qv.length) return ['query', 'value']
+    const cut = this._cut?.name
+    const bypassed = new Set(this._onnx._graph.node.filter((n) => cut && n.input[0] === cut && (n.opType === 'MatMul' || n.opType === 'Gemm')).map((n) => (n.input[1] ?? '').replace(/\.weight$/, '')))
+    return sites.filter((n) => !bypassed.has(n))
+  }
+
   override namedParameters(prefix = ''): [string, Parameter][] {
     const p = (n: string): string => (prefix ? `${prefix}.${n}` : n)
     const graph = this._onnx.namedParameters(prefix)

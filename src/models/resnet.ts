@@ -58,12 +58,13 @@ export class Bottleneck extends Module {
   conv3: Conv2d
   bn3: BatchNorm2d
   downsample: Downsample | null
-  constructor(inplanes: number, planes: number, stride: number, rng: Rng) {
+  /** `dilation` > 1: the 3x3 conv dilated (padding = dilation), as replace_stride_with_dilation builds it. */
+  constructor(inplanes: number, planes: number, stride: number, rng: Rng, dilation = 1) {
     super()
     const out = planes * Bottleneck.expansion
     this.conv1 = conv(inplanes, planes, 1, rng)
     this.bn1 = new BatchNorm2d(planes)
-    this.conv2 = conv(planes, planes, 3, rng, stride)
+    this.conv2 = dilation === 1 ? conv(planes, planes, 3, rng, stride) : new Conv2d(planes, planes, 3, rng, { stride, padding: dilation, dilation, bias: false })
     this.bn2 = new BatchNorm2d(planes)
     this.conv3 = conv(planes, out, 1, rng)
     this.bn3 = new BatchNorm2d(out)

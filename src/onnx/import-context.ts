@@ -17,7 +17,12 @@ export const isTensor = (v: Value): v is Tensor => v instanceof Tensor
 /** Converts host values to graph constants once per graph. */
 export class Materializer {
   #cache = new Map<HostValue, Tensor>()
-  constructor(readonly g: Graph) {}
+  /**
+   * `trainBatchNorm`: in training graphs BatchNormalization normalises with batch statistics and
+   * updates its running statistics (as torch's train mode); otherwise, and always when evaluating,
+   * it is the inference form the file holds.
+   */
+  constructor(readonly g: Graph, readonly o: { trainBatchNorm?: boolean } = {}) {}
   tensor(v: HostValue): Tensor {
     let t = this.#cache.get(v)
     if (!t) {

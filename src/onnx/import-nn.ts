@@ -6,7 +6,7 @@
 import { where, type Tensor } from '../graph/graph.js'
 import * as nn from '../graph/nn.js'
 import { normAxis } from '../graph/shape.js'
-import type { OpCtx, Value } from './import-context.js'
+import { isTensor, type OpCtx, type Value } from './import-context.js'
 import { gatherConst, type OpImpl } from './import-ops.js'
 
 const one = (f: (c: OpCtx) => Value): OpImpl => (c) => [f(c)]
@@ -132,10 +132,16 @@ function averagePool(c: OpCtx): Value {
 function batchNorm(c: OpCtx): Value[] {
   if (c.int('training_mode', 0) === 1 || c.node.output.filter((o) => o).length > 1) c.unsupported('training-mode BatchNormalization (extra outputs)', 'export the model in eval mode')
   if (c.opset < 9 && c.int('spatial', 1) !== 1) c.unsupported('spatial=0')
-  c.float('momentum', 0.9)
+  const momentum = c.float('momentum', 0.9)
   c.ints('consumed_inputs')
+  const eps = c.float('epsilon', 1e-5)
+  const [mean, variance] = [c.value(3), c.value(4)]
+  if (c.m.o.trainBatchNorm && c.g.training && !isTensor(mean) && !isTensor(variance) && mean.param && variance.param) {
+    // running = running * momentum + batch * (1 - momentum) in ONNX's terms; torch's momentum is 1 - that
+    return [nn.batchNorm(c.t(0), { weight: c.t(1), bias: c.t(2), runningMean: mean.param, runningVar: variance.param, momentum: 1 - momentum, eps })]
+  }
   const ins = [0, 1, 2, 3, 4].map((i) => c.t(i))
-  return [c.g.emit('BatchNormalization', ins, { epsilon: c.float('epsilon', 1e-5) })[0]!]
+  return [c.g.emit('BatchNormalization', ins, { epsilon: eps })[0]!]
 }
 
 function instanceNorm(c: OpCtx): Value {

@@ -11,6 +11,8 @@ import { Graph, trace, withGraph, type Tensor } from '../graph/graph.js'
 import { nd, type NDArray } from '../runtime/ndarray.js'
 import { evaluate } from '../runtime/reference.js'
 import { Rng } from '../runtime/rng.js'
+import { Runtime } from '../runtime/session.js'
+import { TrainSession } from '../train/step.js'
 import { expectClose } from '../../test/op-check.js'
 import { aFloat, aInt, aInts, aStr, aTensor, buildModel, init, node, vi } from '../../test/onnx-build.js'
 import { importOnnx, type OnnxModel } from './import.js'
@@ -162,6 +164,40 @@ describe('importOnnx', () => {
     }))
     expect(Array.from(run(clip10, { x })['y']!.data)).toEqual([0, 0.5, 6])
     expect(Array.from(run(clip13, { x })['y']!.data)).toEqual([0, 0.5, 6])
+  })
+})
+
+describe('imported BatchNormalization in training', () => {
+  // conv output c (B, 4, h, w) -> BatchNormalization: in a training graph it normalises with batch
+  // statistics and moves the running ones as torch's train mode does (momentum 0.1 = 1 - ONNX's 0.9,
+  // unbiased variance); with trainBatchNorm off (--freeze-bn) it is the file's inference form
+  const x = nd([3, 2, 6, 6], randn(3 * 2 * 36))
+  const stepOnce = async (m: OnnxModel): Promise<void> => {
+    const s = new TrainSession({ runtime: new Runtime({ threads: 1 }), model: m, optimizer: { kind: 'sgd', lr: 0 }, forward: (i) => ({ loss: m.forward({ x: i['x']! })['probs']!.sum() }) })
+    await s.trainStep({ x: { data: Float32Array.from(x.data), shape: x.shape, dtype: 'float32' } })
+  }
+  it('updates the running statistics from the batch, as torch does', async () => {
+    const m = importOnnx(smallConvNet())
+    const before = { mean: Float64Array.from(m._params.get('bn.mean')!.data), var: Float64Array.from(m._params.get('bn.var')!.data) }
+    const c = run(m, { x }, ['c'])['c']!
+    await stepOnce(m)
+    const [B, C, H, W] = c.shape as [number, number, number, number]
+    const n = B * H * W
+    for (let ch = 0; ch < C; ch++) {
+      const vals: number[] = []
+      for (let b = 0; b < B; b++) for (let k = 0; k < H * W; k++) vals.push(c.data[(b * C + ch) * H * W + k]!)
+      const mu = vals.reduce((a, v) => a + v, 0) / n
+      const unbiased = vals.reduce((a, v) => a + (v - mu) ** 2, 0) / (n - 1)
+      expect(m._params.get('bn.mean')!.data[ch]!).toBeCloseTo(0.9 * before.mean[ch]! + 0.1 * mu, 5)
+      expect(m._params.get('bn.var')!.data[ch]!).toBeCloseTo(0.9 * before.var[ch]! + 0.1 * unbiased, 4)
+    }
+  })
+  it('keeps the file\'s statistics with trainBatchNorm off', async () => {
+    const m = importOnnx(smallConvNet())
+    m.trainBatchNorm = false
+    const mean = Array.from(m._params.get('bn.mean')!.data)
+    await stepOnce(m)
+    expect(Array.from(m._params.get('bn.mean')!.data)).toEqual(mean)
   })
 })
 

@@ -8,7 +8,8 @@
  */
 import { OnnxImportError } from '../errors.js'
 import { Graph, Parameter, Tensor, currentGraph, withGraph } from '../graph/graph.js'
-import { Module } from '../graph/module.js'
+import { Module, markStructureChanged, type HostedLora, type LoraHost } from '../graph/module.js'
+import * as nn from '../graph/nn.js'
 import { evaluate } from '../runtime/reference.js'
 import { Materializer, OpCtx, isTensor, type Value } from './import-context.js'
 import { nnOps } from './import-nn.js'
@@ -69,8 +70,17 @@ function valueInfo(v: ValueInfoObj): OnnxValueInfo {
   return { name: v.name, dtype, shape: (tt.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue ? Number(d.dimValue) : null)) }
 }
 
+/** A weight LoRA can adapt: a 2-D trainable initializer read as MatMul's or Gemm's B. */
+interface LoraSite {
+  init: string
+  inF: number
+  outF: number
+  /** Stored (out, in), as Gemm with transB=1 reads it; otherwise (in, out). */
+  outIn: boolean
+}
+
 /** An imported ONNX graph: a Module of its weights whose forward traces the graph. */
-export class OnnxModel extends Module {
+export class OnnxModel extends Module implements LoraHost {
   /** The default-domain opset the graph was written for. */
   readonly opset: number
   readonly inputs: readonly OnnxValueInfo[]
@@ -79,6 +89,15 @@ export class OnnxModel extends Module {
   readonly _graph: GraphProtoObj
   readonly _constants: ReadonlyMap<string, HostValue>
   readonly _params: ReadonlyMap<string, Parameter>
+  #sites: Map<string, LoraSite> | null = null
+  /** LoRA by initializer name (the weight a MatMul/Gemm node reads). */
+  readonly #lora = new Map<string, { site: string; lora: HostedLora }>()
+  #loraHidden = false
+  /**
+   * BatchNormalization in training graphs: batch statistics and running-statistic updates (torch's
+   * train mode, the default), or false for the inference form the file holds (--freeze-bn).
+   */
+  trainBatchNorm = true
 
   constructor(model: ModelProtoObj, opts: ImportOptions = {}) {
     super()
@@ -138,7 +157,81 @@ export class OnnxModel extends Module {
 
   /** Parameters and buffers under their ONNX names (initializer or Constant output names). */
   override namedParameters(prefix = ''): [string, Parameter][] {
-    return [...this._params].map(([k, p]) => [prefix ? `${prefix}.${k}` : k, p])
+    const at = (k: string): string => (prefix ? `${prefix}.${k}` : k)
+    const out: [string, Parameter][] = [...this._params].map(([k, p]) => [at(k), p])
+    if (!this.#loraHidden) for (const { site, lora } of this.#lora.values()) out.push([at(`${site}.lora_A.weight`), lora.A], [at(`${site}.lora_B.weight`), lora.B])
+    return out
+  }
+
+  /**
+   * Weights LoRA can adapt: 2-D trainable initializers that MatMul reads as its second input, or
+   * Gemm (transA=0) as B. Named as PEFT names modules: the initializer name without `.weight`
+   * (`bert.pooler.dense`), or for torch.onnx.export's anonymous `onnx::MatMul_N` weights the module
+   * scope of the node that reads them (`bert.encoder.layer.0.attention.self.query`).
+   */
+  loraSites(): { name: string; inF: number; outF: number }[] {
+    if (!this.#sites) {
+      const sites = new Map<string, LoraSite>()
+      const used = new Map<string, boolean>()
+      for (const n of this._graph.node) {
+        if (n.opType !== 'MatMul' && n.opType !== 'Gemm') continue
+        const w = n.input[1] ?? ''
+        const p = this._params.get(w)
+        const attr = (k: string): number | undefined => {
+          const a = n.attribute?.find((x) => x.name === k)
+          return a ? Number(a.i ?? 0) : undefined
+        }
+        if (!p || p.kind !== 'param' || p.shape.length !== 2 || this._params.has(n.input[0] ?? '') || (n.opType === 'Gemm' && attr('transA') === 1)) continue
+        const outIn = n.opType === 'Gemm' && attr('transB') === 1
+        if (used.has(w) && used.get(w) !== outIn) continue // read in both layouts: not a plain linear layer
+        used.set(w, outIn)
+        const [d0, d1] = p.shape as [number, number]
+        // torch.onnx.export names pre-transposed weights `onnx::MatMul_N`; its node names carry the
+        // module scope (`/bert/encoder/layer.0/attention/self/query/MatMul`): the module's name
+        const scope = n.name?.startsWith('/') ? n.name.split('/').filter(Boolean).slice(0, -1).join('.') : ''
+        const name = w.startsWith('onnx::') && scope && !sites.has(scope) ? scope : w.replace(/\.weight$/, '')
+        sites.set(name, { init: w, inF: outIn ? d1 : d0, outF: outIn ? d0 : d1, outIn })
+      }
+      this.#sites = sites
+    }
+    return [...this.#sites].map(([name, s]) => ({ name, inF: s.inF, outF: s.outF }))
+  }
+
+  setLora(name: string, lora: HostedLora | null): void {
+    this.loraSites()
+    const s = this.#sites!.get(name)
+    if (!s) throw new OnnxImportError('ONNX_LORA_SITE', `no MatMul/Gemm weight named "${name}"`, `weights LoRA can adapt here: ${this.loraSites().slice(0, 8).map((x) => x.name).join(', ')}`)
+    if (lora) this.#lora.set(s.init, { site: name, lora })
+    else this.#lora.delete(s.init)
+    markStructureChanged()
+  }
+
+  hostedLora(): [string, HostedLora][] {
+    return [...this.#lora.values()].map(({ site, lora }) => [site, lora])
+  }
+
+  foldLora(name: string): void {
+    const s = this.#sites?.get(name)
+    const held = s && this.#lora.get(s.init)
+    if (!s || !held) return
+    const { A, B, scaling } = held.lora
+    const r = A.shape[0]!
+    const w = this._params.get(s.init)!.data
+    for (let o = 0; o < s.outF; o++)
+      for (let i = 0; i < s.inF; i++) {
+        let d = 0
+        for (let k = 0; k < r; k++) d += B.data[o * r + k]! * A.data[k * s.inF + i]!
+        const at = s.outIn ? o * s.inF + i : i * s.outF + o
+        w[at] = w[at]! + scaling * d
+      }
+  }
+
+  hideLora(hidden: boolean): void {
+    this.#loraHidden = hidden
+  }
+
+  loraHost(): LoraHost {
+    return this
   }
 
   /**
@@ -149,7 +242,7 @@ export class OnnxModel extends Module {
   forward(inputs: Readonly<Record<string, Tensor | HostValue>>, opts: ForwardOptions = {}): Record<string, Tensor> {
     const first = Object.values(inputs).find(isTensor)
     const g = first?.graph ?? currentGraph()
-    const m = new Materializer(g)
+    const m = new Materializer(g, { trainBatchNorm: this.trainBatchNorm })
     const env = new Map<string, Value>(this._constants)
     for (const info of this.inputs) {
       const t = inputs[info.name]
@@ -169,6 +262,16 @@ export class OnnxModel extends Module {
         return v
       })
       const outs = runNode(n, this.opset, ins, m)
+      const held = this.#lora.size && (n.opType === 'MatMul' || n.opType === 'Gemm') ? this.#lora.get(n.input[1] ?? '') : undefined
+      const y = outs[0]
+      if (held && y !== undefined && isTensor(y)) {
+        // y += s * B(A(dropout(x))), times Gemm's alpha (PEFT's LoRA forward on the node's input)
+        const { A, B, scaling, dropout } = held.lora
+        const x = ins[0]!
+        const alpha = n.opType === 'Gemm' ? Number(n.attribute?.find((a) => a.name === 'alpha')?.f ?? 1) : 1
+        const delta = nn.linear(nn.linear(nn.dropout(isTensor(x) ? x : m.tensor(x), dropout), A), B)
+        outs[0] = y.add(delta.mul(scaling * alpha))
+      }
       n.output.forEach((name, i) => {
         if (!name) return
         const v = outs[i]

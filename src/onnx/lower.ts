@@ -104,6 +104,7 @@ const axis = <K extends 'Softmax' | 'LogSoftmax'>(op: string): Lowering<K> => (b
 
 const lowerings: { [K in OpName]: Lowering<K> } = {
   Identity: same('Identity'),
+  StopGradient: same('Identity'),
   Neg: same('Neg'),
   Exp: same('Exp'),
   Log: same('Log'),

@@ -8,7 +8,7 @@ import descriptor from './onnx-proto.json' with { type: 'json' }
 const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace)
 export const ModelProto = root.lookupType('onnx.ModelProto')
 
-export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7, STRINGS: 8 } as const
+export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const
 
 export interface TensorProtoObj {
   name?: string
@@ -29,6 +29,7 @@ export interface AttributeProtoObj {
   i?: number
   s?: Uint8Array
   t?: TensorProtoObj
+  g?: GraphProtoObj
   floats?: number[]
   ints?: number[]
   strings?: Uint8Array[]

@@ -239,6 +239,7 @@ const cmp = <K extends OpName>(f: (a: number, b: number) => boolean): Kernel<K> 
 
 export const referenceKernels: { [K in OpName]: Kernel<K> } = {
   Identity: ([x]) => [x!],
+  StopGradient: ([x]) => [x!],
   Neg: map1((x) => -x),
   Exp: map1(Math.exp),
   Log: map1(Math.log),

@@ -10,7 +10,8 @@ import { writeFileAtomic } from '../checkpoint/io-node.js'
 import { labelNames } from '../data/text.js'
 import type { TextDataset } from '../data/dataset.js'
 import { exportInferenceOnnx } from '../export/onnx.js'
-import { chooseCut, openOnnxText, refuseLora, saveOnnxText, type OnnxText } from '../models/onnx-imported-node.js'
+import { attachAdapters, saveWithAdapter, unmergedAdapter } from './adapter-node.js'
+import { chooseCut, openOnnxText, saveOnnxText, type OnnxText } from '../models/onnx-imported-node.js'
 import type { LoadedText } from '../models/pretrained-node.js'
 import { Rng } from '../runtime/rng.js'
 import { Runtime } from '../runtime/session.js'
@@ -61,7 +62,6 @@ function runner(spec: TextTaskSpec, m: OnnxText, runtime: Runtime, maxLength: nu
 /** `prepare` of a text task for an imported graph: a new head on the cut unless a trained one fits the labels. */
 export async function prepareOnnxText(spec: TextTaskSpec, o: TaskTrainOptions, runtime: Runtime): Promise<PreparedTraining> {
   onlyClassification(spec, o.model)
-  refuseLora(o.method, o.model)
   const maxLength = typeof o['maxLength'] === 'number' ? o['maxLength'] : 128
   const loaded = await loadTextData({ ...dataOptionsOf(o), data: o.data, task: spec.name, validation: o.validation, onBadRow: o.onBadRow, validationSplit: o.subset ? 0 : o.validationSplit, seed: o.seed })
   const data = o.subset ? { ...loaded, ...subsetSplits(loaded.train, loaded.validation, await classesOf(loaded.train), o.subset), close: () => loaded.close() } : loaded
@@ -126,6 +126,7 @@ export async function prepareOnnxText(spec: TextTaskSpec, o: TaskTrainOptions, r
 export async function openOnnxTextModel(spec: TextTaskSpec, dir: string, o: OpenOptions): Promise<OpenedModel> {
   onlyClassification(spec, dir)
   const m = await openOnnxText(dir, { tokenizer: str(o['tokenizer']) })
+  const lora = await attachAdapters(m.model, dir, o['adapter'])
   const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
   const maxLength = typeof o['maxLength'] === 'number' ? o['maxLength'] : 512
   const opened: OpenedText = { ...asLoaded(m, dir), runner: runner(spec, m, runtime, maxLength, 16, []) }
@@ -140,17 +141,18 @@ export async function openOnnxTextModel(spec: TextTaskSpec, dir: string, o: Open
       }
     },
     async predict(inputs, po) {
-      return spec.predict(opened, await textsToPredict(inputs, po), po.batchSize)
+      return spec.predict(opened, await textsToPredict(inputs, po), po.batchSize, po)
     },
     async export(eo) {
+      const adapter = unmergedAdapter(m.model, lora, eo)
       if (eo.format === 'safetensors') {
         if (eo.out.endsWith('.safetensors')) throw new ConfigError('EXPORT_ONNX_SOURCE', `${dir} is an imported ONNX graph; its weights alone do not make a model`, 'export --format safetensors to a folder (graph copy + weights), or --format onnx')
-        await saveOnnxText(eo.out, m, { [TASK_FIELD]: spec.name })
+        await saveWithAdapter(eo.out, m.model, adapter, (d) => saveOnnxText(d, m, { [TASK_FIELD]: spec.name }), { merge: false, baseModel: dir, task: spec.name })
         return { path: eo.out, inputs: {} }
       }
       await mkdir(dirname(eo.out) || '.', { recursive: true })
       const infos = m.model.graph.inputs
-      if (m.model.headPrefixes.length === 0) {
+      if (m.model.headPrefixes.length === 0 && !lora) {
         // never trained: the graph as it came, byte for byte
         await copyFile(m.file, eo.out)
         return { path: eo.out, inputs: Object.fromEntries(infos.map((i) => [i.name, i.shape.map((d) => (typeof d === 'number' ? d : -1))])) }
@@ -159,6 +161,7 @@ export async function openOnnxTextModel(spec: TextTaskSpec, dir: string, o: Open
       const T = Math.min(typeof eo['seqLength'] === 'number' ? eo['seqLength'] : 128, m.model.maxPositions)
       const inputs = Object.fromEntries(infos.map((i) => [i.name, { shape: [B, T], dtype: 'int64' as const }]))
       const bytes = exportInferenceOnnx({
+        dynamicBatch: eo.dynamicBatch,
         model: m.model,
         inputs,
         forward: (i) => ({ logits: m.model.logits({ input_ids: i['input_ids']!, attention_mask: i['attention_mask'] ?? i['input_ids']!.mul(0).add(1), ...(i['token_type_ids'] ? { token_type_ids: i['token_type_ids'] } : {}) }) }),

@@ -5,9 +5,11 @@
 import { ConfigError } from '../errors.js'
 import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
+import { semanticSegmentation } from './semantic-segmentation/task-node.js'
 import { speechRecognition } from './speech-recognition/task-node.js'
 import { textClassification } from './text-classification/index.js'
 import { tokenClassification } from './token-classification/index.js'
+import { translation } from './translation/task-node.js'
 import { TASK_FIELD, type Task } from './task.js'
 
 export const TASKS: readonly Task[] = [
@@ -15,6 +17,8 @@ export const TASKS: readonly Task[] = [
   tokenClassification,
   causalLm,
   imageClassification,
+  translation,
+  semanticSegmentation,
   speechRecognition,
 ]
 

@@ -132,9 +132,15 @@ export function predict(model: string, inputs: readonly string[], o: OpenOptions
   return withModel(model, o, (m) => m.predict(inputs, { ...o, batchSize: o.batchSize ?? 16 }))
 }
 
-/** A standalone ONNX file (static shapes), a safetensors folder, or one .safetensors file. */
-export function exportModel(model: string, o: OpenOptions & { task?: string | undefined; format: 'onnx' | 'safetensors'; out: string; batchSize?: number | undefined }): Promise<ExportResult> {
-  return withModel(model, o, (m) => m.export({ ...o, batchSize: o.batchSize ?? 1 }))
+/**
+ * A standalone ONNX file, a safetensors folder, or one .safetensors file. The ONNX graph takes any
+ * batch size (one example traced, run per example in a Scan) unless `batchSize` fixes it.
+ */
+export async function exportModel(model: string, o: OpenOptions & { task?: string | undefined; format: 'onnx' | 'safetensors'; out: string; batchSize?: number | undefined }): Promise<ExportResult> {
+  const dynamicBatch = o.batchSize === undefined
+  const r = await withModel(model, o, (m) => m.export({ ...o, batchSize: o.batchSize ?? 1, dynamicBatch }))
+  if (!dynamicBatch || o.format !== 'onnx') return r
+  return { ...r, inputs: Object.fromEntries(Object.entries(r.inputs).map(([k, s]) => [k, s.map((d, i) => (i === 0 ? -1 : d))])) }
 }
 
 /** What a model holds: task, family, sizes, parameters by module, head, labels. */

@@ -102,7 +102,7 @@ export interface PredictRecord {
 
 export interface ExportResult {
   path: string
-  /** Input names and static shapes of an ONNX export (empty for weights). */
+  /** Input names and shapes of an ONNX export, -1 for a dynamic batch axis (empty for weights). */
   inputs: Record<string, number[]>
 }
 
@@ -120,7 +120,7 @@ export interface OpenedModel {
   evaluate(data: string, o: OpenOptions & { batchSize: number; onBadRow: 'error' | 'skip' }): Promise<EvalResult>
   /** `inputs`: the command's positional arguments (texts, image paths); the task may read more from its options. */
   predict(inputs: readonly string[], o: OpenOptions & { batchSize: number }): Promise<PredictRecord[]>
-  export(o: OpenOptions & { format: 'onnx' | 'safetensors'; out: string; batchSize: number }): Promise<ExportResult>
+  export(o: OpenOptions & { format: 'onnx' | 'safetensors'; out: string; batchSize: number; dynamicBatch: boolean }): Promise<ExportResult>
   inspect(): Promise<Inspection>
   close(): Promise<void>
 }

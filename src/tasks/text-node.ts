@@ -92,8 +92,8 @@ export interface TextTaskSpec {
   examples: readonly string[]
   /** Default --metric for the best checkpoint, given the labels' problem type. */
   defaultMetric(problemType: string | null): string
-  /** Predictions of one batch of texts (the runner's session outputs the head's logits). */
-  predict(m: OpenedText, texts: readonly string[], batchSize: number): Promise<PredictRecord[]>
+  /** Predictions of one batch of texts (the runner's session outputs the head's logits); `o`: the command's options. */
+  predict(m: OpenedText, texts: readonly string[], batchSize: number, o?: Record<string, unknown>): Promise<PredictRecord[]>
 }
 
 /** A text model opened for inference: the loaded checkpoint and a runner in eval mode. */
@@ -148,7 +148,7 @@ export function textTask(spec: TextTaskSpec): Task {
         }
       },
       async predict(inputs, po) {
-        return spec.predict(opened, await textsToPredict(inputs, po), po.batchSize)
+        return spec.predict(opened, await textsToPredict(inputs, po), po.batchSize, po)
       },
       async export(eo) {
         const adapter = unmergedAdapter(m.model, lora, eo)
@@ -170,6 +170,7 @@ export function textTask(spec: TextTaskSpec): Task {
         const inputs: Record<string, { shape: number[]; dtype: 'int64' }> = { input_ids: { shape: [B, T], dtype: 'int64' }, attention_mask: { shape: [B, T], dtype: 'int64' } }
         if (m.model.usesTokenTypes) inputs['token_type_ids'] = { shape: [B, T], dtype: 'int64' }
         const bytes = exportInferenceOnnx({
+          dynamicBatch: eo.dynamicBatch,
           model: m.model,
           inputs,
           forward: (i) => {

@@ -7,7 +7,7 @@
  */
 import { ConfigError } from '../../errors.js'
 import { Parameter, type Tensor } from '../../graph/graph.js'
-import { markStructureChanged, Module } from '../../graph/module.js'
+import { loraHostOf, markStructureChanged, Module, type LoraHost } from '../../graph/module.js'
 import * as nn from '../../graph/nn.js'
 import { Linear } from '../../models/layers.js'
 import { Conv1D } from '../../models/gpt2.js'
@@ -74,13 +74,30 @@ export function matchesTarget(name: string, targets: readonly string[] | string)
 const dims = (m: Adaptable): { inF: number; outF: number } =>
   m instanceof Conv1D ? { inF: m.weight.shape[0]!, outF: m.weight.shape[1]! } : { inF: m.inFeatures, outF: m.outFeatures }
 
+/** Every LoRA host (an imported graph) under `root` with the prefix of its parameter names. */
+function hostsOf(root: Module): [string, LoraHost][] {
+  return namedModules(root).flatMap(([n, m]): [string, LoraHost][] => {
+    const h = loraHostOf(m)
+    return h ? [[n, h]] : []
+  })
+}
+
+const join = (prefix: string, name: string): string => (prefix ? `${prefix}.${name}` : name)
+
+/** What LoRA can adapt: Linear and Conv1D modules, and the weights hosts declare, by module name. */
+function candidates(model: Module): { name: string; inF: number; outF: number; module?: Adaptable; host?: [string, LoraHost] }[] {
+  const mods = namedModules(model).flatMap(([name, m]) => (m instanceof Linear || m instanceof Conv1D ? [{ name, ...dims(m), module: m }] : []))
+  const hosted = hostsOf(model).flatMap(([prefix, h]) => h.loraSites().map((s) => ({ ...s, name: join(prefix, s.name), host: [prefix, h] as [string, LoraHost] })))
+  return [...mods, ...hosted]
+}
+
 /** Names of the modules `targets` selects that LoRA can adapt; the error lists the candidates when none match. */
 export function loraTargets(model: Module, targets: readonly string[] | string): string[] {
-  const all = namedModules(model).filter(([, m]) => m instanceof Linear || m instanceof Conv1D)
-  const hit = all.filter(([n]) => matchesTarget(n, targets)).map(([n]) => n)
+  const all = candidates(model)
+  const hit = all.filter(({ name }) => matchesTarget(name, targets)).map(({ name }) => name)
   if (hit.length === 0) {
-    const leaves = [...new Set(all.map(([n]) => n.split('.').pop()!))]
-    throw new ConfigError('LORA_NO_TARGETS', `no linear layer of the model matches --lora-targets ${Array.isArray(targets) ? targets.join(',') : targets}`, `layers LoRA can adapt here end in: ${leaves.join(', ')}`)
+    const leaves = [...new Set(all.map(({ name }) => name.split('.').pop()!))]
+    throw new ConfigError('LORA_NO_TARGETS', `no linear layer of the model matches --lora-targets ${Array.isArray(targets) ? targets.join(',') : targets}`, `layers LoRA can adapt here end in: ${leaves.slice(0, 24).join(', ')}${leaves.length > 24 ? ', ...' : ''}`)
   }
   return hit
 }
@@ -98,25 +115,34 @@ export interface LoraReport {
  */
 export function applyLora(model: Module, c: LoraConfig, rng: Rng): LoraReport {
   if (!(Number.isInteger(c.r) && c.r > 0)) throw new ConfigError('LORA_RANK', `LoRA rank must be a positive integer, got ${c.r}`, 'pass --lora-r 8 (or 4, 16...)')
-  const byName = new Map(namedModules(model))
+  const byName = new Map(candidates(model).map((c) => [c.name, c]))
   const names = loraTargets(model, c.targets)
   const scaling = c.rslora ? c.alpha / Math.sqrt(c.r) : c.alpha / c.r
   for (const [, p] of model.namedParameters()) if (p.kind === 'param') p.requiresGrad = false
   for (const name of names) {
-    const m = byName.get(name) as Adaptable
-    if ((m as Partial<Adapted>)[LORA]) throw new ConfigError('LORA_TWICE', `${name} already has a LoRA adapter`, 'merge it first (finetune export --merge) or train on top of it')
-    const { inF, outF } = dims(m)
-    const a = new Linear(inF, c.r, rng, { bias: false }) // torch.nn.Linear's init is PEFT's kaiming_uniform(a=sqrt(5))
-    const b = new Linear(c.r, outF, rng, { bias: false })
+    const site = byName.get(name)!
+    const a = new Linear(site.inF, c.r, rng, { bias: false }) // torch.nn.Linear's init is PEFT's kaiming_uniform(a=sqrt(5))
+    const b = new Linear(c.r, site.outF, rng, { bias: false })
     b.weight.data.fill(0)
+    if (site.host) {
+      const [prefix, h] = site.host
+      const local = prefix ? name.slice(prefix.length + 1) : name
+      if (h.hostedLora().some(([n]) => n === local)) throw new ConfigError('LORA_TWICE', `${name} already has a LoRA adapter`, 'merge it first (finetune export --merge) or train on top of it')
+      h.setLora(local, { A: a.weight, B: b.weight, scaling, dropout: c.dropout })
+      continue
+    }
+    const m = site.module!
+    if ((m as Partial<Adapted>)[LORA]) throw new ConfigError('LORA_TWICE', `${name} already has a LoRA adapter`, 'merge it first (finetune export --merge) or train on top of it')
     const base = m.forward.bind(m)
     const parts: LoraParts = { lora_A: a, lora_B: b, scaling, dropout: c.dropout, fanInFanOut: m instanceof Conv1D, base }
     Object.assign(m, { lora_A: a, lora_B: b, [LORA]: parts })
     m.forward = (x: Tensor): Tensor => base(x).add(b.forward(a.forward(nn.dropout(x, parts.dropout))).mul(parts.scaling))
     if (c.bias === 'lora_only' && m.bias) m.bias.requiresGrad = true
   }
+  const hostedNames = new Set(names.filter((n) => byName.get(n)!.host))
   for (const [n, p] of model.namedParameters()) {
     if (p.kind !== 'param') continue
+    if (c.bias === 'lora_only' && n.endsWith('.bias') && hostedNames.has(n.slice(0, -5))) p.requiresGrad = true
     if (c.bias === 'all' && n.endsWith('.bias')) p.requiresGrad = true
     if (c.modulesToSave.some((s) => n === s || n.startsWith(`${s}.`))) p.requiresGrad = true
   }
@@ -127,7 +153,7 @@ export function applyLora(model: Module, c: LoraConfig, rng: Rng): LoraReport {
 
 /** Whether the model carries LoRA adapters. */
 export function hasLora(model: Module): boolean {
-  return namedModules(model).some(([, m]) => LORA in m)
+  return namedModules(model).some(([, m]) => LORA in m) || hostsOf(model).some(([, h]) => h.hostedLora().length > 0)
 }
 
 /**
@@ -136,6 +162,13 @@ export function hasLora(model: Module): boolean {
  */
 export function mergeLora(model: Module): string[] {
   const merged: string[] = []
+  for (const [prefix, h] of hostsOf(model)) {
+    for (const [name] of h.hostedLora()) {
+      h.foldLora(name)
+      h.setLora(name, null)
+      merged.push(join(prefix, name))
+    }
+  }
   for (const [name, m] of namedModules(model)) {
     const parts = (m as Partial<Adapted>)[LORA]
     if (!parts) continue
@@ -166,7 +199,7 @@ export function mergeLora(model: Module): string[] {
 
 /** The parameters an adapter file holds: LoRA weights, modules_to_save, and the biases `bias` trains. */
 export function adapterParameters(model: Module, c: Pick<LoraConfig, 'bias' | 'modulesToSave'>): [string, Parameter][] {
-  const adaptedPrefixes = namedModules(model).filter(([, m]) => LORA in m).map(([n]) => n)
+  const adaptedPrefixes = [...namedModules(model).filter(([, m]) => LORA in m).map(([n]) => n), ...hostsOf(model).flatMap(([prefix, h]) => h.hostedLora().map(([n]) => join(prefix, n)))]
   return model.namedParameters().filter(([n, p]) => {
     if (/\.lora_[AB]\.weight$/.test(n)) return true
     if (c.modulesToSave.some((s) => n === s || n.startsWith(`${s}.`))) return true
@@ -179,6 +212,8 @@ export function adapterParameters(model: Module, c: Pick<LoraConfig, 'bias' | 'm
 /** Runs `f` with the adapters detached from their modules (to save the base weights alone). */
 export async function withoutLora<T>(model: Module, f: () => Promise<T>): Promise<T> {
   const held: [Partial<Adapted>, Linear, Linear][] = []
+  const hosts = hostsOf(model).map(([, h]) => h)
+  for (const h of hosts) h.hideLora(true)
   for (const [, m] of namedModules(model)) {
     const a = m as Partial<Adapted>
     if (!a[LORA]) continue
@@ -190,6 +225,7 @@ export async function withoutLora<T>(model: Module, f: () => Promise<T>): Promis
     return await f()
   } finally {
     for (const [a, la, lb] of held) Object.assign(a, { lora_A: la, lora_B: lb })
+    for (const h of hosts) h.hideLora(false)
     model.nameParameters()
   }
 }

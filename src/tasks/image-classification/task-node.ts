@@ -14,7 +14,7 @@ import { labelNames } from '../../data/labels.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
 import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../../models/image-checkpoint-node.js'
 import { modelTensors } from '../../models/pretrained-node.js'
-import { chooseCut, isOnnxModelPath, refuseLora, ONNX_IMAGE_DEFAULTS, openOnnxImage, saveOnnxImage, type OnnxImageCheckpoint } from '../../models/onnx-imported-node.js'
+import { chooseCut, isOnnxModelPath, ONNX_IMAGE_DEFAULTS, openOnnxImage, saveOnnxImage, type OnnxImageCheckpoint } from '../../models/onnx-imported-node.js'
 import { ARCHS } from '../../models/vision.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
@@ -69,7 +69,6 @@ export const imageClassification: Task = {
   async prepare(o, runtime) {
     const imageSize = num(o['imageSize'])
     const ck = await open(o.model, o, { ...(imageSize ? { imageSize } : {}), seed: o.seed })
-    if (ck.source === 'onnx') refuseLora(o.method, o.model)
     const augment = o['augment'] !== false
     const dataOpts: ImageDataOptions = {
       data: o.data,
@@ -105,7 +104,10 @@ export const imageClassification: Task = {
       else if (!headFromCheckpoint) setHead(ck, labels, o.seed)
       else if (ck.labels.join('\u0000') !== labels.join('\u0000'))
         throw new ConfigError('MODEL_LABEL_ORDER', `${o.model}'s labels are in the order [${ck.labels.join(', ')}], the data's in [${labels.join(', ')}]`, "pass --reinit-head, or name the classes so they sort in the model's order")
-      if (o['freezeBn'] === true && ck.source !== 'onnx') freezeImageBatchNorm(ck) // imported BatchNorm always runs in inference form
+      if (o['freezeBn'] === true) {
+        if (ck.source === 'onnx') ck.model.graph.trainBatchNorm = false
+        else freezeImageBatchNorm(ck)
+      }
       const frozen = freezeByName(ck.model, o['freeze'])
       if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
       // trace the model once on the input size, so a size it cannot take fails before anything is written
@@ -204,12 +206,13 @@ export const imageClassification: Task = {
           await saveWithAdapter(eo.out, ck.model, adapter, (d) => save(d, ck), { merge: false, baseModel: model, task: 'image-classification' })
           return { path: eo.out, inputs: {} }
         }
-        if (ck.source === 'onnx') return exportOnnxImage(ck, eo.out, eo.batchSize)
+        if (ck.source === 'onnx') return exportOnnxImage(ck, eo.out, eo.batchSize, eo.dynamicBatch, lora !== null)
         const p = ck.preprocessing
         const H = p.crop?.height ?? (p.resize && 'height' in p.resize ? p.resize.height : ck.model.defaultImageSize)
         const W = p.crop?.width ?? (p.resize && 'width' in p.resize ? p.resize.width : ck.model.defaultImageSize)
         const B = eo.batchSize
         const bytes = exportInferenceOnnx({
+          dynamicBatch: eo.dynamicBatch,
           model: ck.model,
           inputs: { pixel_values: { shape: [B, 3, H, W], dtype: 'float32' } },
           forward: (i) => ({ logits: ck.model.logits(i['pixel_values']!) }),
@@ -249,17 +252,18 @@ export const imageClassification: Task = {
  * weights (static shapes, as every export). Without a head (never trained) the file is the source
  * graph itself, byte for byte.
  */
-async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number): Promise<{ path: string; inputs: Record<string, number[]> }> {
+async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number, dynamicBatch: boolean, adapted: boolean): Promise<{ path: string; inputs: Record<string, number[]> }> {
   const m = ck.model
   const name = m.inputName
   await mkdir(dirname(out) || '.', { recursive: true })
-  if (m.headPrefixes.length === 0) {
+  if (m.headPrefixes.length === 0 && !adapted) {
     await copyFile(ck.file, out)
     return { path: out, inputs: { [name]: m.graph.inputs[0]!.shape.map((d) => (typeof d === 'number' ? d : -1)) } }
   }
   const r = ck.preprocessing.crop ?? (ck.preprocessing.resize && 'height' in ck.preprocessing.resize ? ck.preprocessing.resize : { height: m.defaultImageSize, width: m.defaultImageSize })
   const shape = [B, m.channels, r.height, r.width]
   const bytes = exportInferenceOnnx({
+    dynamicBatch,
     model: m,
     inputs: { [name]: { shape, dtype: 'float32' } },
     forward: (i) => ({ logits: m.logits(i[name]!) }),

@@ -188,6 +188,7 @@ export const speechRecognition: Task = {
         const N = Math.round((num(eo['seconds']) ?? 5) * sr)
         const B = eo.batchSize
         const bytes = exportInferenceOnnx({
+          dynamicBatch: eo.dynamicBatch,
           model: ck.model,
           inputs: { input_values: { shape: [B, N], dtype: 'float32' } },
           forward: (i) => ({ logits: ck.model.logits(i['input_values']!) }),
