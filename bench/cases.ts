@@ -16,6 +16,7 @@ import { importOnnx } from '../src/onnx/import.js'
 import { freezeBatchNorm } from '../src/models/vision.js'
 import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-imported.js'
 import { SegmentationModel, type SegmentationArch } from '../src/models/segmentation.js'
+import { Wav2Vec2ForCTC } from '../src/models/wav2vec2.js'
 
 export interface BenchContext {
   steps: number
@@ -152,7 +153,41 @@ async function loraCase(ctx: BenchContext, m: { model: import('../src/models/hf.
   return { ms: r.ms, extra: { ...r.extra, parameters: total, trainable_parameters: rep.trainable, trainable_share: Math.round((rep.trainable / total) * 1e5) / 1e5, optimizer_state_mb: Math.round(((rep.trainable * 8) / 2 ** 20) * 100) / 100, full_optimizer_state_mb: Math.round(((total * 8) / 2 ** 20) * 100) / 100 } }
 }
 
+/**
+ * Wav2Vec2ForCTC shaped like wav2vec2-base (7 convs, strides 5,2,2,2,2,2,2; positional conv 128 taps
+ * in 16 groups) with 4 layers of hidden 256 (conv channels 256), the feature encoder frozen as HF's
+ * CTC recipe does, dropout off; 16 clips of 2 s (99 frames), 20-character targets over 32 symbols,
+ * CTC with mean reduction, AdamW. bench/torch_bench.py builds the same in torchaudio 0.13.
+ */
+function wav2vec2Bench(): { model: Wav2Vec2ForCTC; batch: Record<string, HostTensor> } {
+  const rng = new Rng(0)
+  const model = new Wav2Vec2ForCTC({ hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024, conv_dim: new Array(7).fill(256), hidden_dropout: 0, activation_dropout: 0, attention_dropout: 0, feat_proj_dropout: 0, final_dropout: 0, layerdrop: 0, vocab_size: 32, ctc_loss_reduction: 'mean', mask_time_prob: 0 }, { seed: 0 })
+  model.freezeFeatureEncoder()
+  const B = 16
+  const N = 32000
+  const L = 20
+  const T = model.frames(N)
+  const labels = BigInt64Array.from({ length: B * L }, () => BigInt(1 + rng.int(31)))
+  return {
+    model,
+    batch: {
+      input_values: { data: randn(B * N, rng), shape: [B, N], dtype: 'float32' },
+      labels: { data: labels, shape: [B, L], dtype: 'int64' },
+      label_lengths: { data: new BigInt64Array(B).fill(BigInt(L)), shape: [B], dtype: 'int64' },
+      frame_lengths: { data: new BigInt64Array(B).fill(BigInt(T)), shape: [B], dtype: 'int64' },
+    },
+  }
+}
+
 export const cases: Record<string, BenchCase> = {
+  'wav2vec2-ctc': {
+    async run(ctx) {
+      const { model, batch } = wav2vec2Bench()
+      const forward: ForwardFn = (i) => ({ loss: model.loss(model.logits(i['input_values']!), i['labels']!, i['label_lengths']!, i['frame_lengths']!) })
+      const r = await timeSteps(newSession({ model, forward, optimizer: adamw }), batch, ctx)
+      return { ms: r.ms, extra: { ...r.extra, clips_per_s: Math.round((16 / r.ms) * 1000 * 100) / 100, parameters: model.countParameters(), trainable_parameters: model.countParameters(true) } }
+    },
+  },
   'bert-lora': { run: (ctx) => loraCase(ctx, bertBench(), 'sequence-classification') },
   'gpt2-lora': { run: (ctx) => loraCase(ctx, gpt2Bench(), 'causal-lm') },
   'gpt2-finetune': {

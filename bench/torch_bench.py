@@ -115,6 +115,21 @@ def build():
             m = add_lora(m, ['c_attn'], [])
         ids = torch.randint(0, 50257, (8, 128)); mask = torch.ones(8, 128, dtype=torch.long)
         return m, lambda: m(ids, attention_mask=mask, labels=ids)['loss']
+    if case == 'wav2vec2-ctc':
+        from torchaudio.models import wav2vec2_model
+        m = wav2vec2_model(extractor_mode='group_norm', extractor_conv_layer_config=list(zip([256] * 7, [10, 3, 3, 3, 3, 2, 2], [5, 2, 2, 2, 2, 2, 2])),
+                           extractor_conv_bias=False, encoder_embed_dim=256, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=128,
+                           encoder_pos_conv_groups=16, encoder_num_layers=4, encoder_num_heads=4, encoder_attention_dropout=0.0,
+                           encoder_ff_interm_features=1024, encoder_ff_interm_dropout=0.0, encoder_dropout=0.0, encoder_layer_norm_first=False,
+                           encoder_layer_drop=0.0, aux_num_out=32)
+        for p in m.feature_extractor.parameters():  # freeze_feature_encoder, as the finetune side
+            p.requires_grad_(False)
+        x = torch.randn(16, 32000); y = torch.randint(1, 32, (16, 20))
+        def loss():
+            logits, _ = m(x)
+            lp = F.log_softmax(logits, -1).transpose(0, 1)
+            return F.ctc_loss(lp, y, torch.full((16,), lp.shape[0], dtype=torch.long), torch.full((16,), 20, dtype=torch.long), blank=0, reduction='mean')
+        return m, loss
     if case in ('deeplabv3-finetune', 'deeplabv3-resnet50-finetune'):
         import os
         from torchvision.models import segmentation as S

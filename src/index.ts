@@ -74,3 +74,10 @@ export { seq2seqFamilies, seq2seqFamily, SEQ2SEQ_FAMILIES, type Seq2SeqModel, ty
 export { Marian, parseMarianConfig, type MarianConfig } from './models/marian.js'
 export { MarianTokenizer, type MarianTokenizerFiles } from './tokenizers/marian.js'
 export { loadSeq2Seq, saveSeq2Seq, type LoadedSeq2Seq } from './tasks/translation/model-node.js'
+// speech recognition (CTC)
+export { ctcLoss, type CtcOptions } from './graph/ctc.js'
+export { Wav2Vec2ForCTC, parseWav2Vec2Config, frameCount, type Wav2Vec2Config } from './models/wav2vec2.js'
+export { openWav2Vec2, saveWav2Vec2, type Wav2Vec2Folder, type Wav2Vec2Preprocessor } from './models/wav2vec2-node.js'
+export { CtcVocab, ctcCollapse, argmaxFrames } from './tokenizers/ctc-vocab.js'
+export { wordErrorRate, charErrorRate, type ErrorRate } from './train/metrics-asr.js'
+export { SpeechTaskRunner, normalizeClip, type Utterance } from './train/speech.js'

@@ -185,6 +185,11 @@ describe('normalisation and softmax', () => {
 
 describe('convolution and pooling', () => {
   const conv = (o: nn.Conv2dOptions) => (x: Tensor, w: Tensor, b?: Tensor) => nn.conv2d(x, w, b ?? null, o)
+  it('conv1d with a long kernel (the correlation form of the weight gradient): groups, padding, stride, dilation', async () => {
+    const conv1d = (a: { strides: number[]; pads: number[]; dilations: number[]; group: number }) => (x: Tensor, w: Tensor, b?: Tensor) => x.graph.emit('Conv', b ? [x, w, b] : [x, w], a)[0]!
+    await checkOp('conv1d long', [f(2, 4, 40), f(6, 2, 33), f(6)], conv1d({ strides: [1], pads: [16, 16], dilations: [1], group: 2 }), { fdSamples: 12 })
+    await checkOp('conv1d long s2 d2', [f(1, 2, 90), f(2, 2, 32)], conv1d({ strides: [2], pads: [3, 5], dilations: [2], group: 1 }), { fdSamples: 12 })
+  })
   it('conv2d stride 1 padding 1 with bias', () => checkOp('conv', [f(2, 3, 5, 5), f(4, 3, 3, 3), f(4)], conv({ padding: 1 })))
   it('conv2d stride 2, no padding', () => checkOp('conv s2', [f(1, 2, 7, 6), f(3, 2, 3, 3)], conv({ stride: 2 })))
   it('conv2d stride 2 with padding and an uneven input', () => checkOp('conv s2p1', [f(2, 2, 6, 5), f(3, 2, 3, 3)], conv({ stride: 2, padding: 1 })))

@@ -117,12 +117,33 @@ function convInputGrad(n: Node<'Conv'>, g: Tensor): Tensor {
 }
 
 /**
+ * Weight gradient of a 1-D convolution with a long kernel (Wav2Vec2's positional conv: 128 taps) as
+ * one grouped Conv that correlates the padded input with the output gradient, the channels taking
+ * the batch's place: dW[o, c, k] = sum over n, t of dY[n, o, t] · xpad[n, c, t·stride + k·dilation].
+ * The patches of the general rule would cost K multiply-adds per copied value.
+ */
+function longConv1dWeightGrad(x: Tensor, w: Tensor, attrs: Node<'Conv'>['attrs'], g: Tensor): Tensor {
+  const { strides, pads, dilations, group: G } = attrs
+  const [N] = x.shape as [number]
+  const [O, Cg, K] = w.shape as [number, number, number]
+  const Og = O / G
+  const T = g.shape[2]!
+  const xp = x.pad([[0, 0], [0, 0], [pads[0]!, pads[1]!]])
+  const Tp = xp.shape[2]!
+  const xi = xp.reshape([N, G, Cg, Tp]).transpose([2, 1, 0, 3]).reshape([Cg, G * N, Tp])            // (Cg, G·N, Tp)
+  const ki = g.reshape([N, G, Og, T]).transpose([1, 2, 0, 3]).reshape([G * Og, N, T])               // (G·Og, N, T)
+  const out = g.graph.emit('Conv', [xi, ki], { strides: [dilations[0]!], pads: [0, 0], dilations: [strides[0]!], group: G })[0]! // (Cg, O, >= K)
+  return out.slice(2, 0, K).transpose([1, 0, 2])                                                     // (O, Cg, K)
+}
+
+/**
  * Weight gradient as im2col + one batched GEMM: the input's patches come from a grouped Conv with
  * one-hot kernels (N, C*k, L), and dW = sum over the batch of dY (O, L) @ patches^T (L, C*k). This
  * keeps ONNX Runtime on its fast GEMM instead of a convolution whose kernel is the whole image.
  */
 function convWeightGrad(x: Tensor, w: Tensor, attrs: Node<'Conv'>['attrs'], g: Tensor): Tensor {
   const { strides, pads, dilations, group } = attrs
+  if (w.rank === 3 && w.shape[2]! >= 32) return longConv1dWeightGrad(x, w, attrs, g)
   const N = x.shape[0]!
   const C = x.shape[1]!
   const O = w.shape[0]!

@@ -37,6 +37,7 @@ export const predict = command(
         else if (typeof p['generated_text'] === 'string') io.out(p['generated_text'])
         else if (typeof p['translation_text'] === 'string') io.out(p['translation_text'])
         else if (typeof p['mask'] === 'string') io.out(`${p['mask']}\t${p.label} (${((p.score ?? NaN) * 100).toFixed(1)}% of pixels)\t${short(input)}`)
+        else if (p.label === undefined && typeof p['path'] === 'string' && typeof p['text'] === 'string') io.out(`${p['path']}\t${p['text']}`) // a transcript
         else io.out(`${p.label}\t${(p.score ?? NaN).toFixed(4)}\t${Array.isArray(p.logits[0]) || p.logits.length > 8 ? `(${p.logits.length} logits)` : `[${(p.logits as number[]).map((v) => v.toFixed(4)).join(', ')}]`}\t${short(input)}`)
       }
     }

@@ -20,6 +20,7 @@ describe('tasks registry', () => {
     expect(taskOfConfig({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] })?.name).toBe('causal-lm')
     expect(taskOfConfig({ model_type: 'vit', architectures: ['ViTForImageClassification'] })?.name).toBe('image-classification')
     expect(taskOfConfig({ finetune_arch: 'resnet18' })?.name).toBe('image-classification')
+    expect(taskOfConfig({ model_type: 'wav2vec2', architectures: ['Wav2Vec2ForCTC'] })?.name).toBe('speech-recognition')
     expect(taskOfConfig({ finetune_task: 'semantic-segmentation', finetune_arch: 'fcn_resnet50' })?.name).toBe('semantic-segmentation')
     expect(taskOfConfig({ model_type: 'bert', architectures: ['BertModel'] })).toBeNull()
     expect(() => getTask('summarise')).toThrow(expect.objectContaining({ code: 'TASK_UNKNOWN', message: 'unknown task "summarise"', hint: `choose one of ${TASK_NAMES.join(', ')}` }))

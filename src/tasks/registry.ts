@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js'
 import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
 import { semanticSegmentation } from './semantic-segmentation/task-node.js'
+import { speechRecognition } from './speech-recognition/task-node.js'
 import { textClassification } from './text-classification/index.js'
 import { tokenClassification } from './token-classification/index.js'
 import { translation } from './translation/task-node.js'
@@ -18,6 +19,7 @@ export const TASKS: readonly Task[] = [
   imageClassification,
   translation,
   semanticSegmentation,
+  speechRecognition,
 ]
 
 export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)

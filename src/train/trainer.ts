@@ -112,7 +112,7 @@ export class Trainer {
     const params = s.model.countParameters()
     await emit({ type: 'start', time: new Date().toISOString(), totalSteps: total, epochs: this.opts.maxSteps ? Math.ceil(total / Math.ceil(this.job.batchesPerEpoch / s.accumulation)) : this.opts.epochs, trainExamples: this.job.trainExamples, evalExamples: this.job.evalExamples, parameters: params, trainable: s.model.countParameters(true), resumedFromStep: resumedFrom })
     const metricName = this.opts.metric ?? 'eval_loss'
-    const greater = this.opts.greaterIsBetter ?? !/loss|perplexity|mse|mae|rmse/.test(metricName)
+    const greater = this.opts.greaterIsBetter ?? !/loss|perplexity|mse|mae|rmse|(^|_)[wc]er$/.test(metricName)
     const logEvery = this.opts.logEvery ?? 1
 
     let lastEvalStep = -1

@@ -1,0 +1,243 @@
+/**
+ * `speech-recognition`: a transcript per clip, as Hugging Face's run_speech_recognition_ctc trains
+ * Wav2Vec2ForCTC. Checkpoints: Wav2Vec2 folders (config.json, model.safetensors, vocab.json,
+ * preprocessor_config.json); data: CSV/JSONL of path,transcript (paths relative to the file).
+ * eval reports WER, CER and the CTC loss; predict prints the transcript per file (--json: path,
+ * text and logits, frames x vocabulary); export writes the HF folder or a static-shape ONNX file.
+ */
+import { readdirSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { ConfigError } from '../../errors.js'
+import { writeFileAtomic } from '../../checkpoint/io-node.js'
+import { loadAudioFile } from '../../data/audio-decode-node.js'
+import { loadAudioData } from '../../data/audio-data-node.js'
+import type { AudioSplit } from '../../data/audio-dataset.js'
+import { BadRows, DataRowError } from '../../data/errors.js'
+import { exportInferenceOnnx } from '../../export/onnx.js'
+import { openWav2Vec2, saveWav2Vec2, type Wav2Vec2Folder } from '../../models/wav2vec2-node.js'
+import { Rng } from '../../runtime/rng.js'
+import { Runtime } from '../../runtime/session.js'
+import { CtcVocab } from '../../tokenizers/ctc-vocab.js'
+import { SpeechTaskRunner, type Utterance } from '../../train/speech.js'
+import { assertFiniteOutputs, freezeByName, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+
+const TASK = 'speech-recognition'
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
+type TextCase = 'keep' | 'upper' | 'lower'
+
+function applyCase(t: string, c: TextCase): string {
+  return c === 'upper' ? t.toUpperCase() : c === 'lower' ? t.toLowerCase() : t
+}
+
+/** Decodes every clip of a split whole (mono, resampled); bad files stop or are skipped and counted. */
+async function readUtterances(split: AudioSplit | undefined, sampleRate: number, bad: BadRows, textCase: TextCase): Promise<Utterance[]> {
+  if (!split) return []
+  const out: Utterance[] = []
+  for (let i = 0; i < split.length; i++) {
+    const path = split.exampleName(i)
+    try {
+      const samples = await loadAudioFile(path, sampleRate)
+      if (samples.length === 0) throw new DataRowError('DATA_AUDIO_EMPTY', { file: path }, 'holds no samples', 'remove the row, or skip bad files (--on-bad-row skip)')
+      out.push({ path, text: applyCase(split.transcript(i), textCase), samples })
+    } catch (e) {
+      bad.handle(e)
+    }
+  }
+  return out
+}
+
+/** A Wav2CTCTokenizer-style vocabulary of the characters in `texts` (as HF's CTC fine-tuning guide builds one). */
+export function vocabularyOf(texts: readonly string[]): string {
+  const chars = [...new Set(texts.flatMap((t) => [...t.trim().replace(/\s+/g, ' ')]))].filter((ch) => ch !== ' ').sort()
+  const tokens = ['<pad>', '<s>', '</s>', '<unk>', '|', ...chars]
+  return `${JSON.stringify(Object.fromEntries(tokens.map((t, i) => [t, i])), null, 2)}\n`
+}
+
+const TOKENIZER_CONFIG = `${JSON.stringify({ bos_token: '<s>', do_lower_case: false, eos_token: '</s>', pad_token: '<pad>', tokenizer_class: 'Wav2Vec2CTCTokenizer', unk_token: '<unk>', word_delimiter_token: '|' }, null, 2)}\n`
+
+export const speechRecognition: Task = {
+  name: TASK,
+  summary: 'a transcript per audio clip: Wav2Vec2 with a CTC head over characters (WER, CER)',
+  modality: 'audio',
+  options: {
+    newVocab: { type: 'boolean', describe: 'build a character vocabulary from the training transcripts and start a new lm_head (a checkpoint without a CTC head, or another alphabet)', default: false, commands: ['train'] },
+    textCase: { type: 'enum', choices: ['keep', 'upper', 'lower'], describe: 'change transcripts to the case vocab.json spells (wav2vec2-base-960h: upper)', default: 'keep', commands: ['train', 'eval'] },
+    freezeFeatureEncoder: { type: 'boolean', describe: "keep the convolutional feature encoder frozen, as HF's CTC recipe does (--no-freeze-feature-encoder trains it)", default: true, commands: ['train'] },
+    freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; commas separate patterns)', placeholder: 'REGEX', commands: ['train'] },
+    audioColumn: { type: 'string', describe: 'audio path column of the CSV/JSONL (default: path, audio, file...)', placeholder: 'NAME', commands: ['train', 'eval'] },
+    transcriptColumn: { type: 'string', describe: 'transcript column (default: transcript, text, sentence...)', placeholder: 'NAME', commands: ['train', 'eval'] },
+    seconds: { type: 'number', describe: 'ONNX export: the clip length the file takes (static shape; pad shorter clips with zeros)', default: 5, min: 0.03, commands: ['export'] },
+  },
+  defaults: { batchSize: 8, lr: 1e-4, weightDecay: 0.005, schedule: 'linear', warmupRatio: 0.1 },
+  examples: [
+    'finetune train --task speech-recognition --model ./wav2vec2-base-960h --data clips.csv --text-case upper --out ./asr',
+    'finetune train --task speech-recognition --model ./wav2vec2-base --new-vocab --data train.jsonl --validation dev.jsonl --out ./asr',
+    'finetune eval --model ./asr --data test.csv --json          # wer, cer, eval_loss',
+    'finetune predict --model ./asr hello.wav call-me.flac',
+  ],
+  predictInputs: 'AUDIO...',
+  recognises: (c) => Array.isArray(c['architectures']) && c['architectures'][0] === 'Wav2Vec2ForCTC',
+
+  async prepare(o, runtime) {
+    if (o.method !== 'full') throw new ConfigError('METHOD_UNSUPPORTED', `speech-recognition trains with --method full only, not ${o.method}`, 'drop --method (freeze parts with --freeze-feature-encoder or --freeze REGEX)')
+    const textCase = (str(o['textCase']) ?? 'keep') as TextCase
+    const newVocab = o['newVocab'] === true
+    const ck = await openWav2Vec2(o.model, { seed: o.seed, newVocab })
+    const ds = await loadAudioData({
+      data: o.data,
+      ...(o.validation ? { validation: o.validation } : {}),
+      target: 'transcript',
+      sampleRate: ck.preprocessor.sampling_rate,
+      augmentation: null,
+      validationFraction: o.validation || o.subset ? 0 : o.validationSplit,
+      seed: o.seed,
+      onBadRow: o.onBadRow,
+      workers: 0,
+      ...(str(o['audioColumn']) ? { audioColumn: str(o['audioColumn'])! } : {}),
+      ...(str(o['transcriptColumn']) ? { transcriptColumn: str(o['transcriptColumn'])! } : {}),
+    })
+    try {
+      if (ds.target !== 'transcript') throw new ConfigError('DATA_NOT_TRANSCRIPTS', `${o.data} holds labels, not transcripts`, 'give a CSV/JSONL with path and transcript columns (--transcript-column NAME)')
+      const bad = new BadRows(o.onBadRow)
+      const train = await readUtterances(ds.train, ck.preprocessor.sampling_rate, bad, textCase)
+      const validation = await readUtterances(ds.validation, ck.preprocessor.sampling_rate, bad, textCase)
+      if (train.length === 0) throw new ConfigError('DATA_EMPTY', `${o.data} has no usable clips`, 'see the skipped files above')
+      if (newVocab) {
+        const files = { vocab: vocabularyOf(train.map((u) => u.text)), tokenizerConfig: TOKENIZER_CONFIG }
+        ck.vocab = CtcVocab.fromFiles(files)
+        ck.vocabFiles = files
+        ck.model.replaceHead(ck.vocab.size, ck.vocab.pad, new Rng(o.seed + 7))
+        o.log?.(`new vocabulary: ${ck.vocab.size} tokens (${ck.vocab.tokens.slice(5).join('')}); new lm_head`)
+      }
+      if (o['freezeFeatureEncoder'] !== false) ck.model.freezeFeatureEncoder()
+      const frozen = freezeByName(ck.model, o['freeze'])
+      if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
+      const runnerFor = (optimizer: Parameters<typeof makeRunner>[2]): SpeechTaskRunner => makeRunner(ck, runtime, optimizer, { train, validation: validation.length ? validation : undefined, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, seed: o.seed, clipNorm: o.clipNorm > 0 ? o.clipNorm : undefined, accumulation: o.gradAccum })
+      // transcripts and lengths are checked before anything is written
+      const probe = runnerFor({ kind: 'sgd', lr: 0 })
+      probe.check(train)
+      if (validation.length) probe.check(validation)
+      return {
+        model: ck.model,
+        headPrefixes: ck.model.headPrefixes,
+        job: (optimizer) => runnerFor(optimizer).job(),
+        defaultMetric: 'wer',
+        labels: [],
+        headFromCheckpoint: !newVocab,
+        trainExamples: train.length,
+        evalExamples: validation.length,
+        get skipped() {
+          return bad.total + ds.badRows().total
+        },
+        record: { source: 'hf', arch: 'Wav2Vec2ForCTC', vocab_size: ck.vocab.size, sampling_rate: ck.preprocessor.sampling_rate, longest_clip_s: SpeechTaskRunner.lengthOf(train) / ck.preprocessor.sampling_rate, frozen_feature_encoder: o['freezeFeatureEncoder'] !== false },
+        save: (dir) => saveWav2Vec2(dir, ck, { [TASK_FIELD]: TASK }),
+        close: () => ds.close(),
+      }
+    } catch (e) {
+      await ds.close()
+      throw e
+    }
+  },
+
+  async open(model: string, o: OpenOptions) {
+    const ck = await openWav2Vec2(model)
+    const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
+    const runner = (batchSize: number): SpeechTaskRunner => makeRunner(ck, runtime, { kind: 'sgd', lr: 0 }, { train: [], batchSize, seed: 0 })
+    const sr = ck.preprocessor.sampling_rate
+    return {
+      async evaluate(data, eo) {
+        const textCase = (str(eo['textCase']) ?? 'keep') as TextCase
+        const ds = await loadAudioData({ data, target: 'transcript', sampleRate: sr, augmentation: null, validationFraction: 0, onBadRow: eo.onBadRow, workers: 0, ...(str(eo['audioColumn']) ? { audioColumn: str(eo['audioColumn'])! } : {}), ...(str(eo['transcriptColumn']) ? { transcriptColumn: str(eo['transcriptColumn'])! } : {}) })
+        try {
+          const bad = new BadRows(eo.onBadRow)
+          const us = await readUtterances(ds.train, sr, bad, textCase)
+          if (us.length === 0) throw new ConfigError('DATA_EMPTY', `${data} has no usable clips`, 'see the skipped files above')
+          const metrics = await runner(eo.batchSize).evaluate(us)
+          return { metrics, examples: us.length, skipped: bad.total + ds.badRows().total }
+        } finally {
+          await ds.close()
+        }
+      },
+      async predict(paths, po) {
+        if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give audio files as arguments', 'run "finetune predict --help"')
+        const us: Utterance[] = []
+        for (const p of paths) us.push({ path: p, text: '', samples: await loadAudioFile(p, sr) })
+        const r = runner(po.batchSize)
+        for (const u of us) if (ck.model.frames(u.samples.length) < 1) throw new ConfigError('AUDIO_TOO_SHORT', `${u.path}: ${u.samples.length} samples are too short for the model`, 'give clips of at least 25 ms')
+        const out: PredictRecord[] = []
+        // one clip at a time: each is its own length, as a user's files are
+        for (const u of us) {
+          const t = await r.transcribe([u])
+          const V = ck.vocab.size
+          const rows: number[][] = []
+          for (let f = 0; f < t.frames[0]!; f++) rows.push(Array.from(t.logits[0]!.subarray(f * V, (f + 1) * V)))
+          assertFiniteOutputs(t.logits[0]!, model, u.path)
+          out.push({ path: u.path, text: t.texts[0]!, logits: rows })
+        }
+        return out
+      },
+      async export(eo) {
+        if (eo.format === 'safetensors') {
+          if (eo.out.endsWith('.safetensors')) throw new ConfigError('EXPORT_OUT', 'a speech-recognition model exports as a folder (weights, vocab.json, preprocessor_config.json)', 'pass a folder path as --out')
+          await mkdir(eo.out, { recursive: true })
+          await saveWav2Vec2(eo.out, ck, { [TASK_FIELD]: TASK })
+          return { path: eo.out, inputs: {} }
+        }
+        const N = Math.round((num(eo['seconds']) ?? 5) * sr)
+        const B = eo.batchSize
+        const bytes = exportInferenceOnnx({
+          dynamicBatch: eo.dynamicBatch,
+          model: ck.model,
+          inputs: { input_values: { shape: [B, N], dtype: 'float32' } },
+          forward: (i) => ({ logits: ck.model.logits(i['input_values']!) }),
+          metadata: { task: TASK, arch: 'Wav2Vec2ForCTC', sampling_rate: String(sr), do_normalize: String(ck.preprocessor.do_normalize), vocab: JSON.stringify(ck.vocab.tokens), blank: String(ck.vocab.pad), word_delimiter: ck.vocab.wordDelimiter },
+        })
+        await mkdir(dirname(eo.out) || '.', { recursive: true })
+        await writeFileAtomic(eo.out, [bytes])
+        return { path: eo.out, inputs: { input_values: [B, N] } }
+      },
+      async inspect() {
+        const byModule: Record<string, number> = {}
+        for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param') {
+          const k = n.split('.').slice(0, n.startsWith('wav2vec2.') ? 2 : 1).join('.')
+          byModule[k] = (byModule[k] ?? 0) + p.data.length
+        }
+        const c = ck.model.c
+        const json = { path: model, task: TASK, arch: 'Wav2Vec2ForCTC', parameters: ck.model.countParameters(), hidden_size: c.hidden_size, layers: c.num_hidden_layers, feat_extract_norm: c.feat_extract_norm, do_stable_layer_norm: c.do_stable_layer_norm, vocab: ck.vocab.tokens, preprocessing: ck.preprocessor, frames_per_second: ck.model.frames(sr * 10) / 10, byModule, files: readdirSync(model).sort() }
+        return {
+          json,
+          byModule,
+          rows: [
+            ['model', model],
+            ['task', TASK],
+            ['architecture', `Wav2Vec2ForCTC (${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.feat_extract_norm}-norm feature encoder${c.do_stable_layer_norm ? ', stable layer norm' : ''})`],
+            ['parameters', json.parameters.toLocaleString()],
+            ['vocabulary', `${ck.vocab.size}: ${ck.vocab.tokens.join(' ')}`],
+            ['audio', `${sr} Hz, ${ck.preprocessor.do_normalize ? 'normalised per clip' : 'not normalised'}, ${ck.preprocessor.return_attention_mask ? 'attention mask' : 'no attention mask'}, ${json.frames_per_second} frames/s`],
+          ],
+        }
+      },
+      close: () => runtime.dispose(),
+    }
+  },
+}
+
+function makeRunner(ck: Wav2Vec2Folder, runtime: Runtime, optimizer: import('../../optim/optimizers.js').OptimizerConfig, o: { train: Utterance[]; validation?: Utterance[] | undefined; batchSize: number; evalBatchSize?: number | undefined; seed: number; clipNorm?: number | undefined; accumulation?: number | undefined }): SpeechTaskRunner {
+  return new SpeechTaskRunner({
+    model: ck.model,
+    vocab: ck.vocab,
+    prep: ck.preprocessor,
+    train: o.train,
+    validation: o.validation,
+    batchSize: o.batchSize,
+    ...(o.evalBatchSize ? { evalBatchSize: o.evalBatchSize } : {}),
+    seed: o.seed,
+    runtime,
+    optimizer,
+    ...(o.clipNorm !== undefined ? { clipNorm: o.clipNorm } : {}),
+    ...(o.accumulation !== undefined ? { accumulation: o.accumulation } : {}),
+  })
+}
+
