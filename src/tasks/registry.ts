@@ -3,6 +3,7 @@
  * src/tasks/ and one line here.
  */
 import { ConfigError } from '../errors.js'
+import { audioClassification } from './audio-classification/task-node.js'
 import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
 import { textClassification } from './text-classification/index.js'
@@ -14,6 +15,7 @@ export const TASKS: readonly Task[] = [
   tokenClassification,
   causalLm,
   imageClassification,
+  audioClassification,
 ]
 
 export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)

@@ -128,7 +128,7 @@ export interface OpenedModel {
 export interface Task {
   readonly name: string
   readonly summary: string
-  readonly modality: 'text' | 'image'
+  readonly modality: 'text' | 'image' | 'audio'
   /** The task's own options (flags such as --text-column or --arch), each with the commands it applies to. */
   readonly options: Readonly<Record<string, TaskOption>>
   /** Shared run options whose defaults differ for this task (learning rate, batch size...). */
