@@ -18,7 +18,7 @@ import type { OnnxModel } from '../onnx/import.js'
 import type { Rng } from '../runtime/rng.js'
 import type { AudioClassifier } from './audio-classifier.js'
 import { BatchNorm2d, Conv2d, Linear } from './layers.js'
-import { INT16_SCALE, MEL_BINS, melFrameCount, openWakeWordMel } from './speech-embedding.js'
+import { INT16_SCALE, openWakeWordMel } from './speech-embedding.js'
 
 export interface KeywordCnnConfig {
   /** Output channels of each conv block. */
@@ -83,12 +83,15 @@ export class KeywordCnn extends Module implements AudioClassifier {
     this.classifier = new Linear(this.featureSize, numClasses, rng)
     this.nameParameters()
   }
-  features(audio: Tensor): Tensor {
-    const [B, N] = audio.shape as [number, number]
-    const mel = openWakeWordMel(this._mel, audio.mul(INT16_SCALE)) // (B, frames, 32)
-    let x = mel.reshape([B, 1, melFrameCount(N), MEL_BINS]) // (B, 1, frames, 32)
+  /** Log-mel frames (B, frames, 32) -> features (B, C). */
+  fromMel(mel: Tensor): Tensor {
+    const [B, T, F] = mel.shape as [number, number, number]
+    let x = mel.reshape([B, 1, T, F]) // (B, 1, frames, 32)
     for (const b of this.blocks) x = b.forward(x)
     return nn.globalAvgPool(x) // (B, C)
+  }
+  features(audio: Tensor): Tensor {
+    return this.fromMel(openWakeWordMel(this._mel, audio.mul(INT16_SCALE))) // (B, frames, 32) -> (B, C)
   }
   head(features: Tensor): Tensor {
     return this.classifier.forward(features)
