@@ -60,6 +60,10 @@ export interface CompareOptions {
   moreScratch?: string[] | undefined
   /** Learning rates tried per side (default: the task's learning rate x 0.1, 1, 10). */
   lrGrid?: number[] | undefined
+  /** A learning rate per side ('pretrained', 'scratch', extra keys) chosen beforehand: no search. */
+  lrs?: Record<string, number> | undefined
+  /** How `lrs` were chosen, for the report's fairness note. */
+  lrsWhy?: string | undefined
   /** Steps of every run (default: 10 epochs of the subset, at least 30 and at most 300). */
   steps?: number | undefined
   /** Evaluations on the test data per run (learning curves and time-to-target). */
@@ -148,7 +152,12 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
   const grid = o.lrGrid ?? [base.lr * 0.1, base.lr, base.lr * 10]
   const chosen: Record<Side, number> = Object.fromEntries(sides.map((x) => [x.side, base.lr]))
   let fairness = `Both sides train on the same class-balanced subsets (seeded, nested across budgets) for the same number of steps and are evaluated on the same test data (${o.test}). `
-  if (grid.length > 1) {
+  if (o.lrs) {
+    const missing = sides.filter((x) => !(o.lrs![x.side]! > 0)).map((x) => x.side)
+    if (missing.length) throw new ConfigError('COMPARE_LRS', `no learning rate given for ${missing.join(', ')}`, `give one per side: ${sides.map((x) => x.side).join(', ')}`)
+    for (const x of sides) chosen[x.side] = o.lrs[x.side]!
+    fairness += `Each side's learning rate was fixed beforehand${o.lrsWhy ? ` (${o.lrsWhy})` : ''}: ${sides.map((x) => `${x.side === 'pretrained' ? 'pre-trained' : x.side} ${chosen[x.side]!.toPrecision(2)}`).join(', ')}.`
+  } else if (grid.length > 1) {
     for (const side of sides) {
       let best: { lr: number; value: number } | null = null
       for (const lr of grid) {
@@ -161,7 +170,10 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
       if (best) chosen[side.side] = best.lr
     }
     fairness += `Each side's learning rate was chosen from ${grid.map((x) => x.toPrecision(2)).join(', ')} by ${metric} on a held-out fifth of the largest budget's subset (seed 0), the same rule for every side: ${sides.map((x) => `${x.side === 'pretrained' ? 'pre-trained' : x.side} ${chosen[x.side]!.toPrecision(2)}`).join(', ')}.`
-  } else fairness += `Both sides use the learning rate ${grid[0]}.`
+  } else {
+    for (const x of sides) chosen[x.side] = grid[0]!
+    fairness += `Every side uses the learning rate ${grid[0]}.`
+  }
   fairness += scratchSides.map((x) => (x.init === 'random' ? ` The ${x.side === 'scratch' ? 'scratch side' : `side "${x.side}"`} is the same architecture with every weight re-drawn (PyTorch default initialisers).` : ` The ${x.side === 'scratch' ? 'scratch side' : `side "${x.side}"`} is ${x.model}, trained from its own (random) weights.`)).join('')
 
   // 2. every budget, seed and side
