@@ -175,6 +175,24 @@ export class SpeechEmbeddingClassifier extends Module implements AudioClassifier
     const n = Number(i[1] ?? 0)
     return `model/stage${STAGES.findIndex(([a, b]) => n >= a && n <= b) + 1}`
   }
+  /**
+   * From scratch: the exported network has its BatchNorm fused into the convolutions, so without it
+   * PyTorch's default initialisation (variance shrinking by 6x per layer over 20 layers) gives a
+   * constant output that cannot train; convolutions are re-drawn He-uniform (U(+-sqrt(6 / fan_in)),
+   * variance-preserving through ReLUs), biases 0, and the head as torch.nn.Linear.
+   */
+  reinitialise(rng: Rng): void {
+    for (const [, p] of this._backbone.namedParameters()) {
+      if (p.shape.length < 2) {
+        p.data.fill(0)
+        continue
+      }
+      const bound = Math.sqrt(6 / p.shape.slice(1).reduce((a, b) => a * b, 1))
+      for (let i = 0; i < p.data.length; i++) p.data[i] = (rng.next() * 2 - 1) * bound
+    }
+    this.classifier = new Linear(EMBEDDING_SIZE, this.numClasses, rng)
+    this.nameParameters()
+  }
   features(audio: Tensor): Tensor {
     return this._backbone.forward(audio.mul(INT16_SCALE)).mean(1) // (B, W, 96) -> (B, 96)
   }

@@ -129,7 +129,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     const r = await train({
       ...base,
       // the scratch side trains every weight: freezing random features would not be a baseline
-      ...(side.side === 'scratch' ? { method: 'full' as const } : {}),
+      ...(side.side !== 'pretrained' ? { method: 'full' as const } : {}),
       model: side.model,
       init: side.init,
       out: dir,
@@ -174,7 +174,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     for (const x of sides) chosen[x.side] = grid[0]!
     fairness += `Every side uses the learning rate ${grid[0]}.`
   }
-  fairness += scratchSides.map((x) => (x.init === 'random' ? ` The ${x.side === 'scratch' ? 'scratch side' : `side "${x.side}"`} is the same architecture with every weight re-drawn (PyTorch default initialisers).` : ` The ${x.side === 'scratch' ? 'scratch side' : `side "${x.side}"`} is ${x.model}, trained from its own (random) weights.`)).join('')
+  fairness += scratchSides.map((x) => (x.init === 'random' ? ` The ${x.side === 'scratch' ? 'scratch side' : `side "${x.side}"`} is the same architecture with every weight re-drawn (PyTorch default initialisers, or the family's own rule where it has one).` : ` The ${x.side === 'scratch' ? 'scratch side' : `side "${x.side}"`} is ${x.model}, trained from its own (random) weights.`)).join('')
 
   // 2. every budget, seed and side
   const report: CompareResult = { task: task.name, metric, higher_is_better: higher, model: o.model, scratch_model: o.scratchModel && o.scratchModel !== RANDOM ? o.scratchModel : `${o.model} (random weights)`, budgets: [], fairness, per_class: o.perClass, seeds: o.seeds, created: new Date().toISOString(), curves: Object.fromEntries(sides.map((x) => [x.side, {}])) as CompareResult['curves'], ...(extra.length ? { extra_scratch: extra.map((x) => ({ key: x.side, model: x.describe })) } : {}) }
