@@ -26,9 +26,9 @@ export const DEMO_CLIP_SECONDS = SPEECH_EMBEDDING_MIN_SAMPLES / SPEECH_EMBEDDING
 /**
  * Learning rates per side, fixed so the demo need not search: the best of 1e-3, 3e-3, 1e-2 and 3e-2
  * for each side by `finetune compare`'s own rule (accuracy on a held-out fifth of the 10-per-word
- * subset, training voices only); the command and its result are in BENCHMARKS.md.
+ * subset, training voices only, 100 steps); the commands and results are in BENCHMARKS.md.
  */
-export const DEMO_LRS = { pretrained: 1e-2, scratch: 3e-3, 'keyword-cnn': 3e-3 }
+export const DEMO_LRS = { pretrained: 1e-2, scratch: 1e-3, 'keyword-cnn': 1e-3 }
 
 export interface SpeechDemoOptions {
   out: string
@@ -93,7 +93,7 @@ export async function speechDemo(o: SpeechDemoOptions, io: Io): Promise<CompareR
     steps: o.steps,
     evalPoints: 2,
     lrs: DEMO_LRS,
-    lrsWhy: 'each the best of 1e-3, 3e-3, 1e-2, 3e-2 by accuracy on a held-out fifth of the 10-per-word subset, training voices only; see BENCHMARKS.md',
+    lrsWhy: 'each the best of 1e-3, 3e-3, 1e-2, 3e-2 by finetune compare\'s rule (accuracy on a held-out fifth of the 10-per-word subset, training voices only, 100 steps); see BENCHMARKS.md',
     train: { method: 'frozen', clipSeconds: DEMO_CLIP_SECONDS, batchSize: 10, evalBatchSize: 40, workers: 0, ...(o.threads ? { threads: o.threads } : {}) } as never,
     log: (l) => io.err(l),
   })

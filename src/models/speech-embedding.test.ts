@@ -9,6 +9,7 @@ import { hostF32, hostI64, TrainSession } from '../train/step.js'
 import { Linear } from './layers.js'
 import { Rng } from '../runtime/rng.js'
 import { layerGroups } from '../methods/groups.js'
+import { reinitialise } from '../methods/reinit.js'
 import { embeddingWindowCount, melFrameCount, speechEmbeddingFeatures, SpeechEmbeddingClassifier, EMBEDDING_SIZE, INT16_SCALE, MIN_SAMPLES, type SpeechEmbedding } from './speech-embedding.js'
 import { loadSpeechEmbedding, SpeechEmbeddingReference } from './speech-embedding-node.js'
 
@@ -131,5 +132,21 @@ describe('speech embedding (openWakeWord)', () => {
     const groups = layerGroups(m, m.headPrefixes)
     expect(groups.map((g) => g.name)).toEqual(['model/stage1', 'model/stage2', 'model/stage3', 'model/stage4', 'model/stage5', 'head'])
     expect(groups.reduce((n, g) => n + g.params.length, 0)).toBe(41)
+  })
+
+  it('from scratch: convolutions re-drawn He-uniform, biases 0, the mel front-end untouched', () => {
+    const m = new SpeechEmbeddingClassifier(loadSpeechEmbedding(), 3, new Rng(0))
+    const mel = m.backbone.melspectrogram.parameters().map((p) => p.data.slice())
+    reinitialise(m, new Rng(5))
+    for (const [n, p] of m.backbone.namedParameters()) {
+      if (p.shape.length < 2) expect(p.data.every((v) => v === 0), n).toBe(true)
+      else {
+        const bound = Math.sqrt(6 / p.shape.slice(1).reduce((a, b) => a * b, 1))
+        const max = p.data.reduce((a, v) => Math.max(a, Math.abs(v)), 0)
+        expect(max, n).toBeLessThanOrEqual(bound)
+        expect(max, n).toBeGreaterThan(0.8 * bound)
+      }
+    }
+    m.backbone.melspectrogram.parameters().forEach((p, i) => expect(p.data).toEqual(mel[i]))
   })
 })
