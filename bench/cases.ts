@@ -17,6 +17,8 @@ import { freezeBatchNorm } from '../src/models/vision.js'
 import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-imported.js'
 import { SegmentationModel, type SegmentationArch } from '../src/models/segmentation.js'
 import { Wav2Vec2ForCTC } from '../src/models/wav2vec2.js'
+import { SpeechEmbeddingClassifier } from '../src/models/speech-embedding.js'
+import { loadSpeechEmbedding } from '../src/models/speech-embedding-node.js'
 
 export interface BenchContext {
   steps: number
@@ -273,6 +275,32 @@ export const cases: Record<string, BenchCase> = {
       const shape = [16, 64, 256]
       const batch: Record<string, HostTensor> = { x: { data: randn(16 * 64 * 256, rng), shape, dtype: 'float32' }, t: { data: randn(16 * 64 * 256, rng), shape, dtype: 'float32' } }
       return timeSteps(session, batch, ctx)
+    },
+  },
+  // the pre-trained speech embedding (openWakeWord's ONNX files) on 16 clips of 1 s: full
+  // fine-tuning steps (timed as the case), and the frozen method's two parts: the embedding
+  // forward that fills the feature cache, and head steps on cached features (in `extra`)
+  'keyword-embedding': {
+    async run(ctx) {
+      const rng = new Rng(0)
+      const B = 16
+      const N = 16000
+      const model = new SpeechEmbeddingClassifier(loadSpeechEmbedding(), 10, rng)
+      const audio: HostTensor = { data: Float32Array.from(randn(B * N, rng), (v) => 0.1 * v), shape: [B, N], dtype: 'float32' }
+      const labels: HostTensor = { data: BigInt64Array.from({ length: B }, (_, i) => BigInt(i % 10)), shape: [B], dtype: 'int64' }
+      const full = await timeSteps(newSession({ model, forward: (i) => ({ loss: nn.crossEntropy(model.logits(i['audio']!), i['labels']!) }), optimizer: adamw }), { audio, labels }, ctx)
+      const features = newSession({ model, forward: (i) => ({ outputs: { f: model.features(i['audio']!) } }), optimizer: adamw })
+      const fwd: number[] = []
+      for (let i = 0; i < ctx.warmup + ctx.steps; i++) {
+        const t = performance.now()
+        await features.evaluate({ audio })
+        fwd.push(performance.now() - t)
+      }
+      model.requiresGrad(false)
+      model.classifier.requiresGrad(true)
+      const head = await timeSteps(newSession({ model, forward: (i) => ({ loss: nn.crossEntropy(model.head(i['f']!), i['labels']!) }), optimizer: adamw }), { f: { data: randn(B * 96, rng), shape: [B, 96], dtype: 'float32' }, labels }, ctx)
+      const fwdMs = ctx.median(fwd.slice(ctx.warmup))
+      return { ms: full.ms, extra: { ...full.extra, clips: B, clip_seconds: N / 16000, full_clips_per_s: (B * 1000) / full.ms, frozen_feature_ms: fwdMs, frozen_feature_clips_per_s: (B * 1000) / fwdMs, frozen_head_step_ms: head.ms, frozen_head_clips_per_s: (B * 1000) / head.ms } }
     },
   },
   'conv-block': {

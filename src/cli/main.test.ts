@@ -10,7 +10,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 describe('finetune CLI', () => {
   it('demo fine-tunes on a slice of SpamAssassin and beats the majority class on held-out mail', async () => {
     const out = join(dir, 'demo')
-    const r = await runCli(['demo', '--out', out, '--limit', '1200', '--epochs', '3', '--max-length', '64', '--threads', '1', '--json'])
+    const r = await runCli(['demo', 'text', '--out', out, '--limit', '1200', '--epochs', '3', '--max-length', '64', '--threads', '1', '--json'])
     expect(r.code, r.stderr).toBe(0)
     const res = JSON.parse(r.stdout.trim()) as { accuracy: number; f1_spam: number; test_examples: number }
     // about 31% of the corpus is spam, so always answering "ham" scores ~0.69 with spam F1 0

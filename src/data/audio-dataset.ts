@@ -155,6 +155,11 @@ export class AudioSplit {
     return Int32Array.from(this.ids, (id) => this.examples.label(id))
   }
 
+  /** The examples at `positions` of this split (label-budget subsets), sharing its decoding. */
+  subset(positions: ArrayLike<number>, name: string = this.name): AudioSplit {
+    return new AudioSplit(name, this.examples, Uint32Array.from(positions, (i) => this.ids[i]!), this.#ctx)
+  }
+
   batchCount(batchSize: number, dropLast = false): number {
     if (!(batchSize >= 1)) throw new RangeError(`batchSize must be at least 1, got ${batchSize}`)
     return dropLast ? Math.floor(this.length / batchSize) : Math.ceil(this.length / batchSize)

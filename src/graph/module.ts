@@ -35,6 +35,14 @@ export abstract class Module {
         return
       }
       if (!(value instanceof Module)) return
+      if (value !== this && value.namedParameters !== Module.prototype.namedParameters) {
+        // a sub-module that names its own parameters (an imported ONNX graph) is asked for them
+        for (const [n, p] of value.namedParameters(path)) if (!seen.has(p)) {
+          seen.add(p)
+          out.push([n, p])
+        }
+        return
+      }
       for (const [k, v] of Object.entries(value)) {
         if (k.startsWith('_')) continue
         walk(v, path ? `${path}.${k}` : k)

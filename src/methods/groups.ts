@@ -24,8 +24,13 @@ export function blockOf(name: string): string | null {
 
 const under = (n: string, prefixes: readonly string[]): boolean => prefixes.some((h) => n === h || n.startsWith(`${h}.`))
 
-/** Learnable parameters in groups, bottom to top; the head (and whatever follows the last block) is last. */
+/**
+ * Learnable parameters in groups, bottom to top; the head (and whatever follows the last block) is
+ * last. A model whose names carry no block numbers (an imported graph's initializer names) may say
+ * which block a parameter belongs to with a `blockOf(name)` method.
+ */
 export function layerGroups(model: Module, headPrefixes: readonly string[]): LayerGroup[] {
+  const own = (model as { blockOf?: (name: string) => string | null }).blockOf?.bind(model)
   const bottom: string[] = []
   const top: string[] = []
   const blocks = new Map<string, string[]>()
@@ -35,7 +40,7 @@ export function layerGroups(model: Module, headPrefixes: readonly string[]): Lay
       top.push(n)
       continue
     }
-    const b = blockOf(n)
+    const b = own?.(n) ?? blockOf(n)
     if (b) (blocks.get(b) ?? blocks.set(b, []).get(b)!).push(n)
     else if (blocks.size === 0) bottom.push(n)
     else top.push(n)

@@ -6,11 +6,16 @@
  *   embedding tables (names with "embed", "wte", "wpe") N(0, 0.02) as the transformer families do;
  * - rank-1 weights (norm scales) 1, biases 0; BatchNorm running means 0, variances 1, counters 0.
  * The head (already new) is re-drawn too, so both sides start from the same kind of initialisation.
+ *
+ * A model may re-draw itself by its own rule instead (a `reinitialise(rng)` method), where the
+ * defaults cannot train it (the speech embedding, whose BatchNorm is fused away).
  */
 import type { Module } from '../graph/module.js'
 import type { Rng } from '../runtime/rng.js'
 
 export function reinitialise(model: Module, rng: Rng): void {
+  const own = (model as { reinitialise?: (rng: Rng) => void }).reinitialise
+  if (own) return own.call(model, rng)
   for (const [name, p] of model.namedParameters()) {
     const d = p.data
     const leaf = name.split('.').pop()!

@@ -8,7 +8,9 @@ import { Runtime } from '../runtime/session.js'
 import { hostF32, hostI64, TrainSession } from '../train/step.js'
 import { Linear } from './layers.js'
 import { Rng } from '../runtime/rng.js'
-import { embeddingWindowCount, melFrameCount, speechEmbeddingFeatures, EMBEDDING_SIZE, INT16_SCALE, MIN_SAMPLES, type SpeechEmbedding } from './speech-embedding.js'
+import { layerGroups } from '../methods/groups.js'
+import { reinitialise } from '../methods/reinit.js'
+import { embeddingWindowCount, melFrameCount, speechEmbeddingFeatures, SpeechEmbeddingClassifier, EMBEDDING_SIZE, INT16_SCALE, MIN_SAMPLES, type SpeechEmbedding } from './speech-embedding.js'
 import { loadSpeechEmbedding, SpeechEmbeddingReference } from './speech-embedding-node.js'
 
 /** A voiced-sounding clip: harmonics of a gliding pitch, a formant-like envelope and noise, in int16 range. */
@@ -99,6 +101,7 @@ describe('speech embedding (openWakeWord)', () => {
     }
     const net = new KeywordNet(loadSpeechEmbedding())
     const mel0 = net.backbone.melspectrogram.parameters().map((p) => p.data.slice())
+    const emb0 = net.backbone.embedding.parameters().map((p) => p.data.slice())
     const N = MIN_SAMPLES
     const x = new Float32Array(2 * N)
     x.set(clip(N, 5))
@@ -116,5 +119,34 @@ describe('speech embedding (openWakeWord)', () => {
     for (let k = 0; k < 5; k++) losses.push((await s.trainStep({ x: hostF32(x, [2, N]), y: hostI64([0, 1], [2]) })).loss)
     expect(losses[4]!, `losses ${losses}`).toBeLessThan(losses[0]!)
     net.backbone.melspectrogram.parameters().forEach((p, i) => expect(p.data).toEqual(mel0[i]))
+    expect(net.backbone.embedding.parameters().filter((p, i) => p.data.some((v, j) => v !== emb0[i]![j])).length).toBe(39)
+  })
+
+  it('with a head: parameters are the ONNX initializer names in layer order plus classifier.*, in five stages', () => {
+    const m = new SpeechEmbeddingClassifier(loadSpeechEmbedding(), 3, new Rng(0))
+    const names = m.namedParameters().map(([n]) => n)
+    expect(names.length).toBe(41)
+    expect(names.slice(0, 2).sort()).toEqual(['model/conv2d/Conv2D_bias_fused_bn', 'model/conv2d/Conv2D_weights_fused_bn'])
+    expect(names.slice(-2)).toEqual(['classifier.weight', 'classifier.bias'])
+    expect(names).not.toContain('1.melW') // the fixed front-end is not a parameter of the classifier
+    const groups = layerGroups(m, m.headPrefixes)
+    expect(groups.map((g) => g.name)).toEqual(['model/stage1', 'model/stage2', 'model/stage3', 'model/stage4', 'model/stage5', 'head'])
+    expect(groups.reduce((n, g) => n + g.params.length, 0)).toBe(41)
+  })
+
+  it('from scratch: convolutions re-drawn He-uniform, biases 0, the mel front-end untouched', () => {
+    const m = new SpeechEmbeddingClassifier(loadSpeechEmbedding(), 3, new Rng(0))
+    const mel = m.backbone.melspectrogram.parameters().map((p) => p.data.slice())
+    reinitialise(m, new Rng(5))
+    for (const [n, p] of m.backbone.namedParameters()) {
+      if (p.shape.length < 2) expect(p.data.every((v) => v === 0), n).toBe(true)
+      else {
+        const bound = Math.sqrt(6 / p.shape.slice(1).reduce((a, b) => a * b, 1))
+        const max = p.data.reduce((a, v) => Math.max(a, Math.abs(v)), 0)
+        expect(max, n).toBeLessThanOrEqual(bound)
+        expect(max, n).toBeGreaterThan(0.8 * bound)
+      }
+    }
+    m.backbone.melspectrogram.parameters().forEach((p, i) => expect(p.data).toEqual(mel[i]))
   })
 })

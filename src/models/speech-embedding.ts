@@ -13,9 +13,12 @@
  *   -> embedding_model.onnx on (windows, 76, 32, 1) -> 96 values per window.
  */
 import { CheckpointError, ConfigError } from '../errors.js'
-import { concat, Graph, withGraph, type Tensor } from '../graph/graph.js'
+import { concat, Graph, withGraph, type Parameter, type Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import { importOnnx, type OnnxModel } from '../onnx/import.js'
+import { Linear } from './layers.js'
+import type { Rng } from '../runtime/rng.js'
+import type { AudioClassifier } from './audio-classifier.js'
 import { lower } from '../onnx/lower.js'
 import { ortTensor, type Runtime } from '../runtime/session.js'
 
@@ -46,6 +49,33 @@ export function embeddingWindowCount(frames: number): number {
   return frames < WINDOW_FRAMES ? 0 : Math.floor((frames - WINDOW_FRAMES) / WINDOW_STEP) + 1
 }
 
+/** Index N of an initializer of layer `model/conv2d_N/...` (`model/conv2d/...` is 0). */
+function convIndex(name: string): number {
+  const m = /conv2d(?:_(\d+))?\//.exec(name)
+  return m ? Number(m[1] ?? 0) : 1e9
+}
+
+/**
+ * Audio (B, N) in int16 range -> openWakeWord's transformed mel frames (B, frames, 32) through
+ * melspectrogram.onnx. The model floors its dB values at (max - 80) with the max over the whole
+ * input tensor, so each clip goes through it alone, as openWakeWord computes one clip at a time; a
+ * batch of clips in one call would floor quiet clips by the loudest.
+ */
+export function openWakeWordMel(melspectrogram: OnnxModel, audio: Tensor): Tensor {
+  const [B, N] = audio.shape as [number, number]
+  const frames = melFrameCount(N)
+  const out = melspectrogram.outputs[0]!.name
+  const one = (x: Tensor): Tensor => {
+    const m = melspectrogram.forward({ input: x })[out]! // (1, 1, frames, 32)
+    if (m.shape[2] !== frames || m.shape[3] !== MEL_BINS) {
+      throw new CheckpointError('CHECKPOINT_SPEECH_EMBEDDING_SHAPE', `melspectrogram.onnx gave ${JSON.stringify(m.shape)} for ${N} samples; expected [1, 1, ${frames}, ${MEL_BINS}]`, "use openWakeWord's melspectrogram.onnx")
+    }
+    return m.reshape([1, frames, MEL_BINS])
+  }
+  const rows = B === 1 ? [one(audio)] : Array.from({ length: B }, (_, b) => one(audio.slice(0, b, b + 1)))
+  return (B === 1 ? rows[0]! : concat(rows, 0)).div(10).add(2) // (B, frames, 32)
+}
+
 /** The two imported models; `forward` maps audio (B, N) in int16 range to embeddings (B, W, 96). */
 export class SpeechEmbedding extends Module {
   readonly melspectrogram: OnnxModel
@@ -64,25 +94,19 @@ export class SpeechEmbedding extends Module {
     this.melspectrogram.requiresGrad(false)
   }
 
-  /**
-   * Audio (B, N) in int16 range -> openWakeWord's transformed mel frames (B, frames, 32). The model
-   * floors its dB values at (max - 80) with the max over the whole input tensor, so each clip goes
-   * through it alone, as openWakeWord computes one clip at a time; a batch of clips in one call
-   * would floor quiet clips by the loudest.
-   */
+  /** Audio (B, N) in int16 range -> openWakeWord's transformed mel frames (B, frames, 32); see openWakeWordMel. */
   mel(audio: Tensor): Tensor {
-    const [B, N] = audio.shape as [number, number]
-    const frames = melFrameCount(N)
-    const out = this.melspectrogram.outputs[0]!.name
-    const one = (x: Tensor): Tensor => {
-      const m = this.melspectrogram.forward({ input: x })[out]! // (1, 1, frames, 32)
-      if (m.shape[2] !== frames || m.shape[3] !== MEL_BINS) {
-        throw new CheckpointError('CHECKPOINT_SPEECH_EMBEDDING_SHAPE', `melspectrogram.onnx gave ${JSON.stringify(m.shape)} for ${N} samples; expected [1, 1, ${frames}, ${MEL_BINS}]`, "use openWakeWord's melspectrogram.onnx")
-      }
-      return m.reshape([1, frames, MEL_BINS])
-    }
-    const rows = B === 1 ? [one(audio)] : Array.from({ length: B }, (_, b) => one(audio.slice(0, b, b + 1)))
-    return (B === 1 ? rows[0]! : concat(rows, 0)).div(10).add(2) // (B, frames, 32)
+    return openWakeWordMel(this.melspectrogram, audio)
+  }
+
+  /**
+   * The embedding model's weights under their ONNX initializer names, in layer order (conv2d,
+   * conv2d_1, ..., conv2d_19), so a checkpoint is keyed by the names the graph uses. The mel
+   * front-end is signal processing, not a learnt part: it is left out (never trained, saved or
+   * re-initialised) and traced with the weights of the file.
+   */
+  override namedParameters(prefix = ''): [string, Parameter][] {
+    return [...this.embedding.namedParameters(prefix)].sort((a, b) => convIndex(a[0]) - convIndex(b[0]) || (a[0] < b[0] ? -1 : 1))
   }
 
   /** Mel frames (B, frames, 32) -> embeddings (B, W, 96) of the full 76-frame windows every 8 frames. */
@@ -102,6 +126,81 @@ export class SpeechEmbedding extends Module {
   /** Audio (B, N) in int16 range -> embeddings (B, W, 96). */
   forward(audio: Tensor): Tensor {
     return this.embed(this.mel(audio))
+  }
+}
+
+/**
+ * Stages of the embedding network, bottom to top, by the conv layers' widths (24, 48, 72, 96, 96
+ * channels): the layer groups of gradual unfreezing and discriminative learning rates.
+ */
+const STAGES: readonly [number, number][] = [[0, 2], [3, 6], [7, 10], [11, 14], [15, 19]]
+
+/**
+ * The speech embedding with a classification head: clips in [-1, 1) are scaled to int16 range,
+ * embedded (B, W, 96), averaged over the W windows and mapped to logits by `classifier`.
+ *
+ * Mean pooling, not openWakeWord's flattening of a fixed number of windows: a keyword can sit
+ * anywhere in a padded clip, and the mean is the same wherever it lands (up to the window grid)
+ * and for any clip length, so one head serves every --clip-seconds.
+ */
+export class SpeechEmbeddingClassifier extends Module implements AudioClassifier {
+  readonly arch = 'speech-embedding'
+  readonly featureSize = EMBEDDING_SIZE
+  readonly minSamples = MIN_SAMPLES
+  readonly headPrefixes: readonly string[] = ['classifier']
+  readonly _backbone: SpeechEmbedding
+  classifier: Linear
+
+  constructor(backbone: SpeechEmbedding, numClasses: number, rng: Rng) {
+    super()
+    this._backbone = backbone
+    this.classifier = new Linear(EMBEDDING_SIZE, numClasses, rng)
+  }
+  get backbone(): SpeechEmbedding {
+    return this._backbone
+  }
+  get numClasses(): number {
+    return this.classifier.outFeatures
+  }
+  setHead(numClasses: number, rng: Rng): void {
+    this.classifier = new Linear(EMBEDDING_SIZE, numClasses, rng)
+    this.nameParameters()
+  }
+  override namedParameters(prefix = ''): [string, Parameter][] {
+    return [...this._backbone.namedParameters(prefix), ...this.classifier.namedParameters(prefix ? `${prefix}.classifier` : 'classifier')]
+  }
+  blockOf(name: string): string | null {
+    const i = /conv2d(?:_(\d+))?\//.exec(name)
+    if (!i) return null
+    const n = Number(i[1] ?? 0)
+    return `model/stage${STAGES.findIndex(([a, b]) => n >= a && n <= b) + 1}`
+  }
+  /**
+   * From scratch: the exported network has its BatchNorm fused into the convolutions, so without it
+   * PyTorch's default initialisation (variance shrinking by 6x per layer over 20 layers) gives a
+   * constant output that cannot train; convolutions are re-drawn He-uniform (U(+-sqrt(6 / fan_in)),
+   * variance-preserving through ReLUs), biases 0, and the head as torch.nn.Linear.
+   */
+  reinitialise(rng: Rng): void {
+    for (const [, p] of this._backbone.namedParameters()) {
+      if (p.shape.length < 2) {
+        p.data.fill(0)
+        continue
+      }
+      const bound = Math.sqrt(6 / p.shape.slice(1).reduce((a, b) => a * b, 1))
+      for (let i = 0; i < p.data.length; i++) p.data[i] = (rng.next() * 2 - 1) * bound
+    }
+    this.classifier = new Linear(EMBEDDING_SIZE, this.numClasses, rng)
+    this.nameParameters()
+  }
+  features(audio: Tensor): Tensor {
+    return this._backbone.forward(audio.mul(INT16_SCALE)).mean(1) // (B, W, 96) -> (B, 96)
+  }
+  head(features: Tensor): Tensor {
+    return this.classifier.forward(features)
+  }
+  logits(audio: Tensor): Tensor {
+    return this.head(this.features(audio))
   }
 }
 

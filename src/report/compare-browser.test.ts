@@ -120,6 +120,27 @@ describe.skipIf(!hasChromium)('report.html in Chromium', () => {
     expect(await drawnAt(page, id, 2, last.wall_s, last.value, COLOR.scratch)).toBe(true)
   })
 
+  it('a further scratch side gets its own series, band and colour (green) in both kinds of chart', async () => {
+    const r: CompareReport = { ...report, extra_scratch: [{ key: 'keyword-cnn', model: 'keyword-cnn (from scratch)' }], budgets: report.budgets.map((b) => ({ ...b, extra: { 'keyword-cnn': { ...b.scratch, mean: Math.max(0, b.scratch.mean - 0.05) } } })), curves: { ...report.curves, 'keyword-cnn': report.curves!.scratch! } }
+    const file = join(dir, 'report-extra.html')
+    writeFileSync(file, renderCompareReport(r))
+    const p2 = await browser.newPage({ viewport: { width: 1100, height: 900 } })
+    await p2.goto(pathToFileURL(file).href)
+    await p2.waitForSelector('body[data-ready]', { timeout: 15_000 })
+    const metric = await p2.evaluate(() => {
+      const u = (window as unknown as { finetuneCharts: Record<string, uPlotLike> }).finetuneCharts['chart-metric']!
+      return { labels: u.series.map((s) => s.label), data: u.data, bands: u.bands.map((b) => b.series) }
+    })
+    expect(metric.labels.slice(7)).toEqual(['keyword-cnn', 'keyword-cnn + std', 'keyword-cnn \u2212 std'])
+    const bs = [...r.budgets].sort((a, b) => a.labels - b.labels)
+    expect(metric.data[7]).toEqual(bs.map((b) => b.extra!['keyword-cnn']!.mean))
+    expect(metric.bands).toEqual([[2, 3], [5, 6], [8, 9]])
+    for (const b of r.budgets) expect(await drawnAt(p2, 'chart-metric', 7, b.labels, b.extra!['keyword-cnn']!.mean, [0, 158, 115]), `keyword-cnn at ${b.labels}`).toBe(true)
+    const curveLabels = await p2.evaluate(() => (window as unknown as { finetuneCharts: Record<string, uPlotLike> }).finetuneCharts['chart-curve-0']!.series.map((s) => s.label))
+    expect(curveLabels).toEqual(['s', 'pretrained', 'scratch', 'keyword-cnn'])
+    await p2.close()
+  })
+
   it('the tables list every budget, run and time to target; the page fetched nothing and logged no error', async () => {
     const rows = (sel: string): Promise<string[][]> => page.$$eval(`${sel} tbody tr`, (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')))
     const summary = await rows('#summary')

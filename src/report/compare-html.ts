@@ -3,12 +3,12 @@
  * mean ± std bands), learning curves per budget, the time-to-target table and every number in
  * plain tables. One file; the charting library is inlined (see html.ts).
  */
-import { COMPARE_SIDES, compareRows, formatMetric, formatSeconds, speedup, timeToTarget, type CompareReport } from './compare.js'
+import { compareRows, formatMetric, formatSeconds, reportSides, sideOf, speedup, timeToTarget, type CompareReport } from './compare.js'
 import { escapeHtml as h, htmlPage, type ChartAssets } from './html.js'
 
 /** Budgets with learning curves, in the report's order, each with the key used in `curves`. */
 function curveBudgets(r: CompareReport): { key: string; labels: number }[] {
-  const keys = new Set(COMPARE_SIDES.flatMap((s) => Object.keys(r.curves?.[s] ?? {})))
+  const keys = new Set(reportSides(r).flatMap((s) => Object.keys(r.curves?.[s] ?? {})))
   const known = r.budgets.filter((b) => keys.has(String(b.budget))).map((b) => ({ key: String(b.budget), labels: b.labels }))
   const extra = [...keys].filter((k) => !known.some((b) => b.key === k)).map((key) => ({ key, labels: NaN }))
   return [...known, ...extra]
@@ -23,29 +23,34 @@ function table(id: string, rows: readonly (readonly string[])[]): string {
 export function renderCompareReportWith(r: CompareReport, assets: ChartAssets): string {
   const seeds = Math.max(...r.budgets.map((b) => b.pretrained.runs.length))
   const curves = curveBudgets(r)
+  const sides = reportSides(r)
   const tttRows = [
-    ['budget', 'labels', 'pretrained: time to target', 'reached', 'scratch: time to target', 'reached', 'speed-up'],
+    ['budget', 'labels', ...sides.flatMap((s) => [`${s}: time to target`, 'reached']), 'speed-up'],
     ...r.budgets.map((b) => {
-      const p = timeToTarget(b.pretrained)
-      const s = timeToTarget(b.scratch)
       const su = speedup(b)
-      return [String(b.budget), String(b.labels), p.mean === null ? 'never' : `${formatSeconds(p.mean)} s`, `${p.reached}/${p.runs}`, s.mean === null ? 'never' : `${formatSeconds(s.mean)} s`, `${s.reached}/${s.runs}`, su === null ? '-' : `${su.toFixed(1)}x`]
+      const cells = sides.flatMap((k) => {
+        const side = sideOf(b, k)
+        if (!side) return ['-', '-']
+        const t = timeToTarget(side)
+        return [t.mean === null ? 'never' : `${formatSeconds(t.mean)} s`, `${t.reached}/${t.runs}`]
+      })
+      return [String(b.budget), String(b.labels), ...cells, su === null ? '-' : `${su.toFixed(1)}x`]
     }),
   ]
   const runRows = [
     ['budget', 'labels', 'side', 'seed', r.metric, 'steps', 'wall time (s)', 'time to target (s)', 'learning rate'],
     ...r.budgets.flatMap((b) =>
-      COMPARE_SIDES.flatMap((side) => b[side].runs.map((run) => [String(b.budget), String(b.labels), side, String(run.seed), formatMetric(run.value), String(run.steps), formatSeconds(run.wall_s), run.time_to_target_s === null ? 'never' : formatSeconds(run.time_to_target_s), String(run.lr)])),
+      sides.flatMap((side) => (sideOf(b, side)?.runs ?? []).map((run) => [String(b.budget), String(b.labels), side, String(run.seed), formatMetric(run.value), String(run.steps), formatSeconds(run.wall_s), run.time_to_target_s === null ? 'never' : formatSeconds(run.time_to_target_s), String(run.lr)])),
     ),
   ]
   const curveRows = [
     ['budget', 'side', 'step', 'wall time (s)', r.metric],
-    ...curves.flatMap(({ key }) => COMPARE_SIDES.flatMap((side) => (r.curves?.[side]?.[key] ?? []).map((p) => [key, side, String(p.step), formatSeconds(p.wall_s), formatMetric(p.value)]))),
+    ...curves.flatMap(({ key }) => sides.flatMap((side) => (r.curves?.[side]?.[key] ?? []).map((p) => [key, side, String(p.step), formatSeconds(p.wall_s), formatMetric(p.value)]))),
   ]
   const body = `
 <h1>${h(r.task)}: pre-trained against from scratch</h1>
 <p class="muted">${h(r.metric)} (${r.higher_is_better ? 'higher' : 'lower'} is better) on the test data, mean ± std over ${seeds} seed${seeds === 1 ? '' : 's'}; made ${h(r.created)}</p>
-<p>pre-trained: <code>${h(r.model)}</code><br>from scratch: <code>${h(r.scratch_model)}</code></p>
+<p>pre-trained: <code>${h(r.model)}</code><br>from scratch: <code>${h(r.scratch_model)}</code>${(r.extra_scratch ?? []).map((e) => `<br>from scratch (${h(e.key)}): <code>${h(e.model)}</code>`).join('')}</p>
 
 <h2>${h(r.metric)} against labelled examples</h2>
 <figure><div id="chart-metric" class="chart" data-chart="metric"></div>
@@ -55,7 +60,7 @@ export function renderCompareReportWith(r: CompareReport, assets: ChartAssets): 
 ${curves.length ? `<p class="muted">${h(r.metric)} against wall time, one chart per budget</p>\n<div class="charts">\n${curves.map((c, i) => `<figure><figcaption>budget ${h(c.key)}${Number.isFinite(c.labels) ? ` (${c.labels} labels)` : ''}</figcaption><div id="chart-curve-${i}" class="chart" data-chart="curve" data-budget="${h(c.key)}"></div></figure>`).join('\n')}\n</div>` : '<p class="muted">this report has no learning curves</p>'}
 
 <h2>Time to target</h2>
-<p class="muted">target: the best ${h(r.metric)} the scratch side reached at that budget; time: mean wall time over the runs that reached it</p>
+<p class="muted">target: the best ${h(r.metric)} the scratch side${r.extra_scratch?.length ? 's' : ''} reached at that budget; time: mean wall time over the runs that reached it</p>
 ${table('time-to-target', tttRows)}
 
 <h2>All numbers</h2>
@@ -65,7 +70,7 @@ ${curveRows.length > 1 ? `<details><summary>learning-curve points (${curveRows.l
 
 <h2>Fairness</h2>
 <p>${h(r.fairness)}</p>`
-  return htmlPage({ title: `${r.task}: pre-trained vs scratch (${r.metric})`, body, assets, data: { report: r, curves: curves.map((c) => c.key) }, script: CLIENT })
+  return htmlPage({ title: `${r.task}: pre-trained vs scratch (${r.metric})`, body, assets, data: { report: r, curves: curves.map((c) => c.key), sides }, script: CLIENT })
 }
 
 // Runs in the page (plain ES2020, no build step): draws the charts from #page-data and exposes each
@@ -74,9 +79,12 @@ const CLIENT = `'use strict';
 (() => {
   const D = JSON.parse(document.getElementById('page-data').textContent);
   const R = D.report;
-  const SIDES = ['pretrained', 'scratch'];
-  const COLOR = { pretrained: '#0072B2', scratch: '#D55E00' };
-  const FILL = { pretrained: 'rgba(0,114,178,0.16)', scratch: 'rgba(213,94,0,0.16)' };
+  const SIDES = D.sides;
+  // Okabe-Ito colours: pretrained blue, scratch vermillion, further scratch sides green, purple, yellow
+  const PALETTE = [['#0072B2', 'rgba(0,114,178,0.16)'], ['#D55E00', 'rgba(213,94,0,0.16)'], ['#009E73', 'rgba(0,158,115,0.16)'], ['#CC79A7', 'rgba(204,121,167,0.16)'], ['#E69F00', 'rgba(230,159,0,0.16)']];
+  const COLOR = {}, FILL = {};
+  SIDES.forEach((s, i) => { COLOR[s] = PALETTE[i % PALETTE.length][0]; FILL[s] = PALETTE[i % PALETTE.length][1]; });
+  const sideOf = (b, s) => (s === 'pretrained' || s === 'scratch' ? b[s] : b.extra && b.extra[s]);
   const charts = {};
   window.finetuneCharts = charts;
   const num = (v) => v == null ? '' : Math.abs(v) >= 1000 ? v.toFixed(0) : String(+v.toPrecision(4));
@@ -95,7 +103,8 @@ const CLIENT = `'use strict';
   const bands = [];
   for (const s of SIDES) {
     const i = data.length;
-    data.push(bs.map((b) => b[s].mean), bs.map((b) => b[s].mean + b[s].std), bs.map((b) => b[s].mean - b[s].std));
+    const v = (b, f) => { const x = sideOf(b, s); return x ? f(x) : null; };
+    data.push(bs.map((b) => v(b, (x) => x.mean)), bs.map((b) => v(b, (x) => x.mean + x.std)), bs.map((b) => v(b, (x) => x.mean - x.std)));
     series.push(
       { label: s, stroke: COLOR[s], width: 2, points: { show: true, size: 9, fill: COLOR[s] } },
       { label: s + ' + std', stroke: FILL[s], width: 1, points: { show: false } },

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../errors.js'
 import { renderCompareReport } from './assets-node.js'
-import { compareTable, parseCompareReport, speedup, timeToTarget, type CompareReport } from './compare.js'
+import { compareTable, formatMetric, parseCompareReport, reportSides, speedup, timeToTarget, type CompareReport } from './compare.js'
 
 const fixture = (): CompareReport => parseCompareReport(JSON.parse(readFileSync(new URL('../../test/fixtures/report/compare-report.json', import.meta.url), 'utf8')))
 
@@ -46,6 +46,27 @@ describe('compare report', () => {
       for (const p of ['metric:', 'budgets[1].labels:', 'budgets[2].scratch.runs[0].value:', 'curves.teacher:']) expect(m).toContain(p)
     }
     expect(() => parseCompareReport([])).toThrow(/not a JSON object/)
+  })
+
+  it('a report with further scratch sides: parsed, one column and one time-to-target column each, difference to the best scratch side', () => {
+    const base = fixture()
+    const cnn = (b: CompareReport['budgets'][number]) => ({ ...b.scratch, mean: b.scratch.mean + 0.01 })
+    const r = parseCompareReport({ ...base, extra_scratch: [{ key: 'keyword-cnn', model: 'keyword-cnn (from scratch)' }], budgets: base.budgets.map((b) => ({ ...b, extra: { 'keyword-cnn': cnn(b) } })), curves: { ...base.curves, 'keyword-cnn': base.curves!.scratch } })
+    expect(r.extra_scratch).toHaveLength(1)
+    const text = compareTable(r)
+    expect(text).toContain('keyword-cnn: keyword-cnn (from scratch)')
+    const lines = text.split('\n')
+    const head = lines.find((l) => l.startsWith('budget'))!
+    expect(head).toMatch(/scratch accuracy\s+keyword-cnn accuracy\s+difference.*scratch time to target\s+keyword-cnn time to target\s+speed-up/)
+    const b = r.budgets[0]!
+    expect(lines[lines.indexOf(head) + 2]).toContain(`${b.pretrained.mean - b.extra!['keyword-cnn']!.mean >= 0 ? '+' : ''}${formatMetric(b.pretrained.mean - b.extra!['keyword-cnn']!.mean)}`)
+    expect(reportSides(r)).toEqual(['pretrained', 'scratch', 'keyword-cnn'])
+    const html = renderCompareReport(r)
+    expect(html).toContain('from scratch (keyword-cnn)')
+    expect(html).toContain('"sides":["pretrained","scratch","keyword-cnn"]')
+    // a missing extra side, a key that clashes, and curves of an undeclared side are each named
+    const bad = { ...base, extra_scratch: [{ key: 'scratch', model: 'x' }, { key: 'cnn', model: 'y' }], budgets: base.budgets, curves: { ...base.curves, other: {} } }
+    expect(() => parseCompareReport(bad)).toThrow(/extra_scratch\[0\]\.key: "scratch" is already a side[\s\S]*budgets\[0\]\.extra\.cnn: expected \{ mean, std, runs \}[\s\S]*curves\.other: unknown side/)
   })
 
   it('report.html is one file: the chart library inlined, the data escaped, nothing fetched', () => {

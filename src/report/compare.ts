@@ -36,6 +36,14 @@ export interface CompareBudget {
   labels: number
   pretrained: CompareSide
   scratch: CompareSide
+  /** More sides trained from scratch (the report's `extra_scratch`), by key. */
+  extra?: Record<string, CompareSide>
+}
+
+/** A further scratch side: its key in `budgets[].extra` and `curves`, and what it trained. */
+export interface ExtraScratch {
+  key: string
+  model: string
 }
 
 /** A point of a learning curve: the metric after `step` updates, `wall_s` seconds into the run. */
@@ -59,8 +67,20 @@ export interface CompareReport {
   fairness: string
   /** ISO time the report was made. */
   created: string
-  /** Learning curves per side, keyed by the budget as a string (`String(budget)`). */
-  curves?: Partial<Record<CompareSideName, Record<string, CurvePoint[]>>>
+  /** Learning curves per side (pretrained, scratch and the extra keys), keyed by the budget as a string (`String(budget)`). */
+  curves?: Partial<Record<string, Record<string, CurvePoint[]>>>
+  /** Further scratch sides (e.g. the same network from random weights and a small CNN), in table order. */
+  extra_scratch?: ExtraScratch[]
+}
+
+/** Every side of a report in display order: pretrained, scratch, then the extra scratch sides. */
+export function reportSides(r: Pick<CompareReport, 'extra_scratch'>): string[] {
+  return [...COMPARE_SIDES, ...(r.extra_scratch ?? []).map((e) => e.key)]
+}
+
+/** One side of a budget by key (undefined where a budget lacks an extra side). */
+export function sideOf(b: CompareBudget, key: string): CompareSide | undefined {
+  return key === 'pretrained' || key === 'scratch' ? b[key] : b.extra?.[key]
 }
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
@@ -91,6 +111,16 @@ export function parseCompareReport(json: unknown, source = 'report.json'): Compa
       need(r, p, 'time_to_target_s', (v) => v === null || (isNum(v) && v >= 0), 'a number of seconds or null')
     })
   }
+  const extraKeys: string[] = []
+  if (json['extra_scratch'] !== undefined) {
+    if (!Array.isArray(json['extra_scratch'])) issues.add('extra_scratch', 'expected a list of { key, model }')
+    else
+      json['extra_scratch'].forEach((e: unknown, i) => {
+        if (!isObj(e) || typeof e['key'] !== 'string' || typeof e['model'] !== 'string') return issues.add(`extra_scratch[${i}]`, 'expected { key, model } (strings)')
+        if ((COMPARE_SIDES as readonly string[]).includes(e['key']) || extraKeys.includes(e['key'])) return issues.add(`extra_scratch[${i}].key`, `"${e['key']}" is already a side`)
+        extraKeys.push(e['key'])
+      })
+  }
   if (!Array.isArray(json['budgets']) || json['budgets'].length === 0) issues.add('budgets', 'expected a non-empty list')
   else
     json['budgets'].forEach((b: unknown, i) => {
@@ -99,12 +129,13 @@ export function parseCompareReport(json: unknown, source = 'report.json'): Compa
       need(b, `${p}.`, 'budget', (v) => v === 'all' || (isNum(v) && v > 0), 'a positive number or "all"')
       need(b, `${p}.`, 'labels', (v) => isNum(v) && v >= 1, 'a number >= 1 (the x axis is logarithmic)')
       for (const s of COMPARE_SIDES) side(b[s], `${p}.${s}`)
+      for (const e of extraKeys) side(isObj(b['extra']) ? b['extra'][e] : undefined, `${p}.extra.${e}`)
     })
   if (json['curves'] !== undefined) {
     if (!isObj(json['curves'])) issues.add('curves', 'expected { pretrained?, scratch? }')
     else
       for (const [s, byBudget] of Object.entries(json['curves'])) {
-        if (!(COMPARE_SIDES as readonly string[]).includes(s)) issues.add(`curves.${s}`, `unknown side; expected ${COMPARE_SIDES.join(' or ')}`)
+        if (![...COMPARE_SIDES, ...extraKeys].includes(s)) issues.add(`curves.${s}`, `unknown side; expected ${[...COMPARE_SIDES, ...extraKeys].join(' or ')}`)
         else if (!isObj(byBudget)) issues.add(`curves.${s}`, 'expected { [budget]: [{ step, wall_s, value }] }')
         else
           for (const [b, pts] of Object.entries(byBudget)) {
@@ -146,18 +177,24 @@ export function compareRows(r: CompareReport): string[][] {
     const t = timeToTarget(s)
     return t.mean === null ? `never (0/${t.runs})` : `${formatSeconds(t.mean)} s (${t.reached}/${t.runs})`
   }
-  const head = ['budget', 'labels', `pretrained ${r.metric}`, `scratch ${r.metric}`, 'difference', 'pretrained time to target', 'scratch time to target', 'speed-up']
+  const extra = (r.extra_scratch ?? []).map((e) => e.key)
+  const head = ['budget', 'labels', `pretrained ${r.metric}`, `scratch ${r.metric}`, ...extra.map((k) => `${k} ${r.metric}`), 'difference', 'pretrained time to target', 'scratch time to target', ...extra.map((k) => `${k} time to target`), 'speed-up']
+  const ms = (s: CompareSide | undefined): string => (s ? `${formatMetric(s.mean)} ± ${formatMetric(s.std)}` : '-')
   const rows = r.budgets.map((b) => {
-    const d = b.pretrained.mean - b.scratch.mean
+    // the difference is to the best scratch side at this budget
+    const best = [b.scratch, ...extra.map((k) => b.extra?.[k])].filter((x): x is CompareSide => !!x).reduce((a, x) => ((r.higher_is_better ? x.mean > a.mean : x.mean < a.mean) ? x : a))
+    const d = b.pretrained.mean - best.mean
     const su = speedup(b)
     return [
       String(b.budget),
       String(b.labels),
-      `${formatMetric(b.pretrained.mean)} ± ${formatMetric(b.pretrained.std)}`,
-      `${formatMetric(b.scratch.mean)} ± ${formatMetric(b.scratch.std)}`,
+      ms(b.pretrained),
+      ms(b.scratch),
+      ...extra.map((k) => ms(b.extra?.[k])),
       `${d >= 0 ? '+' : ''}${formatMetric(d)}`,
       ttt(b.pretrained),
       ttt(b.scratch),
+      ...extra.map((k) => (b.extra?.[k] ? ttt(b.extra[k]!) : '-')),
       su === null ? '-' : `${su.toFixed(1)}x`,
     ]
   })
@@ -175,12 +212,13 @@ export function compareTable(r: CompareReport): string {
     `${r.task}: ${r.metric} (${r.higher_is_better ? 'higher' : 'lower'} is better), mean ± std over ${seeds} seed${seeds === 1 ? '' : 's'}`,
     `pretrained: ${r.model}`,
     `scratch:    ${r.scratch_model}`,
+    ...(r.extra_scratch ?? []).map((e) => `${e.key}: ${e.model}`),
     '',
     line(rows[0]!),
     line(w.map((n) => '-'.repeat(n))),
     ...rows.slice(1).map(line),
     '',
-    `target: the best ${r.metric} the scratch side reached at that budget; time to target: mean over the runs that reached it`,
+    `target: the best ${r.metric} the scratch side${r.extra_scratch?.length ? 's' : ''} reached at that budget; time to target: mean over the runs that reached it${r.extra_scratch?.length ? '; difference: pre-trained minus the best scratch side' : ''}`,
     `fairness: ${r.fairness}`,
   ].join('\n')
 }

@@ -25,5 +25,6 @@ describe('tasks registry', () => {
     expect(taskOfConfig({ model_type: 'bert', architectures: ['BertModel'] })).toBeNull()
     expect(() => getTask('summarise')).toThrow(expect.objectContaining({ code: 'TASK_UNKNOWN', message: 'unknown task "summarise"', hint: `choose one of ${TASK_NAMES.join(', ')}` }))
     expect(TASK_NAMES.slice(0, 4)).toEqual(['text-classification', 'token-classification', 'causal-lm', 'image-classification'])
+    expect(taskOfConfig({ model_type: 'speech-embedding', id2label: { 0: 'yes' } })?.name).toBe('audio-classification')
   })
 })

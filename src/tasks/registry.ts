@@ -3,6 +3,7 @@
  * src/tasks/ and one line here.
  */
 import { ConfigError } from '../errors.js'
+import { audioClassification } from './audio-classification/task-node.js'
 import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
 import { semanticSegmentation } from './semantic-segmentation/task-node.js'
@@ -17,9 +18,10 @@ export const TASKS: readonly Task[] = [
   tokenClassification,
   causalLm,
   imageClassification,
-  translation,
-  semanticSegmentation,
+  audioClassification,
   speechRecognition,
+  semanticSegmentation,
+  translation,
 ]
 
 export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)

@@ -1,0 +1,29 @@
+/**
+ * What the audio-classification task needs of a model: clips in, one feature vector per clip, a
+ * linear head on it. Implemented by the pre-trained speech embedding with a pooled head
+ * (speech-embedding.ts) and the keyword CNN trained from scratch (keyword-cnn.ts).
+ */
+import type { Tensor } from '../graph/graph.js'
+import type { Module } from '../graph/module.js'
+import type { Rng } from '../runtime/rng.js'
+
+export interface AudioClassifier extends Module {
+  /** The built-in name (`--model`), recorded as config.json's model_type. */
+  readonly arch: string
+  readonly numClasses: number
+  readonly featureSize: number
+  /** Name prefixes of the head's parameters. */
+  readonly headPrefixes: readonly string[]
+  /** The shortest clip, in samples at 16 kHz, the model takes. */
+  readonly minSamples: number
+  /** Clips (B, N) at 16 kHz in [-1, 1) -> features (B, featureSize). */
+  features(audio: Tensor): Tensor
+  /** Features (B, featureSize) -> logits (B, numClasses). */
+  head(features: Tensor): Tensor
+  /** Clips (B, N) -> logits (B, numClasses). */
+  logits(audio: Tensor): Tensor
+  /** A new head of `numClasses` outputs (torch.nn.Linear's initialisation). */
+  setHead(numClasses: number, rng: Rng): void
+  /** The layer group of a parameter (methods/groups.ts), where its name has no numbered block. */
+  blockOf?(name: string): string | null
+}

@@ -1,0 +1,176 @@
+/**
+ * Audio classification on top of the trainer: batches of clips, the forward and loss, evaluation
+ * metrics, and the frozen method (the backbone's pooled features computed once, without
+ * augmentation, and cached; only the head trains on them).
+ */
+import { ConfigError } from '../../errors.js'
+import * as nn from '../../graph/nn.js'
+import type { OptimizerConfig } from '../../optim/optimizers.js'
+import type { HostTensor, Runtime } from '../../runtime/session.js'
+import { epochOrder } from '../../data/order.js'
+import type { AudioBatch, AudioSplit } from '../../data/audio-dataset.js'
+import type { AudioClassifier } from '../../models/audio-classifier.js'
+import { classificationMetrics, reportedClassificationMetrics } from '../../train/metrics.js'
+import { TrainSession } from '../../train/step.js'
+import type { TrainBatch, TrainingJob } from '../../train/trainer.js'
+
+export interface AudioJobConfig {
+  model: AudioClassifier
+  labels: readonly string[]
+  train?: AudioSplit | undefined
+  validation?: AudioSplit | undefined
+  batchSize: number
+  evalBatchSize?: number | undefined
+  seed: number
+  method: 'full' | 'frozen'
+  runtime: Runtime
+  optimizer: OptimizerConfig
+  clipNorm?: number
+  accumulation?: number
+}
+
+const feedsOf = (b: AudioBatch): Record<string, HostTensor> => ({
+  audio: { data: b.samples, shape: b.shape, dtype: 'float32' },
+  labels: { data: b.labels, shape: [b.labels.length], dtype: 'int64' },
+})
+
+/** Cached features of one split: a row of F per clip, and the labels (clips of bad files skipped are left out). */
+interface Cached {
+  f: Float32Array
+  l: BigInt64Array
+  n: number
+}
+
+export class AudioTaskRunner {
+  readonly session: TrainSession
+  readonly c: AudioJobConfig
+  #cache: { train: Cached; val: Cached | null } | null = null
+
+  constructor(c: AudioJobConfig) {
+    this.c = c
+    const m = c.model
+    if (m.numClasses !== c.labels.length) throw new ConfigError('MODEL_HEAD_SIZE', `the model's head has ${m.numClasses} outputs but there are ${c.labels.length} labels`, 'replace the head (--reinit-head)')
+    const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
+    if (c.method === 'frozen') {
+      m.requiresGrad(false)
+      for (const [n, p] of m.namedParameters()) if (p.kind === 'param' && m.headPrefixes.some((h) => n === h || n.startsWith(`${h}.`))) p.requiresGrad = true
+    }
+    this.session = new TrainSession({
+      ...common,
+      model: m,
+      forward: (i, g) => {
+        const logits = c.method === 'frozen' ? m.head(i['features']!) : m.logits(i['audio']!)
+        return { ...(i['labels'] ? { loss: nn.crossEntropy(logits, i['labels']) } : {}), ...(g.training ? {} : { outputs: { logits } }) }
+      },
+    })
+  }
+
+  async job(): Promise<TrainingJob> {
+    const c = this.c
+    const train = c.train!
+    if (c.method === 'frozen') await this.#cacheFeatures()
+    const batchesPerEpoch = c.method === 'frozen' ? Math.ceil(this.#cache!.train.n / c.batchSize) : train.batchCount(c.batchSize)
+    const self = this
+    return {
+      session: this.session,
+      trainExamples: train.length,
+      evalExamples: c.validation?.length ?? 0,
+      batchesPerEpoch,
+      async *batches(epoch: number, start: number): AsyncIterable<TrainBatch> {
+        if (c.method === 'frozen') {
+          const f = self.#cache!.train
+          const F = c.model.featureSize
+          const order = epochOrder(f.n, c.seed, epoch)
+          for (let b = start; b < batchesPerEpoch; b++) {
+            const ix = order.subarray(b * c.batchSize, Math.min(order.length, (b + 1) * c.batchSize))
+            const feats = new Float32Array(ix.length * F)
+            const labels = new BigInt64Array(ix.length)
+            ix.forEach((e, k) => {
+              feats.set(f.f.subarray(e * F, (e + 1) * F), k * F)
+              labels[k] = f.l[e]!
+            })
+            yield { feeds: { features: { data: feats, shape: [ix.length, F], dtype: 'float32' }, labels: { data: labels, shape: [ix.length], dtype: 'int64' } }, examples: ix.length }
+          }
+          return
+        }
+        for await (const b of train.batches(epoch, start, { batchSize: c.batchSize, train: true })) yield { feeds: feedsOf(b), examples: b.labels.length }
+      },
+      ...(c.validation ? { evaluate: () => this.evaluate() } : {}),
+    }
+  }
+
+  /** Accuracy, macro F1, per-class F1 and eval_loss on a split (the validation split by default). */
+  async evaluate(split?: AudioSplit): Promise<Record<string, number>> {
+    const c = this.c
+    const data = split ?? c.validation
+    if (!data) return {}
+    const preds: number[] = []
+    const gold: number[] = []
+    let lossSum = 0
+    let n = 0
+    const L = c.labels.length
+    const add = (logits: Float32Array, labels: BigInt64Array, loss: number | undefined): void => {
+      for (let k = 0; k < labels.length; k++) {
+        let best = 0
+        for (let j = 1; j < L; j++) if (logits[k * L + j]! > logits[k * L + best]!) best = j
+        preds.push(best)
+        gold.push(Number(labels[k]))
+      }
+      lossSum += (loss ?? 0) * labels.length
+      n += labels.length
+    }
+    const bs = c.evalBatchSize ?? c.batchSize
+    const cached = c.method === 'frozen' && !split ? this.#cache?.val : null
+    if (cached) {
+      const F = c.model.featureSize
+      for (let s = 0; s < cached.n; s += bs) {
+        const e = Math.min(cached.n, s + bs)
+        const labels = cached.l.slice(s, e)
+        const r = await this.session.evaluate({ features: { data: cached.f.slice(s * F, e * F), shape: [e - s, F], dtype: 'float32' }, labels: { data: labels, shape: [e - s], dtype: 'int64' } })
+        add(r.outputs['logits']!.data as Float32Array, labels, r.loss)
+      }
+    } else if (c.method === 'frozen') {
+      // a split that was not cached: features first, then the head
+      const f = await this.features(data)
+      const F = c.model.featureSize
+      for (let s = 0; s < f.n; s += bs) {
+        const e = Math.min(f.n, s + bs)
+        const labels = f.l.slice(s, e)
+        const r = await this.session.evaluate({ features: { data: f.f.slice(s * F, e * F), shape: [e - s, F], dtype: 'float32' }, labels: { data: labels, shape: [e - s], dtype: 'int64' } })
+        add(r.outputs['logits']!.data as Float32Array, labels, r.loss)
+      }
+    } else {
+      for await (const b of data.batches(0, 0, { batchSize: bs, train: false })) {
+        const r = await this.session.evaluate(feedsOf(b))
+        add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
+      }
+    }
+    return { eval_loss: lossSum / Math.max(n, 1), ...reportedClassificationMetrics(classificationMetrics(preds, gold, c.labels)) }
+  }
+
+  /** The backbone's pooled features of every clip of `split` (evaluation clips: no augmentation). */
+  async features(split: AudioSplit): Promise<Cached> {
+    const c = this.c
+    const m = c.model
+    const F = m.featureSize
+    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { f: m.features(i['audio']!) } }) })
+    const f = new Float32Array(split.length * F)
+    const l = new BigInt64Array(split.length)
+    let n = 0
+    for await (const b of split.batches(0, 0, { batchSize: c.evalBatchSize ?? c.batchSize, train: false })) {
+      if (b.labels.length === 0) continue
+      const out = (await fs.evaluate({ audio: { data: b.samples, shape: b.shape, dtype: 'float32' } })).outputs['f']!.data as Float32Array
+      // batches come in file order, so rows stay in split order with skipped clips left out
+      f.set(out, n * F)
+      l.set(b.labels, n)
+      n += b.labels.length
+    }
+    return { f: f.subarray(0, n * F), l: l.subarray(0, n), n }
+  }
+
+  async #cacheFeatures(): Promise<void> {
+    if (this.#cache) return
+    const c = this.c
+    this.#cache = { train: await this.features(c.train!), val: c.validation ? await this.features(c.validation) : null }
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * `audio-classification`: one label per clip (keywords, commands, speakers, accents). Models: the
+ * pre-trained speech embedding (`--model speech-embedding`), the keyword CNN from scratch
+ * (`--model keyword-cnn`) or a folder trained with this task; data: a folder per class or a
+ * CSV/JSONL of path,label, decoded, resampled to 16 kHz and cut to a fixed clip length whose policy
+ * the output folder records. Predict prints label, score and logits per file.
+ */
+import { readdirSync, statSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { ConfigError } from '../../errors.js'
+import { writeFileAtomic } from '../../checkpoint/io-node.js'
+import { clipPolicyOf, loadAudioData, loadAudioFiles, type AudioDataOptions } from '../../data/audio-data-node.js'
+import type { ClipPolicy } from '../../data/audio-transforms.js'
+import { labelNames } from '../../data/labels.js'
+import { exportInferenceOnnx } from '../../export/onnx.js'
+import { Rng } from '../../runtime/rng.js'
+import { Runtime } from '../../runtime/session.js'
+import { assertFiniteOutputs, freezeByName, softmax, subsetSplits, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { AUDIO_MODELS, openAudioCheckpoint, saveAudioCheckpoint, type AudioCheckpoint } from './checkpoint-node.js'
+import { AudioTaskRunner } from './runner.js'
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
+const TASK = 'audio-classification'
+const RATE = 16000
+
+/** The clip policy of a training run: the flags, else the folder's, else 1 s padded at the end. */
+function trainClip(o: Record<string, unknown>, ck: AudioCheckpoint): ClipPolicy {
+  const seconds = num(o['clipSeconds'])
+  const base = ck.clip ?? clipPolicyOf({ sampleRate: RATE })
+  const clip = clipPolicyOf({ sampleRate: RATE, clip: { length: seconds !== undefined ? Math.round(seconds * RATE) : base.length, pad: (str(o['clipPad']) as ClipPolicy['pad']) ?? base.pad, crop: (str(o['clipCrop']) as ClipPolicy['crop']) ?? base.crop, trainCrop: base.trainCrop } })
+  const min = ck.model.minSamples
+  if (clip.length < min) {
+    const need = Math.ceil((min / RATE) * 100) / 100
+    throw new ConfigError('CONFIG_CLIP_TOO_SHORT', `--clip-seconds ${seconds ?? clip.length / RATE} gives clips of ${clip.length} samples; ${ck.arch} needs at least ${min} (${(min / RATE).toFixed(3)} s)`, `pass --clip-seconds ${need} or more`)
+  }
+  return clip
+}
+
+function evalRunner(ck: AudioCheckpoint, runtime: Runtime, batchSize: number): AudioTaskRunner {
+  return new AudioTaskRunner({ model: ck.model, labels: ck.labels, batchSize, seed: 0, method: 'full', runtime, optimizer: { kind: 'sgd', lr: 0 } })
+}
+
+const dataColumns = (o: Record<string, unknown>): Partial<AudioDataOptions> => ({
+  ...(num(o['workers']) !== undefined ? { workers: num(o['workers'])! } : {}),
+  ...(str(o['audioColumn']) ? { audioColumn: str(o['audioColumn'])! } : {}),
+  ...(str(o['labelColumn']) ? { labelColumn: str(o['labelColumn'])! } : {}),
+})
+
+export const audioClassification: Task = {
+  name: TASK,
+  summary: `one label per audio clip: keywords, commands, speakers (${AUDIO_MODELS.join(', ')})`,
+  modality: 'audio',
+  options: {
+    clipSeconds: { type: 'number', describe: 'clip length in seconds; shorter files are padded, longer ones cropped (default: the model folder\'s, else 1)', min: 0.05, max: 60, commands: ['train'] },
+    clipPad: { type: 'enum', choices: ['end', 'center'], describe: 'where a short clip gets its zeros (default end)', commands: ['train'] },
+    clipCrop: { type: 'enum', choices: ['start', 'center'], describe: 'which part of a long clip eval and predict keep (training crops at random; default center)', commands: ['train'] },
+    augment: { type: 'boolean', describe: 'seeded gain, shift, noise and speed perturbation of training clips (--no-augment)', default: true, commands: ['train'] },
+    freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; commas separate patterns)', placeholder: 'REGEX', commands: ['train'] },
+    workers: { type: 'int', describe: 'decoding worker threads (default min(cores, 4); 0: in-process)', min: 0, commands: ['train', 'eval', 'predict'] },
+    audioColumn: { type: 'string', describe: 'audio path column of a CSV/JSONL list (default: path, audio, file...)', placeholder: 'NAME', commands: ['train', 'eval'] },
+    labelColumn: { type: 'string', describe: 'label column of a CSV/JSONL list (default: label, class, word...)', placeholder: 'NAME', commands: ['train', 'eval'] },
+  },
+  defaults: { batchSize: 16, lr: 1e-3, weightDecay: 0.01, schedule: 'cosine' },
+  examples: [
+    'finetune train --task audio-classification --model speech-embedding --data keywords/ --out ./kws',
+    'finetune train --task audio-classification --model speech-embedding --data clips.csv --method frozen --epochs 20 --out ./kws',
+    'finetune train --task audio-classification --model keyword-cnn --data keywords/ --clip-seconds 1 --out ./kws-cnn',
+    'finetune predict --model ./kws yes.wav no.flac',
+  ],
+  predictInputs: 'AUDIO...',
+  recognises: (c) => typeof c['model_type'] === 'string' && (AUDIO_MODELS as readonly string[]).includes(c['model_type']),
+
+  async prepare(o, runtime) {
+    const ck = await openAudioCheckpoint(o.model, { seed: o.seed })
+    const clip = trainClip(o, ck)
+    const augment = o['augment'] !== false
+    const loaded = await loadAudioData({
+      data: o.data,
+      ...(o.validation ? { validation: o.validation } : {}),
+      sampleRate: RATE,
+      clip,
+      target: 'label',
+      ...(augment ? {} : { augmentation: null }),
+      validationFraction: o.validation || o.subset ? 0 : o.validationSplit,
+      seed: o.seed,
+      onBadRow: o.onBadRow,
+      ...dataColumns(o),
+    })
+    const data = o.subset ? { ...loaded, ...subsetSplits(loaded.train, loaded.validation, loaded.train.labels(), o.subset) } : loaded
+    try {
+      const labels = labelNames(data.labels)
+      const same = ck.labelled && ck.labels.join('\u0000') === labels.join('\u0000')
+      if (ck.labelled && !same && !o.reinitHead) throw new ConfigError('MODEL_LABELS_DIFFER', `${o.model} has a head for [${ck.labels.join(', ')}] but the data has [${labels.join(', ')}]`, 'pass --reinit-head to train a new head for your labels')
+      const headFromCheckpoint = same && !o.reinitHead
+      if (!headFromCheckpoint) {
+        ck.model.setHead(labels.length, new Rng(o.seed))
+        ck.labels = [...labels]
+        ck.labelled = true
+      }
+      const frozen = freezeByName(ck.model, o['freeze'])
+      if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
+      return {
+        model: ck.model,
+        headPrefixes: ck.model.headPrefixes,
+        job: (optimizer) =>
+          new AudioTaskRunner({
+            model: ck.model,
+            labels,
+            train: data.train,
+            validation: data.validation,
+            batchSize: o.batchSize,
+            evalBatchSize: o.evalBatchSize,
+            seed: o.seed,
+            method: o.method === 'frozen' ? 'frozen' : 'full',
+            runtime,
+            optimizer,
+            clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
+            accumulation: o.gradAccum,
+          }).job(),
+        defaultMetric: 'accuracy',
+        labels,
+        headFromCheckpoint,
+        trainExamples: data.train.length,
+        evalExamples: data.validation?.length ?? 0,
+        get skipped() {
+          return data.badRows().total
+        },
+        record: { arch: ck.arch, weights: ck.weights, clip },
+        save: (dir) => saveAudioCheckpoint(dir, ck, clip, { [TASK_FIELD]: TASK }),
+        close: () => data.close(),
+      }
+    } catch (e) {
+      await data.close()
+      throw e
+    }
+  },
+
+  async open(model: string, o: OpenOptions) {
+    const ck = await openAudioCheckpoint(model)
+    if (!ck.labelled) throw new ConfigError('MODEL_UNTRAINED', `${model} is a built-in model without a head for any labels`, `train it first: finetune train --task ${TASK} --model ${model} --data CLIPS --out DIR`)
+    const clip = ck.clip ?? clipPolicyOf({ sampleRate: RATE })
+    const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
+    const workers = num(o['workers'])
+    return {
+      async evaluate(data, eo) {
+        const ds = await loadAudioData({ data, labels: ck.labels, sampleRate: RATE, clip, target: 'label', augmentation: null, validationFraction: 0, onBadRow: eo.onBadRow, ...dataColumns({ ...eo, workers }) })
+        try {
+          const metrics = await evalRunner(ck, runtime, eo.batchSize).evaluate(ds.train)
+          return { metrics, examples: ds.train.length, skipped: ds.badRows().total }
+        } finally {
+          await ds.close()
+        }
+      },
+      async predict(paths, po) {
+        if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give audio files or folders as arguments', 'run "finetune predict --help"')
+        const set = await loadAudioFiles(paths, { sampleRate: RATE, clip, ...(workers !== undefined ? { workers } : {}) })
+        const r = evalRunner(ck, runtime, po.batchSize)
+        const out: PredictRecord[] = []
+        const L = ck.labels.length
+        try {
+          for await (const b of set.batches(0, { batchSize: po.batchSize })) {
+            const res = await r.session.evaluate({ audio: { data: b.samples, shape: b.shape, dtype: 'float32' } })
+            const lg = res.outputs['logits']!.data as Float32Array
+            b.indices.forEach((ix, k) => {
+              const row = Array.from(lg.subarray(k * L, (k + 1) * L))
+              assertFiniteOutputs(row, model, set.paths[ix]!)
+              const p = softmax(row)
+              const best = p.indexOf(Math.max(...p))
+              out.push({ path: set.paths[ix]!, label: ck.labels[best]!, score: p[best]!, logits: row })
+            })
+          }
+          return out
+        } finally {
+          await set.close()
+        }
+      },
+      async export(eo) {
+        if (eo.format === 'safetensors') {
+          await saveAudioCheckpoint(eo.out, ck, clip, { [TASK_FIELD]: TASK })
+          return { path: eo.out, inputs: {} }
+        }
+        const B = eo.batchSize
+        const N = clip.length
+        const bytes = exportInferenceOnnx({
+          dynamicBatch: eo.dynamicBatch,
+          model: ck.model,
+          inputs: { audio: { shape: [B, N], dtype: 'float32' } },
+          forward: (i) => ({ logits: ck.model.logits(i['audio']!) }),
+          metadata: { task: TASK, model_type: ck.arch, sampling_rate: String(RATE), clip: JSON.stringify(clip), input: `audio: ${B} x ${N} mono samples at ${RATE} Hz in [-1, 1), padded/cropped as "clip" says`, id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))) },
+        })
+        await mkdir(dirname(eo.out) || '.', { recursive: true })
+        await writeFileAtomic(eo.out, [bytes])
+        return { path: eo.out, inputs: { audio: [B, N] } }
+      },
+      async inspect() {
+        const byModule: Record<string, number> = {}
+        for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param') {
+          const top = n.startsWith('classifier.') ? 'classifier' : (ck.model.blockOf?.(n) ?? n.split('.').slice(0, 2).join('.'))
+          byModule[top] = (byModule[top] ?? 0) + p.data.length
+        }
+        const json = { path: model, task: TASK, model_type: ck.arch, parameters: ck.model.countParameters(), numClasses: ck.model.numClasses, featureSize: ck.model.featureSize, head: ck.model.headPrefixes, labels: ck.labels, clip, byModule, files: statSync(model).isDirectory() ? readdirSync(model).sort() : [model] }
+        return {
+          json,
+          byModule,
+          rows: [
+            ['model', model],
+            ['task', TASK],
+            ['model type', ck.arch],
+            ['parameters', json.parameters.toLocaleString()],
+            ['head', `${ck.model.headPrefixes.join(', ')} (${ck.model.featureSize} -> ${ck.model.numClasses})`],
+            ['classes', `${ck.labels.length}: ${ck.labels.slice(0, 20).join(', ')}${ck.labels.length > 20 ? ', ...' : ''}`],
+            ['clip', `${clip.length} samples (${clip.length / clip.sampleRate} s) at ${clip.sampleRate} Hz, pad ${clip.pad}, crop ${clip.crop}`],
+          ],
+        }
+      },
+      close: () => runtime.dispose(),
+    }
+  },
+}
