@@ -19,6 +19,8 @@ import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-import
 export interface BenchContext {
   steps: number
   warmup: number
+  /** Training steps per runtime call (a Scan over K copies of the batch); 1 by default. */
+  stepsPerRun?: number
   median: (a: number[]) => number
 }
 
@@ -36,17 +38,23 @@ function randn(n: number, rng: Rng): Float32Array {
 
 async function timeSteps(session: TrainSession, batch: Record<string, HostTensor>, ctx: BenchContext): Promise<{ ms: number; extra: Record<string, unknown> }> {
   const times: number[] = []
+  const cpu: number[] = []
   let loss = NaN
   let first = NaN
   const t0 = performance.now()
-  for (let i = 0; i < ctx.warmup + ctx.steps; i++) {
+  const K = ctx.stepsPerRun ?? 1
+  // with K > 1 each timed sample is one call of K steps, reported per step
+  for (let i = 0; i < Math.ceil(ctx.warmup / K) + Math.ceil(ctx.steps / K); i++) {
     const t = performance.now()
-    loss = (await session.trainStep(batch)).loss
-    times.push(performance.now() - t)
+    const c = process.cpuUsage()
+    loss = K === 1 ? (await session.trainStep(batch)).loss : (await session.trainSteps(Array(K).fill(batch), Array(K).fill(1))).at(-1)!.loss
+    times.push((performance.now() - t) / K)
+    const dc = process.cpuUsage(c)
+    cpu.push((dc.user + dc.system) / 1000 / K)
     if (i === 0) first = loss
     if (i === 0) console.error(`[bench] first step (graph build + session) ${(performance.now() - t0).toFixed(0)} ms`)
   }
-  return { ms: ctx.median(times.slice(ctx.warmup)), extra: { finetune_loss: loss, first_loss: first } }
+  return { ms: ctx.median(times.slice(Math.ceil(ctx.warmup / K))), extra: { finetune_loss: loss, first_loss: first, ...(K > 1 ? { steps_per_run: K } : {}), finetune_cpu_ms: Math.round(ctx.median(cpu.slice(Math.ceil(ctx.warmup / K))) * 100) / 100 } }
 }
 
 class ConvBlock extends Module {
@@ -73,7 +81,7 @@ class ConvBlock extends Module {
 const adamw = { kind: 'adamw' as const, lr: 1e-4, weightDecay: 0.01 }
 
 /** Lets bench/profile.ts swap in a profiling runtime and flush the profile at the end. */
-export const profileHooks: { runtime: () => Runtime; end?: () => Promise<void> } = { runtime: () => new Runtime({ ...(process.env['FINETUNE_DUMP'] ? { dumpOptimizedTo: process.env['FINETUNE_DUMP'] } : {}), ...(process.env['FINETUNE_ORT_OPT'] ? { optimization: process.env['FINETUNE_ORT_OPT'] as 'all' } : {}) }) }
+export const profileHooks: { runtime: () => Runtime; end?: () => Promise<void> } = { runtime: () => new Runtime({ ...(process.env['FINETUNE_THREADS'] ? { threads: Number(process.env['FINETUNE_THREADS']) } : {}), ...(process.env['FINETUNE_DUMP'] ? { dumpOptimizedTo: process.env['FINETUNE_DUMP'] } : {}), ...(process.env['FINETUNE_ORT_OPT'] ? { optimization: process.env['FINETUNE_ORT_OPT'] as 'all' } : {}) }) }
 let sessions: TrainSession[] = []
 
 /** Releases the ONNX Runtime sessions a case built (between rounds of bench/run.ts). */

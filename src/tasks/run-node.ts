@@ -75,6 +75,7 @@ export async function train(opts: TaskTrainOptions): Promise<TrainOutcome> {
         eval_examples: p.evalExamples,
         best_step: result.bestStep,
         stop_reason: result.reason,
+        steps_per_run: result.stepsPerRun,
         method: o.method,
         skipped_rows: p.skipped,
         saved,

@@ -319,6 +319,13 @@ export class TrainSession {
     this.state.seed = s.seed
   }
 
+  /** Bytes a training run carries and fetches back: trainable parameters and their optimizer state. */
+  carriedBytes(): number {
+    const params = this.groups().flatMap((gr) => gr.params)
+    const slots = params.length ? this.optimizerStateKeys().length / params.length : 0
+    return params.reduce((n, p) => n + p.data.length, 0) * 4 * (1 + slots)
+  }
+
   /** Optimizer buffer names for the current trainable parameters. */
   optimizerStateKeys(): string[] {
     return this.groups().flatMap((gr) => gr.params.flatMap((p) => stateKeys(this.optimizer, p)))
