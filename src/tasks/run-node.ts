@@ -44,6 +44,8 @@ export async function train(opts: TaskTrainOptions): Promise<TrainOutcome> {
   let o = opts
   const task = getTask(o.task)
   if (!(o.batchSize >= 1)) throw new ConfigError('CONFIG_BATCH', `batch size must be at least 1, got ${o.batchSize}`)
+  if (typeof o.stepsPerRun === 'number' && o.stepsPerRun > 1 && o.gradAccum > 1)
+    throw new ConfigError('CONFIG_STEPS_PER_RUN', `--steps-per-run ${o.stepsPerRun} runs one micro-batch per update, but --grad-accum is ${o.gradAccum}`, 'use --steps-per-run 1 (or auto) with --grad-accum')
   checkOutputFolder(o)
   const runtime = new Runtime({ provider: o.device, ...(o.threads ? { threads: o.threads } : {}) })
   try {
