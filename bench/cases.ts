@@ -7,6 +7,7 @@ import { BatchNorm2d, Conv2d, Linear, Rng } from '../src/models/layers.js'
 import { TransformerBlock } from '../src/models/transformer-block.js'
 import { Runtime, type HostTensor } from '../src/runtime/session.js'
 import { TrainSession, type ForwardFn } from '../src/train/step.js'
+import { autoStepsPerRun } from '../src/train/trainer.js'
 import { textFamilies } from '../src/models/registry.js'
 import { visionArchs } from '../src/models/vision.js'
 import { taskLoss } from '../src/heads/losses.js'
@@ -19,8 +20,11 @@ import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-import
 export interface BenchContext {
   steps: number
   warmup: number
-  /** Training steps per runtime call (a Scan over K copies of the batch); 1 by default. */
-  stepsPerRun?: number
+  /**
+   * Training steps per runtime call (a Scan over K copies of the batch); 1 by default. 'auto' picks
+   * K as the trainer does, from the warm-up steps' time and the carried state.
+   */
+  stepsPerRun?: number | 'auto'
   median: (a: number[]) => number
 }
 
@@ -42,7 +46,19 @@ async function timeSteps(session: TrainSession, batch: Record<string, HostTensor
   let loss = NaN
   let first = NaN
   const t0 = performance.now()
-  const K = ctx.stepsPerRun ?? 1
+  let K = ctx.stepsPerRun === 'auto' ? 1 : (ctx.stepsPerRun ?? 1)
+  if (ctx.stepsPerRun === 'auto') {
+    // the trainer's rule on the warm-up steps (single steps; the first compiles and is not counted)
+    const warm: number[] = []
+    for (let i = 0; i < Math.max(ctx.warmup, 3); i++) {
+      const t = performance.now()
+      const r = await session.trainStep(batch)
+      if (i === 0) first = r.loss
+      warm.push(performance.now() - t)
+    }
+    K = autoStepsPerRun(Math.min(...warm.slice(1)), session.carriedBytes())
+    console.error(`[bench] steps per run: auto chose ${K} (step ${Math.min(...warm.slice(1)).toFixed(1)} ms, ${(session.carriedBytes() / 2 ** 20).toFixed(1)} MB carried)`)
+  }
   // with K > 1 each timed sample is one call of K steps, reported per step
   for (let i = 0; i < Math.ceil(ctx.warmup / K) + Math.ceil(ctx.steps / K); i++) {
     const t = performance.now()
@@ -51,10 +67,10 @@ async function timeSteps(session: TrainSession, batch: Record<string, HostTensor
     times.push((performance.now() - t) / K)
     const dc = process.cpuUsage(c)
     cpu.push((dc.user + dc.system) / 1000 / K)
-    if (i === 0) first = loss
+    if (i === 0 && ctx.stepsPerRun !== 'auto') first = loss
     if (i === 0) console.error(`[bench] first step (graph build + session) ${(performance.now() - t0).toFixed(0)} ms`)
   }
-  return { ms: ctx.median(times.slice(Math.ceil(ctx.warmup / K))), extra: { finetune_loss: loss, first_loss: first, ...(K > 1 ? { steps_per_run: K } : {}), finetune_cpu_ms: Math.round(ctx.median(cpu.slice(Math.ceil(ctx.warmup / K))) * 100) / 100 } }
+  return { ms: ctx.median(times.slice(Math.ceil(ctx.warmup / K))), extra: { finetune_loss: loss, first_loss: first, ...(ctx.stepsPerRun !== undefined ? { steps_per_run: K } : {}), finetune_cpu_ms: Math.round(ctx.median(cpu.slice(Math.ceil(ctx.warmup / K))) * 100) / 100 } }
 }
 
 class ConvBlock extends Module {
