@@ -63,11 +63,12 @@ async function timeSteps(session: TrainSession, batch: Record<string, HostTensor
   for (let i = 0; i < Math.ceil(ctx.warmup / K) + Math.ceil(ctx.steps / K); i++) {
     const t = performance.now()
     const c = process.cpuUsage()
-    loss = K === 1 ? (await session.trainStep(batch)).loss : (await session.trainSteps(Array(K).fill(batch), Array(K).fill(1))).at(-1)!.loss
+    const rs = K === 1 ? [await session.trainStep(batch)] : await session.trainSteps(Array(K).fill(batch), Array(K).fill(1))
+    loss = rs.at(-1)!.loss
     times.push((performance.now() - t) / K)
     const dc = process.cpuUsage(c)
     cpu.push((dc.user + dc.system) / 1000 / K)
-    if (i === 0 && ctx.stepsPerRun !== 'auto') first = loss
+    if (i === 0 && ctx.stepsPerRun !== 'auto') first = rs[0]!.loss
     if (i === 0) console.error(`[bench] first step (graph build + session) ${(performance.now() - t0).toFixed(0)} ms`)
   }
   return { ms: ctx.median(times.slice(Math.ceil(ctx.warmup / K))), extra: { finetune_loss: loss, first_loss: first, ...(ctx.stepsPerRun !== undefined ? { steps_per_run: K } : {}), finetune_cpu_ms: Math.round(ctx.median(cpu.slice(Math.ceil(ctx.warmup / K))) * 100) / 100 } }
