@@ -81,13 +81,14 @@ export const MAX_STEPS_PER_RUN = 16
  * estimated as 0.2 ms plus 0.5 ms per MB of carried state (parameters and optimizer moments that the
  * runtime binding copies out of every call): bench/steps-per-run.ts, and the 3-5 ms (10 MB,
  * transformer block) and 45-50 ms (134 MB, ResNet-18) measured for issue 15, put it at 0.35-0.5
- * ms/MB on a quiet machine.
+ * ms/MB on a quiet machine. A K-step graph is compiled once: when the time it would save over the
+ * `remaining` steps is under twice `compileMs` (what the first step took beyond a later one), K is 1.
  */
-export function autoStepsPerRun(stepMs: number, carriedBytes: number, limit = MAX_STEPS_PER_RUN): number {
+export function autoStepsPerRun(stepMs: number, carriedBytes: number, limit = MAX_STEPS_PER_RUN, cost: { compileMs: number; remaining: number } = { compileMs: 0, remaining: Infinity }): number {
   const overhead = 0.2 + (0.5 * carriedBytes) / 2 ** 20
   let k = 1
   while (k < MAX_STEPS_PER_RUN && k * 2 <= limit && overhead / k > 0.02 * stepMs) k *= 2
-  return k
+  return k > 1 && overhead * (1 - 1 / k) * cost.remaining < 2 * cost.compileMs ? 1 : k
 }
 
 export interface TrainResult {
@@ -257,7 +258,9 @@ export class Trainer {
             // runs end at epochs, evaluations and checkpoints: K fits twice between them, and a short
             // remainder of the run compiles no Scan graph
             const gaps = [this.job.batchesPerEpoch, ev.kind === 'steps' ? ev.every : Infinity, sv.kind === 'steps' ? sv.every : Infinity]
-            this.stepsPerRun = autoStepsPerRun(Math.min(...timed.slice(1)), s.carriedBytes(), Math.min(Math.min(...gaps) / 2, (total - s.step) / 4))
+            const stepMs = Math.min(...timed.slice(1))
+            const remaining = total - s.step
+            this.stepsPerRun = autoStepsPerRun(stepMs, s.carriedBytes(), Math.min(Math.min(...gaps) / 2, remaining / 4), { compileMs: timed[0]! - stepMs, remaining })
           }
         }
         for (let k = 0; k < results.length; k++) {
