@@ -7,6 +7,7 @@ import { BatchNorm2d, Conv2d, Linear, Rng } from '../src/models/layers.js'
 import { TransformerBlock } from '../src/models/transformer-block.js'
 import { Runtime, type HostTensor } from '../src/runtime/session.js'
 import { TrainSession, type ForwardFn } from '../src/train/step.js'
+import { autoStepsPerRun } from '../src/train/trainer.js'
 import { textFamilies } from '../src/models/registry.js'
 import { visionArchs } from '../src/models/vision.js'
 import { taskLoss } from '../src/heads/losses.js'
@@ -23,6 +24,11 @@ import { loadSpeechEmbedding } from '../src/models/speech-embedding-node.js'
 export interface BenchContext {
   steps: number
   warmup: number
+  /**
+   * Training steps per runtime call (a Scan over K copies of the batch); 1 by default. 'auto' picks
+   * K as the trainer does, from the warm-up steps' time and the carried state.
+   */
+  stepsPerRun?: number | 'auto'
   median: (a: number[]) => number
 }
 
@@ -40,17 +46,36 @@ function randn(n: number, rng: Rng): Float32Array {
 
 async function timeSteps(session: TrainSession, batch: Record<string, HostTensor>, ctx: BenchContext): Promise<{ ms: number; extra: Record<string, unknown> }> {
   const times: number[] = []
+  const cpu: number[] = []
   let loss = NaN
   let first = NaN
   const t0 = performance.now()
-  for (let i = 0; i < ctx.warmup + ctx.steps; i++) {
+  let K = ctx.stepsPerRun === 'auto' ? 1 : (ctx.stepsPerRun ?? 1)
+  if (ctx.stepsPerRun === 'auto') {
+    // the trainer's rule on the warm-up steps (single steps; the first compiles and is not counted)
+    const warm: number[] = []
+    for (let i = 0; i < Math.max(ctx.warmup, 3); i++) {
+      const t = performance.now()
+      const r = await session.trainStep(batch)
+      if (i === 0) first = r.loss
+      warm.push(performance.now() - t)
+    }
+    K = autoStepsPerRun(Math.min(...warm.slice(1)), session.carriedBytes())
+    console.error(`[bench] steps per run: auto chose ${K} (step ${Math.min(...warm.slice(1)).toFixed(1)} ms, ${(session.carriedBytes() / 2 ** 20).toFixed(1)} MB carried)`)
+  }
+  // with K > 1 each timed sample is one call of K steps, reported per step
+  for (let i = 0; i < Math.ceil(ctx.warmup / K) + Math.ceil(ctx.steps / K); i++) {
     const t = performance.now()
-    loss = (await session.trainStep(batch)).loss
-    times.push(performance.now() - t)
-    if (i === 0) first = loss
+    const c = process.cpuUsage()
+    const rs = K === 1 ? [await session.trainStep(batch)] : await session.trainSteps(Array(K).fill(batch), Array(K).fill(1))
+    loss = rs.at(-1)!.loss
+    times.push((performance.now() - t) / K)
+    const dc = process.cpuUsage(c)
+    cpu.push((dc.user + dc.system) / 1000 / K)
+    if (i === 0 && ctx.stepsPerRun !== 'auto') first = rs[0]!.loss
     if (i === 0) console.error(`[bench] first step (graph build + session) ${(performance.now() - t0).toFixed(0)} ms`)
   }
-  return { ms: ctx.median(times.slice(ctx.warmup)), extra: { finetune_loss: loss, first_loss: first } }
+  return { ms: ctx.median(times.slice(Math.ceil(ctx.warmup / K))), extra: { finetune_loss: loss, first_loss: first, ...(ctx.stepsPerRun !== undefined ? { steps_per_run: K } : {}), finetune_cpu_ms: Math.round(ctx.median(cpu.slice(Math.ceil(ctx.warmup / K))) * 100) / 100 } }
 }
 
 class ConvBlock extends Module {
@@ -77,7 +102,7 @@ class ConvBlock extends Module {
 const adamw = { kind: 'adamw' as const, lr: 1e-4, weightDecay: 0.01 }
 
 /** Lets bench/profile.ts swap in a profiling runtime and flush the profile at the end. */
-export const profileHooks: { runtime: () => Runtime; end?: () => Promise<void> } = { runtime: () => new Runtime({ ...(process.env['FINETUNE_DUMP'] ? { dumpOptimizedTo: process.env['FINETUNE_DUMP'] } : {}), ...(process.env['FINETUNE_ORT_OPT'] ? { optimization: process.env['FINETUNE_ORT_OPT'] as 'all' } : {}) }) }
+export const profileHooks: { runtime: () => Runtime; end?: () => Promise<void> } = { runtime: () => new Runtime({ ...(process.env['FINETUNE_THREADS'] ? { threads: Number(process.env['FINETUNE_THREADS']) } : {}), ...(process.env['FINETUNE_DUMP'] ? { dumpOptimizedTo: process.env['FINETUNE_DUMP'] } : {}), ...(process.env['FINETUNE_ORT_OPT'] ? { optimization: process.env['FINETUNE_ORT_OPT'] as 'all' } : {}) }) }
 let sessions: TrainSession[] = []
 
 /** Releases the ONNX Runtime sessions a case built (between rounds of bench/run.ts). */

@@ -1,6 +1,8 @@
 /**
  * Benchmarks: finetune against PyTorch on the same model and step, in the same run.
- * usage: npm run bench -- <case> [--steps N] [--warmup N] [--rounds N] [--no-torch] [--tfjs (transformer-block)]
+ * usage: npm run bench -- <case> [--steps N] [--warmup N] [--rounds N] [--steps-per-run K] [--no-torch] [--tfjs (transformer-block)]
+ * --steps-per-run K|auto times K training steps per runtime call (a Scan), reported per step; auto
+ * picks K by the trainer's rule (autoStepsPerRun) from the warm-up steps.
  * --rounds N alternates finetune and PyTorch N times (PyTorch in all its configurations in round 1,
  * then in round 1's fastest) and reports medians and the median of the per-round ratios.
  * Prints progress on stderr and one JSON line on stdout at the end.
@@ -24,6 +26,8 @@ if (!name || !(name in cases)) {
 const steps = opt('steps', 20)
 const warmup = opt('warmup', 5)
 const bench = cases[name]!
+const stepsPerRunArg = args[args.indexOf('--steps-per-run') + 1]
+const stepsPerRun: number | 'auto' = args.includes('--steps-per-run') && stepsPerRunArg === 'auto' ? 'auto' : opt('steps-per-run', 1)
 
 /**
  * PyTorch at its best on this machine: OpenBLAS overrides unset, glibc allocator tuned, `threads`
@@ -43,13 +47,13 @@ function torchMs(threads: number, blasThreads: number): { median_ms: number; pea
 
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!
 
-const result: Record<string, unknown> = { case: name, steps, warmup }
+const result: Record<string, unknown> = { case: name, steps, warmup, ...(stepsPerRun !== 1 ? { steps_per_run_option: stepsPerRun } : {}) }
 const rounds = Math.max(1, opt('rounds', 1))
 const perRound: { finetune_ms: number; torch_ms?: number; ratio?: number }[] = []
 let best: [number, number] | null = null
 for (let r = 0; r < rounds; r++) {
   console.error(`[bench] ${name}: finetune, ${warmup} warm-up + ${steps} timed steps${rounds > 1 ? ` (round ${r + 1} of ${rounds})` : ''}`)
-  const ft = await bench.run({ steps, warmup, median })
+  const ft = await bench.run({ steps, warmup, median, stepsPerRun })
   await releaseSessions()
   if (r === 0) Object.assign(result, ft.extra ?? {})
   const row: (typeof perRound)[number] = { finetune_ms: round(ft.ms) }

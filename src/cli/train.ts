@@ -52,6 +52,7 @@ export const trainFlags = {
   reinitHead: { type: 'boolean', describe: 'start a new head even if the checkpoint has one (ignore_mismatched_sizes)', default: false },
   device: { type: 'enum', choices: ['cpu', 'webgpu', 'cuda'], describe: 'ONNX Runtime execution provider', default: d.device },
   threads: { type: 'int', describe: 'ONNX Runtime threads (default: all cores)', min: 1 },
+  stepsPerRun: { type: 'string', describe: 'optimizer updates per runtime call (one Scan over K batches of one shape; same results as K=1): "auto" times the first steps and picks K so the per-call cost stays under 2% of a step', default: 'auto', placeholder: 'auto|K' },
   json: { type: 'boolean', describe: 'print the final result as JSON on stdout', default: false },
   dashboard: { type: 'boolean', describe: 'serve a live page of the run on 127.0.0.1 (URL printed); it stops when the run ends ("finetune dashboard DIR" reopens it)', default: false },
 } as const satisfies Record<string, FlagSpec> & Partial<Record<keyof RunOptions | keyof MethodOptions | 'task' | 'model' | 'data' | 'validation' | 'adapter' | 'merge' | 'json' | 'dashboard', FlagSpec>>
@@ -60,6 +61,13 @@ function every(v: string, flag: string, allowNone: boolean): 'epoch' | 'none' | 
   if (v === 'epoch' || (allowNone && v === 'none')) return v
   const n = Number(v)
   if (!Number.isInteger(n) || n < 1) throw new ConfigError('CLI_USAGE', `--${flag} must be "epoch"${allowNone ? ', "none"' : ''} or a positive number of steps (got "${v}")`, `run "finetune train --help"`)
+  return n
+}
+
+function stepsOf(v: string): 'auto' | number {
+  if (v === 'auto') return v
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError('CLI_USAGE', `--steps-per-run must be "auto" or a positive whole number of steps (got "${v}")`, 'pass --steps-per-run auto, or a number such as 8')
   return n
 }
 
@@ -77,8 +85,8 @@ const spec = {
 export const train = command(
   spec,
   async (f, _pos, io) => {
-    const { json, dashboard, evalEvery, saveEvery, unfreezeEvery, ...rest } = f
-    const opts = { ...rest, evalEvery: every(evalEvery, 'eval-every', false) as 'epoch' | number, saveEvery: every(saveEvery, 'save-every', true), unfreezeEvery: every(unfreezeEvery, 'unfreeze-every', false) } as unknown as TaskTrainOptions
+    const { json, dashboard, evalEvery, saveEvery, unfreezeEvery, stepsPerRun, ...rest } = f
+    const opts = { ...rest, evalEvery: every(evalEvery, 'eval-every', false) as 'epoch' | number, saveEvery: every(saveEvery, 'save-every', true), unfreezeEvery: every(unfreezeEvery, 'unfreeze-every', false), stepsPerRun: stepsOf(stepsPerRun) } as unknown as TaskTrainOptions
     let bar: ProgressBar | null = null
     let lastLoss = NaN
     opts.log = (line) => io.err(line)

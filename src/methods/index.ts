@@ -56,6 +56,8 @@ export function loraConfigOf(model: Module, headPrefixes: readonly string[], o: 
 export interface MethodHooks {
   onStart(e: { resumedFromStep: number | null }): void
   onStep(e: { step: number }): void
+  /** Steps after which the method changes what trains (a run of several steps per call ends there). */
+  runBoundary?(step: number): boolean
 }
 
 export interface AppliedMethod {
@@ -100,7 +102,7 @@ export function applyMethod(model: Module, headPrefixes: readonly string[], o: M
       if (s !== current) setStage((current = s))
     }
     apply(0)
-    callbacks.push({ onStart: (e) => apply(e.resumedFromStep ?? 0), onStep: (e) => apply(e.step) })
+    callbacks.push({ onStart: (e) => apply(e.resumedFromStep ?? 0), onStep: (e) => apply(e.step), runBoundary: (step) => stageAt(step) !== stageAt(step - 1) })
   }
   return { lora, groups, optimizer, callbacks }
 }

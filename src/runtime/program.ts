@@ -76,11 +76,17 @@ export class Program {
   readonly outputs: readonly ProgramOutput[]
   readonly session: OrtSession
   readonly usesRandom: boolean
-  constructor(session: OrtSession, inputs: readonly ProgramInput[], outputs: readonly ProgramOutput[]) {
+  /**
+   * Training steps one run takes (a Scan over stacked batches): random inputs then hold one slice
+   * per step, each drawn as the single-step run at that counter would draw it.
+   */
+  readonly steps: number
+  constructor(session: OrtSession, inputs: readonly ProgramInput[], outputs: readonly ProgramOutput[], steps = 1) {
     this.session = session
     this.inputs = inputs
     this.outputs = outputs
     this.usesRandom = inputs.some((i) => i.bind.kind === 'random')
+    this.steps = steps
   }
 
   /** Runs once; returns fetched outputs by name. Updated params/state are swapped in place. */
@@ -94,7 +100,8 @@ export class Program {
       else if (b.kind === 'state') data = state.get(b.key, i.shape)
       else if (b.kind === 'random') {
         const bytes = new Uint8Array(size(i.shape))
-        new Rng(state.seed, b.stream, counter).fillBytes(bytes)
+        const per = bytes.length / this.steps
+        for (let k = 0; k < this.steps; k++) new Rng(state.seed, b.stream, counter + k).fillBytes(bytes.subarray(k * per, (k + 1) * per))
         data = bytes
       } else {
         const f = feeds[b.name]
@@ -119,7 +126,7 @@ export class Program {
       fetch[o.name] = ortTensor({ data: spare, shape: o.shape, dtype: 'float32' })
     }
     const res = await this.session.run(inp, fetch)
-    if (this.usesRandom) state.randomCounter = counter + 1
+    if (this.usesRandom) state.randomCounter = counter + this.steps
     for (const { out, spare } of swaps) {
       const b = out.bind
       if (b.kind === 'param') {

@@ -44,6 +44,8 @@ export async function train(opts: TaskTrainOptions): Promise<TrainOutcome> {
   let o = opts
   const task = getTask(o.task)
   if (!(o.batchSize >= 1)) throw new ConfigError('CONFIG_BATCH', `batch size must be at least 1, got ${o.batchSize}`)
+  if (typeof o.stepsPerRun === 'number' && o.stepsPerRun > 1 && o.gradAccum > 1)
+    throw new ConfigError('CONFIG_STEPS_PER_RUN', `--steps-per-run ${o.stepsPerRun} runs one micro-batch per update, but --grad-accum is ${o.gradAccum}`, 'use --steps-per-run 1 (or auto) with --grad-accum')
   checkOutputFolder(o)
   const runtime = new Runtime({ provider: o.device, ...(o.threads ? { threads: o.threads } : {}) })
   try {
@@ -75,6 +77,7 @@ export async function train(opts: TaskTrainOptions): Promise<TrainOutcome> {
         eval_examples: p.evalExamples,
         best_step: result.bestStep,
         stop_reason: result.reason,
+        steps_per_run: result.stepsPerRun,
         method: o.method,
         skipped_rows: p.skipped,
         saved,

@@ -24,6 +24,12 @@ export interface Callback {
   onEval?(e: Extract<TrainEvent, { type: 'eval' }>, ctx: CallbackContext): void | Promise<void>
   onCheckpoint?(e: Extract<TrainEvent, { type: 'checkpoint' }>, ctx: CallbackContext): void | Promise<void>
   onEnd?(e: Extract<TrainEvent, { type: 'end' }>, ctx: CallbackContext): void | Promise<void>
+  /**
+   * True when training must pause after update `step` for this callback to act before the next
+   * update (it changes what trains, as gradual unfreezing does): a run of several steps per runtime
+   * call then ends there. Other callbacks see each step's event after its run.
+   */
+  runBoundary?(step: number): boolean
   /** Every event, in order (events.jsonl writers, dashboards). */
   onEvent?(e: TrainEvent, ctx: CallbackContext): void | Promise<void>
 }

@@ -45,6 +45,8 @@ export interface RunOptions {
   reinitHead: boolean
   device: Provider
   threads?: number
+  /** Optimizer updates per runtime call (a Scan over K batches of one shape), or 'auto' (the default). */
+  stepsPerRun?: number | 'auto'
   callbacks?: Callback[]
 }
 
@@ -66,6 +68,7 @@ export const runDefaults = {
   overwrite: false,
   reinitHead: false,
   device: 'cpu',
+  stepsPerRun: 'auto',
 } as const satisfies Partial<RunOptions>
 
 /** The optimizer the options describe (SGD with momentum 0.9). */
@@ -119,6 +122,7 @@ export async function runTraining(job: TrainingJob, model: Module, o: RunOptions
       ...(metric ? { metric } : {}),
       ...(o.earlyStopping ? { earlyStoppingPatience: o.earlyStopping } : {}),
       resume: o.resume,
+      stepsPerRun: o.stepsPerRun ?? runDefaults.stepsPerRun,
     },
     [writer, ...(o.callbacks ?? [])],
     checkpointer,

@@ -9,6 +9,8 @@ import type { DType } from '../graph/dtype.js'
 import { Graph, withGraph, type Parameter, type Tensor } from '../graph/graph.js'
 import { currentStructureVersion, type Module } from '../graph/module.js'
 import { lower } from '../onnx/lower.js'
+import { encodeModel, type ModelProtoObj } from '../onnx/proto.js'
+import { scanSteps } from '../onnx/scan.js'
 import { clipByGlobalNorm, emitUpdates, resolveGroups, stateKeys, stateScale, stepScalars, validateOptimizer, type OptimizerConfig, type ResolvedGroup } from '../optim/optimizers.js'
 import { Program, ResidentState, type InputBinding, type OutputBinding, type ProgramInput, type ProgramOutput } from '../runtime/program.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
@@ -128,6 +130,42 @@ export class TrainSession {
     return res
   }
 
+  /**
+   * Several optimizer updates in one runtime call: the step graph runs once per batch inside a Scan,
+   * with parameters, optimizer state and buffers carried between iterations and only the per-step
+   * loss, gradient norm and outputs coming back. Equal to one trainStep per batch, in order. The
+   * batches must share their shapes (one length bucket); `lrFactors[k]` is step k's schedule value.
+   */
+  async trainSteps(batches: readonly Readonly<Record<string, HostTensor>>[], lrFactors: readonly number[]): Promise<StepResult[]> {
+    const K = batches.length
+    if (K === 0) return []
+    if (lrFactors.length !== K) throw new RuntimeError('TRAIN_STEPS_LR', `internal: ${K} batches but ${lrFactors.length} learning-rate factors`)
+    if (K === 1) return [await this.trainStep(batches[0]!, lrFactors[0])]
+    if (this.accumulation !== 1 || this.#micro !== 0)
+      throw new ConfigError('CONFIG_STEPS_PER_RUN', `several steps per run need one micro-batch per update; gradient accumulation is ${this.accumulation}`, 'use --steps-per-run 1 with --grad-accum, or drop --grad-accum')
+    const spec = specOf(batches[0]!)
+    const sig = JSON.stringify(spec)
+    batches.forEach((b, k) => {
+      if (JSON.stringify(specOf(b)) !== sig) throw new RuntimeError('TRAIN_STEPS_SHAPES', `batch ${k} of a ${K}-step run has other input shapes than batch 0: ${JSON.stringify(specOf(b))} vs ${sig}`, 'group only batches of one length bucket into a run')
+    })
+    const prog = await this.#program('step', spec, K)
+    const feeds: Record<string, HostTensor> = {}
+    for (const [name, s] of Object.entries(spec)) feeds[name] = stackHost(batches.map((b) => b[name]!), s.shape, s.dtype)
+    const groups = this.groups()
+    const scal = lrFactors.map((f, k) => stepScalars(this.optimizer, groups, groups.map((g) => g.lr * f), this.step + k + 1))
+    for (const n of Object.keys(scal[0]!)) feeds[n] = { data: Float32Array.from(scal, (s) => s[n]!), shape: [K], dtype: 'float32' }
+    const out = await prog.run(this.state, feeds)
+    this.step += K
+    const loss = out['loss']
+    const gn = out['gradnorm']
+    const fetched = pick(out, 'out.')
+    return batches.map((_, k) => {
+      const r: StepResult = { loss: loss ? (loss.data as Float32Array)[k]! : NaN, updated: true, outputs: Object.fromEntries(Object.entries(fetched).map(([n, t]) => [n, sliceHost(t, k, K)])) }
+      if (gn) r.gradNorm = (gn.data as Float32Array)[k]!
+      return r
+    })
+  }
+
   /** No-grad forward in inference mode (dropout off, BatchNorm running statistics). */
   async evaluate(batch: Readonly<Record<string, HostTensor>>): Promise<{ loss?: number; outputs: Record<string, HostTensor> }> {
     const prog = await this.#program('eval', specOf(batch))
@@ -143,9 +181,9 @@ export class TrainSession {
     return this.#programs.size
   }
 
-  #program(kind: Kind, spec: InputSpec): Promise<Program> {
+  #program(kind: Kind, spec: InputSpec, steps = 1): Promise<Program> {
     const trainable = this.#params.filter((p) => p.kind === 'param' && p.requiresGrad).map((p) => p.name)
-    const key = `session${this.#id}:` + JSON.stringify([kind, spec, kind === 'eval' ? [] : trainable, currentStructureVersion()])
+    const key = `session${this.#id}:` + JSON.stringify([kind, spec, kind === 'eval' ? [] : trainable, currentStructureVersion(), ...(steps > 1 ? [steps] : [])])
     let p = this.#programs.get(key)
     // the runtime keeps a bounded number of sessions: one it released must be compiled again
     if (p && !this.runtime.has(key)) {
@@ -153,14 +191,14 @@ export class TrainSession {
       p = undefined
     }
     if (!p) {
-      p = this.#build(kind, spec, key)
+      p = this.#build(kind, spec, key, steps)
       this.#programs.set(key, p)
       p.catch(() => this.#programs.delete(key))
     }
     return p
   }
 
-  async #build(kind: Kind, spec: InputSpec, key: string): Promise<Program> {
+  async #build(kind: Kind, spec: InputSpec, key: string, steps = 1): Promise<Program> {
     const g = new Graph()
     g.training = kind !== 'eval'
     const bindings = new Map<Tensor, InputBinding>()
@@ -185,14 +223,15 @@ export class TrainSession {
       if (t.source.kind === 'input' && t.source.role === 'random') bindings.set(t, { kind: 'random', stream: Number(t.source.name.split('.')[1]) })
     }
     const lowered = lower({ outputs: outputs.map((o) => ({ name: o.name, tensor: o.tensor })), graphName: `finetune_${kind}` })
-    const session = await this.runtime.session(key, () => lowered.bytes())
     const pin: ProgramInput[] = lowered.inputs.map((t) => {
       const b = bindings.get(t)
       if (!b) throw new RuntimeError('RUNTIME_BINDING', `internal: graph input ${t.source.kind === 'input' ? t.source.name : t.id} has no binding`)
       return { name: (t.source as { name: string }).name, shape: t.shape, dtype: t.dtype, bind: b }
     })
     const pout: ProgramOutput[] = outputs.map((o) => ({ name: o.name, shape: o.tensor.shape, dtype: o.tensor.dtype, bind: o.bind }))
-    return new Program(session, pin, pout)
+    if (steps === 1) return new Program(await this.runtime.session(key, () => lowered.bytes()), pin, pout)
+    const scan = scanProgram(lowered.model, pin, pout, steps)
+    return new Program(await this.runtime.session(key, () => encodeModel(scan.model)), scan.inputs, scan.outputs, steps)
   }
 
   #emitBackward(kind: Kind, g: Graph, loss: Tensor, bindings: Map<Tensor, InputBinding>, outputs: { name: string; tensor: Tensor; bind: OutputBinding }[]): void {
@@ -285,6 +324,13 @@ export class TrainSession {
     this.state.seed = s.seed
   }
 
+  /** Bytes a training run carries and fetches back: trainable parameters and their optimizer state. */
+  carriedBytes(): number {
+    const params = this.groups().flatMap((gr) => gr.params)
+    const slots = params.length ? this.optimizerStateKeys().length / params.length : 0
+    return params.reduce((n, p) => n + p.data.length, 0) * 4 * (1 + slots)
+  }
+
   /** Optimizer buffer names for the current trainable parameters. */
   optimizerStateKeys(): string[] {
     return this.groups().flatMap((gr) => gr.params.flatMap((p) => stateKeys(this.optimizer, p)))
@@ -301,4 +347,48 @@ function pick(o: Record<string, HostTensor>, prefix: string): Record<string, Hos
   const r: Record<string, HostTensor> = {}
   for (const [k, v] of Object.entries(o)) if (k.startsWith(prefix)) r[k.slice(prefix.length)] = v
   return r
+}
+
+/** Batches of one shape stacked along a new leading axis: [K, ...shape]. */
+function stackHost(ts: readonly HostTensor[], shape: readonly number[], dtype: DType): HostTensor {
+  const n = ts[0]!.data.length
+  const data = dtype === 'int64' ? new BigInt64Array(n * ts.length) : dtype === 'float32' ? new Float32Array(n * ts.length) : new Uint8Array(n * ts.length)
+  ts.forEach((t, k) => (data as Float32Array).set(t.data as Float32Array, k * n))
+  return { data, shape: [ts.length, ...shape], dtype }
+}
+
+/** Step k of a [K, ...] output, as a view. */
+function sliceHost(t: HostTensor, k: number, K: number): HostTensor {
+  const n = t.data.length / K
+  return { data: t.data.subarray(k * n, (k + 1) * n), shape: t.shape.slice(1), dtype: t.dtype }
+}
+
+/**
+ * The step graph as a K-step Scan: parameters, buffers and optimizer state it updates are carried;
+ * batch inputs, step scalars and random bytes are scanned; fetched values are stacked. Parameters
+ * it only reads (frozen ones) stay outer inputs the body reads in place.
+ */
+function scanProgram(model: ModelProtoObj, pin: readonly ProgramInput[], pout: readonly ProgramOutput[], K: number): { model: ModelProtoObj; inputs: ProgramInput[]; outputs: ProgramOutput[] } {
+  const same = (a: InputBinding, b: OutputBinding): boolean => (a.kind === 'param' && b.kind === 'param' && a.param === b.param) || (a.kind === 'state' && b.kind === 'state' && a.key === b.key)
+  const carried = pout.filter((o) => o.bind.kind !== 'fetch').map((o) => {
+    const i = pin.find((x) => same(x.bind, o.bind))
+    const input = i?.name ?? (o.bind.kind === 'param' ? o.bind.param.name : (o.bind as { key: string }).key)
+    return { input, output: o.name, init: `init:${input}`, final: `final:${o.name}`, o }
+  })
+  const carriedIn = new Set(carried.map((c) => c.input))
+  const scanned = pin.filter((i) => i.bind.kind === 'feed' || i.bind.kind === 'random')
+  const stacked = pout.filter((o) => o.bind.kind === 'fetch')
+  const scan = scanSteps(model, {
+    steps: K,
+    carried,
+    scanned: scanned.map((i) => ({ input: i.name, outer: `steps:${i.name}` })),
+    stacked: stacked.map((o) => ({ output: o.name, outer: `steps:${o.name}` })),
+  })
+  const inputs: ProgramInput[] = [
+    ...carried.map((c) => ({ name: c.init, shape: c.o.shape, dtype: c.o.dtype, bind: c.o.bind as InputBinding })),
+    ...scanned.map((i) => ({ ...i, name: `steps:${i.name}`, shape: [K, ...i.shape] })),
+    ...pin.filter((i) => !carriedIn.has(i.name) && i.bind.kind !== 'feed' && i.bind.kind !== 'random'),
+  ]
+  const outputs: ProgramOutput[] = [...carried.map((c) => ({ ...c.o, name: c.final })), ...stacked.map((o) => ({ ...o, name: `steps:${o.name}`, shape: [K, ...o.shape] }))]
+  return { model: scan, inputs, outputs }
 }
