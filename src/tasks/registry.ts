@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors.js'
 import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
+import { maskedLm } from './masked-lm/index.js'
 import { textClassification } from './text-classification/index.js'
 import { tokenClassification } from './token-classification/index.js'
 import { TASK_FIELD, type Task } from './task.js'
@@ -13,6 +14,7 @@ export const TASKS: readonly Task[] = [
   textClassification,
   tokenClassification,
   causalLm,
+  maskedLm,
   imageClassification,
 ]
 
