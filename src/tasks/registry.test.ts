@@ -21,6 +21,6 @@ describe('tasks registry', () => {
     expect(taskOfConfig({ model_type: 'vit', architectures: ['ViTForImageClassification'] })?.name).toBe('image-classification')
     expect(taskOfConfig({ finetune_arch: 'resnet18' })?.name).toBe('image-classification')
     expect(taskOfConfig({ model_type: 'bert', architectures: ['BertModel'] })).toBeNull()
-    expect(() => getTask('summarise')).toThrow(expect.objectContaining({ code: 'TASK_UNKNOWN', message: 'unknown task "summarise"', hint: 'choose one of text-classification, token-classification, causal-lm, image-classification' }))
+    expect(() => getTask('summarise')).toThrow(expect.objectContaining({ code: 'TASK_UNKNOWN', message: 'unknown task "summarise"', hint: 'choose one of text-classification, token-classification, causal-lm, masked-lm, image-classification' }))
   })
 })

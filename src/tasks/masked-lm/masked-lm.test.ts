@@ -1,6 +1,6 @@
 // masked-lm: BERT's 80/10/10 masking (token and whole-word), seeded masks, training end to end on a
 // tiny random BERT, predict's top-k, and the saved folder as a base model for text-classification.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -155,6 +155,17 @@ describe('masked-lm trains a BERT end to end', () => {
     expect(cls.report.initialised.sort()).toEqual(['bert.pooler.dense.bias', 'bert.pooler.dense.weight', 'classifier.bias', 'classifier.weight'])
     const w = (m: typeof mlm, n: string) => m.model.namedParameters().find(([k]) => k === n)![1].data
     expect(w(cls, 'bert.encoder.layer.1.output.dense.weight')).toEqual(w(mlm, 'bert.encoder.layer.1.output.dense.weight'))
+  }, 60_000)
+
+  it('a resumed run draws the masks an uninterrupted one draws: the same losses after the checkpoint', async () => {
+    const run = (out: string, maxSteps: number, resume = false) => train(opts({ model: join(dir, 'bert'), data: join(dir, 'corpus.txt'), out, maxSteps, saveEvery: 3, evalEvery: 100, resume, overwrite: !resume }))
+    const losses = (out: string) => readFileSync(join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number; loss: number }).filter((e) => e.type === 'step' && e.step > 6).map((e) => [e.step, e.loss])
+    await run(join(dir, 'run-a'), 8)
+    await run(join(dir, 'run-b'), 7) // "killed" after step 7: its newest checkpoint is step 6
+    await run(join(dir, 'run-b'), 8, true)
+    const a = losses(join(dir, 'run-a'))
+    expect(a.length).toBeGreaterThan(0)
+    expect(losses(join(dir, 'run-b')).slice(-a.length)).toEqual(a)
   }, 60_000)
 
   it('reads paragraphs of a text file and a text column of JSONL; the frozen method is refused with the reason', async () => {
