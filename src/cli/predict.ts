@@ -33,7 +33,9 @@ export const predict = command(
       else {
         const input = String(p['text'] ?? p['path'] ?? '')
         const tags = p['tags'] as { word: string; label: string }[] | undefined
+        const masks = p['masks'] as { candidates: { token: string; score: number }[] }[] | undefined
         if (tags) io.out(`${tags.map((t) => `${t.word}/${t.label}`).join(' ')}`)
+        else if (masks) io.out(`${p['filled']}\t${short(input)}\n${masks.map((m, i) => `  mask ${i + 1}: ${m.candidates.map((c) => `${c.token} ${c.score.toFixed(4)}`).join(', ')}`).join('\n')}`)
         else io.out(`${p.label}\t${(p.score ?? NaN).toFixed(4)}\t${Array.isArray(p.logits[0]) || p.logits.length > 8 ? `(${p.logits.length} logits)` : `[${(p.logits as number[]).map((v) => v.toFixed(4)).join(', ')}]`}\t${short(input)}`)
       }
     }
