@@ -19,8 +19,8 @@ export interface TextDemoOptions {
   /** Labelled e-mails per run (not per class). */
   budgets: number[]
   seeds: number
-  /** Steps of every run (default: compare's rule, 10 epochs of the subset within 30..300). */
-  steps?: number | undefined
+  /** Steps of every run (the same at every budget). */
+  steps: number
   /** E-mails held out for testing. */
   testSize: number
   /** Use at most this many e-mails in all (a quick look). */

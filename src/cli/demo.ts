@@ -20,9 +20,9 @@ export const demo = command(
     flags: {
       budgets: { type: 'list', describe: 'images: labelled images per digit (10,100); text: labelled e-mails (20,100,1000)', placeholder: 'N,N' },
       seeds: { type: 'int', describe: 'repetitions per budget', default: 2, min: 1 },
-      steps: { type: 'int', describe: 'training steps per run (images: 60; text: 10 epochs of the labels, 30 to 300)', min: 1 },
+      steps: { type: 'int', describe: 'training steps per run (images: 60; text: 100)', min: 1 },
       out: { type: 'string', describe: 'folder for the data, the runs and the report', default: 'finetune-demo', placeholder: 'DIR' },
-      maxLength: { type: 'int', describe: 'text: tokens per e-mail', default: 128, min: 16 },
+      maxLength: { type: 'int', describe: 'text: tokens per e-mail', default: 64, min: 16 },
       batchSize: { type: 'int', describe: 'text: e-mails per batch', default: 16, min: 1 },
       limit: { type: 'int', describe: 'text: use at most N e-mails (for a quick look)', min: 20 },
       threads: { type: 'int', describe: 'ONNX Runtime threads (default: all cores)', min: 1 },
@@ -44,6 +44,6 @@ export const demo = command(
     await rm(f.out, { recursive: true, force: true })
     await mkdir(f.out, { recursive: true })
     await writeFile(join(f.out, 'demo.json'), JSON.stringify({ created: new Date().toISOString(), demo: 'text' }))
-    await textDemo({ out: f.out, budgets: (f.budgets.length ? f.budgets : ['20', '100', '1000']).map(Number), seeds: f.seeds, steps: f.steps, testSize: 500, limit: f.limit, maxLength: f.maxLength, batchSize: f.batchSize, threads: f.threads, json: f.json }, io)
+    await textDemo({ out: f.out, budgets: (f.budgets.length ? f.budgets : ['20', '100', '1000']).map(Number), seeds: f.seeds, steps: f.steps ?? 100, testSize: 500, limit: f.limit, maxLength: f.maxLength, batchSize: f.batchSize, threads: f.threads, json: f.json }, io)
   },
 )
