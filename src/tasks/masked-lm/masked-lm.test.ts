@@ -136,7 +136,7 @@ describe('masked-lm trains a BERT end to end', () => {
     expect(cands[0]!.token).toBe('the')
     expect(p!['filled']).toBe('the cat sees a book .')
     await expect(predict(join(dir, 'mlm'), ['no mask here'], { threads: 1 })).rejects.toThrow(/has no \[MASK\] token to fill/)
-  }, 60_000)
+  }, 180_000)
 
   it('the saved folder is a base model for text-classification: cls.* is dropped quietly and the encoder carries over', async () => {
     const warn = vi.spyOn(console, 'warn')
@@ -155,7 +155,7 @@ describe('masked-lm trains a BERT end to end', () => {
     expect(cls.report.initialised.sort()).toEqual(['bert.pooler.dense.bias', 'bert.pooler.dense.weight', 'classifier.bias', 'classifier.weight'])
     const w = (m: typeof mlm, n: string) => m.model.namedParameters().find(([k]) => k === n)![1].data
     expect(w(cls, 'bert.encoder.layer.1.output.dense.weight')).toEqual(w(mlm, 'bert.encoder.layer.1.output.dense.weight'))
-  }, 60_000)
+  }, 180_000)
 
   it('a resumed run draws the masks an uninterrupted one draws: the same losses after the checkpoint', async () => {
     const run = (out: string, maxSteps: number, resume = false) => train(opts({ model: join(dir, 'bert'), data: join(dir, 'corpus.txt'), out, maxSteps, saveEvery: 3, evalEvery: 100, resume, overwrite: !resume }))
@@ -166,7 +166,7 @@ describe('masked-lm trains a BERT end to end', () => {
     const a = losses(join(dir, 'run-a'))
     expect(a.length).toBeGreaterThan(0)
     expect(losses(join(dir, 'run-b')).slice(-a.length)).toEqual(a)
-  }, 60_000)
+  }, 180_000)
 
   it('reads paragraphs of a text file and a text column of JSONL; the frozen method is refused with the reason', async () => {
     writeFileSync(join(dir, 'paras.txt'), 'the cat sees\nthe ball .\n\na dog likes\na tree .\n\nmy friend calls\nthe house .\n\nthe teacher finds\na book .\n')
@@ -176,5 +176,5 @@ describe('masked-lm trains a BERT end to end', () => {
     const r2 = await train(opts({ model: join(dir, 'bert'), data: join(dir, 'notes.jsonl'), out: join(dir, 'notes'), epochs: 1, textColumn: 'body', validationSplit: 0 }))
     expect(r2.trainExamples).toBe(3)
     await expect(train(opts({ model: join(dir, 'bert'), data: join(dir, 'notes.jsonl'), out: join(dir, 'frozen'), epochs: 1, textColumn: 'body', method: 'frozen' }))).rejects.toThrow(/masked-lm changes the inputs every step/)
-  }, 60_000)
+  }, 180_000)
 })
