@@ -47,7 +47,7 @@ describe('npm in this project', () => {
 describe('finetune demo text', () => {
   it("compares the project's masked-lm BERT with the same network from scratch on SpamAssassin and writes the report", async () => {
     const out = join(dir, 'demo-text')
-    const r = await runCli(['demo', 'text', '--out', out, '--limit', '120', '--budgets', '10,30', '--seeds', '1', '--steps', '6', '--max-length', '32', '--threads', '1', '--json'])
+    const r = await runCli(['demo', 'text', '--out', out, '--limit', '120', '--budgets', '10,30', '--seeds', '1', '--steps', '6', '--max-length', '32', '--threads', '1', '--json'], { timeoutMs: 290_000 })
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).toMatch(/finetune itself pre-trained with masked-lm on the long descriptions of Debian's packages/)
     expect(r.stderr).toMatch(/saw no e-mail/)
