@@ -107,7 +107,7 @@ CONFIGS = {
 CONFIGS = {k: dict(sorted(v.items())) for k, v in CONFIGS.items()}
 
 FAMILY_HEADS = {
-    "bert": ["base", "sequence-classification", "token-classification"],
+    "bert": ["base", "sequence-classification", "token-classification", "masked-lm"],
     "distilbert": ["base", "sequence-classification", "token-classification"],
     "roberta": ["base", "sequence-classification", "token-classification"],
     "gpt2": ["base", "sequence-classification", "causal-lm"],
@@ -127,10 +127,16 @@ REGRESSION_LABELS = [0.75, -1.5]
 MULTI_LABELS = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
 # -100 on special tokens and padding, as HF's token-classification examples label them
 TOKEN_LABELS = [[-100, 1, 2, 0, -100, 1, -100], [-100, 2, 2, -100, 0, -100, -100]]
+# masked LM with a fixed mask: [MASK]=4 at two positions of row 0, a random replacement (9) at one
+# and an unchanged chosen token (54) in row 1; labels are the original ids there, -100 elsewhere
+MLM_IDS = [[2, 4, 45, 88, 3, 4, 3], [2, 29, 9, 3, 54, 0, 0]]
+MLM_LABELS = [[-100, 17, -100, -100, -100, 63, -100], [-100, -100, 71, -100, 54, -100, -100]]
 
 
-def family_inputs(family: str, left_padded: bool = False) -> dict:
-    if family in ("bert", "distilbert"):
+def family_inputs(family: str, left_padded: bool = False, input_ids=None) -> dict:
+    if input_ids is not None:
+        ids, pad = input_ids, CONFIGS[family]["pad_token_id"]
+    elif family in ("bert", "distilbert"):
         ids, pad = BERT_IDS, CONFIGS[family]["pad_token_id"]
     elif family == "roberta":
         ids, pad = ROBERTA_IDS, CONFIGS[family]["pad_token_id"]
@@ -208,6 +214,9 @@ GRAD_PARAMS = {
         "bert.pooler.dense.weight",
         "classifier.weight",
         "classifier.bias",
+        "cls.predictions.transform.dense.weight",
+        "cls.predictions.transform.LayerNorm.weight",
+        "cls.predictions.bias",
     ],
     "distilbert": [
         "distilbert.embeddings.word_embeddings.weight",
@@ -265,10 +274,10 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def golden_case(family: str, head: str, tensors: dict, *, name: str, config_overrides=None,
                 weight_overrides=None, labels=None, labels_dtype=torch.long, left_padded=False,
-                description: str = "") -> dict:
+                input_ids=None, description: str = "") -> dict:
     config = dict(sorted({**CONFIGS[family], **(config_overrides or {})}.items()))
     overrides = weight_overrides or {}
-    inputs = family_inputs(family, left_padded)
+    inputs = family_inputs(family, left_padded, input_ids)
     m64 = build_loaded(family, head, config, tensors, overrides, torch.float64)
     m32 = build_loaded(family, head, config, tensors, overrides, torch.float32)
     o64 = run(m64, inputs, labels, labels_dtype)
@@ -450,6 +459,12 @@ def main() -> None:
                         labels=TOKEN_LABELS,
                         description="Token classification; label -100 is ignored by the mean cross-entropy.")
         if family == "bert":
+            golden_case(family, "masked-lm", tensors, name="bert-masked-lm", labels=MLM_LABELS, input_ids=MLM_IDS,
+                        description="BertForMaskedLM with a fixed BERT-style mask ([MASK]=4 twice, one random "
+                                    "replacement, one chosen token left as it was): cls.predictions.transform "
+                                    "(dense, gelu, LayerNorm), decoder tied to the word embeddings (absent "
+                                    "from the checkpoint) plus cls.predictions.bias; cross-entropy over the "
+                                    "labelled positions, -100 ignored.")
             w, b = tensors["classifier.weight"][:1].clone(), tensors["classifier.bias"][:1].clone()
             golden_case(family, "sequence-classification", tensors,
                         name="bert-sequence-classification-regression",

@@ -16,7 +16,7 @@ Public API:
     bert_config / distilbert_config / roberta_config / gpt2_config(**overrides) -> dict
     build_model(family, head, config) -> nn.Module
         family: 'bert' | 'distilbert' | 'roberta' | 'gpt2'
-        head:   'base' | 'sequence-classification' | 'token-classification' | 'causal-lm'
+        head:   'base' | 'sequence-classification' | 'token-classification' | 'causal-lm' | 'masked-lm'
     model(input_ids, attention_mask=None, token_type_ids=None, labels=None) -> dict
         base: {'last_hidden_state', 'hidden_states', ['pooler_output']}
         heads: {'logits', 'loss' (when labels given)}
@@ -464,6 +464,55 @@ class BertForTokenClassification(nn.Module):
         return out
 
 
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_act_fn = get_activation(config.hidden_act)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.transform_act_fn(self.dense(hidden)))
+
+
+class BertLMPredictionHead(nn.Module):
+    """HF ties decoder.bias to bias; here the decoder has no bias of its own and bias is added, the same sum."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(hidden)) + self.bias
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+
+
+class BertForMaskedLM(nn.Module):
+    """BertModel without pooler + cls.predictions; the decoder weight is the word embeddings (tied)."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
+        hidden = self.bert(input_ids, attention_mask, token_type_ids)["last_hidden_state"]
+        logits = self.cls.predictions(hidden)  # (B, T, V)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.view(-1), ignore_index=-100)
+        return out
+
+
 class RobertaClassificationHead(nn.Module):
     """<s> token -> dropout -> dense -> tanh -> dropout -> out_proj."""
 
@@ -797,6 +846,7 @@ HF_CLASSES = {
     ("bert", "base"): ("BertModel", lambda c: BertModel(c)),
     ("bert", "sequence-classification"): ("BertForSequenceClassification", BertForSequenceClassification),
     ("bert", "token-classification"): ("BertForTokenClassification", BertForTokenClassification),
+    ("bert", "masked-lm"): ("BertForMaskedLM", BertForMaskedLM),
     ("distilbert", "base"): ("DistilBertModel", DistilBertModel),
     ("distilbert", "sequence-classification"): (
         "DistilBertForSequenceClassification",
@@ -826,10 +876,12 @@ def build_model(family: str, head: str, config: dict) -> nn.Module:
 
 
 def checkpoint_state_dict(model: nn.Module) -> dict:
-    """state_dict as save_pretrained writes it: tied lm_head.weight is left out."""
+    """state_dict as save_pretrained writes it: tied lm_head.weight / cls.predictions.decoder.weight are left out."""
     sd = model.state_dict()
     if isinstance(model, GPT2LMHeadModel):
         sd.pop("lm_head.weight", None)
+    if isinstance(model, BertForMaskedLM):
+        sd.pop("cls.predictions.decoder.weight", None)
     return sd
 
 
@@ -848,7 +900,7 @@ def load_checkpoint(model: nn.Module, family: str, tensors: dict) -> list:
             src[prefix + k] = v
         else:
             src[k] = v
-    missing = [k for k in want if k not in src and k != "lm_head.weight"]
+    missing = [k for k in want if k not in src and k not in ("lm_head.weight", "cls.predictions.decoder.weight")]
     if missing:
         raise KeyError(f"checkpoint lacks {missing}")
     unused = sorted(k for k in src if k not in want)

@@ -33,11 +33,13 @@ export const predict = command(
       else {
         const input = String(p['text'] ?? p['path'] ?? '')
         const tags = p['tags'] as { word: string; label: string }[] | undefined
+        const masks = p['masks'] as { candidates: { token: string; score: number }[] }[] | undefined
         if (tags) io.out(`${tags.map((t) => `${t.word}/${t.label}`).join(' ')}`)
         else if (typeof p['generated_text'] === 'string') io.out(p['generated_text'])
         else if (typeof p['translation_text'] === 'string') io.out(p['translation_text'])
         else if (typeof p['mask'] === 'string') io.out(`${p['mask']}\t${p.label} (${((p.score ?? NaN) * 100).toFixed(1)}% of pixels)\t${short(input)}`)
         else if (p.label === undefined && typeof p['path'] === 'string' && typeof p['text'] === 'string') io.out(`${p['path']}\t${p['text']}`) // a transcript
+        else if (masks) io.out(`${p['filled']}\t${short(input)}\n${masks.map((m, i) => `  mask ${i + 1}: ${m.candidates.map((c) => `${c.token} ${c.score.toFixed(4)}`).join(', ')}`).join('\n')}`)
         else io.out(`${p.label}\t${(p.score ?? NaN).toFixed(4)}\t${Array.isArray(p.logits[0]) || p.logits.length > 8 ? `(${p.logits.length} logits)` : `[${(p.logits as number[]).map((v) => v.toFixed(4)).join(', ')}]`}\t${short(input)}`)
       }
     }

@@ -45,7 +45,7 @@ describe('the CLI lists and dispatches through the tasks registry', () => {
     writeFileSync(f, Buffer.alloc(16))
     const r = await runCli(['predict', '--model', f, 'x.png'])
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/error\[TASK_REQUIRED\][\s\S]*pass --task with one of text-classification, token-classification, causal-lm, image-classification, translation/)
+    expect(r.stderr).toMatch(/error\[TASK_REQUIRED\][\s\S]*pass --task with one of text-classification, token-classification, causal-lm, masked-lm, image-classification/)
     const d = join(dir, 'folder')
     const { mkdirSync } = await import('node:fs')
     mkdirSync(d)

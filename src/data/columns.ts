@@ -6,8 +6,8 @@
  */
 import { fileError } from './errors.js'
 
-export type TextTask = 'text-classification' | 'token-classification' | 'causal-lm'
-export const TEXT_TASKS: readonly TextTask[] = ['text-classification', 'token-classification', 'causal-lm']
+export type TextTask = 'text-classification' | 'token-classification' | 'causal-lm' | 'masked-lm'
+export const TEXT_TASKS: readonly TextTask[] = ['text-classification', 'token-classification', 'causal-lm', 'masked-lm']
 
 export interface ColumnOptions {
   /** Column with the text (or the first text of a pair). */

@@ -114,7 +114,7 @@ export class TextSplit<E> {
 export interface TextDataset<E> {
   task: TextTask
   columns: ResolvedColumns
-  /** Labels (text-classification) or tags (token-classification); undefined for causal-lm. */
+  /** Labels (text-classification) or tags (token-classification); undefined for causal-lm and masked-lm. */
   labels: LabelScheme | undefined
   train: TextSplit<E>
   validation: TextSplit<E> | undefined
@@ -188,6 +188,7 @@ const FORMATS_FOR: Record<TextTask, readonly DataFormat[]> = {
   'text-classification': ['csv', 'tsv', 'jsonl'],
   'token-classification': ['jsonl', 'conll'],
   'causal-lm': ['csv', 'tsv', 'jsonl', 'text'],
+  'masked-lm': ['csv', 'tsv', 'jsonl', 'text'],
 }
 
 /**
@@ -213,7 +214,7 @@ async function scanFile(
   const builder = new RowIndexBuilder()
   const isTrain = scheme === undefined
   const collector =
-    isTrain && opts.task !== 'causal-lm'
+    isTrain && opts.task !== 'causal-lm' && opts.task !== 'masked-lm'
       ? new LabelCollector({
           ...(opts.labels ? { labels: opts.labels } : {}),
           ...(opts.multiLabel !== undefined ? { multiLabel: opts.multiLabel } : {}),
@@ -298,6 +299,7 @@ function checkRecord(
       return 0
     }
     case 'causal-lm':
+    case 'masked-lm':
       textOf(record, cols.text!)
       return 0
   }
@@ -325,6 +327,7 @@ function converter(opts: TextDataOptions, cols: ResolvedColumns, scheme: LabelSc
         return { tokens, tags: tags.map((t) => encodeLabel(scheme!, t, where, { noun: 'tag' }) as number), file: r.file, line: r.line }
       }
     case 'causal-lm':
+    case 'masked-lm':
       return (r): CausalLmExample => ({ text: textOf(r, cols.text!), file: r.file, line: r.line })
   }
 }

@@ -33,6 +33,11 @@ export function causalLmLoss(logits: Tensor, labels: Tensor): Tensor {
   return nn.crossEntropy(logits.slice(1, 0, T - 1), labels.slice(1, 1, T))
 }
 
+/** Masked LM: cross entropy over (B, T, V) logits where labels are not -100 (the masked tokens). */
+export function maskedLmLoss(logits: Tensor, labels: Tensor): Tensor {
+  return nn.crossEntropy(logits, labels)
+}
+
 export function taskLoss(task: TextTask, logits: Tensor, labels: Tensor, problem: ProblemType): Tensor {
   switch (task) {
     case 'sequence-classification':
@@ -41,6 +46,8 @@ export function taskLoss(task: TextTask, logits: Tensor, labels: Tensor, problem
       return tokenClassificationLoss(logits, labels)
     case 'causal-lm':
       return causalLmLoss(logits, labels)
+    case 'masked-lm':
+      return maskedLmLoss(logits, labels)
     default:
       throw new GraphError('TASK_NO_LOSS', `task "${task}" has no loss`)
   }

@@ -4,7 +4,7 @@
  * Post-LayerNorm encoder; absolute position and token-type embeddings; pooler = tanh(dense(h[:, 0])).
  * RoBERTa reuses the encoder from this file.
  */
-import type { Tensor } from '../graph/graph.js'
+import { Parameter, type Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
@@ -195,7 +195,39 @@ export class BertModel extends Module {
   }
 }
 
-/** BertModel / BertForSequenceClassification / BertForTokenClassification. */
+/**
+ * BertForMaskedLM's head (BertOnlyMLMHead): transform = dense -> act -> LayerNorm, then the decoder,
+ * whose weight is the word embeddings (tied, so the checkpoint stores it once) plus its own bias.
+ */
+export class BertPredictionHeadTransform extends Module {
+  dense: Linear
+  LayerNorm: LayerNorm
+  readonly #act: (x: Tensor) => Tensor
+  constructor(c: BertConfig, rng: Rng) {
+    super()
+    this.dense = new Linear(c.hidden_size, c.hidden_size, rng)
+    this.LayerNorm = new LayerNorm(c.hidden_size, c.layer_norm_eps)
+    this.#act = nn.activation(c.hidden_act)
+  }
+  forward(h: Tensor): Tensor {
+    return this.LayerNorm.forward(this.#act(this.dense.forward(h)))
+  }
+}
+
+export class BertLMPredictionHead extends Module {
+  transform: BertPredictionHeadTransform
+  bias: Parameter
+  constructor(c: BertConfig, rng: Rng) {
+    super()
+    this.transform = new BertPredictionHeadTransform(c, rng)
+    this.bias = new Parameter([c.vocab_size], { decay: false })
+  }
+  forward(h: Tensor, wordEmbeddings: Parameter): Tensor {
+    return nn.linear(this.transform.forward(h), wordEmbeddings, this.bias)                       // (B, T, V)
+  }
+}
+
+/** BertModel / BertForSequenceClassification / BertForTokenClassification / BertForMaskedLM. */
 export class Bert extends Module implements TextModel {
   readonly family = 'bert'
   readonly basePrefix = 'bert'
@@ -205,6 +237,8 @@ export class Bert extends Module implements TextModel {
   }
   bert: BertModel
   classifier: Linear | null
+  /** BertForMaskedLM: cls.predictions (the decoder weight is bert.embeddings.word_embeddings). */
+  cls: { predictions: BertLMPredictionHead } | null
   readonly headPrefixes: readonly string[]
   readonly architecture: string
   /** PEFT's default LoRA targets for BERT. */
@@ -213,10 +247,14 @@ export class Bert extends Module implements TextModel {
     super()
     const rng = new Rng(seed)
     const labels = readLabels(config)
-    this.bert = new BertModel(c, rng, { pooler: task !== 'token-classification' })
+    // BertForTokenClassification and BertForMaskedLM are built with add_pooling_layer=False
+    this.bert = new BertModel(c, rng, { pooler: task !== 'token-classification' && task !== 'masked-lm' })
     this.classifier = task === 'sequence-classification' || task === 'token-classification' ? new Linear(c.hidden_size, labels.numLabels, rng) : null
-    this.headPrefixes = this.classifier ? ['classifier'] : []
-    this.architecture = { base: 'BertModel', 'sequence-classification': 'BertForSequenceClassification', 'token-classification': 'BertForTokenClassification', 'causal-lm': 'BertLMHeadModel' }[task]
+    this.cls = task === 'masked-lm' ? new (class extends Module {
+      predictions = new BertLMPredictionHead(c, rng)
+    })() : null
+    this.headPrefixes = this.classifier ? ['classifier'] : this.cls ? ['cls'] : []
+    this.architecture = { base: 'BertModel', 'sequence-classification': 'BertForSequenceClassification', 'token-classification': 'BertForTokenClassification', 'causal-lm': 'BertLMHeadModel', 'masked-lm': 'BertForMaskedLM' }[task]
     hfInit(this, rng, c.initializer_range)
   }
   features(x: TextInputs): Tensor {
@@ -224,6 +262,7 @@ export class Bert extends Module implements TextModel {
     return this.task === 'sequence-classification' ? this.bert.pooler!.forward(h) : h               // (B, C) | (B, T, C)
   }
   head(f: Tensor): Tensor {
+    if (this.cls) return this.cls.predictions.forward(f, this.bert.embeddings.word_embeddings.weight) // (B, T, V)
     if (!this.classifier) return f
     return this.classifier.forward(nn.dropout(f, this.c.classifier_dropout ?? this.c.hidden_dropout_prob))
   }

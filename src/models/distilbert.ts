@@ -158,7 +158,7 @@ export class DistilBert extends Module implements TextModel {
     this.pre_classifier = task === 'sequence-classification' ? new Linear(c.dim, c.dim, rng) : null
     this.classifier = task === 'sequence-classification' || task === 'token-classification' ? new Linear(c.dim, n, rng) : null
     this.headPrefixes = task === 'sequence-classification' ? ['pre_classifier', 'classifier'] : this.classifier ? ['classifier'] : []
-    this.architecture = { base: 'DistilBertModel', 'sequence-classification': 'DistilBertForSequenceClassification', 'token-classification': 'DistilBertForTokenClassification', 'causal-lm': 'DistilBertModel' }[task]
+    this.architecture = { base: 'DistilBertModel', 'sequence-classification': 'DistilBertForSequenceClassification', 'token-classification': 'DistilBertForTokenClassification', 'causal-lm': 'DistilBertModel', 'masked-lm': 'DistilBertForMaskedLM' }[task]
     hfInit(this, rng, c.initializer_range)
   }
   features(x: TextInputs): Tensor {

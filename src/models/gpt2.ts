@@ -193,7 +193,7 @@ export class Gpt2 extends Module implements TextModel, CachedCausalLm {
     this.score = task === 'sequence-classification' ? new Linear(c.n_embd, n, rng, { bias: false }) : null
     this.classifier = task === 'token-classification' ? new Linear(c.n_embd, n, rng) : null
     this.headPrefixes = this.score ? ['score'] : this.classifier ? ['classifier'] : []
-    this.architecture = { base: 'GPT2Model', 'sequence-classification': 'GPT2ForSequenceClassification', 'token-classification': 'GPT2ForTokenClassification', 'causal-lm': 'GPT2LMHeadModel' }[task]
+    this.architecture = { base: 'GPT2Model', 'sequence-classification': 'GPT2ForSequenceClassification', 'token-classification': 'GPT2ForTokenClassification', 'causal-lm': 'GPT2LMHeadModel', 'masked-lm': 'GPT2LMHeadModel' }[task]
     hfInit(this, rng, c.initializer_range)
     // HF's GPT-2 init scales residual projections by 1/sqrt(2 * n_layer)
     for (const b of this.transformer.h) for (const w of [b.attn.c_proj.weight, b.mlp.c_proj.weight]) normal(w, rng, c.initializer_range / Math.sqrt(2 * c.n_layer))

@@ -7,8 +7,8 @@ import type { Parameter, Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import type { Rng } from '../runtime/rng.js'
 
-export type TextTask = 'base' | 'sequence-classification' | 'token-classification' | 'causal-lm'
-export const TEXT_TASKS: readonly TextTask[] = ['sequence-classification', 'token-classification', 'causal-lm']
+export type TextTask = 'base' | 'sequence-classification' | 'token-classification' | 'causal-lm' | 'masked-lm'
+export const TEXT_TASKS: readonly TextTask[] = ['sequence-classification', 'token-classification', 'causal-lm', 'masked-lm']
 
 export type ProblemType = 'single_label_classification' | 'multi_label_classification' | 'regression'
 

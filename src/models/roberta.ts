@@ -69,7 +69,7 @@ export class Roberta extends Module implements TextModel {
     this.roberta = new RobertaModel(c, rng, { pooler: task === 'base' })
     this.classifier = task === 'sequence-classification' ? new RobertaClassificationHead(c, n, rng) : task === 'token-classification' ? new Linear(c.hidden_size, n, rng) : null
     this.headPrefixes = this.classifier ? ['classifier'] : []
-    this.architecture = { base: 'RobertaModel', 'sequence-classification': 'RobertaForSequenceClassification', 'token-classification': 'RobertaForTokenClassification', 'causal-lm': 'RobertaForCausalLM' }[task]
+    this.architecture = { base: 'RobertaModel', 'sequence-classification': 'RobertaForSequenceClassification', 'token-classification': 'RobertaForTokenClassification', 'causal-lm': 'RobertaForCausalLM', 'masked-lm': 'RobertaForMaskedLM' }[task]
     hfInit(this, rng, c.initializer_range)
   }
   features(x: TextInputs): Tensor {

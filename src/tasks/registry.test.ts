@@ -24,7 +24,7 @@ describe('tasks registry', () => {
     expect(taskOfConfig({ finetune_task: 'semantic-segmentation', finetune_arch: 'fcn_resnet50' })?.name).toBe('semantic-segmentation')
     expect(taskOfConfig({ model_type: 'bert', architectures: ['BertModel'] })).toBeNull()
     expect(() => getTask('summarise')).toThrow(expect.objectContaining({ code: 'TASK_UNKNOWN', message: 'unknown task "summarise"', hint: `choose one of ${TASK_NAMES.join(', ')}` }))
-    expect(TASK_NAMES.slice(0, 4)).toEqual(['text-classification', 'token-classification', 'causal-lm', 'image-classification'])
+    expect(TASK_NAMES.slice(0, 5)).toEqual(['text-classification', 'token-classification', 'causal-lm', 'masked-lm', 'image-classification'])
     expect(taskOfConfig({ model_type: 'speech-embedding', id2label: { 0: 'yes' } })?.name).toBe('audio-classification')
   })
 })

@@ -8,6 +8,7 @@ import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
 import { semanticSegmentation } from './semantic-segmentation/task-node.js'
 import { speechRecognition } from './speech-recognition/task-node.js'
+import { maskedLm } from './masked-lm/index.js'
 import { textClassification } from './text-classification/index.js'
 import { tokenClassification } from './token-classification/index.js'
 import { translation } from './translation/task-node.js'
@@ -17,6 +18,7 @@ export const TASKS: readonly Task[] = [
   textClassification,
   tokenClassification,
   causalLm,
+  maskedLm,
   imageClassification,
   audioClassification,
   speechRecognition,

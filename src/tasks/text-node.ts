@@ -23,7 +23,7 @@ import { isOnnxModelPath } from '../models/onnx-imported-node.js'
 import { openOnnxTextModel, prepareOnnxText } from './onnx-text-node.js'
 import { freezeByName, subsetSplits, TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
 
-export type TextTaskName = 'text-classification' | 'token-classification' | 'causal-lm'
+export type TextTaskName = 'text-classification' | 'token-classification' | 'causal-lm' | 'masked-lm'
 
 /** Column and format options every text task reads its data with. */
 export interface TextDataOptions {
@@ -33,6 +33,8 @@ export interface TextDataOptions {
   tokensColumn?: string
   tagsColumn?: string
   format?: DataFormat
+  /** Plain text files: one example per line (default) or per blank-line-separated paragraph. */
+  textUnit?: 'line' | 'paragraph'
 }
 
 const all = ['train', 'eval'] as const
@@ -47,7 +49,7 @@ export const textOptions = {
 /** Loads a data file (and a validation file) for a text task with the options' column choices. */
 export async function loadTextData(o: TextDataOptions & { data: string; task: TextTaskName; validation?: string | undefined; onBadRow: 'error' | 'skip'; validationSplit: number; seed: number }, labels?: readonly string[]): Promise<TextDataset<TextExample>> {
   const opts: Record<string, unknown> = { task: o.task, onBadRow: o.onBadRow, validationFraction: o.validation ? 0 : o.validationSplit, seed: o.seed }
-  for (const k of ['textColumn', 'textPairColumn', 'labelColumn', 'tokensColumn', 'tagsColumn', 'format'] as const) if (o[k] !== undefined) opts[k] = o[k]
+  for (const k of ['textColumn', 'textPairColumn', 'labelColumn', 'tokensColumn', 'tagsColumn', 'format', 'textUnit'] as const) if (o[k] !== undefined) opts[k] = o[k]
   if (labels) opts['labels'] = labels
   return (await loadTextDataFiles(o.data, o.validation, opts as never)) as TextDataset<TextExample>
 }
@@ -58,6 +60,7 @@ export function headOfConfig(raw: HfConfig): TextTask {
   if (arch.endsWith('ForSequenceClassification')) return 'sequence-classification'
   if (arch.endsWith('ForTokenClassification')) return 'token-classification'
   if (arch.endsWith('LMHeadModel') || arch.endsWith('ForCausalLM')) return 'causal-lm'
+  if (arch.endsWith('ForMaskedLM')) return 'masked-lm'
   return 'base'
 }
 
@@ -65,7 +68,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 /** The data options a command's flags give. */
 export const dataOptionsOf = (o: Record<string, unknown>): TextDataOptions => {
   const d: Record<string, unknown> = {}
-  for (const k of ['textColumn', 'textPairColumn', 'labelColumn', 'tokensColumn', 'tagsColumn', 'format'] as const) if (o[k] !== undefined) d[k] = o[k]
+  for (const k of ['textColumn', 'textPairColumn', 'labelColumn', 'tokensColumn', 'tagsColumn', 'format', 'textUnit'] as const) if (o[k] !== undefined) d[k] = o[k]
   return d as TextDataOptions
 }
 const cap = (m: LoadedText, maxLength: number): number => Math.min(maxLength, m.tokenizer.modelMaxLength ?? maxLength, m.model.maxPositions)
@@ -87,6 +90,8 @@ export interface TextTaskSpec {
   name: TextTaskName
   summary: string
   head: TextHead
+  /** The head for a command's options, where they change it (masked-lm's masking); default `head`. */
+  headFor?(o: Record<string, unknown>): TextHead
   /** Options of this task beyond textOptions. */
   options: Readonly<Record<string, TaskOption>>
   examples: readonly string[]
@@ -105,9 +110,10 @@ export interface OpenedText extends LoadedText {
 /** Builds a text task from its head and the parts that differ. */
 export function textTask(spec: TextTaskSpec): Task {
   const options = { ...textOptions, ...spec.options }
-  const runnerFor = (m: LoadedText, runtime: Runtime, maxLength: number, batchSize: number, dataLabels: string[], data?: TextDataset<TextExample>): TextTaskRunner =>
+  const headFor = (o: Record<string, unknown>): TextHead => spec.headFor?.(o) ?? spec.head
+  const runnerFor = (m: LoadedText, runtime: Runtime, maxLength: number, batchSize: number, dataLabels: string[], data?: TextDataset<TextExample>, head = spec.head): TextTaskRunner =>
     new TextTaskRunner({
-      head: spec.head,
+      head,
       model: m.model,
       tokenizer: m.tokenizer,
       labels: m.labels,
@@ -139,9 +145,9 @@ export function textTask(spec: TextTaskSpec): Task {
     const opened: OpenedText = { ...m, dir, runner: runnerFor(m, runtime, maxLength, 16, []) }
     return {
       async evaluate(data, eo) {
-        const ds = await loadTextData({ ...dataOptionsOf(eo), data, task: spec.name, onBadRow: eo.onBadRow, validationSplit: 0, seed: 0 }, m.problemType === 'regression' || spec.name === 'causal-lm' ? undefined : m.labels)
+        const ds = await loadTextData({ ...dataOptionsOf(eo), data, task: spec.name, onBadRow: eo.onBadRow, validationSplit: 0, seed: 0 }, m.problemType === 'regression' || spec.name === 'causal-lm' || spec.name === 'masked-lm' ? undefined : m.labels)
         try {
-          const r = runnerFor(m, runtime, typeof eo['maxLength'] === 'number' ? eo['maxLength'] : 512, eo.batchSize, ds.labels ? labelNames(ds.labels.labelMap) : [], ds)
+          const r = runnerFor(m, runtime, typeof eo['maxLength'] === 'number' ? eo['maxLength'] : 512, eo.batchSize, ds.labels ? labelNames(ds.labels.labelMap) : [], ds, headFor(eo))
           return { metrics: await r.evaluate(ds.train as never), examples: ds.train.length, skipped: ds.badRows.total }
         } finally {
           await ds.close()
@@ -229,7 +235,7 @@ export function textTask(spec: TextTaskSpec): Task {
         headPrefixes: l.model.headPrefixes,
         job: (optimizer) =>
           new TextTaskRunner({
-            head: spec.head,
+            head: headFor(o),
             model: l.model,
             tokenizer: l.tokenizer,
             labels: l.labels,

@@ -8,6 +8,7 @@ import { ConfigError, DataError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
 import type { ProblemType, TextInputs, TextModel } from '../models/hf.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
+import { Rng } from '../runtime/rng.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
 import type { Tokenizer } from '../tokenizers/index.js'
 import { bucketBatches, type TextSplit } from '../data/text.js'
@@ -16,7 +17,7 @@ import { TrainSession } from './step.js'
 import type { TrainBatch, TrainingJob } from './trainer.js'
 
 export type TextExample = TextClassificationExample | TokenClassificationExample | CausalLmExample
-export type TextTaskName = 'sequence-classification' | 'token-classification' | 'causal-lm'
+export type TextTaskName = 'sequence-classification' | 'token-classification' | 'causal-lm' | 'masked-lm'
 export type Method = 'full' | 'frozen'
 
 /** What the runner gives a head: the tokenizer, the length limit and the label mapping. */
@@ -54,6 +55,12 @@ export interface TextHead {
   loss(ctx: TextHeadContext, logits: Tensor, labels: Tensor): Tensor
   evalOutputs(logits: Tensor): Record<string, Tensor>
   metrics(ctx: TextHeadContext, examples: number): TextMetrics
+  /**
+   * Per-batch random changes to encoded examples before collation (masked-LM masking). `rng` is
+   * addressed by (seed, epoch, batch) in training and by the batch alone at evaluation, so a resumed
+   * run sees the masks it would have seen and every evaluation scores the same masks.
+   */
+  corrupt?(ctx: TextHeadContext, encs: readonly Encoded[], rng: Rng): Encoded[]
 }
 
 export interface TextJobConfig {
@@ -90,7 +97,14 @@ export interface Encoded {
   tokenLabels?: number[]
   /** Sequence target: class id, multi-hot vector or regression value (in the model's label order). */
   label?: number | number[]
+  /** 1 where a token is special ([CLS], [SEP]): never masked (masked LM). */
+  specialTokensMask?: number[]
+  /** The word each token belongs to (null for special tokens), for whole-word masking. */
+  wordIds?: (number | null)[]
 }
+
+// random streams of masked-LM masking: training batches use stream 1 + epoch, evaluation this one
+const EVAL_STREAM = 0x65766131
 
 export class TextTaskRunner {
   readonly session: TrainSession
@@ -168,18 +182,22 @@ export class TextTaskRunner {
         const batches = plan(epoch)
         for (let i = start; i < batches.length; i++) {
           const b = batches[i]!
-          yield { feeds: await self.#batchFeeds('train', b.indices, b.length), examples: b.indices.length }
+          yield { feeds: await self.#batchFeeds('train', b.indices, b.length, new Rng(c.seed, 1 + epoch, i)), examples: b.indices.length }
         }
       },
       ...(c.validation ? { evaluate: () => this.evaluate() } : {}),
     }
   }
 
-  async #batchFeeds(split: 'train' | 'validation', indices: readonly number[], len: number): Promise<Record<string, HostTensor>> {
+  async #batchFeeds(split: 'train' | 'validation', indices: readonly number[], len: number, rng: Rng): Promise<Record<string, HostTensor>> {
     if (this.c.method === 'frozen') return this.#features![split === 'train' ? 'train' : 'validation']!.batch(indices, len, this)
     const data = split === 'train' ? this.c.train : this.c.validation!
     const ex = await data.getMany(indices)
-    return this.collate(ex.map((e) => this.encode(e)), len)
+    return this.collate(this.#corrupt(ex.map((e) => this.encode(e)), rng), len)
+  }
+
+  #corrupt(encs: Encoded[], rng: Rng): Encoded[] {
+    return this.c.head.corrupt ? this.c.head.corrupt(this.ctx, encs, rng) : encs
   }
 
   /** Metrics on the validation split (eval mode), with eval_loss. */
@@ -193,8 +211,9 @@ export class TextTaskRunner {
     let lossSum = 0
     let n = 0
     const acc = c.head.metrics(this.ctx, data.length)
-    for (const b of batches) {
-      const feeds = useCache ? await this.#batchFeeds('validation', b.indices, b.length) : this.collate((await data.getMany(b.indices)).map((e) => this.encode(e)), b.length)
+    for (const [i, b] of batches.entries()) {
+      const rng = new Rng(c.seed, EVAL_STREAM, i)
+      const feeds = useCache ? await this.#batchFeeds('validation', b.indices, b.length, rng) : this.collate(this.#corrupt((await data.getMany(b.indices)).map((e) => this.encode(e)), rng), b.length)
       const r = await this.session.evaluate(feeds)
       lossSum += (r.loss ?? 0) * b.indices.length
       n += b.indices.length
