@@ -33,7 +33,11 @@ export const predict = command(
       else {
         const input = String(p['text'] ?? p['path'] ?? '')
         const tags = p['tags'] as { word: string; label: string }[] | undefined
-        if (tags) io.out(`${tags.map((t) => `${t.word}/${t.label}`).join(' ')}`)
+        const boxes = p['boxes'] as { points: [number, number][]; score: number }[] | undefined
+        if (boxes) {
+          io.out(`${input}\t${boxes.length} box${boxes.length === 1 ? '' : 'es'}`)
+          for (const b of boxes) io.out(`  ${b.points.map((q) => q.join(',')).join(' ')}\t${b.score.toFixed(4)}`)
+        } else if (tags) io.out(`${tags.map((t) => `${t.word}/${t.label}`).join(' ')}`)
         else io.out(`${p.label}\t${(p.score ?? NaN).toFixed(4)}\t${Array.isArray(p.logits[0]) || p.logits.length > 8 ? `(${p.logits.length} logits)` : `[${(p.logits as number[]).map((v) => v.toFixed(4)).join(', ')}]`}\t${short(input)}`)
       }
     }

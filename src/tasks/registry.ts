@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js'
 import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
 import { textClassification } from './text-classification/index.js'
+import { textDetection } from './text-detection/task-node.js'
 import { tokenClassification } from './token-classification/index.js'
 import { TASK_FIELD, type Task } from './task.js'
 
@@ -14,6 +15,7 @@ export const TASKS: readonly Task[] = [
   tokenClassification,
   causalLm,
   imageClassification,
+  textDetection,
 ]
 
 export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)
