@@ -8,8 +8,9 @@
  * expect), scaled to [0, 1] and normalised with ImageNet's mean and std per channel in that order;
  * for evaluation and prediction DetResizeForTest (the longer side limited to `limitSideLen`, both
  * sides rounded to multiples of 32). Resizing is PIL-style bilinear (cv2's INTER_LINEAR differs on
- * downscaling: it does not antialias). Training crops: the image scaled by a random factor (around
- * the factor that fits it in the crop) and a random crop of `size` x `size`, padded with zeros;
+ * downscaling: it does not antialias). Training crops: the image at the scale evaluation sees it
+ * (DetResizeForTest's, before rounding), times a random factor in [0.5, 1.5] when augmenting, and a
+ * random (else the centre) window of `size` x `size`, padded with zeros on the right and bottom;
  * polygons move with the pixels; one the crop cuts is marked don't care, so it is masked out rather
  * than taught as background.
  */
@@ -53,7 +54,7 @@ export function parseLabelLine(text: string, file: string, line: number): TextIm
     const o = (a ?? {}) as { transcription?: unknown; points?: unknown }
     const pts = o.points
     const ok = Array.isArray(pts) && pts.length >= 3 && pts.every((p) => Array.isArray(p) && p.length === 2 && p.every((v) => typeof v === 'number' && Number.isFinite(v)))
-    if (!ok) throw new DataRowError('DATA_TEXT_POINTS', { file, line, field: `[${i}].points` }, `is ${JSON.stringify(pts)?.slice(0, 80)}, not a list of 3 or more [x, y] number pairs`, 'give each region its corner points in pixels, e.g. [[10, 5], [90, 5], [90, 30], [10, 30]]')
+    if (!ok) throw new DataRowError('DATA_TEXT_POINTS', { file, line, field: `[${i}].points` }, `[${i}].points is ${JSON.stringify(pts)?.slice(0, 80)}, not a list of 3 or more [x, y] number pairs`, 'give each region its corner points in pixels, e.g. [[10, 5], [90, 5], [90, 30], [10, 30]]')
     polygons.push((pts as number[][]).map(([x, y]) => [x!, y!]))
     ignore.push(typeof o.transcription === 'string' && IGNORED_TEXT.has(o.transcription))
   })
@@ -130,19 +131,22 @@ export function forTest(img: RawImage, im: Pick<TextImage, 'polygons'>, limitSid
 
 export interface TrainCropOptions {
   size: number
-  /** Scale factor range around the factor that fits the image in the crop. */
+  /** Random scale factor range, times the scale evaluation sees the image at (DetResizeForTest's). */
   scale: readonly [number, number]
+  /** DetResizeForTest's limit: training sees text at the scale evaluation does. */
+  limitSideLen: number
 }
 
 /** A training crop (see the module comment); deterministic in (seed, epoch, id). */
 export function trainCrop(img: RawImage, im: Pick<TextImage, 'polygons' | 'ignore'>, o: TrainCropOptions, rng: Rng | null): { image: RawImage; polygons: Point[][]; ignore: boolean[] } {
-  const fit = o.size / Math.max(img.width, img.height)
-  const f = rng ? fit * (o.scale[0] + rng.next() * (o.scale[1] - o.scale[0])) : fit
+  const base = Math.min(1, o.limitSideLen / Math.max(img.width, img.height))
+  const f = rng ? base * (o.scale[0] + rng.next() * (o.scale[1] - o.scale[0])) : base
   const w = Math.max(1, Math.round(img.width * f))
   const h = Math.max(1, Math.round(img.height * f))
   const scaled = resizeImage(img, w, h)
-  const left = rng && w > o.size ? rng.int(w - o.size + 1) : 0
-  const top = rng && h > o.size ? rng.int(h - o.size + 1) : 0
+  // a uniform window; without augmentation the centre one
+  const left = w > o.size ? (rng ? rng.int(w - o.size + 1) : Math.floor((w - o.size) / 2)) : 0
+  const top = h > o.size ? (rng ? rng.int(h - o.size + 1) : Math.floor((h - o.size) / 2)) : 0
   const S = o.size
   const C = scaled.channels
   const data = new Uint8Array(S * S * C)

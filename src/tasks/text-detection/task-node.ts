@@ -99,7 +99,7 @@ export const textDetection: Task = {
     thresh: { type: 'number', describe: `binarisation threshold of the probability map (default ${DB_POSTPROCESS_DEFAULTS.thresh})`, min: 0, max: 1, commands: ['train', 'eval', 'predict'] },
     boxThresh: { type: 'number', describe: `drop boxes whose mean probability is lower (default ${DB_POSTPROCESS_DEFAULTS.boxThresh})`, min: 0, max: 1, commands: ['train', 'eval', 'predict'] },
     unclipRatio: { type: 'number', describe: `how far boxes are grown: area x ratio / perimeter (default ${DB_POSTPROCESS_DEFAULTS.unclipRatio})`, min: 0, commands: ['train', 'eval', 'predict'] },
-    augment: { type: 'boolean', describe: 'random scale (0.5-1.5 of the fit) and crop of training images (--no-augment: the image fitted and padded)', default: true, commands: ['train'] },
+    augment: { type: 'boolean', describe: 'random scale (0.5-1.5 times the evaluation scale) and crop of training images (--no-augment: the centre crop at the evaluation scale)', default: true, commands: ['train'] },
     freezeBn: { type: 'boolean', describe: 'keep BatchNorm in inference form while training (--no-freeze-bn: batch statistics)', default: true, commands: ['train'] },
   },
   defaults: { batchSize: 4, lr: 1e-4, weightDecay: 0, schedule: 'cosine', optimizer: 'adam' },
@@ -148,7 +148,7 @@ export const textDetection: Task = {
             for (let k = 0; k < B; k++) {
               const id = order[b * B + k]!
               const im = train[id]!
-              const c = trainCrop(await cache.get(im), im, { size: S, scale: [0.5, 1.5] }, augment ? cropRng(o.seed, epoch, id) : null)
+              const c = trainCrop(await cache.get(im), im, { size: S, scale: [0.5, 1.5], limitSideLen: limit }, augment ? cropRng(o.seed, epoch, id) : null)
               writeBgr(c.image, x, k * 3 * S * S)
               const t = makeDbTargets(S, S, c.polygons, c.ignore)
               shrinkMap.set(t.shrinkMap, k * S * S)
