@@ -34,7 +34,11 @@ export const predict = command(
         const input = String(p['text'] ?? p['path'] ?? '')
         const tags = p['tags'] as { word: string; label: string }[] | undefined
         const masks = p['masks'] as { candidates: { token: string; score: number }[] }[] | undefined
-        if (tags) io.out(`${tags.map((t) => `${t.word}/${t.label}`).join(' ')}`)
+        const boxes = p['boxes'] as { points: [number, number][]; score: number }[] | undefined
+        if (boxes) {
+          io.out(`${input}\t${boxes.length} box${boxes.length === 1 ? '' : 'es'}`)
+          for (const b of boxes) io.out(`  ${b.points.map((q) => q.join(',')).join(' ')}\t${b.score.toFixed(4)}`)
+        } else if (tags) io.out(`${tags.map((t) => `${t.word}/${t.label}`).join(' ')}`)
         else if (typeof p['generated_text'] === 'string') io.out(p['generated_text'])
         else if (typeof p['translation_text'] === 'string') io.out(p['translation_text'])
         else if (typeof p['mask'] === 'string') io.out(`${p['mask']}\t${p.label} (${((p.score ?? NaN) * 100).toFixed(1)}% of pixels)\t${short(input)}`)

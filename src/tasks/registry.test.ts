@@ -26,5 +26,6 @@ describe('tasks registry', () => {
     expect(() => getTask('summarise')).toThrow(expect.objectContaining({ code: 'TASK_UNKNOWN', message: 'unknown task "summarise"', hint: `choose one of ${TASK_NAMES.join(', ')}` }))
     expect(TASK_NAMES.slice(0, 5)).toEqual(['text-classification', 'token-classification', 'causal-lm', 'masked-lm', 'image-classification'])
     expect(taskOfConfig({ model_type: 'speech-embedding', id2label: { 0: 'yes' } })?.name).toBe('audio-classification')
+    expect(taskOfConfig({ finetune_task: 'text-detection', finetune_source: 'onnx' })?.name).toBe('text-detection')
   })
 })

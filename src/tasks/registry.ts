@@ -10,6 +10,7 @@ import { semanticSegmentation } from './semantic-segmentation/task-node.js'
 import { speechRecognition } from './speech-recognition/task-node.js'
 import { maskedLm } from './masked-lm/index.js'
 import { textClassification } from './text-classification/index.js'
+import { textDetection } from './text-detection/task-node.js'
 import { tokenClassification } from './token-classification/index.js'
 import { translation } from './translation/task-node.js'
 import { TASK_FIELD, type Task } from './task.js'
@@ -24,6 +25,7 @@ export const TASKS: readonly Task[] = [
   speechRecognition,
   semanticSegmentation,
   translation,
+  textDetection,
 ]
 
 export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)
