@@ -27,7 +27,7 @@ describe('finetune CLI', () => {
   it('--help prints the flags with defaults', async () => {
     const r = await runCli(['demo', '--help'])
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(/--seeds N\s+repetitions per budget \(default 2\)/)
+    expect(r.stdout).toMatch(/--max-length N\s+text: tokens per e-mail \(default 64\)/)
   })
 })
 

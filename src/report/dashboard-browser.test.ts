@@ -78,6 +78,8 @@ describe.skipIf(!hasChromium)('finetune train --dashboard in Chromium', () => {
     expect(await page.textContent('#eta')).toBe('done')
     // the run's arguments and final metrics
     expect(await page.textContent('#args')).toContain('maxSteps' + String(STEPS))
+    // the end event comes before the weights and metrics.json are written: the page polls for it
+    await page.waitForFunction(() => (document.querySelector('#metrics')?.textContent ?? '').includes('accuracy'), null, { timeout: 20_000 })
     expect(await page.textContent('#metrics')).toContain('accuracy')
     // train exits by itself once the page has the last events
     expect(await exit).toBe(0)
