@@ -1,8 +1,8 @@
 /**
  * Repeats a graph K times inside one standard ONNX `Scan`: some inputs are carried from one iteration
  * to the next (the graph's matching outputs feed them), some take one slice of a stacked [K, ...]
- * input per iteration, and some outputs are stacked into [K, ...]. Every other input, and the
- * graph's initializers, stay in the outer graph, which the body reads from its enclosing scope.
+ * input per iteration, and some outputs are stacked into [K, ...]. Every other input stays in the
+ * outer graph, which the body reads from its enclosing scope; the constants move into the body.
  *
  * ONNX Runtime keeps Scan's loop state in two buffers it alternates and writes the last iteration
  * straight into the outer output (scan_utils.h, LoopStateVariable), so carried values are not copied
@@ -46,7 +46,9 @@ export function scanSteps(model: ModelProtoObj, plan: ScanPlan): ModelProtoObj {
   const body: GraphProtoObj = {
     name: `${inner.name}_step`,
     node: inner.node,
-    initializer: [],
+    // constants inside the body: ONNX Runtime's fusions (GELU, LayerNorm, Gemm) match only constants
+    // of the graph they optimise, not outer-scope ones
+    initializer: inner.initializer,
     input: [...carriedIn, ...scannedIn],
     output: [...plan.carried.map((c) => need(outputs, c.output, 'output')), ...plan.stacked.map((s) => need(outputs, s.output, 'output'))],
   }
@@ -73,7 +75,7 @@ export function scanSteps(model: ModelProtoObj, plan: ScanPlan): ModelProtoObj {
           ],
         },
       ],
-      initializer: inner.initializer,
+      initializer: [],
       input: outerIn,
       output: outerOut,
     },

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import * as nn from '../graph/nn.js'
 import { MLP, Rng } from '../models/layers.js'
 import { Runtime } from '../runtime/session.js'
@@ -128,6 +128,34 @@ describe('the trainer with several steps per runtime call', () => {
     const acc = new TrainSession({ runtime: rt, model: s.model, optimizer: { kind: 'sgd', lr: 0.1 }, accumulation: 2, forward: (i) => ({ loss: nn.crossEntropy(s.model.forward(i['x']!), i['y']!) }) })
     expect(() => new Trainer({ ...s.job, session: acc }, { ...base, stepsPerRun: 4 })).toThrow(/--grad-accum is 2/)
     expect(() => new Trainer(s.job, { ...base, stepsPerRun: 0 })).toThrow(/positive integer or "auto"/)
+  })
+
+  it('auto keeps K only when its runs are faster per step than single steps (timed by a fake clock)', async () => {
+    const runWith = async (kStepMs: number): Promise<number[]> => {
+      const setup = makeJob()
+      let clock = 0
+      const spy = vi.spyOn(performance, 'now').mockImplementation(() => clock)
+      try {
+        const s = setup.job.session
+        const one = s.trainStep.bind(s)
+        const many = s.trainSteps.bind(s)
+        let first = true
+        // single steps take 5 ms (the first, which compiles, 6 ms); K-step runs kStepMs per step
+        s.trainStep = async (b, l) => ((clock += first ? 6 : 5), (first = false), one(b, l))
+        s.trainSteps = async (b, l) => ((clock += kStepMs * b.length), many(b, l))
+        await new Trainer(setup.job, { ...base, stepsPerRun: 'auto', evalEvery: { kind: 'none' }, saveEvery: { kind: 'none' }, epochs: 4 }, []).run()
+      } finally {
+        spy.mockRestore()
+      }
+      return setup.calls
+    }
+    // 0.2 ms a call against 5 ms steps: K = 4 (0.05 ms a step, under 2%); then its runs are judged
+    const slower = await runWith(6)
+    expect(slower.slice(0, 4)).toEqual([1, 1, 1, 1])
+    expect(slower.filter((k) => k === 4).length).toBe(2)
+    expect(slower.slice(slower.lastIndexOf(4) + 1).every((k) => k === 1)).toBe(true)
+    const faster = await runWith(4)
+    expect(faster.filter((k) => k === 4).length).toBeGreaterThan(2)
   })
 
   it('autoStepsPerRun: K keeps the estimated per-call cost under 2% of a step, bounded by 16 and the run length', () => {

@@ -65,7 +65,8 @@ export interface TrainerOptions {
   /**
    * Optimizer updates per runtime call (Keras' steps_per_execution): a run of K steps is one Scan
    * over K batches of one shape, bit-identical to K single steps. 'auto' times the first steps and
-   * picks K (see autoStepsPerRun). Runs end at evaluation, checkpoint and unfreezing steps, at the
+   * picks K (see autoStepsPerRun), and returns to 1 if the second K-step run was not faster per step
+   * than a single step. Runs end at evaluation, checkpoint and unfreezing steps, at the
    * end of an epoch and where the batch shape changes, so events keep their per-step meaning.
    * Default 1.
    */
@@ -192,6 +193,7 @@ export class Trainer {
     let decided = want !== 'auto' || s.accumulation > 1
     if (decided && typeof want === 'number') this.stepsPerRun = s.accumulation > 1 ? 1 : want
     const timed: number[] = []
+    let autoRuns = 0
     const sv = this.opts.saveEvery
     const ev = this.opts.evalEvery
     // steps that must end a run: evaluations, checkpoints, callbacks that change what trains
@@ -251,6 +253,10 @@ export class Trainer {
         const t = performance.now()
         const results = run.length === 1 ? [await s.trainStep(run[0]!.feeds, lrs[0])] : await s.trainSteps(run.map((x) => x.feeds), lrs)
         const dt = performance.now() - t
+        if (results.length > 1 && want === 'auto' && ++autoRuns === 2 && dt / results.length >= Math.min(...timed.slice(1))) {
+          // auto checks its choice on the second K-step run (the first compiles): no faster per step, back to 1
+          this.stepsPerRun = 1
+        }
         if (!decided && results[0]!.updated) {
           timed.push(dt)
           if (timed.length === 4) {
