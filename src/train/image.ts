@@ -11,7 +11,7 @@ import type { HostTensor, Runtime } from '../runtime/session.js'
 import { epochOrder } from '../data/order.js'
 import type { ImageBatch, ImageSplit } from '../data/image-dataset.js'
 import type { ImageModel } from '../models/image-model.js'
-import { classificationMetrics, reportedClassificationMetrics } from './metrics.js'
+import { ClassificationTally, tallyFeatureBatches } from './classify-eval.js'
 import { TrainSession } from './step.js'
 import type { TrainBatch, TrainingJob } from './trainer.js'
 
@@ -112,38 +112,17 @@ export class ImageTaskRunner {
     const c = this.c
     const data = split ?? c.validation
     if (!data) return {}
-    const preds: number[] = []
-    const gold: number[] = []
-    let lossSum = 0
-    let n = 0
-    const add = (logits: Float32Array, labels: BigInt64Array, loss: number | undefined): void => {
-      const L = c.labels.length
-      for (let k = 0; k < labels.length; k++) {
-        let best = 0
-        for (let j = 1; j < L; j++) if (logits[k * L + j]! > logits[k * L + best]!) best = j
-        preds.push(best)
-        gold.push(Number(labels[k]))
-      }
-      lossSum += (loss ?? 0) * labels.length
-      n += labels.length
-    }
+    const tally = new ClassificationTally(c.labels)
+    const bs = c.evalBatchSize ?? c.batchSize
     if (c.method === 'frozen' && !split && this.#features?.val) {
-      const F = c.model.featureSize
-      const f = this.#features
-      const bs = c.evalBatchSize ?? c.batchSize
-      for (let s = 0; s < data.length; s += bs) {
-        const e = Math.min(data.length, s + bs)
-        const labels = f.valLabels!.slice(s, e)
-        const r = await this.session.evaluate({ features: { data: f.val!.slice(s * F, e * F), shape: [e - s, F], dtype: 'float32' }, labels: { data: labels, shape: [e - s], dtype: 'int64' } })
-        add(r.outputs['logits']!.data as Float32Array, labels, r.loss)
-      }
+      await tallyFeatureBatches(this.session, tally, this.#features.val, this.#features.valLabels!, data.length, c.model.featureSize, bs)
     } else {
-      for await (const b of data.batches(0, 0, { batchSize: c.evalBatchSize ?? c.batchSize, train: false })) {
+      for await (const b of data.batches(0, 0, { batchSize: bs, train: false })) {
         const r = await this.session.evaluate(feedsOf(b))
-        add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
+        tally.add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
       }
     }
-    return { eval_loss: lossSum / Math.max(n, 1), ...reportedClassificationMetrics(classificationMetrics(preds, gold, c.labels)) }
+    return tally.result()
   }
 
   async #cacheFeatures(): Promise<void> {

@@ -10,7 +10,7 @@ import type { HostTensor, Runtime } from '../../runtime/session.js'
 import { epochOrder } from '../../data/order.js'
 import type { AudioBatch, AudioSplit } from '../../data/audio-dataset.js'
 import type { AudioClassifier } from '../../models/audio-classifier.js'
-import { classificationMetrics, reportedClassificationMetrics } from '../../train/metrics.js'
+import { ClassificationTally, tallyFeatureBatches } from '../../train/classify-eval.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainBatch, TrainingJob } from '../../train/trainer.js'
 
@@ -104,48 +104,22 @@ export class AudioTaskRunner {
     const c = this.c
     const data = split ?? c.validation
     if (!data) return {}
-    const preds: number[] = []
-    const gold: number[] = []
-    let lossSum = 0
-    let n = 0
-    const L = c.labels.length
-    const add = (logits: Float32Array, labels: BigInt64Array, loss: number | undefined): void => {
-      for (let k = 0; k < labels.length; k++) {
-        let best = 0
-        for (let j = 1; j < L; j++) if (logits[k * L + j]! > logits[k * L + best]!) best = j
-        preds.push(best)
-        gold.push(Number(labels[k]))
-      }
-      lossSum += (loss ?? 0) * labels.length
-      n += labels.length
-    }
+    const tally = new ClassificationTally(c.labels)
     const bs = c.evalBatchSize ?? c.batchSize
+    const F = c.model.featureSize
     const cached = c.method === 'frozen' && !split ? this.#cache?.val : null
-    if (cached) {
-      const F = c.model.featureSize
-      for (let s = 0; s < cached.n; s += bs) {
-        const e = Math.min(cached.n, s + bs)
-        const labels = cached.l.slice(s, e)
-        const r = await this.session.evaluate({ features: { data: cached.f.slice(s * F, e * F), shape: [e - s, F], dtype: 'float32' }, labels: { data: labels, shape: [e - s], dtype: 'int64' } })
-        add(r.outputs['logits']!.data as Float32Array, labels, r.loss)
-      }
-    } else if (c.method === 'frozen') {
+    if (cached) await tallyFeatureBatches(this.session, tally, cached.f, cached.l, cached.n, F, bs)
+    else if (c.method === 'frozen') {
       // a split that was not cached: features first, then the head
       const f = await this.features(data)
-      const F = c.model.featureSize
-      for (let s = 0; s < f.n; s += bs) {
-        const e = Math.min(f.n, s + bs)
-        const labels = f.l.slice(s, e)
-        const r = await this.session.evaluate({ features: { data: f.f.slice(s * F, e * F), shape: [e - s, F], dtype: 'float32' }, labels: { data: labels, shape: [e - s], dtype: 'int64' } })
-        add(r.outputs['logits']!.data as Float32Array, labels, r.loss)
-      }
+      await tallyFeatureBatches(this.session, tally, f.f, f.l, f.n, F, bs)
     } else {
       for await (const b of data.batches(0, 0, { batchSize: bs, train: false })) {
         const r = await this.session.evaluate(feedsOf(b))
-        add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
+        tally.add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
       }
     }
-    return { eval_loss: lossSum / Math.max(n, 1), ...reportedClassificationMetrics(classificationMetrics(preds, gold, c.labels)) }
+    return tally.result()
   }
 
   /** The backbone's pooled features of every clip of `split` (evaluation clips: no augmentation). */
