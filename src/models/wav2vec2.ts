@@ -326,6 +326,19 @@ export class Wav2Vec2ForCTC extends Module {
     }
   }
 
+  /**
+   * Layer groups for gradual unfreezing and per-layer learning rates: everything below the first
+   * transformer layer (feature encoder, projection, positional convolution, the post-LN variant's
+   * encoder norm, the SpecAugment embedding) is one bottom group, then each encoder layer; the
+   * stable-layer-norm variant's final norm joins the head.
+   */
+  blockOf(name: string): string | null {
+    const layer = /^wav2vec2\.encoder\.layers\.\d+/.exec(name)
+    if (layer) return layer[0]
+    if (name.startsWith('wav2vec2.') && !(this.c.do_stable_layer_norm && name.startsWith('wav2vec2.encoder.layer_norm.'))) return 'wav2vec2.feature_encoder'
+    return null
+  }
+
   /** Frames of a clip of `samples` samples. */
   frames(samples: number): number {
     return frameCount(this.c, samples)

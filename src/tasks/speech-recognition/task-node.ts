@@ -20,6 +20,7 @@ import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
 import { CtcVocab } from '../../tokenizers/ctc-vocab.js'
 import { SpeechTaskRunner, type Utterance } from '../../train/speech.js'
+import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
 import { assertFiniteOutputs, freezeByName, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 
 const TASK = 'speech-recognition'
@@ -81,7 +82,6 @@ export const speechRecognition: Task = {
   recognises: (c) => Array.isArray(c['architectures']) && c['architectures'][0] === 'Wav2Vec2ForCTC',
 
   async prepare(o, runtime) {
-    if (o.method !== 'full') throw new ConfigError('METHOD_UNSUPPORTED', `speech-recognition trains with --method full only, not ${o.method}`, 'drop --method (freeze parts with --freeze-feature-encoder or --freeze REGEX)')
     const textCase = (str(o['textCase']) ?? 'keep') as TextCase
     const newVocab = o['newVocab'] === true
     const ck = await openWav2Vec2(o.model, { seed: o.seed, newVocab })
@@ -114,6 +114,8 @@ export const speechRecognition: Task = {
       if (o['freezeFeatureEncoder'] !== false) ck.model.freezeFeatureEncoder()
       const frozen = freezeByName(ck.model, o['freeze'])
       if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
+      // frozen: only the CTC head trains (LoRA freezes the base itself, keeping lm_head trainable)
+      if (o.method === 'frozen') for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param' && !ck.model.headPrefixes.some((h) => n.startsWith(`${h}.`))) p.requiresGrad = false
       const runnerFor = (optimizer: Parameters<typeof makeRunner>[2]): SpeechTaskRunner => makeRunner(ck, runtime, optimizer, { train, validation: validation.length ? validation : undefined, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, seed: o.seed, clipNorm: o.clipNorm > 0 ? o.clipNorm : undefined, accumulation: o.gradAccum })
       // transcripts and lengths are checked before anything is written
       const probe = runnerFor({ kind: 'sgd', lr: 0 })
@@ -143,6 +145,7 @@ export const speechRecognition: Task = {
 
   async open(model: string, o: OpenOptions) {
     const ck = await openWav2Vec2(model)
+    const lora = await attachAdapters(ck.model, model, o['adapter'])
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
     const runner = (batchSize: number): SpeechTaskRunner => makeRunner(ck, runtime, { kind: 'sgd', lr: 0 }, { train: [], batchSize, seed: 0 })
     const sr = ck.preprocessor.sampling_rate
@@ -179,10 +182,11 @@ export const speechRecognition: Task = {
         return out
       },
       async export(eo) {
+        const adapter = unmergedAdapter(ck.model, lora, eo)
         if (eo.format === 'safetensors') {
           if (eo.out.endsWith('.safetensors')) throw new ConfigError('EXPORT_OUT', 'a speech-recognition model exports as a folder (weights, vocab.json, preprocessor_config.json)', 'pass a folder path as --out')
           await mkdir(eo.out, { recursive: true })
-          await saveWav2Vec2(eo.out, ck, { [TASK_FIELD]: TASK })
+          await saveWithAdapter(eo.out, ck.model, adapter, (d) => saveWav2Vec2(d, ck, { [TASK_FIELD]: TASK }), { merge: false, baseModel: model, task: TASK })
           return { path: eo.out, inputs: {} }
         }
         const N = Math.round((num(eo['seconds']) ?? 5) * sr)
