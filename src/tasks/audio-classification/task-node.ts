@@ -1,7 +1,8 @@
 /**
  * `audio-classification`: one label per clip (keywords, commands, speakers, accents). Models: the
  * pre-trained speech embedding (`--model speech-embedding`), the keyword CNN from scratch
- * (`--model keyword-cnn`) or a folder trained with this task; data: a folder per class or a
+ * (`--model keyword-cnn`), a Hugging Face Wav2Vec2 folder (Wav2Vec2ForSequenceClassification) or a
+ * folder trained with this task; data: a folder per class or a
  * CSV/JSONL of path,label, decoded, resampled to 16 kHz and cut to a fixed clip length whose policy
  * the output folder records. Predict prints label, score and logits per file.
  */
@@ -17,6 +18,7 @@ import { exportInferenceOnnx } from '../../export/onnx.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
 import { assertFiniteOutputs, freezeByName, softmax, subsetSplits, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
 import { AUDIO_MODELS, openAudioCheckpoint, saveAudioCheckpoint, type AudioCheckpoint } from './checkpoint-node.js'
 import { AudioTaskRunner } from './runner.js'
 
@@ -50,7 +52,7 @@ const dataColumns = (o: Record<string, unknown>): Partial<AudioDataOptions> => (
 
 export const audioClassification: Task = {
   name: TASK,
-  summary: `one label per audio clip: keywords, commands, speakers (${AUDIO_MODELS.join(', ')})`,
+  summary: `one label per audio clip: keywords, commands, speakers (${AUDIO_MODELS.join(', ')}, Wav2Vec2 folders)`,
   modality: 'audio',
   options: {
     clipSeconds: { type: 'number', describe: 'clip length in seconds; shorter files are padded, longer ones cropped (default: the model folder\'s, else 1)', min: 0.05, max: 60, commands: ['train'] },
@@ -67,10 +69,11 @@ export const audioClassification: Task = {
     'finetune train --task audio-classification --model speech-embedding --data keywords/ --out ./kws',
     'finetune train --task audio-classification --model speech-embedding --data clips.csv --method frozen --epochs 20 --out ./kws',
     'finetune train --task audio-classification --model keyword-cnn --data keywords/ --clip-seconds 1 --out ./kws-cnn',
+    'finetune train --task audio-classification --model ./wav2vec2-base --data keywords/ --method lora --out ./kws-w2v',
     'finetune predict --model ./kws yes.wav no.flac',
   ],
   predictInputs: 'AUDIO...',
-  recognises: (c) => typeof c['model_type'] === 'string' && (AUDIO_MODELS as readonly string[]).includes(c['model_type']),
+  recognises: (c) => (typeof c['model_type'] === 'string' && (AUDIO_MODELS as readonly string[]).includes(c['model_type'])) || (Array.isArray(c['architectures']) && c['architectures'][0] === 'Wav2Vec2ForSequenceClassification'),
 
   async prepare(o, runtime) {
     const ck = await openAudioCheckpoint(o.model, { seed: o.seed })
@@ -139,6 +142,7 @@ export const audioClassification: Task = {
 
   async open(model: string, o: OpenOptions) {
     const ck = await openAudioCheckpoint(model)
+    const lora = await attachAdapters(ck.model, model, o['adapter'])
     if (!ck.labelled) throw new ConfigError('MODEL_UNTRAINED', `${model} is a built-in model without a head for any labels`, `train it first: finetune train --task ${TASK} --model ${model} --data CLIPS --out DIR`)
     const clip = ck.clip ?? clipPolicyOf({ sampleRate: RATE })
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
@@ -177,8 +181,9 @@ export const audioClassification: Task = {
         }
       },
       async export(eo) {
+        const adapter = unmergedAdapter(ck.model, lora, eo)
         if (eo.format === 'safetensors') {
-          await saveAudioCheckpoint(eo.out, ck, clip, { [TASK_FIELD]: TASK })
+          await saveWithAdapter(eo.out, ck.model, adapter, (d) => saveAudioCheckpoint(d, ck, clip, { [TASK_FIELD]: TASK }), { merge: false, baseModel: model, task: TASK })
           return { path: eo.out, inputs: {} }
         }
         const B = eo.batchSize
