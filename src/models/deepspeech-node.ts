@@ -1,7 +1,7 @@
 /**
  * Node-only: DeepSpeech models in and out. `--model deepspeech-small` (or -lstm) is a built-in
  * from-scratch config with seeded random weights and no vocabulary yet (the task builds one from the
- * training transcripts); a folder holds config.json (model_type "deepspeech"), model.safetensors,
+ * training transcripts), and so is a folder with only a config.json; a trained folder holds config.json (model_type "deepspeech"), model.safetensors,
  * vocab.json (+ tokenizer_config.json) and preprocessor_config.json, laid out as Wav2Vec2's.
  */
 import { existsSync, readFileSync } from 'node:fs'
@@ -24,7 +24,7 @@ export interface DeepSpeechFolder {
   preprocessor: Wav2Vec2Preprocessor
   config: HfConfig
   report: LoadReport
-  /** A built-in config with random weights and a placeholder vocabulary (the task must build one). */
+  /** A built-in config or a config-only folder: random weights and a placeholder vocabulary (the task must build one). */
   builtin: boolean
 }
 
@@ -42,24 +42,38 @@ export function isDeepSpeech(model: string): boolean {
 
 const PREPROCESSOR: Wav2Vec2Preprocessor = { sampling_rate: 16000, do_normalize: true, return_attention_mask: true, padding_value: 0 }
 
-/** Opens a built-in DeepSpeech config by name or a DeepSpeech folder (strict weight loading). */
-export async function openDeepSpeech(model: string, o: { seed?: number; newVocab?: boolean } = {}): Promise<DeepSpeechFolder> {
+function scratch(raw: HfConfig, file: string, seed: number, preprocessor: Wav2Vec2Preprocessor, dir: string): DeepSpeechFolder {
+  const m = new DeepSpeechForCTC(raw, { seed, file })
+  const tokens = Array.from({ length: m.c.vocab_size }, (_, i) => (i === m.c.pad_token_id ? '<pad>' : `<${i}>`))
+  const vocabFiles = { vocab: JSON.stringify(Object.fromEntries(tokens.map((t, i) => [t, i]))) }
+  const report: LoadReport = { loaded: 0, initialised: m.namedParameters().map(([n]) => n), reinitialised: [], ignored: [] }
+  return { dir, model: m, vocab: CtcVocab.fromFiles(vocabFiles), vocabFiles, preprocessor: { ...preprocessor, sampling_rate: m.c.sampling_rate }, config: m.toConfig(), report, builtin: true }
+}
+
+/**
+ * Opens a built-in DeepSpeech config by name or a DeepSpeech folder (strict weight loading). Random
+ * weights (a built-in name, or a folder without model.safetensors) only when `scratch` allows them:
+ * training does, eval and predict do not.
+ */
+export async function openDeepSpeech(model: string, o: { seed?: number; newVocab?: boolean; scratch?: boolean } = {}): Promise<DeepSpeechFolder> {
   const seed = o.seed ?? 0
+  const untrained = (): ConfigError => new ConfigError('MODEL_UNTRAINED', `${model} is a DeepSpeech configuration without trained weights or vocabulary`, `train it first: finetune train --task speech-recognition --model ${model} --data CLIPS --out DIR`)
   const builtin = DEEPSPEECH_MODELS[model]
   if (builtin) {
-    const m = new DeepSpeechForCTC({ ...builtin }, { seed, file: model })
-    const tokens = Array.from({ length: m.c.vocab_size }, (_, i) => (i === m.c.pad_token_id ? '<pad>' : `<${i}>`))
-    const vocabFiles = { vocab: JSON.stringify(Object.fromEntries(tokens.map((t, i) => [t, i]))) }
-    const report: LoadReport = { loaded: 0, initialised: m.namedParameters().map(([n]) => n), reinitialised: [], ignored: [] }
-    return { dir: model, model: m, vocab: CtcVocab.fromFiles(vocabFiles), vocabFiles, preprocessor: { ...PREPROCESSOR, sampling_rate: m.c.sampling_rate }, config: m.toConfig(), report, builtin: true }
+    if (!o.scratch) throw untrained()
+    return scratch({ ...builtin }, model, seed, PREPROCESSOR, model)
   }
   assertModelDir(model)
   const configPath = join(model, 'config.json')
   const raw = (await readJsonFile(configPath, 'model config')) as HfConfig
   if (raw['model_type'] !== 'deepspeech')
     throw new ConfigError('MODEL_FAMILY', `${configPath} says model_type ${JSON.stringify(raw['model_type'])}, not "deepspeech"`, `pass a DeepSpeech folder or a built-in name (${Object.keys(DEEPSPEECH_MODELS).join(', ')})`)
+  const preprocessor = existsSync(join(model, 'preprocessor_config.json')) ? await readPreprocessor(model) : PREPROCESSOR
+  if (!existsSync(join(model, 'model.safetensors')) && !existsSync(join(model, 'model.safetensors.index.json'))) {
+    if (!o.scratch) throw untrained()
+    return scratch(raw, configPath, seed, preprocessor, model)
+  }
   const m = new DeepSpeechForCTC(raw, { seed, file: configPath })
-  const preprocessor = await readPreprocessor(model)
   if (preprocessor.sampling_rate !== m.c.sampling_rate)
     throw new ConfigError('PREPROCESSOR_INVALID', `${join(model, 'preprocessor_config.json')} says sampling_rate ${preprocessor.sampling_rate} but config.json's front-end runs at ${m.c.sampling_rate}`, 'make the two agree')
   let vocabFiles: { vocab: string; tokenizerConfig?: string }
