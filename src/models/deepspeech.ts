@@ -17,9 +17,8 @@
  */
 import { ConfigError } from '../errors.js'
 import { ctcLoss } from '../graph/ctc.js'
-import type { Tensor } from '../graph/graph.js'
+import { Parameter, type Tensor } from '../graph/graph.js'
 import { markStructureChanged, Module } from '../graph/module.js'
-import { Parameter } from '../graph/graph.js'
 import { recurrence, RNN_GATES, type RnnKind } from '../graph/rnn.js'
 import { Rng } from '../runtime/rng.js'
 import { ConfigReader, type HfConfig } from './hf.js'
