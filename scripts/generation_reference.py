@@ -1,7 +1,7 @@
 """A re-implementation of Hugging Face transformers' `generate` search logic (v4.38:
 generation/utils.py `_greedy_search`, `_beam_search`; generation/beam_search.py `BeamSearchScorer`,
 `BeamHypotheses`; generation/logits_process.py `NoRepeatNGramLogitsProcessor`,
-`ForcedEOSTokenLogitsProcessor`, `NoBadWordsLogitsProcessor` for single-token bad words,
+`ForcedBOSTokenLogitsProcessor`, `ForcedEOSTokenLogitsProcessor`, `NoBadWordsLogitsProcessor` for single-token bad words,
 `TemperatureLogitsWarper`, `TopKLogitsWarper`, `TopPLogitsWarper`).
 
 `transformers` is not installed here, so the logic is written out from that code, line for line
@@ -46,13 +46,17 @@ def no_repeat_ngram(input_ids: torch.Tensor, scores: torch.Tensor, n: int) -> to
 
 
 def process(input_ids, scores, *, no_repeat_ngram_size=0, forced_eos_token_id=None, max_length=None,
-            bad_words_ids=None):
+            bad_words_ids=None, forced_bos_token_id=None):
     """The processors in the order `_get_logits_processor` builds them (those finetune supports)."""
     scores = no_repeat_ngram(input_ids, scores, no_repeat_ngram_size)
     if bad_words_ids:
         scores = scores.clone()
         for t in bad_words_ids:
             scores[:, t] = -float("inf")
+    # ForcedBOSTokenLogitsProcessor: the first generated token (cur_len 1) is forced
+    if forced_bos_token_id is not None and input_ids.shape[1] == 1:
+        scores = torch.full_like(scores, -float("inf"))
+        scores[:, forced_bos_token_id] = 0
     if forced_eos_token_id is not None and max_length is not None and input_ids.shape[1] == max_length - 1:
         scores = torch.full_like(scores, -float("inf"))
         scores[:, forced_eos_token_id] = 0

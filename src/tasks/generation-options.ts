@@ -1,8 +1,8 @@
 /**
  * The generation flags (HF `generate`'s names in kebab case) that tasks which write text share, and
  * the GenerationOptions they give with a model config's own defaults (HF reads num_beams,
- * max_length, length_penalty, early_stopping, no_repeat_ngram_size, bad_words_ids and
- * forced_eos_token_id from config.json / generation_config.json; flags override them).
+ * max_length, length_penalty, early_stopping, no_repeat_ngram_size, bad_words_ids,
+ * forced_bos_token_id and forced_eos_token_id from config.json / generation_config.json; flags override them).
  */
 import { ConfigError } from '../errors.js'
 import { GENERATION_DEFAULTS, type GenerationOptions } from '../generate/search.js'
@@ -50,6 +50,7 @@ export function generationOf(o: Record<string, unknown>, cfg: Record<string, unk
     eosTokenId: ids.eos,
     padTokenId: ids.pad,
     forcedEosTokenId: num(cfg['forced_eos_token_id']) ?? null,
+    forcedBosTokenId: num(cfg['forced_bos_token_id']) ?? null,
     badTokenIds: bad,
   }
   if (g.doSample && o['numBeams'] === undefined) g.numBeams = 1

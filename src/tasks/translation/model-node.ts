@@ -1,4 +1,8 @@
-/** Encoder-decoder folders (opus-mt layout) in and out: config.json, model.safetensors, source.spm, target.spm, vocab.json. */
+/**
+ * Encoder-decoder folders in and out: config.json, model.safetensors and the tokenizer, either
+ * Marian's (source.spm, target.spm, vocab.json) or a tokenizer.json / byte-level BPE one (BART:
+ * vocab.json + merges.txt).
+ */
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -8,32 +12,28 @@ import type { HfConfig } from '../../models/hf.js'
 import { loadWeights } from '../../models/load.js'
 import { assertModelDir, modelTensors, openWeights } from '../../models/pretrained-node.js'
 import { seq2seqFamily, SEQ2SEQ_FAMILIES, type Seq2SeqModel } from '../../models/seq2seq.js'
+import { readTokenizerFiles } from '../../models/pretrained-node.js'
+import { loadTokenizer } from '../../tokenizers/load.js'
 import { MarianTokenizer } from '../../tokenizers/marian.js'
+import { TextPairTokenizer, type Seq2SeqTokenizer } from '../../tokenizers/seq2seq.js'
 
-export const TOKENIZER_FILES = ['source.spm', 'target.spm', 'vocab.json', 'tokenizer_config.json'] as const
+export const TOKENIZER_FILES = ['source.spm', 'target.spm', 'vocab.json', 'tokenizer_config.json', 'merges.txt', 'tokenizer.json', 'special_tokens_map.json'] as const
 
 export interface LoadedSeq2Seq {
   model: Seq2SeqModel
-  tokenizer: MarianTokenizer
+  tokenizer: Seq2SeqTokenizer
   config: HfConfig
   family: string
 }
 
-/** Opens a Marian folder: config, weights (strictly: missing or mis-shaped weights are listed) and tokenizer. */
+/** Opens an encoder-decoder folder: config, weights (strictly: missing or mis-shaped weights are listed) and tokenizer. */
 export async function loadSeq2Seq(dir: string, o: { family?: string | undefined; seed?: number } = {}): Promise<LoadedSeq2Seq> {
   assertModelDir(dir)
   const config = (await readJsonFile(join(dir, 'config.json'), 'model config')) as HfConfig
   const family = o.family ?? (typeof config['model_type'] === 'string' ? config['model_type'] : '')
   if (!family) throw new CheckpointError('CONFIG_MODEL_TYPE', `${join(dir, 'config.json')} has no "model_type"`, `pass --family with one of ${SEQ2SEQ_FAMILIES.join(', ')}`)
   const fam = seq2seqFamily(family, join(dir, 'config.json'))
-  for (const f of ['source.spm', 'target.spm', 'vocab.json'])
-    if (!existsSync(join(dir, f))) throw new CheckpointError('TOKENIZER_MISSING', `${dir} has no ${f}`, 'a Marian folder needs source.spm, target.spm and vocab.json (as the opus-mt checkpoints ship them)')
-  const tokenizer = new MarianTokenizer({
-    sourceSpm: await readFile(join(dir, 'source.spm')),
-    targetSpm: await readFile(join(dir, 'target.spm')),
-    vocabJson: await readFile(join(dir, 'vocab.json'), 'utf8'),
-    ...(existsSync(join(dir, 'tokenizer_config.json')) ? { tokenizerConfigJson: await readFile(join(dir, 'tokenizer_config.json'), 'utf8') } : {}),
-  })
+  const tokenizer = await loadSeq2SeqTokenizer(dir, family)
   const model = fam.build(config, join(dir, 'config.json'), o.seed ?? 0)
   model.nameParameters()
   if (tokenizer.vocabSize > Number(config['vocab_size']))
@@ -53,4 +53,22 @@ export async function saveSeq2Seq(dir: string, m: LoadedSeq2Seq, from: string, e
   for (const f of TOKENIZER_FILES) if (existsSync(join(from, f)) && from !== dir) await writeFileAtomic(join(dir, f), [await readFile(join(from, f))])
   const out = { ...m.config, ...extra, architectures: [m.model.architecture], model_type: m.family, torch_dtype: 'float32' }
   await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(out, null, 2)}\n`)
+}
+
+/** Marian's SentencePiece pair when the folder has source.spm, else tokenizer.json or vocab.json + merges.txt (BART: RoBERTa's rules). */
+async function loadSeq2SeqTokenizer(dir: string, family: string): Promise<Seq2SeqTokenizer> {
+  if (family === 'marian' || existsSync(join(dir, 'source.spm'))) {
+    for (const f of ['source.spm', 'target.spm', 'vocab.json'])
+      if (!existsSync(join(dir, f))) throw new CheckpointError('TOKENIZER_MISSING', `${dir} has no ${f}`, 'a Marian folder needs source.spm, target.spm and vocab.json (as the opus-mt checkpoints ship them)')
+    return new MarianTokenizer({
+      sourceSpm: await readFile(join(dir, 'source.spm')),
+      targetSpm: await readFile(join(dir, 'target.spm')),
+      vocabJson: await readFile(join(dir, 'vocab.json'), 'utf8'),
+      ...(existsSync(join(dir, 'tokenizer_config.json')) ? { tokenizerConfigJson: await readFile(join(dir, 'tokenizer_config.json'), 'utf8') } : {}),
+    })
+  }
+  const files = await readTokenizerFiles(dir)
+  if (!files.tokenizerJson && !(files.vocabJson && files.mergesTxt))
+    throw new CheckpointError('TOKENIZER_MISSING', `${dir} has no tokenizer: neither tokenizer.json nor vocab.json + merges.txt`, `a ${family} folder needs the tokenizer files its checkpoint ships (facebook/bart-*: vocab.json and merges.txt); copy them into ${dir}`)
+  return new TextPairTokenizer(loadTokenizer(files, family === 'bart' ? { kind: 'roberta' } : {}))
 }
