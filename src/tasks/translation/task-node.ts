@@ -16,6 +16,7 @@ import * as nn from '../../graph/nn.js'
 import { SEQ2SEQ_FAMILIES } from '../../models/seq2seq.js'
 import type { HostTensor, Runtime } from '../../runtime/session.js'
 import { Runtime as RuntimeClass } from '../../runtime/session.js'
+import { MarianTokenizer } from '../../tokenizers/marian.js'
 import { corpusBleu, corpusChrf } from '../../train/metrics-text-gen.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainBatch, TrainingJob } from '../../train/trainer.js'
@@ -151,7 +152,7 @@ async function loadData(file: string, o: Record<string, unknown>, onBadRow: 'err
 
 export const translation: Task = {
   name: 'translation',
-  summary: 'translate text with an encoder-decoder (MarianMT); BLEU and chrF',
+  summary: 'translate text with an encoder-decoder (MarianMT, BART); BLEU and chrF',
   modality: 'text',
   options,
   defaults: { batchSize: 16, lr: 2e-5, weightDecay: 0.01, schedule: 'linear' },
@@ -261,8 +262,9 @@ export const translation: Task = {
         const byModule: Record<string, number> = {}
         for (const [n, p] of m.model.namedParameters()) if (p.kind === 'param') byModule[n.split('.').slice(0, 2).join('.')] = (byModule[n.split('.').slice(0, 2).join('.')] ?? 0) + p.data.length
         const parameters = Object.values(byModule).reduce((a, b) => a + b, 0)
-        const json = { dir, task: 'translation', family: m.family, architecture: m.model.architecture, sizes, parameters, byModule, tokenizer: { type: 'marian', vocabSize: m.tokenizer.vocabSize } }
-        return { json, byModule, rows: [['folder', dir], ['task', 'translation'], ['family', m.family], ['architecture', m.model.architecture], ['sizes', Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')], ['parameters', parameters.toLocaleString()], ['tokenizer', `marian (source.spm/target.spm), ${m.tokenizer.vocabSize} tokens`]] }
+        const marian = m.tokenizer instanceof MarianTokenizer
+        const json = { dir, task: 'translation', family: m.family, architecture: m.model.architecture, sizes, parameters, byModule, tokenizer: { type: marian ? 'marian' : 'bpe', vocabSize: m.tokenizer.vocabSize } }
+        return { json, byModule, rows: [['folder', dir], ['task', 'translation'], ['family', m.family], ['architecture', m.model.architecture], ['sizes', Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')], ['parameters', parameters.toLocaleString()], ['tokenizer', `${marian ? 'marian (source.spm/target.spm)' : 'tokenizer.json or vocab.json + merges.txt'}, ${m.tokenizer.vocabSize} tokens`]] }
       },
       close: () => runtime.dispose(),
     }
