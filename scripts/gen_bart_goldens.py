@@ -17,7 +17,8 @@ test/golden/bart/bart.json:
   shifted right behind </s>, as HF does); and the logits of the same weights with
   scale_embedding true.
 - generate: greedy and beam-search sequences (scripts/generation_reference.py, HF 4.38 logic) with
-  the config's decoder_start_token_id, forced_bos_token_id and forced_eos_token_id, in float64,
+  the config's decoder_start_token_id, forced_bos_token_id and forced_eos_token_id (and min_length
+  in two cases), in float64,
   re-running the decoder each step.
 """
 
@@ -175,11 +176,15 @@ def main():
         {"name": "greedy", "num_beams": 1, "max_new_tokens": 10},
         {"name": "beam4", "num_beams": 4, "max_new_tokens": 10},
         {"name": "beam3-lp0.6-no-repeat-2", "num_beams": 3, "max_new_tokens": 12, "length_penalty": 0.6, "no_repeat_ngram_size": 2},
+        # the random model never ends by itself: with a token it favours as eos, min_length has something to hold back
+        {"name": "greedy-eos998", "num_beams": 1, "max_new_tokens": 10, "eos_token_id": 998},
+        {"name": "greedy-eos998-min-length-6", "num_beams": 1, "max_new_tokens": 10, "min_length": 6, "eos_token_id": 998},
+        {"name": "beam2-eos998-min-length-5-lp2", "num_beams": 2, "max_new_tokens": 10, "min_length": 5, "length_penalty": 2.0, "eos_token_id": 998},
     ]
     with torch.no_grad():
         for s in settings:
-            kw = {"max_length": 1 + s["max_new_tokens"], "eos_token_id": config["eos_token_id"], "pad_token_id": pad,
-                  "no_repeat_ngram_size": s.get("no_repeat_ngram_size", 0),
+            kw = {"max_length": 1 + s["max_new_tokens"], "eos_token_id": s.get("eos_token_id", config["eos_token_id"]), "pad_token_id": pad,
+                  "no_repeat_ngram_size": s.get("no_repeat_ngram_size", 0), "min_length": s.get("min_length", 0),
                   "forced_bos_token_id": config["forced_bos_token_id"], "forced_eos_token_id": config["forced_eos_token_id"]}
             for m, key in ((m64, "sequences"), (m32, "sequences_float32")):
                 f = next_logits_for(m, input_ids, attention_mask)

@@ -30,7 +30,7 @@ const g = JSON.parse(readFileSync(`${root}test/golden/bart/bart.json`, 'utf8')) 
   checkpoint: string
   tokenizer: { sources: string[]; source_ids: number[][]; targets: string[]; target_ids: number[][] }
   forward: { input_ids: number[][]; attention_mask: number[][]; labels: number[][]; decoder_input_ids: number[][]; logits: T; encoder_last_hidden_state: T; loss: number; grads: Record<string, T>; scale_embedding_logits: T }
-  generate: { input_ids: number[][]; attention_mask: number[][]; cases: { name: string; num_beams: number; max_new_tokens: number; length_penalty?: number; no_repeat_ngram_size?: number; sequences: number[][] }[] }
+  generate: { input_ids: number[][]; attention_mask: number[][]; cases: { name: string; num_beams: number; max_new_tokens: number; length_penalty?: number; no_repeat_ngram_size?: number; min_length?: number; eos_token_id?: number; sequences: number[][] }[] }
 }
 const dir = `${root}${g.checkpoint}/`
 const raw = JSON.parse(readFileSync(`${dir}config.json`, 'utf8')) as Record<string, unknown>
@@ -142,13 +142,13 @@ describe('BART matches the PyTorch reference', () => {
   })
 })
 
-describe('BART generation matches HF generate (decoder start </s>, forced <s> first, forced </s> last)', () => {
+describe('BART generation matches HF generate (decoder start </s>, forced <s> first, forced </s> last, min_length)', () => {
   const gen = new CachedSeq2Seq(model, runtime)
   const c = parseBartConfig(raw)
   for (const k of g.generate.cases)
     it(k.name, async () => {
       const src = g.generate.input_ids.map((r, i) => r.filter((_, j) => g.generate.attention_mask[i]![j] === 1))
-      const out = await gen.generate(src, { ...GENERATION_DEFAULTS, maxNewTokens: k.max_new_tokens, numBeams: k.num_beams, lengthPenalty: k.length_penalty ?? 1, noRepeatNgramSize: k.no_repeat_ngram_size ?? 0, eosTokenId: c.eos_token_id, padTokenId: c.pad_token_id, forcedBosTokenId: c.forced_bos_token_id, forcedEosTokenId: c.forced_eos_token_id })
+      const out = await gen.generate(src, { ...GENERATION_DEFAULTS, maxNewTokens: k.max_new_tokens, numBeams: k.num_beams, lengthPenalty: k.length_penalty ?? 1, noRepeatNgramSize: k.no_repeat_ngram_size ?? 0, eosTokenId: k.eos_token_id ?? c.eos_token_id, padTokenId: c.pad_token_id, forcedBosTokenId: c.forced_bos_token_id, forcedEosTokenId: c.forced_eos_token_id, minLength: k.min_length ?? 0 })
       expect(out.map((r) => [c.decoder_start_token_id, ...r])).toEqual(k.sequences)
     })
 })
