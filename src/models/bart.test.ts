@@ -7,9 +7,12 @@
 // test/fixtures/models/bart-tiny (bart-base's config with tiny sizes; the bpe-roberta tokenizer).
 // Tolerances: logits and encoder output 1e-4 relative to the largest magnitude, loss 1e-5 relative,
 // gradients 1e-4 relative to the largest entry; token ids and generated tokens identical.
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { grad } from '../autodiff/grad.js'
+import { writeSafetensorsFile } from '../checkpoint/io-node.js'
 import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
 import { CachedSeq2Seq } from '../generate/cached-seq2seq.js'
 import { GENERATION_DEFAULTS } from '../generate/search.js'
@@ -21,7 +24,9 @@ import { TextPairTokenizer } from '../tokenizers/seq2seq.js'
 import { runGraph } from '../../test/graph-run.js'
 import { expectClose } from '../../test/op-check.js'
 import { parseBartConfig, type Bart } from './bart.js'
+import { loadSeq2Seq } from '../tasks/translation/model-node.js'
 import { loadWeights } from './load.js'
+import { modelTensors } from './pretrained-node.js'
 import { seq2seqFamily } from './seq2seq.js'
 
 const root = new URL('../../', import.meta.url).pathname
@@ -64,6 +69,22 @@ describe('BART tokenizer (vocab.json + merges.txt of a BART folder)', () => {
     expect(g.tokenizer.target_ids.map((ids) => tok.decode([2, ...ids]))).toEqual(g.tokenizer.targets.map((t) => t.trim()))
     const ids = tok.encode(g.tokenizer.sources[2]!, { maxLength: 5 })
     expect(ids).toEqual([...g.tokenizer.source_ids[2]!.slice(0, 4), 2])
+  })
+})
+
+describe('loading a BART folder', () => {
+  it('reads the tokenizer, and a checkpoint without final_logits_bias (HF tolerates it) gets zeros', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'ft-bart-'))
+    try {
+      for (const f of ['config.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json']) copyFileSync(`${dir}${f}`, join(tmp, f))
+      await writeSafetensorsFile(join(tmp, 'model.safetensors'), modelTensors(model).filter(([k]) => k !== 'final_logits_bias'), { format: 'pt' })
+      const m = await loadSeq2Seq(tmp)
+      expect([m.family, m.model.architecture, m.tokenizer.eosId]).toEqual(['bart', 'BartForConditionalGeneration', 2])
+      expect(new Map(m.model.namedParameters()).get('final_logits_bias')!.data.every((v) => v === 0)).toBe(true)
+      expect(m.tokenizer.encode(g.tokenizer.sources[0]!)).toEqual(g.tokenizer.source_ids[0])
+    } finally {
+      rmSync(tmp, { recursive: true, force: true })
+    }
   })
 })
 

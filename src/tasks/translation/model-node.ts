@@ -40,7 +40,8 @@ export async function loadSeq2Seq(dir: string, o: { family?: string | undefined;
     throw new CheckpointError('TOKENIZER_VOCAB_SIZE', `${dir}/vocab.json has ${tokenizer.vocabSize} tokens, config.json vocab_size is ${String(config['vocab_size'])}`, 'the tokenizer and the model come from different checkpoints')
   const w = await openWeights(dir)
   try {
-    await loadWeights(model, w, { basePrefix: model.basePrefix, ignorable: fam.ignorable })
+    // final_logits_bias is a zero buffer HF does not require (BART/Marian _keys_to_ignore_on_load_missing)
+    await loadWeights(model, w, { basePrefix: model.basePrefix, ignorable: fam.ignorable, newOk: ['final_logits_bias'] })
   } finally {
     await w.close()
   }
