@@ -1,10 +1,11 @@
 /**
- * `translation`: fine-tune an encoder-decoder (MarianMT) on parallel text, as HF's
+ * `translation`: fine-tune an encoder-decoder (MarianMT, BART) on parallel text, as HF's
  * run_translation.py does: sources (with an optional `--source-prefix`) tokenised by the source
  * model, targets by the target model, teacher forcing with the labels shifted right behind the
  * decoder start token (padding -> -100, ignored by the loss), optional label smoothing, length
  * buckets on both sides. `eval` generates and reports sacreBLEU-compatible BLEU, chrF and gen_len;
- * `predict` translates.
+ * `predict` translates. `seq2seqTask` is that machinery with the task's name, columns, metrics
+ * and output key left open: `summarization` is the same training with ROUGE.
  */
 import { existsSync, statSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
