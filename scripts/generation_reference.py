@@ -1,7 +1,7 @@
 """A re-implementation of Hugging Face transformers' `generate` search logic (v4.38:
 generation/utils.py `_greedy_search`, `_beam_search`; generation/beam_search.py `BeamSearchScorer`,
 `BeamHypotheses`; generation/logits_process.py `NoRepeatNGramLogitsProcessor`,
-`ForcedEOSTokenLogitsProcessor`, `NoBadWordsLogitsProcessor` for single-token bad words,
+`MinLengthLogitsProcessor`, `ForcedBOSTokenLogitsProcessor`, `ForcedEOSTokenLogitsProcessor`, `NoBadWordsLogitsProcessor` for single-token bad words,
 `TemperatureLogitsWarper`, `TopKLogitsWarper`, `TopPLogitsWarper`).
 
 `transformers` is not installed here, so the logic is written out from that code, line for line
@@ -46,13 +46,21 @@ def no_repeat_ngram(input_ids: torch.Tensor, scores: torch.Tensor, n: int) -> to
 
 
 def process(input_ids, scores, *, no_repeat_ngram_size=0, forced_eos_token_id=None, max_length=None,
-            bad_words_ids=None):
+            bad_words_ids=None, forced_bos_token_id=None, min_length=0, eos_token_id=None):
     """The processors in the order `_get_logits_processor` builds them (those finetune supports)."""
     scores = no_repeat_ngram(input_ids, scores, no_repeat_ngram_size)
     if bad_words_ids:
         scores = scores.clone()
         for t in bad_words_ids:
             scores[:, t] = -float("inf")
+    # MinLengthLogitsProcessor: no eos while the row (start token or prompt included) is shorter than min_length
+    if min_length and eos_token_id is not None and input_ids.shape[1] < min_length:
+        scores = scores.clone()
+        scores[:, eos_token_id] = -float("inf")
+    # ForcedBOSTokenLogitsProcessor: the first generated token (cur_len 1) is forced
+    if forced_bos_token_id is not None and input_ids.shape[1] == 1:
+        scores = torch.full_like(scores, -float("inf"))
+        scores[:, forced_bos_token_id] = 0
     if forced_eos_token_id is not None and max_length is not None and input_ids.shape[1] == max_length - 1:
         scores = torch.full_like(scores, -float("inf"))
         scores[:, forced_eos_token_id] = 0
@@ -86,7 +94,7 @@ def greedy(next_logits: NextLogits, input_ids: List[List[int]], *, max_length: i
     unfinished = torch.ones(ids.shape[0], dtype=torch.long)
     while ids.shape[1] < max_length:
         logits = next_logits(ids)
-        scores = process(ids, logits, max_length=max_length, **proc)
+        scores = process(ids, logits, max_length=max_length, eos_token_id=eos_token_id, **proc)
         nxt = torch.argmax(scores, dim=-1)
         if eos_token_id is not None:
             nxt = nxt * unfinished + pad_token_id * (1 - unfinished)
@@ -156,7 +164,7 @@ def beam_search(next_logits: NextLogits, input_ids: List[List[int]], *, num_beam
         cur_len = ids.shape[1]
         logits = next_logits(ids)
         scores = torch.log_softmax(logits.double(), dim=-1)
-        scores = process(ids, scores, max_length=max_length, **proc)
+        scores = process(ids, scores, max_length=max_length, eos_token_id=eos_token_id, **proc)
         scores = scores + beam_scores[:, None]
         V = scores.shape[-1]
         scores = scores.view(batch, num_beams * V)

@@ -35,6 +35,10 @@ export interface GenerationOptions {
   padTokenId: number
   /** Forces this token at the last allowed position (HF's forced_eos_token_id). */
   forcedEosTokenId: number | null
+  /** No eos while a row (prefix included) is shorter than this (HF's min_length); 0 is off. */
+  minLength?: number
+  /** Forces this token first, right after a one-token prefix (HF's forced_bos_token_id: BART's <s> after </s>). */
+  forcedBosTokenId?: number | null
   /** Tokens never generated (single-token bad_words_ids, e.g. Marian's pad). */
   badTokenIds: readonly number[]
 }
@@ -97,6 +101,11 @@ function banRepeatedNgrams(seq: readonly number[], scores: Float64Array, off: nu
 function processRow(seq: readonly number[], scores: Float64Array, off: number, V: number, maxLength: number, o: GenerationOptions): void {
   banRepeatedNgrams(seq, scores, off, o.noRepeatNgramSize)
   for (const t of o.badTokenIds) scores[off + t] = -Infinity
+  if (o.minLength && o.eosTokenId !== null && seq.length < o.minLength) scores[off + o.eosTokenId] = -Infinity
+  if (o.forcedBosTokenId != null && seq.length === 1) {
+    for (let v = 0; v < V; v++) scores[off + v] = -Infinity
+    scores[off + o.forcedBosTokenId] = 0
+  }
   if (o.forcedEosTokenId !== null && seq.length === maxLength - 1) {
     for (let v = 0; v < V; v++) scores[off + v] = -Infinity
     scores[off + o.forcedEosTokenId] = 0

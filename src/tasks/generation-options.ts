@@ -1,8 +1,8 @@
 /**
  * The generation flags (HF `generate`'s names in kebab case) that tasks which write text share, and
  * the GenerationOptions they give with a model config's own defaults (HF reads num_beams,
- * max_length, length_penalty, early_stopping, no_repeat_ngram_size, bad_words_ids and
- * forced_eos_token_id from config.json / generation_config.json; flags override them).
+ * max_length, length_penalty, early_stopping, no_repeat_ngram_size, bad_words_ids,
+ * min_length, forced_bos_token_id and forced_eos_token_id from config.json / generation_config.json; flags override them).
  */
 import { ConfigError } from '../errors.js'
 import { GENERATION_DEFAULTS, type GenerationOptions } from '../generate/search.js'
@@ -15,6 +15,7 @@ export function generationOptions(commands: readonly CommandName[]) {
     numBeams: { type: 'int', describe: 'beam search with N beams (1: greedy or sampling; default: the model config num_beams, else 1)', min: 1, commands },
     lengthPenalty: { type: 'number', describe: 'beam score = sum log p / length^X (default 1; > 1 favours longer outputs)', commands },
     earlyStopping: { type: 'enum', choices: ['true', 'false', 'never'], describe: 'beam search: stop when N hypotheses are finished (true), when no beam can beat them (false), or never (HF early_stopping)', commands },
+    minLength: { type: 'int', describe: 'no end-of-sequence token before the output is N tokens long, prompt or decoder start token included (HF min_length; default: the model config min_length, else 0)', min: 0, commands },
     noRepeatNgramSize: { type: 'int', describe: 'never repeat an n-gram of this size (0: off)', min: 0, commands },
     doSample: { type: 'boolean', describe: 'sample instead of taking the most likely token', commands },
     temperature: { type: 'number', describe: 'sampling: divide logits by X (default 1)', commands },
@@ -50,6 +51,8 @@ export function generationOf(o: Record<string, unknown>, cfg: Record<string, unk
     eosTokenId: ids.eos,
     padTokenId: ids.pad,
     forcedEosTokenId: num(cfg['forced_eos_token_id']) ?? null,
+    forcedBosTokenId: num(cfg['forced_bos_token_id']) ?? null,
+    minLength: num(o['minLength']) ?? num(cfg['min_length']) ?? 0,
     badTokenIds: bad,
   }
   if (g.doSample && o['numBeams'] === undefined) g.numBeams = 1

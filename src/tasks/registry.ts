@@ -8,6 +8,7 @@ import { causalLm } from './causal-lm/index.js'
 import { imageClassification } from './image-classification/task-node.js'
 import { semanticSegmentation } from './semantic-segmentation/task-node.js'
 import { speechRecognition } from './speech-recognition/task-node.js'
+import { summarization } from './summarization/task-node.js'
 import { maskedLm } from './masked-lm/index.js'
 import { textClassification } from './text-classification/index.js'
 import { textDetection } from './text-detection/task-node.js'
@@ -25,6 +26,7 @@ export const TASKS: readonly Task[] = [
   speechRecognition,
   semanticSegmentation,
   translation,
+  summarization,
   textDetection,
 ]
 

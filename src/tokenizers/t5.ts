@@ -10,19 +10,10 @@ import { TokenizerError } from '../errors.js'
 import { loadTokenizer } from './load.js'
 import { SentencePieceProcessor } from './sentencepiece.js'
 import { parseSentencePieceModel } from './sentencepiece-model.js'
+import type { Seq2SeqTokenizer } from './seq2seq.js'
 import type { Tokenizer } from './tokenizer.js'
 
 /** What a translation model needs of its tokenizer (MarianTokenizer and T5Tokenizer both give it). */
-export interface Seq2SeqTokenizer {
-  readonly eosId: number
-  readonly padId: number
-  readonly vocabSize: number
-  /** Ids of `text` (source side, or target side where the model has two), `</s>` last, truncated to `maxLength` keeping `</s>`. */
-  encode(text: string, o?: { target?: boolean; maxLength?: number }): number[]
-  /** Text of generated ids, special tokens skipped. */
-  decode(ids: readonly number[]): string
-}
-
 export interface T5TokenizerFiles {
   /** spiece.model bytes. */
   spiece?: Uint8Array

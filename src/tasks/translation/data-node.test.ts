@@ -31,6 +31,14 @@ describe('readPairs', () => {
     const j = file('c.jsonl', '{"translation": {"en": "Open", "de": "Öffnen"}}\n')
     await expect(readPairs(j, { sourceLang: 'en', onBadRow: 'error' })).rejects.toThrow(/--source-lang and --target-lang go together/)
   })
+  it('without column flags takes the first default column a row has, and names them all when none is there', async () => {
+    const columns = { source: ['document', 'text'], target: ['summary'] }
+    const t = file('s.csv', 'text,summary\nA long text.,Short.\n')
+    expect((await readPairs(t, { onBadRow: 'error', columns })).pairs).toEqual([{ source: 'A long text.', target: 'Short.' }])
+    const bad = file('s2.csv', 'article,summary\nA long text.,Short.\n')
+    await expect(readPairs(bad, { onBadRow: 'error', columns })).rejects.toThrow(/no column "document" or "text" \(columns: article, summary\)/)
+    await expect(readPairs(bad, { onBadRow: 'error', columns, sourceColumn: 'body' })).rejects.toThrow(/no column "body" \(columns: article, summary\)/)
+  })
   it('refuses an empty target, naming the row and column', async () => {
     const t = file('d.csv', 'source,target\nOpen,\n')
     await expect(readPairs(t, { onBadRow: 'error' })).rejects.toThrow(/d\.csv:2: target is empty/)

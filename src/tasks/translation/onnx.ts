@@ -14,9 +14,9 @@ import type { LayerKv } from '../../models/decoder.js'
 import type { Seq2SeqModel } from '../../models/seq2seq.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
 
-export function seq2seqOnnx(m: Seq2SeqModel, B: number, S: number, Tmax: number): { files: Record<string, Uint8Array>; inputs: Record<string, number[]> } {
+export function seq2seqOnnx(m: Seq2SeqModel, B: number, S: number, Tmax: number, task = 'translation'): { files: Record<string, Uint8Array>; inputs: Record<string, number[]> } {
   const { layers: L, heads: nh, headDim: hd } = m.kvSpec
-  const meta = { family: m.family, task: 'translation', decoder_start_token_id: String(m.decoderStartId), pad_token_id: String(m.padId) }
+  const meta = { family: m.family, task, decoder_start_token_id: String(m.decoderStartId), pad_token_id: String(m.padId) }
   const encoder = exportInferenceOnnx({
     model: m,
     inputs: { input_ids: { shape: [B, S], dtype: 'int64' }, attention_mask: { shape: [B, S], dtype: 'int64' } },

@@ -1,10 +1,11 @@
 /**
- * `translation`: fine-tune an encoder-decoder (MarianMT, T5) on parallel text, as HF's
+ * `translation`: fine-tune an encoder-decoder (MarianMT, T5, BART) on parallel text, as HF's
  * run_translation.py does: sources (with an optional `--source-prefix`) tokenised by the source
  * model, targets by the target model, teacher forcing with the labels shifted right behind the
  * decoder start token (padding -> -100, ignored by the loss), optional label smoothing, length
  * buckets on both sides. `eval` generates and reports sacreBLEU-compatible BLEU, chrF and gen_len;
- * `predict` translates.
+ * `predict` translates. `seq2seqTask` is that machinery with the task's name, columns, metrics
+ * and output key left open: `summarization` is the same training with ROUGE.
  */
 import { existsSync, statSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
@@ -16,6 +17,8 @@ import * as nn from '../../graph/nn.js'
 import { SEQ2SEQ_FAMILIES } from '../../models/seq2seq.js'
 import type { HostTensor, Runtime } from '../../runtime/session.js'
 import { Runtime as RuntimeClass } from '../../runtime/session.js'
+import { MarianTokenizer } from '../../tokenizers/marian.js'
+import { T5Tokenizer } from '../../tokenizers/t5.js'
 import { corpusBleu, corpusChrf } from '../../train/metrics-text-gen.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainBatch, TrainingJob } from '../../train/trainer.js'
@@ -23,14 +26,14 @@ import { generationOf, generationOptions } from '../generation-options.js'
 import { textsToPredict } from '../text-node.js'
 import { TASK_FIELD, type OpenedModel, type OpenOptions, type PreparedTraining, type Task, type TaskTrainOptions } from '../task.js'
 import { readPairs, type Pair } from './data-node.js'
-import { T5Tokenizer } from '../../tokenizers/t5.js'
 import { loadSeq2Seq, saveSeq2Seq, type LoadedSeq2Seq } from './model-node.js'
 import { seq2seqOnnx } from './onnx.js'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../../checkpoint/io-node.js'
 
 const data = ['train', 'eval'] as const
-const options = {
+/** Flags of translation; summarization takes them less the {"translation": ...} ones. */
+export const seq2seqOptions = {
   sourceColumn: { type: 'string', describe: 'source text column of a CSV/TSV/JSONL (default: source)', placeholder: 'NAME', commands: data },
   targetColumn: { type: 'string', describe: 'target text column (default: target)', placeholder: 'NAME', commands: data },
   sourceLang: { type: 'string', describe: 'source language key of {"translation": {...}} JSONL rows (with --target-lang)', placeholder: 'LANG', commands: data },
@@ -113,8 +116,8 @@ function batchesOf(encs: readonly EncodedPair[], batchSize: number, seed: number
   }))
 }
 
-/** eval_loss, BLEU (13a, exp smoothing, as sacreBLEU), chrF and gen_len of a model on pairs. */
-async function evaluatePairs(m: LoadedSeq2Seq, session: TrainSession, gen: CachedSeq2Seq, pairs: readonly Pair[], encs: readonly EncodedPair[], g: GenerationOptions, batchSize: number): Promise<Record<string, number>> {
+/** eval_loss, the task's metrics of generated outputs and gen_len of a model on pairs. */
+async function evaluatePairs(spec: Seq2SeqTaskSpec, m: LoadedSeq2Seq, session: TrainSession, gen: CachedSeq2Seq, pairs: readonly Pair[], encs: readonly EncodedPair[], g: GenerationOptions, batchSize: number): Promise<Record<string, number>> {
   let lossSum = 0
   let tokens = 0
   const hyps = new Array<string>(pairs.length)
@@ -131,10 +134,7 @@ async function evaluatePairs(m: LoadedSeq2Seq, session: TrainSession, gen: Cache
       genLen += (m.model.decoderStartId === m.model.padId ? 0 : 1) + ids.filter((t) => t !== m.model.padId).length
     })
   }
-  const refs = pairs.map((p) => p.target)
-  const bleu = corpusBleu(hyps, [refs])
-  const chrf = corpusChrf(hyps, [refs])
-  return { eval_loss: lossSum / Math.max(tokens, 1), bleu: bleu.bleu, chrf: chrf.chrf, gen_len: genLen / pairs.length }
+  return { eval_loss: lossSum / Math.max(tokens, 1), ...spec.metrics(hyps, pairs.map((p) => p.target)), gen_len: genLen / pairs.length }
 }
 
 function generationFor(m: LoadedSeq2Seq, o: Record<string, unknown>, fallbackMax?: number): GenerationOptions {
@@ -146,130 +146,159 @@ function generationFor(m: LoadedSeq2Seq, o: Record<string, unknown>, fallbackMax
   return g
 }
 
-async function loadData(file: string, o: Record<string, unknown>, onBadRow: 'error' | 'skip'): Promise<{ pairs: Pair[]; skipped: number }> {
-  return readPairs(file, { sourceColumn: str(o['sourceColumn']), targetColumn: str(o['targetColumn']), sourceLang: str(o['sourceLang']), targetLang: str(o['targetLang']), format: str(o['format']) as never, onBadRow })
+async function loadData(spec: Seq2SeqTaskSpec, file: string, o: Record<string, unknown>, onBadRow: 'error' | 'skip'): Promise<{ pairs: Pair[]; skipped: number }> {
+  return readPairs(file, { sourceColumn: str(o['sourceColumn']), targetColumn: str(o['targetColumn']), sourceLang: str(o['sourceLang']), targetLang: str(o['targetLang']), format: str(o['format']) as never, onBadRow, columns: spec.columns })
 }
 
-export const translation: Task = {
+/** What differs between the encoder-decoder tasks (translation, summarization); data, training, generation and export are shared. */
+export interface Seq2SeqTaskSpec {
+  name: string
+  summary: string
+  examples: readonly string[]
+  options: Task['options']
+  /** Column names tried in order when --source-column / --target-column are not given. */
+  columns: { source: readonly string[]; target: readonly string[] }
+  /** Corpus metrics of generated texts against their references (eval_loss and gen_len are added). */
+  metrics(hyps: readonly string[], refs: readonly string[]): Record<string, number>
+  /** Key of the generated text in predict's records, as HF's pipelines name it. */
+  outputKey: string
+  recognises(config: Record<string, unknown>): boolean
+}
+
+/** An encoder-decoder task: `spec` says its name, columns, metrics and output; the rest is shared. */
+export function seq2seqTask(spec: Seq2SeqTaskSpec): Task {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    modality: 'text',
+    options: spec.options,
+    defaults: { batchSize: 16, lr: 2e-5, weightDecay: 0.01, schedule: 'linear' },
+    examples: spec.examples,
+    predictInputs: 'TEXT...',
+    recognises: spec.recognises,
+
+    async prepare(o: TaskTrainOptions, runtime: Runtime): Promise<PreparedTraining> {
+      if (o.method === 'frozen') throw new ConfigError('METHOD_FROZEN_UNSUPPORTED', 'the frozen method trains only a head on cached features; this task has no separate head', 'use --method full or --method lora')
+      const all = await loadData(spec, o.data, o, o.onBadRow)
+      let train = all.pairs
+      let validation: Pair[] = []
+      if (o.validation) validation = (await loadData(spec, o.validation, o, o.onBadRow)).pairs
+      else if (o.validationSplit > 0 && train.length > 1) {
+        const split = splitTrainValidation(train.length, { fraction: o.validationSplit, seed: o.seed })
+        validation = Array.from(split.validation, (i) => train[i]!)
+        train = Array.from(split.train, (i) => train[i]!)
+      }
+      const m = await loadSeq2Seq(o.model, { family: str(o['family']), seed: o.seed })
+      // as run_translation.py warns: T5 was pre-trained with task prefixes and expects one
+      if (m.family === 't5' && !str(o['sourcePrefix'])) o.log?.('warning: training a T5 model without --source-prefix; T5 expects a task prefix such as --source-prefix "translate English to German: " (pass the same prefix to eval and predict)')
+      const trainEnc = encodePairs(m, train, o)
+      const valEnc = encodePairs(m, validation, o)
+      const ls = typeof o['labelSmoothing'] === 'number' ? o['labelSmoothing'] : 0
+      if (!(ls >= 0 && ls < 1)) throw new ConfigError('CONFIG_LABEL_SMOOTHING', `--label-smoothing must be in [0, 1), got ${ls}`, 'HF run_translation uses 0 or 0.1')
+      // training-time evaluation decodes greedily up to --max-target-length tokens
+      const genOpts = generationFor(m, { numBeams: 1 }, int(o['maxTargetLength'], 128))
+      return {
+        model: m.model,
+        headPrefixes: m.model.headPrefixes,
+        async job(optimizer): Promise<TrainingJob> {
+          const session = trainSession(m, runtime, { optimizer, labelSmoothing: ls, seed: o.seed, ...(o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {}), accumulation: o.gradAccum })
+          const gen = new CachedSeq2Seq(m.model, runtime)
+          const perEpoch = batchesOf(trainEnc, o.batchSize, o.seed, 0).length
+          return {
+            session,
+            trainExamples: train.length,
+            evalExamples: validation.length,
+            batchesPerEpoch: perEpoch,
+            async *batches(epoch: number, start: number): AsyncIterable<TrainBatch> {
+              const bs = batchesOf(trainEnc, o.batchSize, o.seed, epoch)
+              for (let i = start; i < bs.length; i++) {
+                const b = bs[i]!
+                yield { feeds: collatePairs(b.indices.map((k) => trainEnc[k]!), b.S, b.T, m.model.padId, m.model.decoderStartId), examples: b.indices.length }
+              }
+            },
+            ...(validation.length ? { evaluate: () => evaluatePairs(spec, m, session, gen, validation, valEnc, genOpts, o.evalBatchSize ?? o.batchSize) } : {}),
+          }
+        },
+        // as HF's Trainer (metric_for_best_model defaults to the loss): BLEU ties at 0 early in training
+        defaultMetric: 'eval_loss',
+        labels: [],
+        headFromCheckpoint: true,
+        trainExamples: train.length,
+        evalExamples: validation.length,
+        skipped: all.skipped,
+        record: { family: m.family },
+        save: (dir) => saveSeq2Seq(dir, m, o.model, { [TASK_FIELD]: spec.name }),
+        close: async () => {},
+      }
+    },
+
+    async open(dir: string, o: OpenOptions): Promise<OpenedModel> {
+      const m = await loadSeq2Seq(dir, { family: str(o['family']) })
+      const runtime = new RuntimeClass({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
+      const gen = new CachedSeq2Seq(m.model, runtime)
+      return {
+        async evaluate(file, eo) {
+          const { pairs, skipped } = await loadData(spec, file, eo, eo.onBadRow)
+          const encs = encodePairs(m, pairs, eo)
+          const session = trainSession(m, runtime, { optimizer: { kind: 'sgd', lr: 0 }, labelSmoothing: 0, seed: 0 })
+          const metrics = await evaluatePairs(spec, m, session, gen, pairs, encs, generationFor(m, eo), eo.batchSize)
+          return { metrics, examples: pairs.length, skipped }
+        },
+        async predict(inputs, po) {
+          const texts = await textsToPredict(inputs, po)
+          const g = generationFor(m, po)
+          const prefix = str(po['sourcePrefix']) ?? ''
+          const ms = Math.min(int(po['maxSourceLength'], 128), m.model.maxPositions)
+          const out = []
+          for (let s = 0; s < texts.length; s += po.batchSize) {
+            const chunk = texts.slice(s, s + po.batchSize)
+            const ids = await gen.generate(chunk.map((t) => m.tokenizer.encode(prefix + t, { maxLength: ms })), g)
+            out.push(...chunk.map((text, k) => ({ text, [spec.outputKey]: m.tokenizer.decode(ids[k]!), tokens: ids[k]!, logits: [] as number[] })))
+          }
+          return out
+        },
+        async export(eo) {
+          if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; the export writes a folder`, 'pass a folder path as --out')
+          await mkdir(eo.out, { recursive: true })
+          if (eo.format === 'safetensors') {
+            await saveSeq2Seq(eo.out, m, dir)
+            return { path: eo.out, inputs: {} }
+          }
+          const S = Math.min(int(eo['seqLength'], 64), m.model.maxPositions)
+          const Tmax = Math.min(int(eo['cacheLength'], 64), m.model.maxPositions)
+          const graphs = seq2seqOnnx(m.model, eo.batchSize, S, Tmax, spec.name)
+          for (const [name, bytes] of Object.entries(graphs.files)) await writeFileAtomic(join(eo.out, name), [bytes])
+          await saveSeq2Seq(eo.out, m, dir, {}, { weights: false })
+          return { path: eo.out, inputs: graphs.inputs }
+        },
+        async inspect() {
+          const c = m.config
+          const sizes = Object.fromEntries(['vocab_size', 'd_model', 'encoder_layers', 'decoder_layers', 'encoder_attention_heads', 'encoder_ffn_dim', 'max_position_embeddings', 'num_layers', 'num_decoder_layers', 'num_heads', 'd_kv', 'd_ff'].filter((k) => typeof c[k] === 'number').map((k) => [k, c[k] as number]))
+          const byModule: Record<string, number> = {}
+          for (const [n, p] of m.model.namedParameters()) if (p.kind === 'param') byModule[n.split('.').slice(0, 2).join('.')] = (byModule[n.split('.').slice(0, 2).join('.')] ?? 0) + p.data.length
+          const parameters = Object.values(byModule).reduce((a, b) => a + b, 0)
+          const tok = m.tokenizer instanceof MarianTokenizer ? { type: 'marian', files: 'source.spm/target.spm' } : m.tokenizer instanceof T5Tokenizer ? { type: 't5', files: m.tokenizer.backend } : { type: 'bpe', files: 'tokenizer.json or vocab.json + merges.txt' }
+          const json = { dir, task: spec.name, family: m.family, architecture: m.model.architecture, sizes, parameters, byModule, tokenizer: { type: tok.type, vocabSize: m.tokenizer.vocabSize } }
+          return { json, byModule, rows: [['folder', dir], ['task', spec.name], ['family', m.family], ['architecture', m.model.architecture], ['sizes', Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')], ['parameters', parameters.toLocaleString()], ['tokenizer', `${tok.type} (${tok.files}), ${m.tokenizer.vocabSize} tokens`]] }
+        },
+        close: () => runtime.dispose(),
+      }
+    },
+  }
+}
+
+export const translation: Task = seq2seqTask({
   name: 'translation',
-  summary: 'translate text with an encoder-decoder (MarianMT, T5); BLEU and chrF',
-  modality: 'text',
-  options,
-  defaults: { batchSize: 16, lr: 2e-5, weightDecay: 0.01, schedule: 'linear' },
+  summary: 'translate text with an encoder-decoder (MarianMT, T5, BART); BLEU and chrF',
+  options: seq2seqOptions,
   examples: [
     'finetune train --task translation --model ./opus-mt-en-de --data pairs.tsv --source-column en --target-column de --out ./en-de',
     'finetune train --task translation --model ./opus-mt-en-de --data train.jsonl --source-lang en --target-lang de --out ./en-de',
     'finetune predict --model ./en-de "Cannot open file" --num-beams 4',
     'finetune train --task translation --model ./t5-small --data pairs.tsv --source-prefix "translate English to German: " --out ./t5-en-de',
   ],
-  predictInputs: 'TEXT...',
+  columns: { source: ['source'], target: ['target'] },
+  metrics: (hyps, refs) => ({ bleu: corpusBleu(hyps, [refs]).bleu, chrf: corpusChrf(hyps, [refs]).chrf }),
+  outputKey: 'translation_text',
   recognises: (c) => typeof c['model_type'] === 'string' && SEQ2SEQ_FAMILIES.includes(c['model_type']) && Array.isArray(c['architectures']) && /MTModel$|ForConditionalGeneration$/.test(String(c['architectures'][0])),
-
-  async prepare(o: TaskTrainOptions, runtime: Runtime): Promise<PreparedTraining> {
-    if (o.method === 'frozen') throw new ConfigError('METHOD_FROZEN_UNSUPPORTED', 'the frozen method trains only a head on cached features; translation has no separate head', 'use --method full or --method lora')
-    const all = await loadData(o.data, o, o.onBadRow)
-    let train = all.pairs
-    let validation: Pair[] = []
-    if (o.validation) validation = (await loadData(o.validation, o, o.onBadRow)).pairs
-    else if (o.validationSplit > 0 && train.length > 1) {
-      const split = splitTrainValidation(train.length, { fraction: o.validationSplit, seed: o.seed })
-      validation = Array.from(split.validation, (i) => train[i]!)
-      train = Array.from(split.train, (i) => train[i]!)
-    }
-    const m = await loadSeq2Seq(o.model, { family: str(o['family']), seed: o.seed })
-    // as run_translation.py warns: T5 was pre-trained with task prefixes and expects one
-    if (m.family === 't5' && !str(o['sourcePrefix'])) o.log?.('warning: training a T5 model without --source-prefix; T5 expects a task prefix such as --source-prefix "translate English to German: " (pass the same prefix to eval and predict)')
-    const trainEnc = encodePairs(m, train, o)
-    const valEnc = encodePairs(m, validation, o)
-    const ls = typeof o['labelSmoothing'] === 'number' ? o['labelSmoothing'] : 0
-    if (!(ls >= 0 && ls < 1)) throw new ConfigError('CONFIG_LABEL_SMOOTHING', `--label-smoothing must be in [0, 1), got ${ls}`, 'HF run_translation uses 0 or 0.1')
-    // training-time evaluation decodes greedily up to --max-target-length tokens
-    const genOpts = generationFor(m, { numBeams: 1 }, int(o['maxTargetLength'], 128))
-    return {
-      model: m.model,
-      headPrefixes: m.model.headPrefixes,
-      async job(optimizer): Promise<TrainingJob> {
-        const session = trainSession(m, runtime, { optimizer, labelSmoothing: ls, seed: o.seed, ...(o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {}), accumulation: o.gradAccum })
-        const gen = new CachedSeq2Seq(m.model, runtime)
-        const perEpoch = batchesOf(trainEnc, o.batchSize, o.seed, 0).length
-        return {
-          session,
-          trainExamples: train.length,
-          evalExamples: validation.length,
-          batchesPerEpoch: perEpoch,
-          async *batches(epoch: number, start: number): AsyncIterable<TrainBatch> {
-            const bs = batchesOf(trainEnc, o.batchSize, o.seed, epoch)
-            for (let i = start; i < bs.length; i++) {
-              const b = bs[i]!
-              yield { feeds: collatePairs(b.indices.map((k) => trainEnc[k]!), b.S, b.T, m.model.padId, m.model.decoderStartId), examples: b.indices.length }
-            }
-          },
-          ...(validation.length ? { evaluate: () => evaluatePairs(m, session, gen, validation, valEnc, genOpts, o.evalBatchSize ?? o.batchSize) } : {}),
-        }
-      },
-      // as HF's Trainer (metric_for_best_model defaults to the loss): BLEU ties at 0 early in training
-      defaultMetric: 'eval_loss',
-      labels: [],
-      headFromCheckpoint: true,
-      trainExamples: train.length,
-      evalExamples: validation.length,
-      skipped: all.skipped,
-      record: { family: m.family },
-      save: (dir) => saveSeq2Seq(dir, m, o.model, { [TASK_FIELD]: 'translation' }),
-      close: async () => {},
-    }
-  },
-
-  async open(dir: string, o: OpenOptions): Promise<OpenedModel> {
-    const m = await loadSeq2Seq(dir, { family: str(o['family']) })
-    const runtime = new RuntimeClass({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
-    const gen = new CachedSeq2Seq(m.model, runtime)
-    return {
-      async evaluate(file, eo) {
-        const { pairs, skipped } = await loadData(file, eo, eo.onBadRow)
-        const encs = encodePairs(m, pairs, eo)
-        const session = trainSession(m, runtime, { optimizer: { kind: 'sgd', lr: 0 }, labelSmoothing: 0, seed: 0 })
-        const metrics = await evaluatePairs(m, session, gen, pairs, encs, generationFor(m, eo), eo.batchSize)
-        return { metrics, examples: pairs.length, skipped }
-      },
-      async predict(inputs, po) {
-        const texts = await textsToPredict(inputs, po)
-        const g = generationFor(m, po)
-        const prefix = str(po['sourcePrefix']) ?? ''
-        const ms = Math.min(int(po['maxSourceLength'], 128), m.model.maxPositions)
-        const out = []
-        for (let s = 0; s < texts.length; s += po.batchSize) {
-          const chunk = texts.slice(s, s + po.batchSize)
-          const ids = await gen.generate(chunk.map((t) => m.tokenizer.encode(prefix + t, { maxLength: ms })), g)
-          out.push(...chunk.map((text, k) => ({ text, translation_text: m.tokenizer.decode(ids[k]!), tokens: ids[k]!, logits: [] as number[] })))
-        }
-        return out
-      },
-      async export(eo) {
-        if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; the export writes a folder`, 'pass a folder path as --out')
-        await mkdir(eo.out, { recursive: true })
-        if (eo.format === 'safetensors') {
-          await saveSeq2Seq(eo.out, m, dir)
-          return { path: eo.out, inputs: {} }
-        }
-        const S = Math.min(int(eo['seqLength'], 64), m.model.maxPositions)
-        const Tmax = Math.min(int(eo['cacheLength'], 64), m.model.maxPositions)
-        const graphs = seq2seqOnnx(m.model, eo.batchSize, S, Tmax)
-        for (const [name, bytes] of Object.entries(graphs.files)) await writeFileAtomic(join(eo.out, name), [bytes])
-        await saveSeq2Seq(eo.out, m, dir, {}, { weights: false })
-        return { path: eo.out, inputs: graphs.inputs }
-      },
-      async inspect() {
-        const c = m.config
-        const sizes = Object.fromEntries(['vocab_size', 'd_model', 'encoder_layers', 'decoder_layers', 'encoder_attention_heads', 'encoder_ffn_dim', 'max_position_embeddings', 'num_layers', 'num_decoder_layers', 'num_heads', 'd_kv', 'd_ff'].filter((k) => typeof c[k] === 'number').map((k) => [k, c[k] as number]))
-        const byModule: Record<string, number> = {}
-        for (const [n, p] of m.model.namedParameters()) if (p.kind === 'param') byModule[n.split('.').slice(0, 2).join('.')] = (byModule[n.split('.').slice(0, 2).join('.')] ?? 0) + p.data.length
-        const parameters = Object.values(byModule).reduce((a, b) => a + b, 0)
-        const tok = m.tokenizer instanceof T5Tokenizer ? { type: 't5', files: m.tokenizer.backend } : { type: 'marian', files: 'source.spm/target.spm' }
-        const json = { dir, task: 'translation', family: m.family, architecture: m.model.architecture, sizes, parameters, byModule, tokenizer: { type: tok.type, vocabSize: m.tokenizer.vocabSize } }
-        return { json, byModule, rows: [['folder', dir], ['task', 'translation'], ['family', m.family], ['architecture', m.model.architecture], ['sizes', Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')], ['parameters', parameters.toLocaleString()], ['tokenizer', `${tok.type} (${tok.files}), ${m.tokenizer.vocabSize} tokens`]] }
-      },
-      close: () => runtime.dispose(),
-    }
-  },
-}
+})
