@@ -66,7 +66,7 @@ const dataColumns = (o: Record<string, unknown>): Partial<AudioDataOptions> => (
 
 export const audioClassification: Task = {
   name: TASK,
-  summary: `one label per audio clip: keywords, commands, speakers (${AUDIO_MODELS.join(', ')})`,
+  summary: `one label per audio clip: keywords, commands, speakers (${AUDIO_MODELS.join(', ')}, or an .onnx graph)`,
   modality: 'audio',
   options: {
     clipSeconds: { type: 'number', describe: 'clip length in seconds; shorter files are padded, longer ones cropped (default: the model folder\'s, else 1)', min: 0.05, max: 60, commands: ['train'] },
