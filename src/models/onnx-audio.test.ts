@@ -12,6 +12,7 @@ import { Rng } from '../runtime/rng.js'
 import { Runtime } from '../runtime/session.js'
 import { TrainSession } from '../train/step.js'
 import { tinyAudioOnnx } from '../../test/audio-onnx-fixtures.js'
+import { checkOp } from '../../test/op-check.js'
 import { Linear } from './layers.js'
 import { audioInputContract, audioReduce, ImportedAudioModel } from './onnx-audio.js'
 import { SpeechEmbeddingReference, speechEmbeddingFiles } from './speech-embedding-node.js'
@@ -100,6 +101,15 @@ describe('pooling a cut value to (batch, features)', () => {
     expect(e.code).toBe('ONNX_FEATURES_UNKNOWN')
     expect(e.hint).toMatch(/hidden_states/)
     expect(m.chooseCut('hidden_states', 1600)).toMatchObject({ name: 'hidden_states', reduce: 'time-mean' })
+  })
+})
+
+describe('gradients', () => {
+  it('through per-clip normalisation, the imported graph and time-mean pooling match finite differences (float64 reference)', async () => {
+    const onnx = importOnnx(tinyAudioOnnx({ batch: 2, samples: 320 }))
+    const m = new ImportedAudioModel(onnx, audioInputContract(onnx, 'tiny.onnx', { frontEnd: 'none', sampleRate: 16000, normalize: true }), null)
+    m.attachHead(m.chooseCut('hidden_states', 320), 3, new Rng(2), () => m.probe(320))
+    await checkOp('imported audio classifier', [{ shape: [2, 320] }], (x) => m.logits(x))
   })
 })
 
