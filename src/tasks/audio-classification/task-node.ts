@@ -3,9 +3,8 @@
  * pre-trained speech embedding (`--model speech-embedding`), the keyword CNN from scratch
  * (`--model keyword-cnn`), any ONNX graph that reads raw audio or openWakeWord's mel frames (a bare
  * .onnx file or a Transformers.js-layout folder; src/models/onnx-audio.ts) or a folder trained with
- * this task; data: a folder per class or a
- * CSV/JSONL of path,label, decoded, resampled to 16 kHz and cut to a fixed clip length whose policy
- * the output folder records. Predict prints label, score and logits per file.
+ * this task; data: a folder per class or a CSV/JSONL of path,label, decoded, resampled to the model's
+ * rate (16 kHz for the built-ins) and cut to a fixed clip length whose policy the output folder records. Predict prints label, score and logits per file.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { copyFile, mkdir } from 'node:fs/promises'
