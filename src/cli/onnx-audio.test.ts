@@ -89,7 +89,7 @@ describe('a bare .onnx that reads raw audio (--front-end none)', () => {
 
   it('full: a new head on the classifier\'s input, loss falls; the folder reopens for eval, predict, export (onnxruntime = predict) and inspect', async () => {
     const log: string[] = []
-    const r = await train({ ...base(), model: tiny, out, epochs: 10, log: (l) => log.push(l) } as never)
+    const r = await train({ ...base(), model: tiny, out, epochs: 10, log: (l: string) => log.push(l) } as never)
     expect(log.join('\n')).toMatch(/features: t\d+ \(the input of the final classifier Gemm "n\d+", \[B, 12\] as it is\), 12 wide; new head finetune_head: 12 -> 2/)
     expect(r.labels).toEqual(['high', 'low'])
     const l = losses(out)
@@ -111,7 +111,7 @@ describe('a bare .onnx that reads raw audio (--front-end none)', () => {
   it('--method frozen with --features hidden_states: (B, T, C) averaged over time; the graph\'s weights are bit-identical', async () => {
     const o = join(dir, 'frozen')
     const log: string[] = []
-    await train({ ...base(), model: tiny, out: o, epochs: 6, method: 'frozen', features: 'hidden_states', log: (l) => log.push(l) } as never)
+    await train({ ...base(), model: tiny, out: o, epochs: 6, method: 'frozen', features: 'hidden_states', log: (l: string) => log.push(l) } as never)
     expect(log.join('\n')).toMatch(/features: hidden_states \(--features hidden_states, \(B, T, C\) \[B, 10, 12\] averaged over time\), 12 wide/)
     const st = await openSafetensorsFile(join(o, 'model.safetensors'))
     for (const [n, p] of loadOnnxFile(tiny)._params) expect(Buffer.from((await st.readAsFloat32(n)).buffer).equals(Buffer.from(p.data.buffer)), n).toBe(true)
@@ -170,7 +170,7 @@ describe('openWakeWord\'s embedding_model.onnx with --front-end speech-mel', () 
   it('gradual unfreezing trains the head first, then the top stage; the bottom stage is untouched; LoRA says the graph has no linear layers', async () => {
     const o = join(dir, 'emb-gradual')
     const log: string[] = []
-    await train({ ...base(), model: EMB, frontEnd: 'speech-mel', out: o, maxSteps: 2, unfreeze: 'gradual', unfreezeEvery: 1, lr: 1e-3, log: (l) => log.push(l) } as never)
+    await train({ ...base(), model: EMB, frontEnd: 'speech-mel', out: o, maxSteps: 2, unfreeze: 'gradual', unfreezeEvery: 1, lr: 1e-3, log: (l: string) => log.push(l) } as never)
     expect(log.join('\n')).toMatch(/features: conv2d_19 \(the output "conv2d_19", \[B, 1, 1, 96\] flattened, then averaged over windows\), 96 wide/)
     const st = await openSafetensorsFile(join(o, 'model.safetensors'))
     const orig = loadOnnxFile(EMB)._params
