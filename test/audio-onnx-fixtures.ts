@@ -51,7 +51,7 @@ export function tinyAudioOnnx(o: { name?: string; batch?: number; samples?: numb
 export function transformersJsAudio(dir: string, o: { sampleRate: number; normalize: boolean; samples?: number }): string {
   mkdirSync(join(dir, 'onnx'), { recursive: true })
   writeFileSync(join(dir, 'onnx', 'model.onnx'), tinyAudioOnnx({ name: 'input_values', samples: o.samples ?? 1600, seed: 9 }))
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'tiny-audio', architectures: ['TinyAudioForSequenceClassification'], id2label: { 0: 'a', 1: 'b', 2: 'c' } }, null, 2))
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'tiny-audio', architectures: ['TinyAudioForAudioClassification'], id2label: { 0: 'a', 1: 'b', 2: 'c' } }, null, 2))
   writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify({ feature_extractor_type: 'Wav2Vec2FeatureExtractor', feature_size: 1, sampling_rate: o.sampleRate, do_normalize: o.normalize, padding_value: 0, return_attention_mask: false }, null, 2))
   return dir
 }

@@ -90,7 +90,8 @@ export const audioClassification: Task = {
     'finetune predict --model ./kws yes.wav no.flac',
   ],
   predictInputs: 'AUDIO...',
-  recognises: (c) => typeof c['model_type'] === 'string' && (AUDIO_MODELS as readonly string[]).includes(c['model_type']),
+  // built-in model folders; Hugging Face's *ForAudioClassification (AST, Whisper) as Transformers.js lays them out
+  recognises: (c) => (typeof c['model_type'] === 'string' && (AUDIO_MODELS as readonly string[]).includes(c['model_type'])) || (Array.isArray(c['architectures']) && String(c['architectures'][0]).endsWith('ForAudioClassification')),
 
   async prepare(o, runtime) {
     const ck = await openAudioCheckpoint(o.model, { seed: o.seed, ...onnxOptions(o) })
