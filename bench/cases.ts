@@ -18,6 +18,7 @@ import { freezeBatchNorm } from '../src/models/vision.js'
 import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-imported.js'
 import { SegmentationModel, type SegmentationArch } from '../src/models/segmentation.js'
 import { Wav2Vec2ForCTC } from '../src/models/wav2vec2.js'
+import { seq2seqFamily, type Seq2SeqModel } from '../src/models/seq2seq.js'
 import { SpeechEmbeddingClassifier } from '../src/models/speech-embedding.js'
 import { loadSpeechEmbedding } from '../src/models/speech-embedding-node.js'
 
@@ -206,7 +207,45 @@ function wav2vec2Bench(): { model: Wav2Vec2ForCTC; batch: Record<string, HostTen
   }
 }
 
+/**
+ * issue 14: a Marian-shaped encoder-decoder (6 + 6 layers, d_model 256, 4 heads, FFN 1024, swish,
+ * shared 8000-token vocabulary, tied head) on 16 pairs of 64 source and 64 target tokens, teacher
+ * forcing, cross-entropy, AdamW, dropout off; scripts/marian_reference.py on the PyTorch side.
+ */
+function marianBench(): { model: Seq2SeqModel; batch: Record<string, HostTensor> } {
+  const rng = new Rng(0)
+  const V = 8000
+  const config = { model_type: 'marian', vocab_size: V, d_model: 256, encoder_layers: 6, decoder_layers: 6, encoder_attention_heads: 4, decoder_attention_heads: 4, encoder_ffn_dim: 1024, decoder_ffn_dim: 1024, activation_function: 'swish', dropout: 0, attention_dropout: 0, activation_dropout: 0, pad_token_id: V - 1, decoder_start_token_id: V - 1, eos_token_id: 0, max_position_embeddings: 512, scale_embedding: true, share_encoder_decoder_embeddings: true, tie_word_embeddings: true }
+  const model = seq2seqFamily('marian').build(config, 'marian-bench', 0)
+  const B = 16
+  const T = 64
+  const ids = (): BigInt64Array => BigInt64Array.from({ length: B * T }, () => BigInt(1 + rng.int(V - 2)))
+  const labels = ids()
+  const dec = new BigInt64Array(B * T)
+  for (let b = 0; b < B; b++) {
+    dec[b * T] = BigInt(V - 1)
+    for (let t = 1; t < T; t++) dec[b * T + t] = labels[b * T + t - 1]!
+  }
+  return {
+    model,
+    batch: {
+      input_ids: { data: ids(), shape: [B, T], dtype: 'int64' },
+      attention_mask: { data: new BigInt64Array(B * T).fill(1n), shape: [B, T], dtype: 'int64' },
+      decoder_input_ids: { data: dec, shape: [B, T], dtype: 'int64' },
+      labels: { data: labels, shape: [B, T], dtype: 'int64' },
+    },
+  }
+}
+
 export const cases: Record<string, BenchCase> = {
+  'marian-finetune': {
+    async run(ctx) {
+      const { model, batch } = marianBench()
+      const forward: ForwardFn = (i) => ({ loss: nn.crossEntropy(model.logits({ input_ids: i['input_ids']!, attention_mask: i['attention_mask']!, decoder_input_ids: i['decoder_input_ids']! }), i['labels']!) })
+      const r = await timeSteps(newSession({ model, forward, optimizer: adamw }), batch, ctx)
+      return { ms: r.ms, extra: { ...r.extra, parameters: model.countParameters(), pairs_per_s: Math.round((16 / r.ms) * 1000 * 100) / 100 } }
+    },
+  },
   'wav2vec2-ctc': {
     async run(ctx) {
       const { model, batch } = wav2vec2Bench()

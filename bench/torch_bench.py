@@ -115,6 +115,16 @@ def build():
             m = add_lora(m, ['c_attn'], [])
         ids = torch.randint(0, 50257, (8, 128)); mask = torch.ones(8, 128, dtype=torch.long)
         return m, lambda: m(ids, attention_mask=mask, labels=ids)['loss']
+    if case == 'marian-finetune':
+        sys.path.insert(0, 'scripts')
+        from marian_reference import MarianMTModel, marian_config  # noqa
+        V = 8000
+        cfg = marian_config(vocab_size=V, d_model=256, encoder_layers=6, decoder_layers=6, encoder_attention_heads=4,
+                            decoder_attention_heads=4, encoder_ffn_dim=1024, decoder_ffn_dim=1024, dropout=0.0,
+                            attention_dropout=0.0, activation_dropout=0.0, pad_token_id=V - 1, decoder_start_token_id=V - 1)
+        m = MarianMTModel(cfg)
+        ids = torch.randint(1, V - 1, (16, 64)); mask = torch.ones(16, 64, dtype=torch.long); y = torch.randint(1, V - 1, (16, 64))
+        return m, lambda: m(ids, attention_mask=mask, labels=y)['loss']
     if case == 'wav2vec2-ctc':
         from torchaudio.models import wav2vec2_model
         m = wav2vec2_model(extractor_mode='group_norm', extractor_conv_layer_config=list(zip([256] * 7, [10, 3, 3, 3, 3, 2, 2], [5, 2, 2, 2, 2, 2, 2])),

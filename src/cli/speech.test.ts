@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeSafetensorsFile } from '../checkpoint/io-node.js'
+import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
 import { loadAudioFile } from '../data/audio-decode-node.js'
 import { encodeWav } from '../data/audio-wav.js'
 import { readSpeechCorpus } from '../data/speech-corpus-node.js'
@@ -130,4 +131,70 @@ describe('speech recognition from the command line', () => {
     expect(m.code).not.toBe(0)
     expect(m.stderr).toMatch(/nope\.wav.*does not exist/)
   }, 120_000)
+})
+
+describe('fine-tuning methods for speech recognition', () => {
+  const tensors = async (file: string): Promise<Map<string, Float32Array>> => {
+    const f = await openSafetensorsFile(file)
+    const m = new Map<string, Float32Array>()
+    for (const k of f.keys()) if (f.info(k).dtype !== 'I64') m.set(k, await f.readAsFloat32(k))
+    await f.close()
+    return m
+  }
+  const same = (a: Float32Array | undefined, b: Float32Array | undefined): boolean => !!a && !!b && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  const train = (o: string, extra: string[]) => runCli(['train', '--task', 'speech-recognition', '--model', out, '--data', join(data, 'train.jsonl'), '--out', o, '--batch-size', '4', '--lr', '3e-3', '--schedule', 'constant', '--eval-every', '100', '--json', ...common, ...extra])
+  const frames = (stdout: string) => lines(stdout).map((r) => (r as { logits: number[][] }).logits.flat())
+
+  it("LoRA adapts Wav2Vec2's q_proj/v_proj: a PEFT adapter beside the untouched base, predict reads it, --merge gives the same logits", async () => {
+    const o = join(dir, 'asr-lora')
+    const r = await train(o, ['--method', 'lora', '--lora-r', '4', '--lora-alpha', '8', '--max-steps', '6'])
+    expect(r.code, r.stderr).toBe(0)
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>
+    expect(res['saved']).toBe('adapter')
+    const V = Object.keys(JSON.parse(readFileSync(join(out, 'vocab.json'), 'utf8'))).length
+    // 2 layers x (q_proj, v_proj) x r x (in + out) + lm_head in full (modules_to_save)
+    expect(res['trainable_parameters']).toBe(2 * 2 * 4 * (48 + 48) + (48 * V + V))
+    const conf = JSON.parse(readFileSync(join(o, 'adapter_config.json'), 'utf8')) as Record<string, unknown>
+    expect(conf).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], modules_to_save: ['lm_head'] })
+    const adapter = await tensors(join(o, 'adapter_model.safetensors'))
+    expect([...adapter.keys()]).toContain('base_model.model.wav2vec2.encoder.layers.1.attention.v_proj.lora_B.weight')
+    const before = await tensors(join(out, 'model.safetensors'))
+    const after = await tensors(join(o, 'model.safetensors'))
+    for (const [k, v] of before) if (!k.startsWith('lm_head.')) expect(same(after.get(k), v), k).toBe(true)
+    const files = clips.slice(0, 2).map((c) => join(data, c.path))
+    const p = await runCli(['predict', '--model', o, '--json', ...common, ...files])
+    expect(p.code, p.stderr).toBe(0)
+    const merged = join(dir, 'asr-lora-merged')
+    const x = await runCli(['export', '--model', o, '--format', 'safetensors', '--merge', '--out', merged])
+    expect(x.code, x.stderr).toBe(0)
+    expect([...(await tensors(join(merged, 'model.safetensors'))).keys()].some((k) => k.includes('lora_'))).toBe(false)
+    const q = await runCli(['predict', '--model', merged, '--json', ...common, ...files])
+    const [a, b] = [frames(p.stdout), frames(q.stdout)]
+    a.forEach((row, i) => expect(Math.max(...row.map((v, j) => Math.abs(v - b[i]![j]!)))).toBeLessThan(1e-4))
+    // and the adapter moved the logits away from the base model's
+    const base = frames((await runCli(['predict', '--model', out, '--json', ...common, ...files])).stdout)
+    expect(Math.max(...a[0]!.map((v, j) => Math.abs(v - base[0]![j]!)))).toBeGreaterThan(1e-3)
+  }, 180_000)
+
+  it('frozen trains only the CTC head; gradual unfreezing opens the encoder layer by layer and keeps the feature encoder frozen', async () => {
+    const before = await tensors(join(out, 'model.safetensors'))
+    const f = join(dir, 'asr-frozen')
+    const r = await train(f, ['--method', 'frozen', '--max-steps', '3'])
+    expect(r.code, r.stderr).toBe(0)
+    const frozen = await tensors(join(f, 'model.safetensors'))
+    for (const [k, v] of before) expect(same(frozen.get(k), v), k).toBe(!k.startsWith('lm_head.'))
+    const g = join(dir, 'asr-gradual')
+    // groups: feature encoder (+ projection, positional conv, norm), layer 0, layer 1, head; one more every 2 steps
+    const u = await train(g, ['--unfreeze', 'gradual', '--unfreeze-every', '2', '--max-steps', '7'])
+    expect(u.code, u.stderr).toBe(0)
+    expect(JSON.parse(readFileSync(join(g, 'metrics.json'), 'utf8'))).toMatchObject({ layer_groups: 4 })
+    const after = await tensors(join(g, 'model.safetensors'))
+    const changed = (prefix: string) => [...before].filter(([k]) => k.startsWith(prefix)).some(([k, v]) => !same(after.get(k), v))
+    expect(changed('lm_head.')).toBe(true)
+    expect(changed('wav2vec2.encoder.layers.1.')).toBe(true)
+    expect(changed('wav2vec2.encoder.layers.0.')).toBe(true)
+    // the bottom group opens after step 6, but the conv feature encoder inside it stays frozen (HF's freeze_feature_encoder)
+    expect(changed('wav2vec2.feature_projection.')).toBe(true)
+    expect(changed('wav2vec2.feature_extractor.')).toBe(false)
+  }, 180_000)
 })

@@ -90,10 +90,12 @@ export function applyMethod(model: Module, headPrefixes: readonly string[], o: M
     const stageAt = (step: number): number => (step === 0 ? 0 : Math.min(Math.floor(step / Math.max(every(), 1)), groups.length - 1))
     // stage s trains the top s + 1 groups; the stage is a function of the step, so a resumed run
     // continues in the stage the uninterrupted run would be in
+    // what the task or --freeze froze before (a feature encoder, matched names) stays frozen
+    const trainable = new Set(model.namedParameters().filter(([, p]) => p.kind === 'param' && p.requiresGrad).map(([n]) => n))
     const setStage = (stage: number): void => {
       groups.forEach((g, i) => {
         const on = i >= groups.length - 1 - stage
-        for (const [n, p] of model.namedParameters()) if (p.kind === 'param' && g.params.includes(n)) p.requiresGrad = on
+        for (const [n, p] of model.namedParameters()) if (p.kind === 'param' && g.params.includes(n) && trainable.has(n)) p.requiresGrad = on
       })
     }
     let current = -1

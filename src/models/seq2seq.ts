@@ -10,6 +10,7 @@ import { guardAllocation, type ConfigSizes } from './config-sizes.js'
 import type { KvSpec, LayerKv, PastKv } from './decoder.js'
 import type { HfConfig } from './hf.js'
 import { Marian, marianSizes, parseMarianConfig } from './marian.js'
+import { parseT5Config, T5, t5Sizes } from './t5.js'
 
 export interface Seq2SeqInputs {
   input_ids: Tensor
@@ -49,6 +50,7 @@ export interface Seq2SeqFamily {
 
 export const seq2seqFamilies: Readonly<Record<string, Seq2SeqFamily>> = {
   marian: { build: (raw, file, seed) => new Marian(parseMarianConfig(raw, file), raw, seed), sizes: (raw, file) => marianSizes(parseMarianConfig(raw, file)), ignorable: /^(lm_head\.weight|model\.(encoder|decoder)\.embed_(tokens|positions)\.weight)$/ },
+  t5: { build: (raw, file, seed) => new T5(parseT5Config(raw, file), raw, seed), sizes: (raw, file) => t5Sizes(parseT5Config(raw, file)), ignorable: /^(encoder|decoder)\.embed_tokens\.weight$|^lm_head\.weight$/ },
 }
 
 export const SEQ2SEQ_FAMILIES = Object.keys(seq2seqFamilies)

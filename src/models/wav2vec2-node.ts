@@ -12,6 +12,7 @@ import type { HfConfig } from './hf.js'
 import { loadWeights, type LoadReport, type WeightSource } from './load.js'
 import { assertModelDir, modelTensors, openWeights } from './pretrained-node.js'
 import { Wav2Vec2ForCTC } from './wav2vec2.js'
+import { Wav2Vec2ForSequenceClassification } from './wav2vec2-classifier.js'
 
 /** preprocessor_config.json of Wav2Vec2FeatureExtractor: what the audio needs before the model. */
 export interface Wav2Vec2Preprocessor {
@@ -132,4 +133,45 @@ export async function saveWav2Vec2(dir: string, f: Pick<Wav2Vec2Folder, 'model' 
   const pre = { do_normalize: f.preprocessor.do_normalize, feature_extractor_type: 'Wav2Vec2FeatureExtractor', feature_size: 1, padding_side: 'right', padding_value: f.preprocessor.padding_value, processor_class: 'Wav2Vec2Processor', return_attention_mask: f.preprocessor.return_attention_mask, sampling_rate: f.preprocessor.sampling_rate }
   await writeFileAtomic(join(dir, 'preprocessor_config.json'), `${JSON.stringify(pre, null, 2)}\n`)
   await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify({ ...f.model.toConfig(), ...extra }, null, 2)}\n`)
+}
+
+export interface Wav2Vec2ClassifierFolder {
+  model: Wav2Vec2ForSequenceClassification
+  /** The head's labels in id order (empty for a backbone without a classification head). */
+  labels: string[]
+  preprocessor: Wav2Vec2Preprocessor
+  report: LoadReport
+}
+
+/**
+ * A Wav2Vec2 folder as a sequence classifier: a Wav2Vec2ForSequenceClassification folder keeps its
+ * head and labels; any other Wav2Vec2 folder (pre-training, CTC) gives its backbone, and a new head
+ * is drawn for `numClasses` labels (its lm_head and quantizer are left out, as HF does).
+ */
+export async function openWav2Vec2Classifier(dir: string, o: { seed?: number; numClasses?: number } = {}): Promise<Wav2Vec2ClassifierFolder> {
+  assertModelDir(dir)
+  const configPath = join(dir, 'config.json')
+  const raw = (await readJsonFile(configPath, 'model config')) as HfConfig
+  if (raw['model_type'] !== 'wav2vec2') throw new ConfigError('MODEL_FAMILY', `${configPath} says model_type ${JSON.stringify(raw['model_type'])}, not "wav2vec2"`, 'pass a Wav2Vec2 folder (config.json, model.safetensors, preprocessor_config.json)')
+  const arch = Array.isArray(raw['architectures']) ? raw['architectures'][0] : undefined
+  const id2label = raw['id2label'] as Record<string, unknown> | undefined
+  const labelled = arch === 'Wav2Vec2ForSequenceClassification' && !!id2label && Object.keys(id2label).length > 0
+  const labels = labelled ? Object.keys(id2label!).sort((a, b) => Number(a) - Number(b)).map((k) => String(id2label![k])) : []
+  const preprocessor = await readPreprocessor(dir)
+  const model = new Wav2Vec2ForSequenceClassification(raw, labelled ? labels.length : (o.numClasses ?? 2), { file: configPath, normalize: preprocessor.do_normalize, ...(o.seed !== undefined ? { seed: o.seed } : {}) })
+  const weights = await openWeights(dir)
+  try {
+    const report = await loadWeights(model, withAliases(weights), { basePrefix: 'wav2vec2', newOk: labelled ? ['wav2vec2.masked_spec_embed'] : ['projector', 'classifier', 'layer_weights', 'wav2vec2.masked_spec_embed'], ignorable: /^(quantizer|project_q|project_hid|lm_head)\./ })
+    return { model, labels, preprocessor, report }
+  } finally {
+    await weights.close?.()
+  }
+}
+
+/** Writes a Wav2Vec2ForSequenceClassification folder that transformers' from_pretrained reads. */
+export async function saveWav2Vec2Classifier(dir: string, model: Wav2Vec2ForSequenceClassification, labels: readonly string[], preprocessor: Wav2Vec2Preprocessor, extra: HfConfig = {}): Promise<void> {
+  await writeSafetensorsFile(join(dir, 'model.safetensors'), modelTensors(model), { format: 'pt' })
+  const pre = { do_normalize: preprocessor.do_normalize, feature_extractor_type: 'Wav2Vec2FeatureExtractor', feature_size: 1, padding_side: 'right', padding_value: preprocessor.padding_value, return_attention_mask: preprocessor.return_attention_mask, sampling_rate: preprocessor.sampling_rate }
+  await writeFileAtomic(join(dir, 'preprocessor_config.json'), `${JSON.stringify(pre, null, 2)}\n`)
+  await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify({ ...model.toConfig(labels), ...extra }, null, 2)}\n`)
 }

@@ -258,7 +258,7 @@ class EncoderLayer extends Module {
   }
 }
 
-class Wav2Vec2Model extends Module {
+export class Wav2Vec2Model extends Module {
   feature_extractor: { conv_layers: FeatureConvLayer[] } & Module
   feature_projection: { layer_norm: LayerNorm; projection: Linear } & Module
   encoder: { pos_conv_embed: PositionalConv; layer_norm: LayerNorm; layers: EncoderLayer[] } & Module
@@ -283,6 +283,39 @@ class Wav2Vec2Model extends Module {
       this.masked_spec_embed = new Parameter([c.hidden_size], { decay: false, requiresGrad: c.apply_spec_augment && c.mask_time_prob > 0 })
       for (let i = 0; i < c.hidden_size; i++) this.masked_spec_embed.data[i] = rng.next() // HF: uniform_() on [0, 1)
     }
+  }
+
+  /**
+   * The last hidden state (B, T, H) of audio (B, samples), as HF's Wav2Vec2Model; `hiddenStates`,
+   * when given, receives HF's output_hidden_states: the encoder's input and each layer's output,
+   * the last one after the stable-layer-norm variant's final norm (num_hidden_layers + 1 in all).
+   */
+  forward(inputValues: Tensor, frameMask: Tensor | null = null, timeMask: Tensor | null = null, hiddenStates?: Tensor[]): Tensor {
+    const c = this.c
+    if (inputValues.rank !== 2) throw new ConfigError('AUDIO_INPUT_SHAPE', `Wav2Vec2 takes audio as (batch, samples), got [${inputValues.shape.join(', ')}]`, 'pass mono samples at the model\'s sampling rate')
+    if (frameCount(c, inputValues.shape[1]!) < 1) throw new ConfigError('AUDIO_TOO_SHORT', `${inputValues.shape[1]} samples are too short for Wav2Vec2's feature encoder`, `clips need at least ${minSamples(c)} samples`)
+    let x = inputValues.unsqueeze(1)                                                // (B, 1, N)
+    for (const l of this.feature_extractor.conv_layers) x = l.forward(x)           // (B, C, T)
+    let h = this.feature_projection.layer_norm.forward(x.swap(1, 2))                // (B, T, C)
+    h = nn.dropout(this.feature_projection.projection.forward(h), c.feat_proj_dropout) // (B, T, H)
+    if (timeMask && this.masked_spec_embed) {
+      // HF's _mask_hidden_states: masked frames become the learned embedding
+      const tm = timeMask.unsqueeze(2)                                              // (B, T, 1)
+      h = h.mul(tm.neg().add(1)).add(tm.mul(h.graph.param(this.masked_spec_embed)))
+    }
+    if (frameMask) h = h.mul(frameMask.unsqueeze(2))
+    const e = this.encoder
+    h = h.add(e.pos_conv_embed.forward(h))
+    if (!c.do_stable_layer_norm) h = e.layer_norm.forward(h)
+    h = nn.dropout(h, c.hidden_dropout)
+    e.layers.forEach((l, i) => {
+      hiddenStates?.push(h)
+      h = l.forward(h, frameMask)
+      if (c.do_stable_layer_norm && i === e.layers.length - 1) h = e.layer_norm.forward(h)
+    })
+    if (e.layers.length === 0 && c.do_stable_layer_norm) h = e.layer_norm.forward(h)
+    hiddenStates?.push(h)
+    return h
   }
 }
 
@@ -326,6 +359,16 @@ export class Wav2Vec2ForCTC extends Module {
     }
   }
 
+  /**
+   * Layer groups for gradual unfreezing and per-layer learning rates: everything below the first
+   * transformer layer (feature encoder, projection, positional convolution, the post-LN variant's
+   * encoder norm, the SpecAugment embedding) is one bottom group, then each encoder layer; the
+   * stable-layer-norm variant's final norm joins the head.
+   */
+  blockOf(name: string): string | null {
+    return wav2vec2BlockOf(this.c, name)
+  }
+
   /** Frames of a clip of `samples` samples. */
   frames(samples: number): number {
     return frameCount(this.c, samples)
@@ -339,27 +382,8 @@ export class Wav2Vec2ForCTC extends Module {
    * SpecAugment masks (training; see specAugmentMask).
    */
   logits(inputValues: Tensor, frameMask: Tensor | null = null, timeMask: Tensor | null = null): Tensor {
-    const c = this.c
-    const m = this.wav2vec2
-    if (inputValues.rank !== 2) throw new ConfigError('AUDIO_INPUT_SHAPE', `Wav2Vec2 takes audio as (batch, samples), got [${inputValues.shape.join(', ')}]`, 'pass mono samples at the model\'s sampling rate')
-    if (this.frames(inputValues.shape[1]!) < 1) throw new ConfigError('AUDIO_TOO_SHORT', `${inputValues.shape[1]} samples are too short for Wav2Vec2's feature encoder`, `clips need at least ${minSamples(c)} samples`)
-    let x = inputValues.unsqueeze(1)                                                // (B, 1, N)
-    for (const l of m.feature_extractor.conv_layers) x = l.forward(x)              // (B, C, T)
-    let h = m.feature_projection.layer_norm.forward(x.swap(1, 2))                   // (B, T, C)
-    h = nn.dropout(m.feature_projection.projection.forward(h), c.feat_proj_dropout) // (B, T, H)
-    if (timeMask && m.masked_spec_embed) {
-      // HF's _mask_hidden_states: masked frames become the learned embedding
-      const tm = timeMask.unsqueeze(2)                                              // (B, T, 1)
-      h = h.mul(tm.neg().add(1)).add(tm.mul(h.graph.param(m.masked_spec_embed)))
-    }
-    if (frameMask) h = h.mul(frameMask.unsqueeze(2))
-    const e = m.encoder
-    h = h.add(e.pos_conv_embed.forward(h))
-    if (!c.do_stable_layer_norm) h = e.layer_norm.forward(h)
-    h = nn.dropout(h, c.hidden_dropout)
-    for (const l of e.layers) h = l.forward(h, frameMask)
-    if (c.do_stable_layer_norm) h = e.layer_norm.forward(h)
-    return this.lm_head.forward(nn.dropout(h, c.final_dropout))                    // (B, T, V)
+    const h = this.wav2vec2.forward(inputValues, frameMask, timeMask)
+    return this.lm_head.forward(nn.dropout(h, this.c.final_dropout))                 // (B, T, V)
   }
 
   /**
@@ -398,6 +422,14 @@ export class Wav2Vec2ForCTC extends Module {
     const out: HfConfig = { ...this.#raw, vocab_size: this.c.vocab_size, pad_token_id: this.c.pad_token_id, architectures: [this.architecture], model_type: this.modelType, torch_dtype: 'float32' }
     return out
   }
+}
+
+/** The layer group of a Wav2Vec2 parameter (see Wav2Vec2ForCTC.blockOf); null for the head. */
+export function wav2vec2BlockOf(c: Pick<Wav2Vec2Config, 'do_stable_layer_norm'>, name: string): string | null {
+  const layer = /^wav2vec2\.encoder\.layers\.\d+/.exec(name)
+  if (layer) return layer[0]
+  if (name.startsWith('wav2vec2.') && !(c.do_stable_layer_norm && name.startsWith('wav2vec2.encoder.layer_norm.'))) return 'wav2vec2.feature_encoder'
+  return null
 }
 
 /** The fewest samples that give one frame. */

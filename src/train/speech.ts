@@ -10,10 +10,11 @@
  */
 import { DataError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
+import type { Module } from '../graph/module.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
 import { epochOrder } from '../data/order.js'
-import { specAugmentMask, type Wav2Vec2ForCTC } from '../models/wav2vec2.js'
+import { specAugmentMask, type Wav2Vec2Config } from '../models/wav2vec2.js'
 import { Rng } from '../runtime/rng.js'
 import { argmaxFrames, type CtcVocab } from '../tokenizers/ctc-vocab.js'
 import { charErrorRate, wordErrorRate } from './metrics-asr.js'
@@ -52,8 +53,21 @@ export function framesNeeded(ids: readonly number[]): number {
   return n
 }
 
+/**
+ * What the runner needs of a CTC model (Wav2Vec2ForCTC, DeepSpeechForCTC): frames per clip, logits
+ * and the loss. SpecAugment's time mask is drawn for models whose config has Wav2Vec2's fields;
+ * `takesInputLengths` models get each clip's real sample count as `input_lengths` (B) int64.
+ */
+export interface CtcSpeechModel extends Module {
+  readonly c: { vocab_size: number; ctc_loss_reduction: 'sum' | 'mean' } & Partial<Pick<Wav2Vec2Config, 'mask_time_prob' | 'mask_time_length' | 'mask_time_min_masks' | 'apply_spec_augment'>>
+  readonly takesInputLengths?: boolean
+  frames(samples: number): number
+  logits(inputValues: Tensor, frameMask: Tensor | null, timeMask: Tensor | null, inputLengths?: Tensor | null): Tensor
+  loss(logits: Tensor, labels: Tensor, labelLengths: Tensor, frameLengths: Tensor): Tensor
+}
+
 export interface SpeechJobConfig {
-  model: Wav2Vec2ForCTC
+  model: CtcSpeechModel
   vocab: CtcVocab
   prep: AudioPreparation
   train: Utterance[]
@@ -91,7 +105,7 @@ export class SpeechTaskRunner {
       ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}),
       model: m,
       forward: (i, g) => {
-        const logits = m.logits(i['input_values']!, i['frame_mask'] ?? null, g.training ? (i['time_mask'] ?? null) : null)
+        const logits = m.logits(i['input_values']!, i['frame_mask'] ?? null, g.training ? (i['time_mask'] ?? null) : null, i['input_lengths'] ?? null)
         const loss: Tensor | undefined = i['labels'] ? m.loss(logits, i['labels'], i['label_lengths']!, i['frame_lengths']!) : undefined
         return { ...(loss ? { loss } : {}), ...(g.training ? {} : { outputs: { logits } }) }
       },
@@ -127,7 +141,9 @@ export class SpeechTaskRunner {
       frames.forEach((f, b) => mask.fill(1, b * T, b * T + f))
       feeds['frame_mask'] = { data: mask, shape: [B, T], dtype: 'float32' }
     }
-    const tm = augment ? specAugmentMask(model.c, prep.return_attention_mask ? frames : frames.map(() => T), T, augment) : null
+    if (model.takesInputLengths) feeds['input_lengths'] = hostI64(us.map((u) => u.samples.length), [B])
+    const sa = model.c
+    const tm = augment && sa.apply_spec_augment !== undefined ? specAugmentMask({ mask_time_prob: sa.mask_time_prob ?? 0, mask_time_length: sa.mask_time_length ?? 1, mask_time_min_masks: sa.mask_time_min_masks ?? 0, apply_spec_augment: sa.apply_spec_augment }, prep.return_attention_mask ? frames : frames.map(() => T), T, augment) : null
     if (tm) feeds['time_mask'] = { data: tm, shape: [B, T], dtype: 'float32' }
     if (withLabels) {
       const ids = us.map((u) => this.labelsOf(u))
@@ -152,7 +168,7 @@ export class SpeechTaskRunner {
     for (const u of us) {
       const f = this.c.prep.return_attention_mask ? m.frames(u.samples.length) : T
       const need = framesNeeded(this.labelsOf(u))
-      if (m.frames(u.samples.length) < 1) throw new DataError('DATA_CLIP_TOO_SHORT', `${u.path}: ${u.samples.length} samples give the model no frame`, 'remove the clip (Wav2Vec2 needs at least 25 ms of audio)')
+      if (m.frames(u.samples.length) < 1) throw new DataError('DATA_CLIP_TOO_SHORT', `${u.path}: ${u.samples.length} samples give the model no frame`, 'remove the clip (Wav2Vec2 and DeepSpeech need at least 25 ms of audio)')
       if (f < need) throw new DataError('DATA_TRANSCRIPT_TOO_LONG', `${u.path}: ${f} frames of audio cannot carry the ${need} CTC steps its transcript needs (${JSON.stringify(u.text)})`, 'check that the transcript belongs to this clip, or remove the row')
     }
   }

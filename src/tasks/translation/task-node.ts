@@ -1,5 +1,5 @@
 /**
- * `translation`: fine-tune an encoder-decoder (MarianMT) on parallel text, as HF's
+ * `translation`: fine-tune an encoder-decoder (MarianMT, T5) on parallel text, as HF's
  * run_translation.py does: sources (with an optional `--source-prefix`) tokenised by the source
  * model, targets by the target model, teacher forcing with the labels shifted right behind the
  * decoder start token (padding -> -100, ignored by the loss), optional label smoothing, length
@@ -23,6 +23,7 @@ import { generationOf, generationOptions } from '../generation-options.js'
 import { textsToPredict } from '../text-node.js'
 import { TASK_FIELD, type OpenedModel, type OpenOptions, type PreparedTraining, type Task, type TaskTrainOptions } from '../task.js'
 import { readPairs, type Pair } from './data-node.js'
+import { T5Tokenizer } from '../../tokenizers/t5.js'
 import { loadSeq2Seq, saveSeq2Seq, type LoadedSeq2Seq } from './model-node.js'
 import { seq2seqOnnx } from './onnx.js'
 import { join } from 'node:path'
@@ -151,7 +152,7 @@ async function loadData(file: string, o: Record<string, unknown>, onBadRow: 'err
 
 export const translation: Task = {
   name: 'translation',
-  summary: 'translate text with an encoder-decoder (MarianMT); BLEU and chrF',
+  summary: 'translate text with an encoder-decoder (MarianMT, T5); BLEU and chrF',
   modality: 'text',
   options,
   defaults: { batchSize: 16, lr: 2e-5, weightDecay: 0.01, schedule: 'linear' },
@@ -159,6 +160,7 @@ export const translation: Task = {
     'finetune train --task translation --model ./opus-mt-en-de --data pairs.tsv --source-column en --target-column de --out ./en-de',
     'finetune train --task translation --model ./opus-mt-en-de --data train.jsonl --source-lang en --target-lang de --out ./en-de',
     'finetune predict --model ./en-de "Cannot open file" --num-beams 4',
+    'finetune train --task translation --model ./t5-small --data pairs.tsv --source-prefix "translate English to German: " --out ./t5-en-de',
   ],
   predictInputs: 'TEXT...',
   recognises: (c) => typeof c['model_type'] === 'string' && SEQ2SEQ_FAMILIES.includes(c['model_type']) && Array.isArray(c['architectures']) && /MTModel$|ForConditionalGeneration$/.test(String(c['architectures'][0])),
@@ -175,6 +177,8 @@ export const translation: Task = {
       train = Array.from(split.train, (i) => train[i]!)
     }
     const m = await loadSeq2Seq(o.model, { family: str(o['family']), seed: o.seed })
+    // as run_translation.py warns: T5 was pre-trained with task prefixes and expects one
+    if (m.family === 't5' && !str(o['sourcePrefix'])) o.log?.('warning: training a T5 model without --source-prefix; T5 expects a task prefix such as --source-prefix "translate English to German: " (pass the same prefix to eval and predict)')
     const trainEnc = encodePairs(m, train, o)
     const valEnc = encodePairs(m, validation, o)
     const ls = typeof o['labelSmoothing'] === 'number' ? o['labelSmoothing'] : 0
@@ -257,12 +261,13 @@ export const translation: Task = {
       },
       async inspect() {
         const c = m.config
-        const sizes = Object.fromEntries(['vocab_size', 'd_model', 'encoder_layers', 'decoder_layers', 'encoder_attention_heads', 'encoder_ffn_dim', 'max_position_embeddings'].filter((k) => typeof c[k] === 'number').map((k) => [k, c[k] as number]))
+        const sizes = Object.fromEntries(['vocab_size', 'd_model', 'encoder_layers', 'decoder_layers', 'encoder_attention_heads', 'encoder_ffn_dim', 'max_position_embeddings', 'num_layers', 'num_decoder_layers', 'num_heads', 'd_kv', 'd_ff'].filter((k) => typeof c[k] === 'number').map((k) => [k, c[k] as number]))
         const byModule: Record<string, number> = {}
         for (const [n, p] of m.model.namedParameters()) if (p.kind === 'param') byModule[n.split('.').slice(0, 2).join('.')] = (byModule[n.split('.').slice(0, 2).join('.')] ?? 0) + p.data.length
         const parameters = Object.values(byModule).reduce((a, b) => a + b, 0)
-        const json = { dir, task: 'translation', family: m.family, architecture: m.model.architecture, sizes, parameters, byModule, tokenizer: { type: 'marian', vocabSize: m.tokenizer.vocabSize } }
-        return { json, byModule, rows: [['folder', dir], ['task', 'translation'], ['family', m.family], ['architecture', m.model.architecture], ['sizes', Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')], ['parameters', parameters.toLocaleString()], ['tokenizer', `marian (source.spm/target.spm), ${m.tokenizer.vocabSize} tokens`]] }
+        const tok = m.tokenizer instanceof T5Tokenizer ? { type: 't5', files: m.tokenizer.backend } : { type: 'marian', files: 'source.spm/target.spm' }
+        const json = { dir, task: 'translation', family: m.family, architecture: m.model.architecture, sizes, parameters, byModule, tokenizer: { type: tok.type, vocabSize: m.tokenizer.vocabSize } }
+        return { json, byModule, rows: [['folder', dir], ['task', 'translation'], ['family', m.family], ['architecture', m.model.architecture], ['sizes', Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')], ['parameters', parameters.toLocaleString()], ['tokenizer', `${tok.type} (${tok.files}), ${m.tokenizer.vocabSize} tokens`]] }
       },
       close: () => runtime.dispose(),
     }
