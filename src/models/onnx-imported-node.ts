@@ -67,7 +67,7 @@ export function onnxFileOf(dir: string): string {
 }
 
 /** What a source gives before a head is chosen. */
-interface Source {
+export interface Source {
   /** The .onnx file imported. */
   file: string
   onnx: OnnxModel
@@ -78,7 +78,8 @@ interface Source {
   folder: string | null
 }
 
-function openSource(path: string): Source {
+/** The graph a bare .onnx file, a Transformers.js-layout folder or a folder finetune trained holds. */
+export function openSource(path: string): Source {
   if (!existsSync(path)) throw new CheckpointError('MODEL_NOT_FOUND', `model ${path} does not exist`, 'pass --model with an .onnx file or a Transformers.js-layout folder')
   if (statSync(path).isFile()) return { file: path, onnx: loadOnnxFile(path), config: {}, trained: null, folder: null }
   const config = readConfig(path) ?? {}
@@ -94,7 +95,7 @@ function openSource(path: string): Source {
 }
 
 /** Labels of an untrained graph's output: config.json's id2label when it has one per output, else LABEL_i. */
-function labelsOf(config: HfConfig, n: number): { labels: string[]; labelled: boolean } {
+export function labelsOf(config: HfConfig, n: number): { labels: string[]; labelled: boolean } {
   const id2 = (config['id2label'] ?? null) as Record<string, string> | null
   const names = id2 ? Object.keys(id2).sort((a, b) => Number(a) - Number(b)).map((k) => id2[k]!) : []
   if (names.length === n && n > 0) return { labels: names, labelled: true }
@@ -102,7 +103,7 @@ function labelsOf(config: HfConfig, n: number): { labels: string[]; labelled: bo
 }
 
 /** Loads a trained folder's model.safetensors onto the graph and its head (strict: every name must match). */
-async function loadTrainedWeights(model: ImportedGraphModel, dir: string, cut: FeatureCut | null, probe: () => Record<string, import('../graph/graph.js').Tensor>): Promise<void> {
+export async function loadTrainedWeights(model: ImportedGraphModel, dir: string, cut: FeatureCut | null, probe: () => Record<string, import('../graph/graph.js').Tensor>): Promise<void> {
   const f = await openSafetensorsFile(join(dir, 'model.safetensors'))
   try {
     if (cut && f.has(`${IMPORTED_HEAD}.weight`)) {
@@ -224,7 +225,7 @@ export async function openOnnxText(path: string, o: OnnxTextOptions = {}): Promi
 }
 
 /** config.json fields that record an imported model's labels and cut. */
-function importedConfig(base: HfConfig, file: string, model: ImportedGraphModel, labels: readonly string[], extra: Record<string, unknown>): HfConfig {
+export function importedConfig(base: HfConfig, file: string, model: ImportedGraphModel, labels: readonly string[], extra: Record<string, unknown>): HfConfig {
   const cut = model.cut
   return {
     ...base,
@@ -241,7 +242,8 @@ function importedConfig(base: HfConfig, file: string, model: ImportedGraphModel,
   }
 }
 
-async function writeImported(dir: string, file: string, model: ImportedGraphModel, config: HfConfig): Promise<void> {
+/** Writes source.onnx (a copy of the graph), model.safetensors and config.json. */
+export async function writeImported(dir: string, file: string, model: ImportedGraphModel, config: HfConfig): Promise<void> {
   await mkdir(dir, { recursive: true })
   const dest = join(dir, SOURCE_GRAPH)
   if (resolve(file) !== resolve(dest)) await copyFile(file, dest)

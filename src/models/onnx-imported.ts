@@ -23,8 +23,11 @@ import { Linear } from './layers.js'
 /** Name prefix of the head finetune attaches (chosen not to clash with exporters' initializer names). */
 export const IMPORTED_HEAD = 'finetune_head'
 
-/** How a cut value becomes one feature vector per example. */
-export type FeatureReduce = 'none' | 'first-token' | 'spatial-mean'
+/**
+ * How a cut value becomes one feature vector per example: as it is (flattened), the first token of
+ * (B, T, C), the mean over time of (B, T, C) (audio encoders), the mean over H, W of (B, C, H, W).
+ */
+export type FeatureReduce = 'none' | 'first-token' | 'time-mean' | 'spatial-mean'
 
 /** Where the new head reads: a named value of the graph and how it is pooled to (B, F). */
 export interface FeatureCut {
@@ -207,7 +210,18 @@ export class ImportedGraphModel extends Module {
     const B = x.shape[0]!
     if (cut.reduce === 'first-token') return x.slice(1, 0, 1).reshape([B, x.shape[2]!]) // (B, C)
     if (cut.reduce === 'spatial-mean') return x.mean([2, 3]) // (B, C)
+    if (cut.reduce === 'time-mean') return x.mean(1) // (B, T, C) -> (B, C)
     return x.rank === 2 ? x : x.reshape([B, -1])
+  }
+
+  /** The cut value pooled to (B, F) as `cut.reduce` says. */
+  pool(x: Tensor, cut: FeatureCut): Tensor {
+    return this.#reduce(x, cut)
+  }
+
+  /** Named values of the graph run on `inputs` (fixed input dimensions met as for the features). */
+  valuesOf(inputs: Record<string, Tensor>, names: string[]): Record<string, Tensor> {
+    return this.#run(inputs, names)
   }
 
   /** Features (B, F) at the cut. */

