@@ -94,7 +94,7 @@ export async function speechDemo(o: SpeechDemoOptions, io: Io): Promise<CompareR
     evalPoints: 2,
     lrs: DEMO_LRS,
     lrsWhy: 'each the best of 1e-3, 3e-3, 1e-2, 3e-2 by finetune compare\'s rule (accuracy on a held-out fifth of the 10-per-word subset, training voices only, 100 steps); see BENCHMARKS.md',
-    train: { method: 'frozen', clipSeconds: DEMO_CLIP_SECONDS, batchSize: 10, evalBatchSize: 40, workers: 0, ...(o.threads ? { threads: o.threads } : {}) } as never,
+    train: { method: 'frozen', clipSeconds: DEMO_CLIP_SECONDS, clipPad: 'center', batchSize: 10, evalBatchSize: 40, workers: 0, ...(o.threads ? { threads: o.threads } : {}) } as never,
     log: (l) => io.err(l),
   })
   if (o.json) io.out(JSON.stringify(r))

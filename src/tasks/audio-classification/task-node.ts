@@ -25,10 +25,10 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
 const TASK = 'audio-classification'
 const RATE = 16000
 
-/** The clip policy of a training run: the flags, else the folder's, else 1 s padded at the end. */
+/** The clip policy of a training run: the flags, else the folder's, else 1 s padded where the model prefers (at the end by default). */
 function trainClip(o: Record<string, unknown>, ck: AudioCheckpoint): ClipPolicy {
   const seconds = num(o['clipSeconds'])
-  const base = ck.clip ?? clipPolicyOf({ sampleRate: RATE })
+  const base = ck.clip ?? clipPolicyOf({ sampleRate: RATE, clip: ck.model.defaultClipPad ? { pad: ck.model.defaultClipPad } : {} })
   const clip = clipPolicyOf({ sampleRate: RATE, clip: { length: seconds !== undefined ? Math.round(seconds * RATE) : base.length, pad: (str(o['clipPad']) as ClipPolicy['pad']) ?? base.pad, crop: (str(o['clipCrop']) as ClipPolicy['crop']) ?? base.crop, trainCrop: base.trainCrop } })
   const min = ck.model.minSamples
   if (clip.length < min) {
@@ -54,7 +54,7 @@ export const audioClassification: Task = {
   modality: 'audio',
   options: {
     clipSeconds: { type: 'number', describe: 'clip length in seconds; shorter files are padded, longer ones cropped (default: the model folder\'s, else 1)', min: 0.05, max: 60, commands: ['train'] },
-    clipPad: { type: 'enum', choices: ['end', 'center'], describe: 'where a short clip gets its zeros (default end)', commands: ['train'] },
+    clipPad: { type: 'enum', choices: ['end', 'center'], describe: 'where a short clip gets its zeros (default: the model folder\'s, else center for speech-embedding, end otherwise)', commands: ['train'] },
     clipCrop: { type: 'enum', choices: ['start', 'center'], describe: 'which part of a long clip eval and predict keep (training crops at random; default center)', commands: ['train'] },
     augment: { type: 'boolean', describe: 'seeded gain, shift, noise and speed perturbation of training clips (--no-augment)', default: true, commands: ['train'] },
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; commas separate patterns)', placeholder: 'REGEX', commands: ['train'] },
@@ -114,6 +114,7 @@ export const audioClassification: Task = {
             evalBatchSize: o.evalBatchSize,
             seed: o.seed,
             method: o.method === 'frozen' ? 'frozen' : 'full',
+            adaptFeatureNorm: !headFromCheckpoint,
             runtime,
             optimizer,
             clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
