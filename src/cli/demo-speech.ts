@@ -100,7 +100,7 @@ export async function speechDemo(o: SpeechDemoOptions, io: Io): Promise<CompareR
   if (o.json) io.out(JSON.stringify(r))
   else {
     io.out(`\n${compareTable(r)}`)
-    io.out(`\nreport: ${join(o.out, 'compare', 'report.html')} (and report.json)`)
+    io.out(`\nreport: ${join(o.out, 'compare', 'report.html')} (and report.json, report.svg)`)
   }
   return r
 }
