@@ -32,7 +32,7 @@ export const DEMO_CLIP_SECONDS = SPEECH_EMBEDDING_MIN_SAMPLES / SPEECH_EMBEDDING
  * for each side by `finetune compare`'s own rule (accuracy on a held-out fifth of the 10-per-word
  * subset, training voices only, 100 steps); the commands and results are in BENCHMARKS.md.
  */
-export const DEMO_LRS = { pretrained: 1e-2, scratch: 1e-3, 'keyword-cnn': 1e-3 }
+export const DEMO_LRS = { pretrained: 1e-2, scratch: 1e-3, 'keyword-cnn': 1e-2 }
 
 export interface SpeechDemoOptions {
   out: string
