@@ -63,6 +63,7 @@ export { loadMnistPackage } from './data/image-idx-node.js'
 // reports and the live dashboard (issue 11): report.html of `finetune compare`, its terminal table, the dashboard server
 export { parseCompareReport, compareTable, compareRows, formatMetric, timeToTarget, speedup, COMPARE_SIDES, reportSides, type CompareReport, type ExtraScratch, type CompareBudget, type CompareSide, type CompareSideName, type CompareRun, type CurvePoint } from './report/compare.js'
 export { renderCompareReportWith } from './report/compare-html.js'
+export { renderCompareSvg } from './report/compare-svg.js'
 export { renderCompareReport, chartAssets } from './report/assets-node.js'
 export { escapeHtml, type ChartAssets } from './report/html.js'
 export { startDashboard, DASHBOARD_FILES, type Dashboard, type DashboardOptions } from './report/dashboard-node.js'

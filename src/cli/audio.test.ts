@@ -46,28 +46,32 @@ describe('audio classification from the command line', () => {
     expect(res.labels).toEqual(['no', 'stop', 'yes'])
     expect(res.metrics['accuracy']).toBeGreaterThanOrEqual(0.9)
     const cfg = JSON.parse(readFileSync(join(frozen, 'config.json'), 'utf8'))
-    expect(cfg).toMatchObject({ finetune_task: 'audio-classification', model_type: 'speech-embedding', id2label: { 0: 'no', 1: 'stop', 2: 'yes' }, finetune_clip: { sampleRate: 16000, length: 16000, pad: 'end', crop: 'center' } })
+    expect(cfg).toMatchObject({ finetune_task: 'audio-classification', model_type: 'speech-embedding', id2label: { 0: 'no', 1: 'stop', 2: 'yes' }, finetune_clip: { sampleRate: 16000, length: 16000, pad: 'center', crop: 'center' } })
     // the backbone's weights under the ONNX initializer names, untouched by the frozen method
     const st = await openSafetensorsFile(join(frozen, 'model.safetensors'))
     const base = loadSpeechEmbedding()
     const names = base.namedParameters()
-    expect(st.keys().sort()).toEqual([...names.map(([n]) => n), 'classifier.weight', 'classifier.bias'].sort())
+    expect(st.keys().sort()).toEqual([...names.map(([n]) => n), 'feature_norm.mean', 'feature_norm.std', 'classifier.weight', 'classifier.bias'].sort())
     for (const [n, p] of names) expect(Buffer.from((await st.readAsFloat32(n)).buffer).equals(Buffer.from(p.data.buffer)), n).toBe(true)
     const W = await st.readAsFloat32('classifier.weight')
     const b = await st.readAsFloat32('classifier.bias')
+    // standardisation adapted on the training clips' embeddings: no longer the identity
+    const mu = await st.readAsFloat32('feature_norm.mean')
+    const sd = await st.readAsFloat32('feature_norm.std')
+    expect(Math.max(...Array.from(mu, Math.abs))).toBeGreaterThan(1)
     await st.close()
 
     const p = await runCli(['predict', '--model', frozen, '--json', ...common, files[0]!, files[9]!])
     expect(p.code, p.stderr).toBe(0)
     const preds = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; label: string; logits: number[] })
     expect(preds.map((x) => x.path)).toEqual([files[0], files[9]])
-    // the same clips (padded to 1 s) through openWakeWord's pipeline on the original ONNX files, mean over windows, then the head
+    // the same clips (centred in 1 s) through openWakeWord's pipeline on the original ONNX files, mean over windows, standardised, then the head
     const ref = await SpeechEmbeddingReference.open()
-    const set = await loadAudioFiles([files[0]!, files[9]!], { clip: { length: 16000 }, workers: 0 })
+    const set = await loadAudioFiles([files[0]!, files[9]!], { clip: { length: 16000, pad: 'center' }, workers: 0 })
     let k = 0
     for await (const batch of set.batches(0, { batchSize: 1 })) {
       const e = await ref.embeddings(batch.samples.map((v) => v * INT16_SCALE))
-      const f = Array.from({ length: 96 }, (_, j) => Array.from({ length: e.windows }, (_, w) => e.embeddings[w * 96 + j]!).reduce((a, v) => a + v, 0) / e.windows)
+      const f = Array.from({ length: 96 }, (_, j) => (Array.from({ length: e.windows }, (_, w) => e.embeddings[w * 96 + j]!).reduce((a, v) => a + v, 0) / e.windows - mu[j]!) / sd[j]!)
       const want = Array.from({ length: 3 }, (_, c) => b[c]! + f.reduce((a, v, j) => a + v * W[c * 96 + j]!, 0))
       want.forEach((v, c) => expect(preds[k]!.logits[c]).toBeCloseTo(v, 3))
       k++
@@ -87,7 +91,7 @@ describe('audio classification from the command line', () => {
     const p = lastJson((await runCli(['predict', '--model', frozen, '--json', ...common, files[4]!])).stdout) as { logits: number[] }
     const sess = await ort.InferenceSession.create(onnx)
     expect(sess.inputNames).toEqual(['audio'])
-    const set = await loadAudioFiles([files[4]!], { clip: { length: 16000 }, workers: 0 })
+    const set = await loadAudioFiles([files[4]!], { clip: { length: 16000, pad: 'center' }, workers: 0 })
     for await (const batch of set.batches(0, { batchSize: 1 })) {
       const out = await sess.run({ audio: new ort.Tensor('float32', batch.samples, [1, 16000]) })
       Array.from(out['logits']!.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo(p.logits[i]!, 4))

@@ -16,7 +16,7 @@ const spec = {
     budgets: { type: 'list', describe: 'label budgets: numbers of examples (per class with --per-class) or "all"', placeholder: '1,3,10,all' },
     perClass: { type: 'boolean', describe: 'budgets count examples per class', default: false },
     seeds: { type: 'int', describe: 'repetitions per budget (different subsets and initialisations)', default: 3, min: 1 },
-    out: { type: 'string', describe: 'output folder: report.json, report.html, runs/', required: true, placeholder: 'DIR' },
+    out: { type: 'string', describe: 'output folder: report.json, report.html, report.svg, runs/', required: true, placeholder: 'DIR' },
     scratchModel: { type: 'list', describe: 'train this model from its own weights as the scratch side (default: --model re-initialised); several (repeated or commas) give several scratch sides, "random" names --model re-initialised', placeholder: 'PATH|random' },
     lrGrid: { type: 'list', describe: "learning rates each side chooses from (default: the task's lr x 0.1, 1, 10)", placeholder: 'LR,LR' },
     steps: { type: 'int', describe: 'steps of every run (default: 10 epochs of the subset, 30 to 300)', min: 1 },
@@ -59,7 +59,7 @@ export const compareCmd = command(
     if (json) io.out(JSON.stringify(r))
     else {
       io.out(compareTable(r))
-      io.out(`\nreport: ${join(out, 'report.html')} (and report.json)`)
+      io.out(`\nreport: ${join(out, 'report.html')} (and report.json, report.svg)`)
     }
   },
   (argv) => withTask(spec as never, 'train', isHelp(argv) && !peek(argv, 'task') ? null : taskOfArgs(argv, undefined, 'text-classification')),

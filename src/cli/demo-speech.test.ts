@@ -26,6 +26,7 @@ describe('finetune demo (speech)', () => {
     for (const side of [rep.budgets[0]!.pretrained, rep.budgets[0]!.scratch, rep.budgets[0]!.extra!['keyword-cnn']!]) expect(side.runs[0]!.steps).toBe(3)
     expect(rep.fairness).toMatch(/fixed beforehand/)
     expect(existsSync(join(out, 'compare', 'report.html'))).toBe(true)
+    expect(existsSync(join(out, 'compare', 'report.svg'))).toBe(true)
     // tested on voices and accents that training never saw
     const train = voices(join(out, 'data', 'train.csv'))
     const test = voices(join(out, 'data', 'test.csv'))
@@ -43,6 +44,8 @@ describe('finetune demo (speech)', () => {
     expect(b.labels).toBe(6)
     // two words by four unseen voices: chance is 0.5
     expect(b.pretrained.mean).toBeGreaterThan(0.6)
-    expect(JSON.parse(readFileSync(join(cmp, 'runs', '3-seed0-pretrained', 'config.json'), 'utf8')).finetune_clip.length).toBe(12512)
+    // the speech embedding's clips are centred unless told otherwise
+    expect(JSON.parse(readFileSync(join(cmp, 'runs', '3-seed0-pretrained', 'config.json'), 'utf8')).finetune_clip).toMatchObject({ length: 12512, pad: 'center' })
+    expect(readFileSync(join(cmp, 'report.svg'), 'utf8')).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)
   })
 })

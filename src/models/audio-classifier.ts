@@ -24,6 +24,18 @@ export interface AudioClassifier extends Module {
   logits(audio: Tensor): Tensor
   /** A new head of `numClasses` outputs (torch.nn.Linear's initialisation). */
   setHead(numClasses: number, rng: Rng): void
+  /**
+   * Where a short clip's zeros go unless the user or a trained folder says otherwise (the task's
+   * default: at the end).
+   */
+  readonly defaultClipPad?: 'end' | 'center'
+  /**
+   * Standardises the head's input from `n` rows of training features (Keras' Normalization.adapt),
+   * for models whose head has such a layer; called once before a new head trains.
+   */
+  adaptFeatureNorm?(features: Float32Array, n: number): void
+  /** Checkpoint keys a saved folder may lack (written by an older version); they keep their initial values. */
+  readonly optionalKeys?: readonly string[]
   /** The layer group of a parameter (methods/groups.ts), where its name has no numbered block. */
   blockOf?(name: string): string | null
 }

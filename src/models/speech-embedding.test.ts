@@ -122,10 +122,12 @@ describe('speech embedding (openWakeWord)', () => {
     expect(net.backbone.embedding.parameters().filter((p, i) => p.data.some((v, j) => v !== emb0[i]![j])).length).toBe(39)
   })
 
-  it('with a head: parameters are the ONNX initializer names in layer order plus classifier.*, in five stages', () => {
+  it('with a head: parameters are the ONNX initializer names in layer order plus feature_norm.* (buffers) and classifier.*, in five stages', () => {
     const m = new SpeechEmbeddingClassifier(loadSpeechEmbedding(), 3, new Rng(0))
     const names = m.namedParameters().map(([n]) => n)
-    expect(names.length).toBe(41)
+    expect(names.length).toBe(43)
+    expect(names.slice(-4, -2)).toEqual(['feature_norm.mean', 'feature_norm.std'])
+    expect(m.namedParameters().filter(([, p]) => p.kind === 'buffer').map(([n]) => n)).toEqual(['feature_norm.mean', 'feature_norm.std'])
     expect(names.slice(0, 2).sort()).toEqual(['model/conv2d/Conv2D_bias_fused_bn', 'model/conv2d/Conv2D_weights_fused_bn'])
     expect(names.slice(-2)).toEqual(['classifier.weight', 'classifier.bias'])
     expect(names).not.toContain('1.melW') // the fixed front-end is not a parameter of the classifier

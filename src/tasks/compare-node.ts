@@ -17,6 +17,7 @@ import { taskDefaults, train } from './run-node.js'
 import type { TaskTrainOptions } from './task.js'
 import type { CompareReport, CompareRun, CompareSide, CurvePoint } from '../report/compare.js'
 import { renderCompareReport } from '../report/assets-node.js'
+import { renderCompareSvg } from '../report/compare-svg.js'
 
 export type Budget = number | 'all'
 
@@ -83,7 +84,7 @@ const std = (a: number[]): number => {
 const metricOf = (task: string): { metric: string; higher: boolean } =>
   task === 'token-classification' ? { metric: 'f1', higher: true } : task === 'causal-lm' ? { metric: 'eval_loss', higher: false } : { metric: 'accuracy', higher: true }
 
-/** Runs the comparison and writes report.json (and the runs' folders) into `o.out`. */
+/** Runs the comparison and writes report.json, report.html, report.svg (and the runs' folders) into `o.out`. */
 export async function compare(o: CompareOptions): Promise<CompareResult> {
   const task = getTask(o.task)
   const log = o.log ?? (() => {})
@@ -211,6 +212,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     }
     await writeFileAtomic(join(o.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
     await writeFileAtomic(join(o.out, 'report.html'), renderCompareReport(report))
+    await writeFileAtomic(join(o.out, 'report.svg'), renderCompareSvg(report))
   }
   return report
 }

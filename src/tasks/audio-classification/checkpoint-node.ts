@@ -118,14 +118,15 @@ async function loadWeights(m: AudioClassifier, file: string): Promise<void> {
   try {
     const params = m.namedParameters()
     const want = new Set(params.map(([n]) => n))
-    const missing = params.filter(([n]) => !st.has(n)).map(([n]) => n)
+    // keys added since a folder was written (the speech embedding's feature_norm) keep their defaults
+    const missing = params.filter(([n]) => !st.has(n) && !m.optionalKeys?.includes(n)).map(([n]) => n)
     const unexpected = st.keys().filter((k) => !want.has(k))
     const shapes = params.filter(([n, p]) => st.has(n) && JSON.stringify(st.info(n).shape) !== JSON.stringify(p.shape)).map(([n, p]) => `${n} is [${st.info(n).shape}] in the file, [${p.shape}] in the model`)
     if (missing.length || unexpected.length || shapes.length) {
       const parts = [missing.length ? `lacks ${missing.length}: ${missing.slice(0, 4).join(', ')}` : '', unexpected.length ? `has ${unexpected.length} unexpected: ${unexpected.slice(0, 4).join(', ')}` : '', shapes.slice(0, 4).join('; ')].filter(Boolean)
       throw new CheckpointError('CHECKPOINT_MISSING_KEYS', `${file} does not fit ${m.arch}: ${parts.join('; ')}`, "config.json's model_type and keyword_cnn must describe the weights; train the folder again")
     }
-    for (const [n, p] of params) p.data.set(await st.readAsFloat32(n))
+    for (const [n, p] of params) if (st.has(n)) p.data.set(await st.readAsFloat32(n))
   } finally {
     await st.close()
   }

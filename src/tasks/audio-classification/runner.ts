@@ -1,7 +1,8 @@
 /**
  * Audio classification on top of the trainer: batches of clips, the forward and loss, evaluation
  * metrics, and the frozen method (the backbone's pooled features computed once, without
- * augmentation, and cached; only the head trains on them).
+ * augmentation, and cached; only the head trains on them). A new head whose model standardises its
+ * input has the statistics adapted on the training clips' features before the first step.
  */
 import { ConfigError } from '../../errors.js'
 import * as nn from '../../graph/nn.js'
@@ -23,6 +24,8 @@ export interface AudioJobConfig {
   evalBatchSize?: number | undefined
   seed: number
   method: 'full' | 'frozen'
+  /** Adapt the model's feature standardisation (if it has one) on the training features: a new head. */
+  adaptFeatureNorm?: boolean | undefined
   runtime: Runtime
   optimizer: OptimizerConfig
   clipNorm?: number
@@ -33,6 +36,9 @@ const feedsOf = (b: AudioBatch): Record<string, HostTensor> => ({
   audio: { data: b.samples, shape: b.shape, dtype: 'float32' },
   labels: { data: b.labels, shape: [b.labels.length], dtype: 'int64' },
 })
+
+/** Clips whose features standardise a new head in full training (Keras' Normalization.adapt on a sample). */
+const ADAPT_CLIPS = 512
 
 /** Cached features of one split: a row of F per clip, and the labels (clips of bad files skipped are left out). */
 interface Cached {
@@ -69,6 +75,11 @@ export class AudioTaskRunner {
     const c = this.c
     const train = c.train!
     if (c.method === 'frozen') await this.#cacheFeatures()
+    if (c.adaptFeatureNorm && c.model.adaptFeatureNorm) {
+      // the cached features in frozen training; else those of the first clips, unaugmented, as the network starts
+      const f = c.method === 'frozen' ? this.#cache!.train : await this.features(train, ADAPT_CLIPS)
+      if (f.n > 0) c.model.adaptFeatureNorm(f.f, f.n)
+    }
     const batchesPerEpoch = c.method === 'frozen' ? Math.ceil(this.#cache!.train.n / c.batchSize) : train.batchCount(c.batchSize)
     const self = this
     return {
@@ -122,8 +133,8 @@ export class AudioTaskRunner {
     return tally.result()
   }
 
-  /** The backbone's pooled features of every clip of `split` (evaluation clips: no augmentation). */
-  async features(split: AudioSplit): Promise<Cached> {
+  /** The backbone's pooled features of every clip of `split` (or its first `limit`; evaluation clips: no augmentation). */
+  async features(split: AudioSplit, limit = Infinity): Promise<Cached> {
     const c = this.c
     const m = c.model
     const F = m.featureSize
@@ -138,6 +149,7 @@ export class AudioTaskRunner {
       f.set(out, n * F)
       l.set(b.labels, n)
       n += b.labels.length
+      if (n >= limit) break
     }
     return { f: f.subarray(0, n * F), l: l.subarray(0, n), n }
   }

@@ -36,9 +36,9 @@ const onnxOptions = (o: Record<string, unknown>): { frontEnd?: string; samplingR
 const fixedSamples = (ck: AudioCheckpoint): number | null => (ck.onnx?.model.contract.frontEnd === 'none' ? ck.onnx.model.contract.fixed : null)
 
 /** The clip policy without flags: the folder's, else the length the graph fixes, else 1 s padded at the end. */
-const defaultClip = (ck: AudioCheckpoint): ClipPolicy => ck.clip ?? clipPolicyOf({ sampleRate: ck.sampleRate, ...(fixedSamples(ck) ? { clip: { length: fixedSamples(ck)! } } : {}) })
+const defaultClip = (ck: AudioCheckpoint): ClipPolicy => ck.clip ?? clipPolicyOf({ sampleRate: ck.sampleRate, clip: { ...(fixedSamples(ck) ? { length: fixedSamples(ck)! } : {}), ...(ck.model.defaultClipPad ? { pad: ck.model.defaultClipPad } : {}) } })
 
-/** The clip policy of a training run: the flags, else the folder's, else 1 s padded at the end. */
+/** The clip policy of a training run: the flags, else the folder's, else 1 s padded where the model prefers (at the end by default). */
 function trainClip(o: Record<string, unknown>, ck: AudioCheckpoint): ClipPolicy {
   const seconds = num(o['clipSeconds'])
   const RATE = ck.sampleRate
@@ -71,7 +71,7 @@ export const audioClassification: Task = {
   modality: 'audio',
   options: {
     clipSeconds: { type: 'number', describe: 'clip length in seconds; shorter files are padded, longer ones cropped (default: the model folder\'s, else 1)', min: 0.05, max: 60, commands: ['train'] },
-    clipPad: { type: 'enum', choices: ['end', 'center'], describe: 'where a short clip gets its zeros (default end)', commands: ['train'] },
+    clipPad: { type: 'enum', choices: ['end', 'center'], describe: 'where a short clip gets its zeros (default: the model folder\'s, else center for speech-embedding, end otherwise)', commands: ['train'] },
     clipCrop: { type: 'enum', choices: ['start', 'center'], describe: 'which part of a long clip eval and predict keep (training crops at random; default center)', commands: ['train'] },
     augment: { type: 'boolean', describe: 'seeded gain, shift, noise and speed perturbation of training clips (--no-augment)', default: true, commands: ['train'] },
     frontEnd: { type: 'enum', choices: AUDIO_FRONT_ENDS, describe: `an .onnx model: what its graph reads, raw audio [B, N] or [B, 1, N] (none) or openWakeWord's 32-bin log-mel frames (speech-mel: its fixed front-end at 16 kHz in front of the graph; a fixed frame count means 8-frame-step windows, averaged) (default ${ONNX_AUDIO_DEFAULTS.frontEnd})`, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
@@ -146,6 +146,7 @@ export const audioClassification: Task = {
             evalBatchSize: o.evalBatchSize,
             seed: o.seed,
             method: o.method === 'frozen' ? 'frozen' : 'full',
+            adaptFeatureNorm: !headFromCheckpoint,
             runtime,
             optimizer,
             clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
