@@ -7,8 +7,8 @@
  * Paths are torchvision's keys under `backbone.`: body.{conv1,bn1,layer1..4} (IntermediateLayerGetter
  * over ResNet-50 without avgpool/fc), fpn.inner_blocks.{0,1,2}.0 (1x1 lateral convs),
  * fpn.layer_blocks.{0,1,2}.0 (3x3 output convs), fpn.extra_blocks.{p6,p7}.
- * The backbone's BatchNorms are frozen (FrozenBatchNorm2d: running statistics, no updates), as
- * torchvision builds them whenever it starts from pre-trained weights; their affine parameters train.
+ * The backbone's BatchNorms are frozen as torchvision's FrozenBatchNorm2d (what it builds whenever
+ * it starts from pre-trained weights): running statistics, and weight and bias fixed (buffers there).
  */
 import type { Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
@@ -45,7 +45,7 @@ export class ResNet50Body extends Module {
     this.layer4 = stage(512, 3, 2)
     // torchvision's resnet init: kaiming_normal_(fan_out) on convs
     for (const [, p] of this.namedParameters()) if (p.shape.length === 4) normal(p, rng, Math.sqrt(2 / (p.shape[0]! * p.shape[2]! * p.shape[3]!)))
-    for (const [, m] of this.#batchNorms()) m.freezeStats(true)
+    for (const [, m] of this.#batchNorms()) m.freezeStats(true).requiresGrad(false)
   }
   *#batchNorms(): Generator<[string, BatchNorm2d]> {
     yield ['bn1', this.bn1]
