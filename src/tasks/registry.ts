@@ -9,6 +9,7 @@ import { imageClassification } from './image-classification/task-node.js'
 import { semanticSegmentation } from './semantic-segmentation/task-node.js'
 import { speechRecognition } from './speech-recognition/task-node.js'
 import { maskedLm } from './masked-lm/index.js'
+import { objectDetection } from './object-detection/task-node.js'
 import { textClassification } from './text-classification/index.js'
 import { textDetection } from './text-detection/task-node.js'
 import { tokenClassification } from './token-classification/index.js'
@@ -26,6 +27,7 @@ export const TASKS: readonly Task[] = [
   semanticSegmentation,
   translation,
   textDetection,
+  objectDetection,
 ]
 
 export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)
