@@ -1,8 +1,9 @@
 """Golden files for torchvision's FCOS (src/models/fcos.test.ts, src/models/fcos-network.test.ts).
 
-    /usr/bin/python3 scripts/gen_fcos_goldens.py          # ~1 min (float64)
+    /usr/bin/python3 scripts/gen_fcos_goldens.py [loss|network|keys ...]     # ~1 min (float64)
 
-Writes test/golden/detection/fcos.json (the network) and fcos_loss.json (matching, loss, post-processing).
+Writes test/golden/detection/fcos.json (the network), fcos_loss.json (matching, loss, post-processing)
+and fcos_keys.json (the state_dict keys and shapes at 91 classes).
 
 No weights are shipped: every parameter and buffer comes from the hash formula of
 scripts/gen_vision_goldens.py (src/models/vision-weights.ts), and so do the images and head outputs.
@@ -212,6 +213,16 @@ def write(name: str, obj: dict) -> None:
     print(f"{path}: {os.path.getsize(path)} bytes")
 
 
+def keys() -> dict:
+    """The state_dict keys and shapes of fcos_resnet50_fpn(num_classes=91) as built for fine-tuning."""
+    return {"keys": {k: list(v.shape) for k, v in build(91).state_dict().items()}}
+
+
 if __name__ == "__main__":
-    write("fcos_loss.json", loss_and_postprocess())
-    write("fcos.json", network())
+    which = sys.argv[1:] or ["loss", "network", "keys"]
+    if "loss" in which:
+        write("fcos_loss.json", loss_and_postprocess())
+    if "network" in which:
+        write("fcos.json", network())
+    if "keys" in which:
+        write("fcos_keys.json", keys())

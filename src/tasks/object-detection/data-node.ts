@@ -36,10 +36,11 @@ export interface DetTransform {
 /** The square canvas every batch is padded to. */
 export const canvasSize = (t: DetTransform): number => Math.ceil(t.maxSize / 32) * 32
 
-/** The resized [height, width] of an H x W image, as GeneralizedRCNNTransform.resize computes it (float32 scale, floor). */
+/** The resized [height, width] of an H x W image, as GeneralizedRCNNTransform.resize and F.interpolate compute it (float32 scale and product, floored). */
 export function resizedSize(height: number, width: number, t: DetTransform): [number, number] {
   const scale = Math.fround(Math.min(Math.fround(t.minSize / Math.min(height, width)), Math.fround(t.maxSize / Math.max(height, width))))
-  return [Math.floor(height * scale), Math.floor(width * scale)]
+  // 480 x fround(800 / 480) is 799.99998 in float64 but 800 in float32, and torch gives 800
+  return [Math.floor(Math.fround(height * scale)), Math.floor(Math.fround(width * scale))]
 }
 
 /**
