@@ -20,6 +20,7 @@ import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
 import { assertFiniteOutputs, freezeByName, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
+import { appendDetectionNms } from './onnx.js'
 import { canvasSize, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetTransform } from './data-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
@@ -148,8 +149,11 @@ export const objectDetection: Task = {
 
   async prepare(o, runtime) {
     const transform = transformFrom(o, DEFAULT_TRANSFORM)
+    // the data first, so that its mistakes surface before a large checkpoint is read
+    let src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow })
     const ck0 = await openDetCheckpoint(o.model, { seed: o.seed })
-    const src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow, ...(ck0.labelled && !o.reinitHead ? { labels: ck0.labels } : {}) })
+    // a trained head keeps its label order when the data has the same names
+    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow, labels: ck0.labels })
     const labels = src.categories.map((c) => c.name)
     let trainImgs = src.images
     let valImgs = o.validation ? (await readDetectionSource({ data: o.validation, images: undefined, onBadRow: o.onBadRow, labels })).images : []
@@ -235,9 +239,9 @@ export const objectDetection: Task = {
           } else await saveDetCheckpoint(eo.out, ck, transform)
           return { path: eo.out, inputs: {} }
         }
-        // the network with box decoding and scores in the graph: boxes (B, A, 4) in canvas pixels,
-        // scores (B, A, K) = sqrt(sigmoid(cls) sigmoid(ctr)); thresholds and NMS are the caller's
-        const B = eo.batchSize
+        // the network with box decoding, clipping and scores in the graph, then NMS appended in
+        // plain ONNX (onnx.ts): a standalone detector for one resized, normalised, padded image
+        if (eo.batchSize !== 1) throw new ConfigError('EXPORT_BATCH', `the detector export takes one image at a time (got --batch-size ${eo.batchSize})`, 'export without --batch-size, or with --batch-size 1')
         const A = geo.anchors.length / 4
         const centre = new Float32Array(4 * A)
         const scale = new Float32Array(4 * A)
@@ -247,21 +251,20 @@ export const objectDetection: Task = {
           scale.set([-(x2 - x1), -(y2 - y1), x2 - x1, y2 - y1], 4 * a)
         }
         const bytes = exportInferenceOnnx({
-          dynamicBatch: eo.dynamicBatch,
           model: ck.model,
-          inputs: { pixel_values: { shape: [B, 3, canvas, canvas], dtype: 'float32' } },
+          inputs: { pixel_values: { shape: [1, 3, canvas, canvas], dtype: 'float32' }, image_size: { shape: [2], dtype: 'float32' } },
           forward: (i, g) => {
             const out = ck.model.forward(i['pixel_values']!)
-            return {
-              boxes: out.bbox_regression.mul(g.constant(scale, [A, 4])).add(g.constant(centre, [A, 4])),
-              scores: out.cls_logits.sigmoid().mul(out.bbox_ctrness.sigmoid()).sqrt(),
-            }
+            const limits = i['image_size']!.gather(g.constant([1, 0, 1, 0], [4], 'int64'), 0)       // (4): w h w h
+            const boxes = out.bbox_regression.mul(g.constant(scale, [A, 4])).add(g.constant(centre, [A, 4])).maximum(0).minimum(limits)
+            return { anchor_boxes: boxes, anchor_scores: out.cls_logits.sigmoid().mul(out.bbox_ctrness.sigmoid()).sqrt() }
           },
-          metadata: { arch: ck.arch, task: TASK, id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))), image_mean: '0.485,0.456,0.406', image_std: '0.229,0.224,0.225', min_size: String(transform.minSize), max_size: String(transform.maxSize), score_thresh: String(ck.settings.scoreThresh), nms_thresh: String(ck.settings.nmsThresh) },
+          rewrite: (m) => appendDetectionNms(m, ck.settings),
+          metadata: { arch: ck.arch, task: TASK, id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))), image_mean: '0.485,0.456,0.406', image_std: '0.229,0.224,0.225', min_size: String(transform.minSize), max_size: String(transform.maxSize), canvas: String(canvas), score_thresh: String(ck.settings.scoreThresh), nms_thresh: String(ck.settings.nmsThresh), detections_per_img: String(ck.settings.detectionsPerImg) },
         })
         await mkdir(dirname(eo.out) || '.', { recursive: true })
         await writeFileAtomic(eo.out, [bytes])
-        return { path: eo.out, inputs: { pixel_values: [B, 3, canvas, canvas] } }
+        return { path: eo.out, inputs: { pixel_values: [1, 3, canvas, canvas], image_size: [2] } }
       },
       async inspect() {
         const byModule: Record<string, number> = {}
