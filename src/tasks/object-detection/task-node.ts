@@ -168,6 +168,7 @@ export const objectDetection: Task = {
 
     const ck = ck0
     const same = ck.labelled && ck.labels.join('\u0000') === labels.join('\u0000')
+    if (ck.labelled && !same && !o.reinitHead) throw new ConfigError('MODEL_LABELS_DIFFER', `${o.model} has a head for [${ck.labels.join(', ')}] but the data has [${labels.join(', ')}]`, 'pass --reinit-head to train a new cls_logits for your labels')
     const headFromCheckpoint = same && !o.reinitHead
     if (!headFromCheckpoint) setDetHead(ck, labels, o.seed)
     ck.settings = settingsFrom(o, ck.settings)
