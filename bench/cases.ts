@@ -17,6 +17,7 @@ import { importOnnx } from '../src/onnx/import.js'
 import { freezeBatchNorm } from '../src/models/vision.js'
 import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-imported.js'
 import { SegmentationModel, type SegmentationArch } from '../src/models/segmentation.js'
+import { FCOS, fcosAnchors, fcosLevels, fcosLoss, fcosTargets } from '../src/models/fcos.js'
 import { Wav2Vec2ForCTC } from '../src/models/wav2vec2.js'
 import { seq2seqFamily, type Seq2SeqModel } from '../src/models/seq2seq.js'
 import { SpeechEmbeddingClassifier } from '../src/models/speech-embedding.js'
@@ -384,6 +385,34 @@ export const cases: Record<string, BenchCase> = {
   // reference loss (CE with 255 ignored + 0.5 aux); torchvision's builder on the PyTorch side
   'deeplabv3-finetune': { run: (ctx) => segmentationCase(ctx, 'deeplabv3_mobilenet_v3_large') },
   'deeplabv3-resnet50-finetune': { run: (ctx) => segmentationCase(ctx, 'deeplabv3_resnet50') },
+  // issue 13: one FCOS ResNet-50 FPN training step at batch 4, 512 x 512 (BENCH_DET_SIZE), 91 classes,
+  // three boxes per image; torchvision's FCOS (frozen BatchNorm body) with the same boxes on the PyTorch
+  // side, whose matching runs inside its step (here on the host once: about a millisecond)
+  'fcos-finetune': { run: (ctx) => fcosCase(ctx) },
+}
+
+export const FCOS_BENCH_BOXES = [[20, 30, 120, 160], [200, 40, 260, 300], [300, 300, 500, 480]]
+
+async function fcosCase(ctx: BenchContext): Promise<{ ms: number; extra: Record<string, unknown> }> {
+  const rng = new Rng(0)
+  const S = Number(process.env['BENCH_DET_SIZE'] ?? 512)
+  const model = new FCOS(91, { seed: 0 })
+  const levels = fcosLevels(S, S)
+  const anchors = fcosAnchors(S, S, levels)
+  const A = anchors.length / 4
+  const boxes = FCOS_BENCH_BOXES.map((b) => b.map((v) => (v * S) / 512)).flat()
+  const t = fcosTargets(anchors, levels.map(([h, w]) => h * w), 91, Array.from({ length: 4 }, () => ({ boxes, labels: [1, 5, 17] })))
+  const forward: ForwardFn = (i) => {
+    const l = fcosLoss(model.forward(i['x']!), anchors, { cls: i['tc']!, boxes: i['tb']!, fg: i['fg']!, ctr: i['tctr']!, norm: i['norm']! })
+    return { loss: l.classification.add(l.bbox_regression).add(l.bbox_ctrness) }
+  }
+  const session = newSession({ model, forward, optimizer: adamw })
+  const f32 = (data: Float32Array, shape: number[]): HostTensor => ({ data, shape, dtype: 'float32' })
+  const batch: Record<string, HostTensor> = {
+    x: f32(randn(4 * 3 * S * S, rng), [4, 3, S, S]), tc: f32(t.cls, [4, A, 91]), tb: f32(t.boxes, [4, A, 4]), fg: f32(t.fg, [4, A]), tctr: f32(t.ctr, [4, A]), norm: f32(new Float32Array([t.norm]), []),
+  }
+  const r = await timeSteps(session, batch, ctx)
+  return { ms: r.ms, extra: { ...r.extra, arch: 'fcos_resnet50_fpn', image_size: S, batch: 4 } }
 }
 
 async function segmentationCase(ctx: BenchContext, arch: SegmentationArch): Promise<{ ms: number; extra: Record<string, unknown> }> {

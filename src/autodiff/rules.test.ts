@@ -168,6 +168,15 @@ describe('normalisation and softmax', () => {
     await checkOp('layernorm nobias', [f(4, 6), f(6)], (x, w) => nn.layerNorm(x, w, null, 1e-5))
     await checkOp('layernorm 2 axes', [f(2, 3, 4), f(3, 4), f(3, 4)], (x, w, b) => nn.layerNorm(x, w, b, 1e-6))
   })
+  it('group norm (torchvision FCOS head: groups of channels over positions), with and without affine', async () => {
+    await checkOp('groupnorm', [f(2, 6, 3, 2), f(6), f(6)], (x, w, b) => nn.groupNorm(x.mul(1.5).add(0.3), 3, w, b, 1e-5))
+    await checkOp('groupnorm one group per channel', [f(1, 4, 5), f(4), f(4)], (x, w, b) => nn.groupNorm(x, 4, w, b, 1e-5))
+    await checkOp('groupnorm no affine', [f(2, 4, 2, 2)], (x) => nn.groupNorm(x, 2, null, null, 1e-5))
+  })
+  it('nearest upsampling by 2 and 3 (the FPN top-down path)', async () => {
+    await checkOp('upsample2', [f(1, 2, 2, 3)], (x) => nn.upsampleNearest(x, 2))
+    await checkOp('upsample3', [f(2, 1, 3, 2)], (x) => nn.upsampleNearest(x, 3))
+  })
   it('batch norm in training mode (batch statistics, gradients through mean and variance)', async () => {
     const rm = new Parameter([3], { kind: 'buffer' })
     const rv = new Parameter([3], { kind: 'buffer', data: new Float32Array([1, 2, 0.5]) })

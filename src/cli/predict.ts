@@ -35,7 +35,11 @@ export const predict = command(
         const tags = p['tags'] as { word: string; label: string }[] | undefined
         const masks = p['masks'] as { candidates: { token: string; score: number }[] }[] | undefined
         const boxes = p['boxes'] as { points: [number, number][]; score: number }[] | undefined
-        if (boxes) {
+        const detections = p['detections'] as { box: number[]; label: string; score: number }[] | undefined
+        if (detections) {
+          io.out(`${input}\t${detections.length} detection${detections.length === 1 ? '' : 's'}`)
+          for (const d of detections) io.out(`  ${d.box.map((v) => v.toFixed(1)).join(' ')}\t${d.label}\t${d.score.toFixed(4)}`)
+        } else if (boxes) {
           io.out(`${input}\t${boxes.length} box${boxes.length === 1 ? '' : 'es'}`)
           for (const b of boxes) io.out(`  ${b.points.map((q) => q.join(',')).join(' ')}\t${b.score.toFixed(4)}`)
         } else if (tags) io.out(`${tags.map((t) => `${t.word}/${t.label}`).join(' ')}`)

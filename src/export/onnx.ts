@@ -23,6 +23,8 @@ export interface InferenceExportOptions {
    * runs once per example inside a Scan over the batch, the outputs stacked along axis 0.
    */
   dynamicBatch?: boolean
+  /** Rewrites the lowered model before it is encoded (appending ops the graph IR has no form for, such as NonMaxSuppression). Not with `dynamicBatch`. */
+  rewrite?: (model: ModelProtoObj) => ModelProtoObj
 }
 
 /** Traces `forward` in inference mode and serialises it with the current weights. */
@@ -47,6 +49,10 @@ export function exportInferenceOnnx(o: InferenceExportOptions): Uint8Array {
     graphName: o.graphName ?? 'finetune_inference',
     ...(o.metadata ? { metadata: o.metadata } : {}),
   })
+  if (o.rewrite) {
+    if (o.dynamicBatch) throw new ConfigError('EXPORT_DYNAMIC_BATCH', 'this export appends post-processing to a graph of fixed batch size', 'export without a dynamic batch (--batch-size 1)')
+    return encodeModel(o.rewrite(lowered.model))
+  }
   if (!o.dynamicBatch) return lowered.bytes()
   const one = Object.entries(o.inputs).find(([, s]) => s.shape[0] !== 1)
   if (one) throw new ConfigError('EXPORT_DYNAMIC_BATCH', `a dynamic-batch export traces one example; input ${one[0]} has batch ${one[1].shape[0]}`, 'trace the inputs with batch 1')

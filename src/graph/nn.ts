@@ -362,3 +362,28 @@ export function interpolateBilinear(x: Tensor, size: readonly [number, number]):
   if (oh !== ih) y = g.constant(linearResizeMatrix(ih, oh), [oh, ih]).matmul(y)    // (N, C, O_h, O_w)
   return y
 }
+
+/**
+ * GroupNorm (Wu & He 2018) over (N, C, ...): channels split into `groups`, each group normalised
+ * over its channels and positions with biased variance, then a per-channel affine. One ONNX
+ * LayerNormalization over the flattened group (unit scale) and the affine after it.
+ */
+export function groupNorm(x: Tensor, groups: number, weight: TensorLike | null, bias: TensorLike | null, eps = 1e-5): Tensor {
+  const [n, c] = [x.shape[0]!, x.shape[1]!]
+  if (x.rank < 2 || c % groups !== 0) throw new GraphError('GRAPH_SHAPE', `groupNorm: ${c} channels of ${fmt(x.shape)} do not split into ${groups} groups`, 'use a group count that divides the channels (torchvision: 32 of 256)')
+  const g = x.graph
+  const per = x.shape.slice(1).reduce((a, b) => a * b, 1) / groups
+  const h = layerNorm(x.reshape([n, groups, per]), g.constant(new Float32Array(per).fill(1), [per]), null, eps).reshape([...x.shape]) // (N, C, ...)
+  const affine = [1, c, ...x.shape.slice(2).map(() => 1)]
+  let y = weight === null ? h : h.mul(t(weight, x).reshape(affine))
+  if (bias !== null) y = y.add(t(bias, x).reshape(affine))
+  return y
+}
+
+/** Nearest-neighbour upsampling of (N, C, H, W) by an integer factor (F.interpolate(mode="nearest") when the size is an exact multiple). */
+export function upsampleNearest(x: Tensor, factor: number): Tensor {
+  if (x.rank !== 4 || !Number.isInteger(factor) || factor < 1) throw new GraphError('GRAPH_SHAPE', `upsampleNearest: expects (N, C, H, W) and an integer factor, got ${fmt(x.shape)} and ${factor}`)
+  if (factor === 1) return x
+  const [n, c, h, w] = x.shape as [number, number, number, number]
+  return x.reshape([n, c, h, 1, w, 1]).expand([n, c, h, factor, w, factor]).reshape([n, c, h * factor, w * factor]) // (N, C, fH, fW)
+}

@@ -180,3 +180,17 @@ export class MLP extends Module {
 }
 
 export { Rng }
+
+/** torch.nn.GroupNorm: `groups` groups over the channels, affine weight 1 and bias 0 at init. */
+export class GroupNorm extends Module {
+  weight: Parameter
+  bias: Parameter
+  constructor(readonly groups: number, readonly channels: number, readonly eps = 1e-5) {
+    super()
+    this.weight = fill(new Parameter([channels], { decay: false }), 1)
+    this.bias = new Parameter([channels], { decay: false })
+  }
+  forward(x: Tensor): Tensor {
+    return nn.groupNorm(x, this.groups, this.weight, this.bias, this.eps)
+  }
+}

@@ -10,6 +10,7 @@ import { semanticSegmentation } from './semantic-segmentation/task-node.js'
 import { speechRecognition } from './speech-recognition/task-node.js'
 import { summarization } from './summarization/task-node.js'
 import { maskedLm } from './masked-lm/index.js'
+import { objectDetection } from './object-detection/task-node.js'
 import { textClassification } from './text-classification/index.js'
 import { textDetection } from './text-detection/task-node.js'
 import { tokenClassification } from './token-classification/index.js'
@@ -28,6 +29,7 @@ export const TASKS: readonly Task[] = [
   translation,
   summarization,
   textDetection,
+  objectDetection,
 ]
 
 export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name)

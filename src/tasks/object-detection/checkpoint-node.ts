@@ -1,0 +1,162 @@
+/**
+ * FCOS models in and out. Sources:
+ * - a folder finetune wrote (config.json: finetune_task "object-detection", finetune_arch, id2label,
+ *   the transform and post-processing settings; model.safetensors with torchvision's names);
+ * - a torchvision fcos_resnet50_fpn state dict (.safetensors: backbone.body.*, backbone.fpn.*, head.*),
+ *   e.g. torchvision's COCO weights converted (91 classes: its head is replaced for the data's labels);
+ * - a ResNet-50 classifier for the backbone: a torchvision resnet50 state dict (.safetensors, `fc.*`
+ *   left out, keys read as backbone.body.*) or a folder image-classification trained (finetune_arch
+ *   resnet50). The FPN and heads start as torchvision initialises them.
+ * The saved model.safetensors loads into torchvision's fcos_resnet50_fpn with load_state_dict (the
+ * frozen BatchNorms carry no num_batches_tracked, as FrozenBatchNorm2d).
+ */
+import { existsSync, statSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { extname, join } from 'node:path'
+import { CheckpointError, ConfigError } from '../../errors.js'
+import { readJsonFile, writeFileAtomic, writeSafetensorsFile } from '../../checkpoint/io-node.js'
+import { openSafetensorsFile } from '../../checkpoint/safetensors-node.js'
+import type { SafetensorsFile } from '../../checkpoint/safetensors.js'
+import { guardAllocation } from '../../models/config-sizes.js'
+import { FCOS, FCOS_DEFAULTS, type FcosSettings } from '../../models/fcos.js'
+import { loadWeights, type LoadReport, type WeightSource } from '../../models/load.js'
+import { modelTensors } from '../../models/pretrained-node.js'
+import { Rng } from '../../runtime/rng.js'
+import type { DetTransform } from './data-node.js'
+
+export const TASK = 'object-detection'
+export const DETECTION_ARCHS = ['fcos_resnet50_fpn'] as const
+const HEAD_KEY = 'head.classification_head.cls_logits.weight'
+
+export interface DetCheckpoint {
+  source: 'detection' | 'backbone'
+  arch: (typeof DETECTION_ARCHS)[number]
+  model: FCOS
+  labels: string[]
+  labelled: boolean
+  /** The transform a trained folder records. */
+  transform: DetTransform | null
+  settings: FcosSettings
+  report: LoadReport | null
+}
+
+const build = (numClasses: number, seed: number | undefined, where: string): FCOS =>
+  guardAllocation(() => {
+    const m = new FCOS(numClasses, seed !== undefined ? { seed } : {})
+    m.nameParameters()
+    return m
+  }, where)
+
+const generic = (n: number): string[] => Array.from({ length: n }, (_, i) => `LABEL_${i}`)
+
+/** A ResNet-50 classifier's state dict seen as backbone.body.* (its fc left out). */
+function bodyView(f: SafetensorsFile): WeightSource {
+  const map = new Map<string, string>()
+  for (const k of f.keys()) if (!k.startsWith('fc.')) map.set(`backbone.body.${k}`, k)
+  return { name: f.name, keys: () => [...map.keys()], info: (k) => f.info(map.get(k)!), readAsFloat32: (k) => f.readAsFloat32(map.get(k)!) }
+}
+
+function rehint(e: unknown, file: string): never {
+  if (e instanceof CheckpointError && /MISSING_KEYS|UNEXPECTED_KEYS|SHAPE_MISMATCH/.test(e.code))
+    throw new CheckpointError(e.code, e.message, `is ${file} a torchvision fcos_resnet50_fpn state dict, or a resnet50 classifier for its backbone?`)
+  throw e
+}
+
+async function loadFile(file: string, o: { seed?: number | undefined; numClasses?: number | undefined }): Promise<{ model: FCOS; source: DetCheckpoint['source']; report: LoadReport; classes: number }> {
+  const f = await openSafetensorsFile(file)
+  try {
+    if (f.keys().some((k) => k.startsWith('backbone.body.'))) {
+      const classes = f.has(HEAD_KEY) ? f.info(HEAD_KEY).shape[0]! : (o.numClasses ?? 91)
+      const model = build(classes, o.seed, file)
+      const report = await loadWeights(model, f, { newOk: f.has(HEAD_KEY) ? [] : [...model.headPrefixes] }).catch((e: unknown) => rehint(e, file))
+      return { model, source: 'detection', report, classes }
+    }
+    if (!f.has('conv1.weight') || !f.has('layer4.2.conv3.weight')) throw new CheckpointError('MODEL_NOT_DETECTION', `${file} is neither an FCOS state dict (backbone.body.*, head.*) nor a ResNet-50 classifier (conv1.*, layer1..4.*)`, 'pass a torchvision fcos_resnet50_fpn or resnet50 state dict, or a folder trained with --task object-detection')
+    const model = build(o.numClasses ?? 91, o.seed, file)
+    const report = await loadWeights(model, bodyView(f), { newOk: ['backbone.fpn', 'head'] }).catch((e: unknown) => rehint(e, file))
+    return { model, source: 'backbone', report, classes: o.numClasses ?? 91 }
+  } finally {
+    await f.close()
+  }
+}
+
+const numberOr = (v: unknown, d: number): number => (typeof v === 'number' && Number.isFinite(v) ? v : d)
+
+/** Opens an FCOS model from any supported source (see the module comment). */
+export async function openDetCheckpoint(path: string, o: { seed?: number | undefined; numClasses?: number | undefined } = {}): Promise<DetCheckpoint> {
+  if (!existsSync(path)) throw new CheckpointError('MODEL_NOT_FOUND', `model ${path} does not exist`, 'pass --model with a trained folder, a torchvision fcos_resnet50_fpn state dict (.safetensors), or a resnet50 classifier for the backbone')
+  const dir = statSync(path).isDirectory() ? path : null
+  if (dir && existsSync(join(dir, 'config.json'))) {
+    const cfgPath = join(dir, 'config.json')
+    const cfg = (await readJsonFile(cfgPath, 'model config')) as Record<string, unknown>
+    if (cfg['finetune_task'] === TASK) {
+      const a = cfg['finetune_arch']
+      if (a !== 'fcos_resnet50_fpn') throw new ConfigError('MODEL_UNKNOWN_ARCH', `${cfgPath}: finetune_arch ${JSON.stringify(a)} is not one of ${DETECTION_ARCHS.join(', ')}`, 'repair config.json')
+      const id2 = (cfg['id2label'] ?? {}) as Record<string, string>
+      const labels = Object.keys(id2).sort((x, y) => Number(x) - Number(y)).map((k) => id2[k]!)
+      const model = build(labels.length, o.seed, cfgPath)
+      const f = await openSafetensorsFile(join(dir, 'model.safetensors'))
+      let report: LoadReport
+      try {
+        report = await loadWeights(model, f).catch((e: unknown) => rehint(e, f.name))
+      } finally {
+        await f.close()
+      }
+      const settings: FcosSettings = {
+        scoreThresh: numberOr(cfg['score_thresh'], FCOS_DEFAULTS.scoreThresh),
+        nmsThresh: numberOr(cfg['nms_thresh'], FCOS_DEFAULTS.nmsThresh),
+        detectionsPerImg: numberOr(cfg['detections_per_img'], FCOS_DEFAULTS.detectionsPerImg),
+        topkCandidates: numberOr(cfg['topk_candidates'], FCOS_DEFAULTS.topkCandidates),
+        centerSamplingRadius: numberOr(cfg['center_sampling_radius'], FCOS_DEFAULTS.centerSamplingRadius),
+      }
+      const transform = typeof cfg['min_size'] === 'number' && typeof cfg['max_size'] === 'number' ? { minSize: cfg['min_size'], maxSize: cfg['max_size'] } : null
+      return { source: 'detection', arch: a, model, labels, labelled: true, transform, settings, report }
+    }
+    if (cfg['finetune_arch'] === 'resnet50') {
+      const r = await loadFile(join(dir, 'model.safetensors'), o)
+      return { source: 'backbone', arch: 'fcos_resnet50_fpn', model: r.model, labels: generic(r.classes), labelled: false, transform: null, settings: { ...FCOS_DEFAULTS }, report: r.report }
+    }
+    throw new ConfigError('MODEL_NOT_DETECTION', `${cfgPath} describes no detection model (finetune_task ${JSON.stringify(cfg['finetune_task'] ?? null)}, finetune_arch ${JSON.stringify(cfg['finetune_arch'] ?? null)})`, `pass a folder trained with --task ${TASK}, a fcos_resnet50_fpn state dict, or a resnet50 classifier`)
+  }
+  const file = dir ? join(dir, 'model.safetensors') : path
+  if (!existsSync(file) || extname(file) !== '.safetensors') throw new CheckpointError('MODEL_FORMAT', `${path} is neither a .safetensors state dict nor a trained model folder`, 'convert torchvision weights with safetensors.torch.save_file(model.state_dict(), "model.safetensors")')
+  const r = await loadFile(file, o)
+  return { source: r.source, arch: 'fcos_resnet50_fpn', model: r.model, labels: generic(r.classes), labelled: false, transform: null, settings: { ...FCOS_DEFAULTS }, report: r.report }
+}
+
+/** A new cls_logits conv for `labels`. */
+export function setDetHead(ck: DetCheckpoint, labels: readonly string[], seed: number): void {
+  ck.model.replaceHead(labels.length, new Rng(seed))
+  ck.model.nameParameters()
+  ck.labels = [...labels]
+  ck.labelled = true
+}
+
+/** The state dict as torchvision's fcos_resnet50_fpn has it (FrozenBatchNorm2d: no num_batches_tracked in the body). */
+export const detTensors = (model: FCOS): ReturnType<typeof modelTensors> => modelTensors(model as never).filter(([n]) => !(n.startsWith('backbone.body.') && n.endsWith('num_batches_tracked')))
+
+/** Writes a trained folder: config.json (task, arch, labels, transform, post-processing) and model.safetensors. */
+export async function saveDetCheckpoint(dir: string, ck: DetCheckpoint, transform: DetTransform): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  const s = ck.settings
+  const config = {
+    finetune_task: TASK,
+    finetune_arch: ck.arch,
+    architectures: [ck.arch],
+    num_classes: ck.labels.length,
+    id2label: Object.fromEntries(ck.labels.map((l, i) => [String(i), l])),
+    label2id: Object.fromEntries(ck.labels.map((l, i) => [l, i])),
+    // torchvision's GeneralizedRCNNTransform and FCOS post-processing, as this model was trained and is run
+    min_size: transform.minSize,
+    max_size: transform.maxSize,
+    image_mean: [0.485, 0.456, 0.406],
+    image_std: [0.229, 0.224, 0.225],
+    score_thresh: s.scoreThresh,
+    nms_thresh: s.nmsThresh,
+    detections_per_img: s.detectionsPerImg,
+    topk_candidates: s.topkCandidates,
+    center_sampling_radius: s.centerSamplingRadius,
+  }
+  await writeSafetensorsFile(join(dir, 'model.safetensors'), detTensors(ck.model), { format: 'pt' })
+  await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`)
+}

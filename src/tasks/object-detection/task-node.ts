@@ -1,0 +1,291 @@
+/**
+ * `object-detection`: boxes with labels and scores. Model: torchvision's fcos_resnet50_fpn (src/models/
+ * fcos.ts) from an FCOS state dict, a trained folder, or a ResNet-50 classifier's backbone
+ * (checkpoint-node.ts). Data: COCO instances JSON (data-node.ts). Loss: FCOS's focal + GIoU +
+ * centerness terms, summed as torchvision's reference script sums the loss dict. Metrics: COCO
+ * mAP@[.5:.95], mAP@.5, mAP@.75, by size and per class (pycocotools' algorithm,
+ * src/train/metrics-detection.ts). Predict prints x1 y1 x2 y2, label and score per detection.
+ */
+import { dirname } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { ConfigError } from '../../errors.js'
+import { writeFileAtomic, writeSafetensorsFile } from '../../checkpoint/io-node.js'
+import { exportInferenceOnnx } from '../../export/onnx.js'
+import type { Tensor } from '../../graph/graph.js'
+import { fcosAnchors, fcosLevels, fcosLoss, fcosPostprocess, fcosTargets, rescaleBoxes, type FCOS, type FcosSettings } from '../../models/fcos.js'
+import type { OptimizerConfig } from '../../optim/optimizers.js'
+import { Runtime, type HostTensor } from '../../runtime/session.js'
+import { cocoEvaluate, type DetectionGroundTruth, type DetectionPrediction } from '../../train/metrics-detection.js'
+import { TrainSession } from '../../train/step.js'
+import type { TrainingJob } from '../../train/trainer.js'
+import { assertFiniteOutputs, freezeByName, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
+import { appendDetectionNms } from './onnx.js'
+import { canvasSize, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetTransform } from './data-node.js'
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
+
+const DEFAULT_TRANSFORM = { minSize: 512, maxSize: 512 } satisfies DetTransform
+
+/** The network's anchors for a canvas (every batch shares it). */
+function geometry(canvas: number): { anchors: Float32Array; counts: number[] } {
+  const levels = fcosLevels(canvas, canvas)
+  return { anchors: fcosAnchors(canvas, canvas, levels), counts: levels.map(([h, w]) => h * w) }
+}
+
+/** Pixels, plus the loss targets of FCOS's matching when `targets` (training and eval loss). */
+function feeds(b: DetBatch, model: FCOS, geo: ReturnType<typeof geometry>, radius: number, withTargets: boolean): Record<string, HostTensor> {
+  const f: Record<string, HostTensor> = { pixels: { data: b.pixels, shape: b.shape, dtype: 'float32' } }
+  if (!withTargets) return f
+  const B = b.shape[0]
+  const A = geo.anchors.length / 4
+  const t = fcosTargets(geo.anchors, geo.counts, model.numClasses, b.targets, radius)
+  f['t_cls'] = { data: t.cls, shape: [B, A, model.numClasses], dtype: 'float32' }
+  f['t_boxes'] = { data: t.boxes, shape: [B, A, 4], dtype: 'float32' }
+  f['t_fg'] = { data: t.fg, shape: [B, A], dtype: 'float32' }
+  f['t_ctr'] = { data: t.ctr, shape: [B, A], dtype: 'float32' }
+  f['t_norm'] = { data: new Float32Array([t.norm]), shape: [], dtype: 'float32' }
+  return f
+}
+
+/** The session every command shares: training loss, and head outputs (with the loss when targets come). */
+function session(model: FCOS, geo: ReturnType<typeof geometry>, runtime: Runtime, optimizer: OptimizerConfig, o: { seed?: number; clipNorm?: number; accumulation?: number } = {}): TrainSession {
+  return new TrainSession({
+    runtime,
+    model,
+    optimizer,
+    ...o,
+    forward: (i) => {
+      const out = model.forward(i['pixels']!)
+      let loss: Tensor | undefined
+      if (i['t_cls']) {
+        const l = fcosLoss(out, geo.anchors, { cls: i['t_cls'], boxes: i['t_boxes']!, fg: i['t_fg']!, ctr: i['t_ctr']!, norm: i['t_norm']! })
+        loss = l.classification.add(l.bbox_regression).add(l.bbox_ctrness)
+      }
+      return { ...(loss ? { loss } : {}), outputs: { cls: out.cls_logits, reg: out.bbox_regression, ctr: out.bbox_ctrness } }
+    },
+  })
+}
+
+/** Post-processed detections of every image of a batch, in original image coordinates. */
+function detectionsOf(r: { outputs: Record<string, HostTensor> }, b: DetBatch, geo: ReturnType<typeof geometry>, K: number, s: FcosSettings, what: string): DetectionPrediction[] {
+  const cls = r.outputs['cls']!.data as Float32Array
+  const reg = r.outputs['reg']!.data as Float32Array
+  const ctr = r.outputs['ctr']!.data as Float32Array
+  const A = geo.anchors.length / 4
+  return b.indices.map((_, k) => {
+    const c = cls.subarray(k * A * K, (k + 1) * A * K)
+    assertFiniteOutputs(c, what, `image ${k + 1} of a batch`)
+    const d = fcosPostprocess({ cls: c, reg: reg.subarray(k * A * 4, (k + 1) * A * 4), ctr: ctr.subarray(k * A, (k + 1) * A) }, geo.anchors, geo.counts, b.sizes[k]!, s)
+    return { boxes: rescaleBoxes(d.boxes, b.sizes[k]!, b.originals[k]!), scores: d.scores, labels: d.labels }
+  })
+}
+
+/** COCO mAP (pycocotools' algorithm) and eval_loss over a split. */
+async function evaluateSplit(s: TrainSession, split: DetSplit, ck: DetCheckpoint, geo: ReturnType<typeof geometry>, batchSize: number, what: string): Promise<Record<string, number>> {
+  const gts: DetectionGroundTruth[] = []
+  const preds: DetectionPrediction[] = []
+  let lossSum = 0
+  let n = 0
+  for await (const b of split.batches(0, 0, { batchSize, train: false })) {
+    const r = await s.evaluate(feeds(b, ck.model, geo, ck.settings.centerSamplingRadius, true))
+    preds.push(...detectionsOf(r, b, geo, ck.model.numClasses, ck.settings, what))
+    for (const i of b.indices) {
+      const img = split.images[i]!
+      gts.push({ boxes: img.boxes, labels: img.labels, iscrowd: img.iscrowd, ...(img.areas ? { areas: img.areas } : {}) })
+    }
+    lossSum += (r.loss ?? 0) * b.indices.length
+    n += b.indices.length
+  }
+  const m = cocoEvaluate(gts, preds, { categories: ck.labels.map((_, i) => i) })
+  const perClass: Record<string, number> = {}
+  m.classes.forEach((c, k) => {
+    if (m.map_per_class[k]! >= 0) perClass[`ap_${ck.labels[c]}`] = m.map_per_class[k]!
+  })
+  return { eval_loss: lossSum / Math.max(n, 1), map: m.map, map_50: m.map_50, map_75: m.map_75, map_small: m.map_small, map_medium: m.map_medium, map_large: m.map_large, mar_100: m.mar_100, ...perClass }
+}
+
+function settingsFrom(o: Record<string, unknown>, base: FcosSettings): FcosSettings {
+  return {
+    ...base,
+    ...(num(o['scoreThresh']) !== undefined ? { scoreThresh: num(o['scoreThresh'])! } : {}),
+    ...(num(o['nmsThresh']) !== undefined ? { nmsThresh: num(o['nmsThresh'])! } : {}),
+    ...(num(o['detectionsPerImg']) !== undefined ? { detectionsPerImg: num(o['detectionsPerImg'])! } : {}),
+  }
+}
+
+function transformFrom(o: Record<string, unknown>, base: DetTransform): DetTransform {
+  const t = { minSize: num(o['minSize']) ?? base.minSize, maxSize: num(o['maxSize']) ?? base.maxSize }
+  if (t.minSize > t.maxSize) throw new ConfigError('CONFIG_IMAGE_SIZE', `--min-size ${t.minSize} is larger than --max-size ${t.maxSize}`, 'the shorter side goes to --min-size unless the longer would pass --max-size: give min <= max')
+  return t
+}
+
+const commands = ['train', 'eval', 'predict', 'export'] as const
+
+export const objectDetection: Task = {
+  name: TASK,
+  summary: 'boxes with labels and scores (FCOS ResNet-50 FPN, torchvision names; COCO JSON; COCO mAP)',
+  modality: 'image',
+  options: {
+    images: { type: 'string', describe: 'the images folder of the COCO instances JSON (default: images/ beside it, else its folder)', placeholder: 'DIR', commands: ['train', 'eval'] },
+    minSize: { type: 'int', describe: `torchvision's transform: the shorter side is resized to this (default ${DEFAULT_TRANSFORM.minSize}; a trained folder's own for other commands)`, min: 32, commands },
+    maxSize: { type: 'int', describe: `...unless the longer side would pass this (default ${DEFAULT_TRANSFORM.maxSize}); images are padded to a square of this, rounded up to 32`, min: 32, commands },
+    scoreThresh: { type: 'number', describe: `keep detections scoring above this (default ${0.2}, torchvision's; recorded by train)`, min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
+    nmsThresh: { type: 'number', describe: 'IoU above which class-wise NMS drops the lower-scoring box (default 0.6)', min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
+    detectionsPerImg: { type: 'int', describe: 'the most detections kept per image (default 100)', min: 1, commands: ['train', 'eval', 'predict', 'export'] },
+    augment: { type: 'boolean', describe: 'random horizontal flip of training images and boxes (--no-augment)', default: true, commands: ['train'] },
+    freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; e.g. "^backbone\\.body\\.layer1")', placeholder: 'REGEX', commands: ['train'] },
+  },
+  defaults: { batchSize: 2, lr: 0.01, optimizer: 'sgd', weightDecay: 1e-4, schedule: 'linear', clipNorm: 0 },
+  examples: [
+    'finetune train --task object-detection --model fcos_resnet50_fpn_coco.safetensors --data train/instances.json --validation val/instances.json --out ./det',
+    'finetune train --task object-detection --model resnet50.safetensors --data shapes/instances.json --min-size 320 --max-size 320 --out ./det',
+    'finetune eval --model ./det --data val/instances.json --json',
+    'finetune predict --model ./det --json street.jpg',
+  ],
+  predictInputs: 'IMAGE...',
+  recognises: (c) => c['finetune_task'] === TASK,
+
+  async prepare(o, runtime) {
+    const transform = transformFrom(o, DEFAULT_TRANSFORM)
+    // the data first, so that its mistakes surface before a large checkpoint is read
+    let src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow })
+    const ck0 = await openDetCheckpoint(o.model, { seed: o.seed })
+    // a trained head keeps its label order when the data has the same names
+    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow, labels: ck0.labels })
+    const labels = src.categories.map((c) => c.name)
+    let trainImgs = src.images
+    let valImgs = o.validation ? (await readDetectionSource({ data: o.validation, images: undefined, onBadRow: o.onBadRow, labels })).images : []
+    if (!o.validation && o.validationSplit > 0 && trainImgs.length > 1) {
+      const nVal = Math.min(trainImgs.length - 1, Math.max(1, Math.round(trainImgs.length * o.validationSplit)))
+      valImgs = trainImgs.slice(trainImgs.length - nVal)
+      trainImgs = trainImgs.slice(0, trainImgs.length - nVal)
+    }
+    const train = new DetSplit(trainImgs, transform, o.seed, o['augment'] !== false)
+    const validation = valImgs.length ? new DetSplit(valImgs, transform, o.seed, false) : undefined
+    if (train.batchCount(o.batchSize, true) === 0) throw new ConfigError('DATA_TOO_FEW', `${trainImgs.length} training image(s), fewer than one batch of ${o.batchSize}`, 'lower --batch-size or add images')
+
+    const ck = ck0
+    const same = ck.labelled && ck.labels.join('\u0000') === labels.join('\u0000')
+    if (ck.labelled && !same && !o.reinitHead) throw new ConfigError('MODEL_LABELS_DIFFER', `${o.model} has a head for [${ck.labels.join(', ')}] but the data has [${labels.join(', ')}]`, 'pass --reinit-head to train a new cls_logits for your labels')
+    const headFromCheckpoint = same && !o.reinitHead
+    if (!headFromCheckpoint) setDetHead(ck, labels, o.seed)
+    ck.settings = settingsFrom(o, ck.settings)
+    if (o.method === 'frozen') for (const [n, p] of ck.model.namedParameters()) if (n.startsWith('backbone.body.') && p.kind === 'param') p.requiresGrad = false
+    const frozen = freezeByName(ck.model, o['freeze'])
+    if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
+    const canvas = canvasSize(transform)
+    const geo = geometry(canvas)
+    o.log?.(`fcos_resnet50_fpn: ${ck.source === 'backbone' ? 'ResNet-50 backbone from the checkpoint, new FPN and heads' : headFromCheckpoint ? 'head from the checkpoint' : 'new cls_logits'} for ${labels.length} classes; ${train.length} training / ${validation?.length ?? 0} validation images, resized to min ${transform.minSize} / max ${transform.maxSize}, padded to ${canvas}x${canvas}`)
+    return {
+      model: ck.model,
+      headPrefixes: ck.model.headPrefixes,
+      async job(optimizer): Promise<TrainingJob> {
+        const s = session(ck.model, geo, runtime, optimizer, { seed: o.seed, ...(o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {}), accumulation: o.gradAccum })
+        return {
+          session: s,
+          trainExamples: train.length,
+          evalExamples: validation?.length ?? 0,
+          batchesPerEpoch: train.batchCount(o.batchSize, true),
+          async *batches(epoch, start) {
+            for await (const b of train.batches(epoch, start, { batchSize: o.batchSize, train: true })) yield { feeds: feeds(b, ck.model, geo, ck.settings.centerSamplingRadius, true), examples: b.indices.length }
+          },
+          ...(validation ? { evaluate: () => evaluateSplit(s, validation, ck, geo, o.evalBatchSize ?? o.batchSize, o.model) } : {}),
+        }
+      },
+      defaultMetric: 'map',
+      labels,
+      headFromCheckpoint,
+      trainExamples: train.length,
+      evalExamples: validation?.length ?? 0,
+      skipped: src.skipped.total,
+      record: { arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
+      save: (dir) => saveDetCheckpoint(dir, ck, transform),
+      close: async () => {},
+    }
+  },
+
+  async open(model: string, o: OpenOptions) {
+    const ck = await openDetCheckpoint(model)
+    const transform = transformFrom(o, ck.transform ?? DEFAULT_TRANSFORM)
+    ck.settings = settingsFrom(o, ck.settings)
+    const canvas = canvasSize(transform)
+    const geo = geometry(canvas)
+    const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
+    const s = session(ck.model, geo, runtime, { kind: 'sgd', lr: 0 })
+    return {
+      async evaluate(data, eo) {
+        const src = await readDetectionSource({ data, images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
+        const metrics = await evaluateSplit(s, new DetSplit(src.images, transform, 0, false), ck, geo, eo.batchSize, model)
+        return { metrics, examples: src.images.length, skipped: src.skipped.total }
+      },
+      async predict(paths) {
+        if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files as arguments', 'run "finetune predict --help"')
+        const out: PredictRecord[] = []
+        for (const path of paths) {
+          const img = await loadDetectionImage(path, transform)
+          const b: DetBatch = { pixels: img.pixels, shape: [1, 3, canvas, canvas], indices: [0], sizes: [img.size], originals: [img.original], targets: [] }
+          const d = detectionsOf(await s.evaluate(feeds(b, ck.model, geo, 0, false)), b, geo, ck.model.numClasses, ck.settings, model)[0]!
+          const detections = Array.from(d.scores, (score, k) => ({ box: Array.from(d.boxes as Float32Array).slice(4 * k, 4 * k + 4).map((v) => Math.round(v * 100) / 100), label: ck.labels[d.labels[k]!]!, score }))
+          out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), logits: [] })
+        }
+        return out
+      },
+      async export(eo) {
+        if (eo.format === 'safetensors') {
+          if (eo.out.endsWith('.safetensors')) {
+            await mkdir(dirname(eo.out) || '.', { recursive: true })
+            await writeSafetensorsFile(eo.out, detTensors(ck.model), { format: 'pt' })
+          } else await saveDetCheckpoint(eo.out, ck, transform)
+          return { path: eo.out, inputs: {} }
+        }
+        // the network with box decoding, clipping and scores in the graph, then NMS appended in
+        // plain ONNX (onnx.ts): a standalone detector for one resized, normalised, padded image
+        if (eo.batchSize !== 1) throw new ConfigError('EXPORT_BATCH', `the detector export takes one image at a time (got --batch-size ${eo.batchSize})`, 'export without --batch-size, or with --batch-size 1')
+        const A = geo.anchors.length / 4
+        const centre = new Float32Array(4 * A)
+        const scale = new Float32Array(4 * A)
+        for (let a = 0; a < A; a++) {
+          const [x1, y1, x2, y2] = Array.from(geo.anchors.subarray(4 * a, 4 * a + 4)) as [number, number, number, number]
+          centre.set([(x1 + x2) / 2, (y1 + y2) / 2, (x1 + x2) / 2, (y1 + y2) / 2], 4 * a)
+          scale.set([-(x2 - x1), -(y2 - y1), x2 - x1, y2 - y1], 4 * a)
+        }
+        const bytes = exportInferenceOnnx({
+          model: ck.model,
+          inputs: { pixel_values: { shape: [1, 3, canvas, canvas], dtype: 'float32' }, image_size: { shape: [2], dtype: 'float32' } },
+          forward: (i, g) => {
+            const out = ck.model.forward(i['pixel_values']!)
+            const limits = i['image_size']!.gather(g.constant([1, 0, 1, 0], [4], 'int64'), 0)       // (4): w h w h
+            const boxes = out.bbox_regression.mul(g.constant(scale, [A, 4])).add(g.constant(centre, [A, 4])).maximum(0).minimum(limits)
+            return { anchor_boxes: boxes, anchor_scores: out.cls_logits.sigmoid().mul(out.bbox_ctrness.sigmoid()).sqrt() }
+          },
+          rewrite: (m) => appendDetectionNms(m, ck.settings),
+          metadata: { arch: ck.arch, task: TASK, id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))), image_mean: '0.485,0.456,0.406', image_std: '0.229,0.224,0.225', min_size: String(transform.minSize), max_size: String(transform.maxSize), canvas: String(canvas), score_thresh: String(ck.settings.scoreThresh), nms_thresh: String(ck.settings.nmsThresh), detections_per_img: String(ck.settings.detectionsPerImg) },
+        })
+        await mkdir(dirname(eo.out) || '.', { recursive: true })
+        await writeFileAtomic(eo.out, [bytes])
+        return { path: eo.out, inputs: { pixel_values: [1, 3, canvas, canvas], image_size: [2] } }
+      },
+      async inspect() {
+        const byModule: Record<string, number> = {}
+        for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param') byModule[n.split('.').slice(0, 2).join('.')] = (byModule[n.split('.').slice(0, 2).join('.')] ?? 0) + p.data.length
+        const json = { path: model, task: TASK, arch: ck.arch, parameters: ck.model.countParameters(), trainable: ck.model.countParameters(true), numClasses: ck.model.numClasses, labels: ck.labels, minSize: transform.minSize, maxSize: transform.maxSize, ...ck.settings, byModule }
+        return {
+          json,
+          byModule,
+          rows: [
+            ['model', model],
+            ['task', TASK],
+            ['architecture', `${ck.arch} (${DETECTION_ARCHS.join(', ')})`],
+            ['parameters', `${json.parameters.toLocaleString()} (${json.trainable.toLocaleString()} trainable; the backbone's BatchNorms are frozen)`],
+            ['classes', `${ck.labels.length}: ${ck.labels.slice(0, 20).join(', ')}${ck.labels.length > 20 ? ', ...' : ''}`],
+            ['transform', `min ${transform.minSize}, max ${transform.maxSize}, canvas ${canvas}x${canvas}`],
+            ['post-processing', `score > ${ck.settings.scoreThresh}, NMS IoU ${ck.settings.nmsThresh}, at most ${ck.settings.detectionsPerImg} per image`],
+          ],
+        }
+      },
+      close: () => runtime.dispose(),
+    }
+  },
+}
