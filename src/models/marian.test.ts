@@ -6,15 +6,13 @@
 // gradients 1e-4 relative to the largest entry; generated tokens identical.
 import { readFileSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { grad } from '../autodiff/grad.js'
 import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
 import { CachedSeq2Seq } from '../generate/cached-seq2seq.js'
 import { GENERATION_DEFAULTS } from '../generate/search.js'
-import * as nn from '../graph/nn.js'
-import type { Tensor } from '../graph/graph.js'
 import { Runtime, type HostTensor } from '../runtime/session.js'
 import { MarianTokenizer } from '../tokenizers/marian.js'
 import { runGraph } from '../../test/graph-run.js'
+import { checkSeq2SeqForward } from '../../test/seq2seq-golden.js'
 import { expectClose } from '../../test/op-check.js'
 import { loadWeights } from './load.js'
 import { parseMarianConfig, sinusoidalPositions, type Marian } from './marian.js'
@@ -66,32 +64,7 @@ describe('Marian matches the PyTorch reference', () => {
 
   it('logits, encoder output, loss and gradients (labels shifted right, pad -> decoder start)', async () => {
     const f = g.forward
-    const names = Object.keys(f.grads)
-    const params = new Map(model.namedParameters())
-    const out = await runGraph((gr) => {
-      const x = { input_ids: gr.input('input_ids', [2, f.input_ids[0]!.length], 'int64'), attention_mask: gr.input('attention_mask', [2, f.input_ids[0]!.length], 'int64'), decoder_input_ids: gr.input('decoder_input_ids', [2, f.labels[0]!.length], 'int64') }
-      const labels = gr.input('labels', [2, f.labels[0]!.length], 'int64')
-      const logits = model.logits(x)
-      const loss = nn.crossEntropy(logits, labels)
-      const grads = grad(loss, names.map((n) => gr.param(params.get(n)!)))
-      const res: Record<string, Tensor> = { logits, loss, enc: model.encode(x.input_ids, x.attention_mask) }
-      names.forEach((n, i) => (res[`grad:${n}`] = grads[i]!))
-      return res
-    }, { input_ids: i64(f.input_ids), attention_mask: i64(f.attention_mask), decoder_input_ids: i64(f.decoder_input_ids), labels: i64(f.labels) })
-    expectClose(out['logits']!, f.logits.data, 1e-4, 'logits')
-    // padded source positions differ (HF computes them too, but nothing reads them): compare real ones
-    const C = f.encoder_last_hidden_state.shape[2]!
-    const S = f.input_ids[0]!.length
-    const real = (a: ArrayLike<number>) => Array.from(a).filter((_, i) => f.attention_mask[Math.floor(i / (S * C))]![Math.floor(i / C) % S] === 1)
-    expectClose(real(out['enc']!), real(f.encoder_last_hidden_state.data), 1e-4, 'encoder output')
-    expect(Math.abs(out['loss']![0]! - f.loss) / f.loss).toBeLessThan(1e-5)
-    for (const n of names) {
-      const w = f.grads[n]!
-      const got = out[`grad:${n}`]!
-      const D = w.shape[1] ?? 1
-      const sel = w.rows ? w.rows.flatMap((r) => Array.from(got.subarray(r * D, (r + 1) * D))) : Array.from(got)
-      expectClose(sel, w.data, 1e-4, `d loss / d ${n}`)
-    }
+    await checkSeq2SeqForward(model, f)
     // the compared rows include the pad row (= decoder start, in every decoder input): its gradient is
     // the tied lm_head's alone, as nn.Embedding(padding_idx) gives no lookup gradient (StopGradient here)
     expect(f.grads['model.shared.weight']!.rows).toContain(model.padId)

@@ -9,14 +9,12 @@
 // generated tokens identical.
 import { readFileSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { grad } from '../autodiff/grad.js'
 import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
 import { CachedSeq2Seq } from '../generate/cached-seq2seq.js'
 import { GENERATION_DEFAULTS } from '../generate/search.js'
-import type { Tensor } from '../graph/graph.js'
-import * as nn from '../graph/nn.js'
 import { Runtime, type HostTensor } from '../runtime/session.js'
 import { runGraph } from '../../test/graph-run.js'
+import { checkSeq2SeqForward } from '../../test/seq2seq-golden.js'
 import { expectClose } from '../../test/op-check.js'
 import { loadWeights } from './load.js'
 import { seq2seqFamily } from './seq2seq.js'
@@ -71,32 +69,7 @@ for (const [name, v] of Object.entries(golden.variants)) {
   describe(`${name} matches the PyTorch reference`, () => {
     it('logits, encoder output, loss and gradients (labels shifted right behind pad)', async () => {
       const f = v.forward
-      const names = Object.keys(f.grads)
-      const params = new Map(model.namedParameters())
-      const S = f.input_ids[0]!.length
-      const Tt = f.labels[0]!.length
-      const out = await runGraph((gr) => {
-        const x = { input_ids: gr.input('input_ids', [2, S], 'int64'), attention_mask: gr.input('attention_mask', [2, S], 'int64'), decoder_input_ids: gr.input('decoder_input_ids', [2, Tt], 'int64') }
-        const labels = gr.input('labels', [2, Tt], 'int64')
-        const logits = model.logits(x)
-        const loss = nn.crossEntropy(logits, labels)
-        const grads = grad(loss, names.map((n) => gr.param(params.get(n)!)))
-        const res: Record<string, Tensor> = { logits, loss, enc: model.encode(x.input_ids, x.attention_mask) }
-        names.forEach((n, i) => (res[`grad:${n}`] = grads[i]!))
-        return res
-      }, { input_ids: i64(f.input_ids), attention_mask: i64(f.attention_mask), decoder_input_ids: i64(f.decoder_input_ids), labels: i64(f.labels) })
-      expectClose(out['logits']!, f.logits.data, 1e-4, 'logits')
-      const C = f.encoder_last_hidden_state.shape[2]!
-      const real = (a: ArrayLike<number>) => Array.from(a).filter((_, i) => f.attention_mask[Math.floor(i / (S * C))]![Math.floor(i / C) % S] === 1)
-      expectClose(real(out['enc']!), real(f.encoder_last_hidden_state.data), 1e-4, 'encoder output')
-      expect(Math.abs(out['loss']![0]! - f.loss) / f.loss).toBeLessThan(1e-5)
-      for (const n of names) {
-        const w = f.grads[n]!
-        const got = out[`grad:${n}`]!
-        const D = w.shape[1] ?? 1
-        const sel = w.rows ? w.rows.flatMap((r) => Array.from(got.subarray(r * D, (r + 1) * D))) : Array.from(got)
-        expectClose(sel, w.data, 1e-4, `d loss / d ${n}`)
-      }
+      await checkSeq2SeqForward(model, f)
     })
 
     it('cached decoder steps give the teacher-forced logits at every position (1e-5)', async () => {
