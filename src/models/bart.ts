@@ -16,7 +16,7 @@ import { Rng } from '../runtime/rng.js'
 import type { ConfigSizes } from './config-sizes.js'
 import { ConfigReader, type HfConfig } from './hf.js'
 import { LayerNorm, normal } from './layers.js'
-import { initPostLnWeights, PostLnSeq2Seq, postLnSizes, Seq2SeqDecoderLayer, Seq2SeqEncoderLayer, SharedEmbedding, type PostLnConfig } from './seq2seq-layers.js'
+import { initPostLnWeights, PostLnSeq2Seq, postLnSizes, readPostLnConfig, Seq2SeqDecoderLayer, Seq2SeqEncoderLayer, SharedEmbedding, type PostLnConfig } from './seq2seq-layers.js'
 
 /** BART's position rows start at 2 (fairseq reserved the first two for padding). */
 export const BART_POSITION_OFFSET = 2
@@ -29,37 +29,17 @@ export interface BartConfig extends PostLnConfig {
 
 export function parseBartConfig(raw: HfConfig, file = 'config.json'): BartConfig {
   const r = new ConfigReader(raw, file)
-  const vocab = r.size('vocab_size', 50265)
   const optId = (k: string): number | null => (raw[k] === undefined || raw[k] === null ? null : r.int(k))
   const c: BartConfig = {
-    vocab_size: vocab,
-    d_model: r.size('d_model', 1024),
-    encoder_layers: r.size('encoder_layers', 12),
-    decoder_layers: r.size('decoder_layers', 12),
-    encoder_attention_heads: r.size('encoder_attention_heads', 16),
-    decoder_attention_heads: r.size('decoder_attention_heads', 16),
-    encoder_ffn_dim: r.size('encoder_ffn_dim', 4096),
-    decoder_ffn_dim: r.size('decoder_ffn_dim', 4096),
-    max_position_embeddings: r.size('max_position_embeddings', 1024),
-    activation_function: r.str('activation_function', 'gelu'),
-    dropout: r.num('dropout', 0.1),
-    attention_dropout: r.num('attention_dropout', 0),
-    activation_dropout: r.num('activation_dropout', 0),
-    init_std: r.num('init_std', 0.02),
-    scale_embedding: raw['scale_embedding'] === true,
-    pad_token_id: r.int('pad_token_id', 1),
+    ...readPostLnConfig(r, raw, { vocab: 50265, pad: 1, eos: 2, decoderStart: 2 }),
     bos_token_id: r.int('bos_token_id', 0),
-    eos_token_id: r.int('eos_token_id', 2),
-    decoder_start_token_id: r.int('decoder_start_token_id', 2),
     forced_bos_token_id: optId('forced_bos_token_id'),
     // BartConfig's default is eos (2); a config may turn it off with null
     forced_eos_token_id: raw['forced_eos_token_id'] === null ? null : r.int('forced_eos_token_id', 2),
   }
-  r.divisible('d_model', c.d_model, 'encoder_attention_heads', c.encoder_attention_heads)
-  r.divisible('d_model', c.d_model, 'decoder_attention_heads', c.decoder_attention_heads)
   for (const k of ['pad_token_id', 'bos_token_id', 'eos_token_id', 'decoder_start_token_id', 'forced_bos_token_id', 'forced_eos_token_id'] as const) {
     const v = c[k]
-    if (v !== null && v >= vocab) r.issues.add(k, `${v} is outside the vocabulary (vocab_size ${vocab})`)
+    if (v !== null && v >= c.vocab_size) r.issues.add(k, `${v} is outside the vocabulary (vocab_size ${c.vocab_size})`)
   }
   r.check()
   return c

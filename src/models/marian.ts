@@ -12,39 +12,17 @@ import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
 import type { ConfigSizes } from './config-sizes.js'
 import { ConfigReader, type HfConfig } from './hf.js'
-import { initPostLnWeights, PostLnSeq2Seq, postLnSizes, Seq2SeqDecoderLayer, Seq2SeqEncoderLayer, SharedEmbedding, type PostLnConfig } from './seq2seq-layers.js'
+import { initPostLnWeights, PostLnSeq2Seq, postLnSizes, readPostLnConfig, Seq2SeqDecoderLayer, Seq2SeqEncoderLayer, SharedEmbedding, type PostLnConfig } from './seq2seq-layers.js'
 
 export type MarianConfig = PostLnConfig
 
 export function parseMarianConfig(raw: HfConfig, file = 'config.json'): MarianConfig {
   const r = new ConfigReader(raw, file)
-  const vocab = r.size('vocab_size', 58101)
-  const c: MarianConfig = {
-    vocab_size: vocab,
-    d_model: r.size('d_model', 1024),
-    encoder_layers: r.size('encoder_layers', 12),
-    decoder_layers: r.size('decoder_layers', 12),
-    encoder_attention_heads: r.size('encoder_attention_heads', 16),
-    decoder_attention_heads: r.size('decoder_attention_heads', 16),
-    encoder_ffn_dim: r.size('encoder_ffn_dim', 4096),
-    decoder_ffn_dim: r.size('decoder_ffn_dim', 4096),
-    max_position_embeddings: r.size('max_position_embeddings', 1024),
-    activation_function: r.str('activation_function', 'gelu'),
-    dropout: r.num('dropout', 0.1),
-    attention_dropout: r.num('attention_dropout', 0),
-    activation_dropout: r.num('activation_dropout', 0),
-    init_std: r.num('init_std', 0.02),
-    scale_embedding: raw['scale_embedding'] === true,
-    pad_token_id: r.int('pad_token_id', 58100),
-    eos_token_id: r.int('eos_token_id', 0),
-    decoder_start_token_id: r.int('decoder_start_token_id', 58100),
-  }
-  r.divisible('d_model', c.d_model, 'encoder_attention_heads', c.encoder_attention_heads)
-  r.divisible('d_model', c.d_model, 'decoder_attention_heads', c.decoder_attention_heads)
+  const c: MarianConfig = readPostLnConfig(r, raw, { vocab: 58101, pad: 58100, eos: 0, decoderStart: 58100 })
   const dv = raw['decoder_vocab_size']
-  if (dv !== undefined && dv !== null && dv !== vocab) r.issues.add('decoder_vocab_size', `${String(dv)} differs from vocab_size ${vocab}: separate source/target vocabularies are not supported`)
+  if (dv !== undefined && dv !== null && dv !== c.vocab_size) r.issues.add('decoder_vocab_size', `${String(dv)} differs from vocab_size ${c.vocab_size}: separate source/target vocabularies are not supported`)
   if (raw['share_encoder_decoder_embeddings'] === false) r.issues.add('share_encoder_decoder_embeddings', 'false (separate encoder/decoder tables) is not supported')
-  for (const k of ['pad_token_id', 'eos_token_id', 'decoder_start_token_id'] as const) if (c[k] >= vocab) r.issues.add(k, `${c[k]} is outside the vocabulary (vocab_size ${vocab})`)
+  for (const k of ['pad_token_id', 'eos_token_id', 'decoder_start_token_id'] as const) if (c[k] >= c.vocab_size) r.issues.add(k, `${c[k]} is outside the vocabulary (vocab_size ${c.vocab_size})`)
   r.check()
   return c
 }

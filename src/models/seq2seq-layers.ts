@@ -11,7 +11,7 @@ import * as nn from '../graph/nn.js'
 import type { Rng } from '../runtime/rng.js'
 import type { ConfigSizes } from './config-sizes.js'
 import type { KvSpec, LayerKv, PastKv } from './decoder.js'
-import type { HfConfig } from './hf.js'
+import type { ConfigReader, HfConfig } from './hf.js'
 import { LayerNorm, Linear, normal } from './layers.js'
 import type { Seq2SeqInputs, Seq2SeqModel } from './seq2seq.js'
 
@@ -35,6 +35,36 @@ export interface PostLnConfig {
   pad_token_id: number
   eos_token_id: number
   decoder_start_token_id: number
+}
+
+/**
+ * The shared fields of a post-LN seq2seq config (BART's names and defaults; a family passes its own
+ * vocabulary size and special ids), with the head counts checked against d_model.
+ */
+export function readPostLnConfig(r: ConfigReader, raw: HfConfig, ids: { vocab: number; pad: number; eos: number; decoderStart: number }): PostLnConfig {
+  const c: PostLnConfig = {
+    vocab_size: r.size('vocab_size', ids.vocab),
+    d_model: r.size('d_model', 1024),
+    encoder_layers: r.size('encoder_layers', 12),
+    decoder_layers: r.size('decoder_layers', 12),
+    encoder_attention_heads: r.size('encoder_attention_heads', 16),
+    decoder_attention_heads: r.size('decoder_attention_heads', 16),
+    encoder_ffn_dim: r.size('encoder_ffn_dim', 4096),
+    decoder_ffn_dim: r.size('decoder_ffn_dim', 4096),
+    max_position_embeddings: r.size('max_position_embeddings', 1024),
+    activation_function: r.str('activation_function', 'gelu'),
+    dropout: r.num('dropout', 0.1),
+    attention_dropout: r.num('attention_dropout', 0),
+    activation_dropout: r.num('activation_dropout', 0),
+    init_std: r.num('init_std', 0.02),
+    scale_embedding: raw['scale_embedding'] === true,
+    pad_token_id: r.int('pad_token_id', ids.pad),
+    eos_token_id: r.int('eos_token_id', ids.eos),
+    decoder_start_token_id: r.int('decoder_start_token_id', ids.decoderStart),
+  }
+  r.divisible('d_model', c.d_model, 'encoder_attention_heads', c.encoder_attention_heads)
+  r.divisible('d_model', c.d_model, 'decoder_attention_heads', c.decoder_attention_heads)
+  return c
 }
 
 /** Checkpoint shapes and parameter count of the shared parts (table once, final_logits_bias a buffer); `extra` adds a family's own. */
