@@ -15,9 +15,10 @@
  *
  * train and val take items from Fashion-MNIST's training images (train from the first 50,000, val
  * from the last 10,000), test from its 10,000 test images. Seeded: the same arguments give the same
- * files. Run by hand (CI never runs it; data/scenes is its committed output with the defaults):
+ * files, and a split's first N scenes do not depend on how many follow (each split has its own
+ * random stream). Run by hand (CI never runs it; data/scenes is its committed output with the defaults):
  *
- *   nice -n 10 npx tsx scripts/detection-scenes.ts [OUT=data/scenes] [TRAIN=80] [VAL=20] [TEST=40] [SEED=13] [SIZE=128]
+ *   nice -n 10 npx tsx scripts/detection-scenes.ts [OUT=data/scenes] [TRAIN=32] [VAL=8] [TEST=24] [SEED=13] [SIZE=128]
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -183,14 +184,18 @@ async function writeSplit(dir: string, items: readonly Item[], n: number, rng: R
   return annotations.length
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const [out = 'data/scenes', trainN = '80', valN = '20', testN = '40', seedArg = '13', sizeArg = '128'] = process.argv.slice(2)
-  const seed = Number(seedArg)
-  const size = Number(sizeArg)
+/** Writes OUT/{train,val,test} (a split with 0 scenes is left out). */
+export async function writeScenes(out: string, counts: { train: number; val: number; test: number }, seed = 13, size = 128, log: (s: string) => void = console.log): Promise<void> {
   const train = readFashion('train')
   const test = readFashion('t10k')
-  for (const [split, items, n, stream] of [['train', train.slice(0, 50_000), Number(trainN), 1], ['val', train.slice(50_000), Number(valN), 2], ['test', test, Number(testN), 3]] as const) {
+  for (const [split, items, n, stream] of [['train', train.slice(0, 50_000), counts.train, 1], ['val', train.slice(50_000), counts.val, 2], ['test', test, counts.test, 3]] as const) {
+    if (n === 0) continue
     const objects = await writeSplit(join(out, split), items, n, new Rng(seed, stream), size)
-    console.log(`${split}: ${n} scenes, ${objects} objects -> ${join(out, split)}`)
+    log(`${split}: ${n} scenes, ${objects} objects -> ${join(out, split)}`)
   }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [out = 'data/scenes', trainN = '32', valN = '8', testN = '24', seedArg = '13', sizeArg = '128'] = process.argv.slice(2)
+  await writeScenes(out, { train: Number(trainN), val: Number(valN), test: Number(testN) }, Number(seedArg), Number(sizeArg))
 }

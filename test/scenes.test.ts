@@ -43,7 +43,7 @@ describe('data/scenes: composed Fashion-MNIST scenes', () => {
         let own = 0
         for (let y = y1!; y < y2!; y++) for (let x = x1!; x < x2!; x++) {
           if (mask.data[y * 128 + x] === img.labels[o]! + 1) own++
-          inBox[y * 128 + x] |= 1 << img.labels[o]!
+          inBox[y * 128 + x]! |= 1 << img.labels[o]!
         }
         expect(own).toBeGreaterThan(0)
       }

@@ -10,10 +10,12 @@
  * The backbone's BatchNorms are frozen as torchvision's FrozenBatchNorm2d (what it builds whenever
  * it starts from pre-trained weights): running statistics, and weight and bias fixed (buffers there).
  */
+import { ConfigError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import type { Rng } from '../runtime/rng.js'
+import { HfResNetModel, type HfResNetConfig } from './hf-resnet.js'
 import { BatchNorm2d, Conv2d, normal, uniform } from './layers.js'
 import { Bottleneck } from './resnet.js'
 
@@ -129,5 +131,42 @@ export class ResNetFpnBackbone extends Module {
   }
   forward(x: Tensor): Tensor[] {
     return this.fpn.forward(this.body.forward(x))
+  }
+}
+
+/**
+ * The same FPN over a Hugging Face ResNet (hf-resnet.ts, ResNetModel's names under `backbone.body.`:
+ * embedder.embedder.*, encoder.stages.S.layers.L.*), e.g. a small one pre-trained by finetune: its
+ * last three stages are C3, C4, C5 (strides 8, 16, 32 with the default first-stage stride 1). FPN
+ * width: the C3 width, at most 256 (torchvision's 256 for ResNet-50's 512-wide C3). The body's
+ * BatchNorms train (torchvision's choice for a backbone not frozen from pre-training); the head is
+ * torchvision's FCOSHead at that width (GroupNorm(32)).
+ */
+export class HfResNetFpnBackbone extends Module {
+  body: HfResNetModel
+  fpn: FeaturePyramidNetwork
+  readonly out_channels: number
+  constructor(readonly config: HfResNetConfig, rng: Rng) {
+    super()
+    // stage i's output stride: 4 (stem) x 2 (first stage, if it downsamples) x 2^i; FCOS wants C5 at 32
+    const n = config.hidden_sizes.length
+    if (4 * (config.downsample_in_first_stage ? 2 : 1) * 2 ** (n - 1) !== 32)
+      throw new ConfigError('MODEL_CONFIG', `a ResNet with ${n} stages${config.downsample_in_first_stage ? ' and downsample_in_first_stage' : ''} ends at stride ${4 * (config.downsample_in_first_stage ? 2 : 1) * 2 ** (n - 1)}; the feature pyramid takes C3..C5 at strides 8, 16, 32`, 'use a ResNet config with 4 stages (hidden_sizes, depths) and downsample_in_first_stage false')
+    this.body = new HfResNetModel(config, rng)
+    // HF's ResNet init: kaiming_normal_(fan_out, relu) on convs
+    for (const [, p] of this.body.namedParameters()) if (p.shape.length === 4) normal(p, rng, Math.sqrt(2 / (p.shape[0]! * p.shape[2]! * p.shape[3]!)))
+    const c = config.hidden_sizes.slice(-3)
+    this.out_channels = Math.min(FPN_CHANNELS, c[0]!)
+    this.fpn = new FeaturePyramidNetwork(c, rng, this.out_channels)
+  }
+  forward(x: Tensor): Tensor[] {
+    let h = nn.maxPool2d(this.body.embedder.embedder.forward(x), 3, { stride: 2, padding: 1 })
+    const stages = this.body.encoder.stages
+    const out: Tensor[] = []
+    for (const [i, s] of stages.entries()) {
+      for (const l of s.layers) h = l.forward(h)
+      if (i >= stages.length - 3) out.push(h)
+    }
+    return this.fpn.forward(out)
   }
 }

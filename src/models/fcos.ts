@@ -16,7 +16,8 @@ import { concat, type Tensor } from '../graph/graph.js'
 import { markStructureChanged, Module } from '../graph/module.js'
 import { batchedNms } from '../data/boxes.js'
 import { Rng } from '../runtime/rng.js'
-import { ResNetFpnBackbone } from './detection-backbone.js'
+import { HfResNetFpnBackbone, ResNetFpnBackbone } from './detection-backbone.js'
+import type { HfResNetConfig } from './hf-resnet.js'
 import { Conv2d, GroupNorm, normal } from './layers.js'
 
 /** Anchor size per level (P3..P7); FCOS uses one square anchor per location, its size the level's nominal stride. */
@@ -119,18 +120,20 @@ export interface FcosOutputs {
 
 export interface FcosOptions {
   seed?: number
+  /** A Hugging Face ResNet's config for the body (HfResNetFpnBackbone) instead of torchvision's ResNet-50. */
+  hfResNet?: HfResNetConfig | undefined
 }
 
 /** torchvision's FCOS(ResNet-50 FPN) with `numClasses` sigmoid classes. Input: normalised images (B, 3, H, W), H and W multiples of 32. */
 export class FCOS extends Module {
-  backbone: ResNetFpnBackbone
+  backbone: ResNetFpnBackbone | HfResNetFpnBackbone
   head: FCOSHead
   numClasses: number
   readonly headPrefixes = ['head.classification_head.cls_logits'] as const
   constructor(numClasses: number, o: FcosOptions = {}) {
     super()
     const rng = new Rng(o.seed ?? 0)
-    this.backbone = new ResNetFpnBackbone(rng)
+    this.backbone = o.hfResNet ? new HfResNetFpnBackbone(o.hfResNet, rng) : new ResNetFpnBackbone(rng)
     this.head = new FCOSHead(this.backbone.out_channels, numClasses, rng)
     this.numClasses = numClasses
   }

@@ -12,6 +12,10 @@
  * Large `features` with dilated=True, output stride 16); classifier.*; aux_classifier.* (an FCNHead on
  * ResNet's layer3 or MobileNet's C2, trained with weight 0.5 as torchvision's reference script).
  * Logits are bilinearly resized (align_corners=False) to the input size, as torchvision does.
+ * - lraspp_hf_resnet (finetune's, for small pre-trained ResNets such as pretrained/fashion-mnist-resnet):
+ *   torchvision's LRASPPHead over a Hugging Face ResNet (hf-resnet.ts, ResNetModel's names under
+ *   `backbone.`): low = C3 (stride 8), high = C5 (stride 32, undilated; torchvision's LR-ASPP takes
+ *   stride 16), no auxiliary head.
  */
 import { ConfigError } from '../errors.js'
 import { concat, type Tensor } from '../graph/graph.js'
@@ -21,8 +25,9 @@ import { Rng } from '../runtime/rng.js'
 import { BatchNorm2d, Conv2d, normal } from './layers.js'
 import { mobilenetV3LargeFeatures, stageIndices, type ConvBnAct, type InvertedResidualV3 } from './mobilenet-v3.js'
 import { Bottleneck } from './resnet.js'
+import { HfResNetModel, type HfResNetConfig } from './hf-resnet.js'
 
-export const SEGMENTATION_ARCHS = ['fcn_resnet50', 'deeplabv3_resnet50', 'deeplabv3_mobilenet_v3_large', 'lraspp_mobilenet_v3_large'] as const
+export const SEGMENTATION_ARCHS = ['fcn_resnet50', 'deeplabv3_resnet50', 'deeplabv3_mobilenet_v3_large', 'lraspp_mobilenet_v3_large', 'lraspp_hf_resnet'] as const
 export type SegmentationArch = (typeof SEGMENTATION_ARCHS)[number]
 
 export interface SegmentationOptions {
@@ -34,6 +39,8 @@ export interface SegmentationOptions {
   aux?: boolean
   /** Dropout of the heads: torchvision's 0.1 (FCNHead) and 0.5 (ASPP projection) when unset; 0 turns both off. */
   dropout?: number
+  /** lraspp_hf_resnet: the body's Hugging Face ResNet config (required there). */
+  hfResNet?: HfResNetConfig | undefined
 }
 
 /** The segmentation logits at input resolution, (B, K, H, W); `aux` from the auxiliary head. */
@@ -214,7 +221,7 @@ export class LRASPPHead extends Module {
  */
 export class SegmentationModel extends Module {
   numClasses: number
-  backbone: ResNet50Backbone | MobileLayer[]
+  backbone: ResNet50Backbone | MobileLayer[] | HfResNetModel
   classifier: FCNHead | DeepLabHead | LRASPPHead
   aux_classifier: FCNHead | null
   /** Weight of the auxiliary loss in training (torchvision's reference script: 0.5). */
@@ -227,8 +234,17 @@ export class SegmentationModel extends Module {
     const rng = new Rng(o.seed ?? 0)
     this.numClasses = numClasses
     this.#dropout = { fcn: o.dropout ?? 0.1, aspp: o.dropout ?? 0.5 }
-    const aux = arch !== 'lraspp_mobilenet_v3_large' && (o.aux ?? true)
-    if (arch.endsWith('resnet50')) {
+    const aux = !arch.startsWith('lraspp_') && (o.aux ?? true)
+    if (arch === 'lraspp_hf_resnet') {
+      const c = o.hfResNet
+      if (!c) throw new ConfigError('MODEL_CONFIG', 'lraspp_hf_resnet needs its backbone\'s ResNet config', 'start it from a Hugging Face ResNet folder (config.json model_type "resnet")')
+      const n = c.hidden_sizes.length
+      if (n < 3 || 4 * (c.downsample_in_first_stage ? 2 : 1) * 2 ** (n - 3) !== 8)
+        throw new ConfigError('MODEL_CONFIG', `lraspp_hf_resnet takes its low features at stride 8 (the third stage from the end); this ResNet has ${n} stages${c.downsample_in_first_stage ? ' and downsample_in_first_stage' : ''}`, 'use a ResNet config with 4 stages (hidden_sizes, depths) and downsample_in_first_stage false')
+      this.backbone = new HfResNetModel(c, rng)
+      this.classifier = new LRASPPHead(c.hidden_sizes[n - 3]!, c.hidden_sizes[n - 1]!, numClasses, rng)
+      this.aux_classifier = null
+    } else if (arch.endsWith('resnet50')) {
       this.backbone = new ResNet50Backbone(rng)
       this.classifier = arch === 'fcn_resnet50' ? new FCNHead(2048, numClasses, rng, this.#dropout.fcn) : new DeepLabHead(2048, numClasses, rng, this.#dropout.aspp)
       this.aux_classifier = aux ? new FCNHead(1024, numClasses, rng, this.#dropout.fcn) : null
@@ -241,6 +257,7 @@ export class SegmentationModel extends Module {
     // torchvision: the backbones' convs kaiming_normal_(fan_out) (their BatchNorms 1/0, the layer
     // default); the heads keep torch.nn's default init
     if (o.init !== false) {
+      // (HF's ResNet init is the same rule)
       for (const [, p] of Array.isArray(this.backbone) ? this.backbone.flatMap((l) => l.namedParameters()) : this.backbone.namedParameters()) {
         if (p.shape.length === 4) normal(p, rng, Math.sqrt(2 / (p.shape[0]! * p.shape[2]! * p.shape[3]!)))
       }
@@ -264,7 +281,18 @@ export class SegmentationModel extends Module {
     const size: [number, number] = [x.shape[2]!, x.shape[3]!]
     let out: Tensor
     let auxIn: Tensor
-    if (this.backbone instanceof ResNet50Backbone) {
+    if (this.backbone instanceof HfResNetModel) {
+      const b = this.backbone
+      let h = nn.maxPool2d(b.embedder.embedder.forward(x), 3, { stride: 2, padding: 1 })
+      const stages = b.encoder.stages
+      let low = h
+      for (const [i, st] of stages.entries()) {
+        for (const l of st.layers) h = l.forward(h)
+        if (i === stages.length - 3) low = h                                            // C3, stride 8
+      }
+      out = (this.classifier as LRASPPHead).forward(low, h)
+      auxIn = low
+    } else if (this.backbone instanceof ResNet50Backbone) {
       const f = this.backbone.forward(x)
       out = (this.classifier as FCNHead | DeepLabHead).forward(f.out)
       auxIn = f.aux

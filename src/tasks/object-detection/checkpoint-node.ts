@@ -7,6 +7,10 @@
  * - a ResNet-50 classifier for the backbone: a torchvision resnet50 state dict (.safetensors, `fc.*`
  *   left out, keys read as backbone.body.*) or a folder image-classification trained (finetune_arch
  *   resnet50). The FPN and heads start as torchvision initialises them.
+ * - a Hugging Face ResNet classifier folder (config.json model_type "resnet", any widths and depths
+ *   with 4 stages, e.g. pretrained/fashion-mnist-resnet) for the body of `fcos_hf_resnet_fpn`
+ *   (detection-backbone.ts: HfResNetFpnBackbone): `resnet.*` read as backbone.body.*, `classifier.*`
+ *   left out; its trained folder records the ResNet config as `backbone_config`.
  * The saved model.safetensors loads into torchvision's fcos_resnet50_fpn with load_state_dict (the
  * frozen BatchNorms carry no num_batches_tracked, as FrozenBatchNorm2d).
  */
@@ -18,14 +22,17 @@ import { readJsonFile, writeFileAtomic, writeSafetensorsFile } from '../../check
 import { openSafetensorsFile } from '../../checkpoint/safetensors-node.js'
 import type { SafetensorsFile } from '../../checkpoint/safetensors.js'
 import { guardAllocation } from '../../models/config-sizes.js'
+import { HfResNetFpnBackbone } from '../../models/detection-backbone.js'
 import { FCOS, FCOS_DEFAULTS, type FcosSettings } from '../../models/fcos.js'
+import type { HfConfig } from '../../models/hf.js'
+import { parseHfResNetConfig, type HfResNetConfig } from '../../models/hf-resnet.js'
 import { loadWeights, type LoadReport, type WeightSource } from '../../models/load.js'
 import { modelTensors } from '../../models/pretrained-node.js'
 import { Rng } from '../../runtime/rng.js'
 import type { DetTransform } from './data-node.js'
 
 export const TASK = 'object-detection'
-export const DETECTION_ARCHS = ['fcos_resnet50_fpn'] as const
+export const DETECTION_ARCHS = ['fcos_resnet50_fpn', 'fcos_hf_resnet_fpn'] as const
 const HEAD_KEY = 'head.classification_head.cls_logits.weight'
 
 export interface DetCheckpoint {
@@ -40,9 +47,9 @@ export interface DetCheckpoint {
   report: LoadReport | null
 }
 
-const build = (numClasses: number, seed: number | undefined, where: string): FCOS =>
+const build = (numClasses: number, seed: number | undefined, where: string, hfResNet?: HfResNetConfig): FCOS =>
   guardAllocation(() => {
-    const m = new FCOS(numClasses, seed !== undefined ? { seed } : {})
+    const m = new FCOS(numClasses, { ...(seed !== undefined ? { seed } : {}), hfResNet })
     m.nameParameters()
     return m
   }, where)
@@ -53,6 +60,13 @@ const generic = (n: number): string[] => Array.from({ length: n }, (_, i) => `LA
 function bodyView(f: SafetensorsFile): WeightSource {
   const map = new Map<string, string>()
   for (const k of f.keys()) if (!k.startsWith('fc.')) map.set(`backbone.body.${k}`, k)
+  return { name: f.name, keys: () => [...map.keys()], info: (k) => f.info(map.get(k)!), readAsFloat32: (k) => f.readAsFloat32(map.get(k)!) }
+}
+
+/** A Hugging Face ResNet classifier's state dict seen as backbone.body.* (resnet.* renamed, classifier.* left out). */
+function hfBodyView(f: SafetensorsFile): WeightSource {
+  const map = new Map<string, string>()
+  for (const k of f.keys()) if (k.startsWith('resnet.')) map.set(`backbone.body.${k.slice('resnet.'.length)}`, k)
   return { name: f.name, keys: () => [...map.keys()], info: (k) => f.info(map.get(k)!), readAsFloat32: (k) => f.readAsFloat32(map.get(k)!) }
 }
 
@@ -91,10 +105,12 @@ export async function openDetCheckpoint(path: string, o: { seed?: number | undef
     const cfg = (await readJsonFile(cfgPath, 'model config')) as Record<string, unknown>
     if (cfg['finetune_task'] === TASK) {
       const a = cfg['finetune_arch']
-      if (a !== 'fcos_resnet50_fpn') throw new ConfigError('MODEL_UNKNOWN_ARCH', `${cfgPath}: finetune_arch ${JSON.stringify(a)} is not one of ${DETECTION_ARCHS.join(', ')}`, 'repair config.json')
+      if (a !== 'fcos_resnet50_fpn' && a !== 'fcos_hf_resnet_fpn') throw new ConfigError('MODEL_UNKNOWN_ARCH', `${cfgPath}: finetune_arch ${JSON.stringify(a)} is not one of ${DETECTION_ARCHS.join(', ')}`, 'repair config.json')
       const id2 = (cfg['id2label'] ?? {}) as Record<string, string>
       const labels = Object.keys(id2).sort((x, y) => Number(x) - Number(y)).map((k) => id2[k]!)
-      const model = build(labels.length, o.seed, cfgPath)
+      const bc = cfg['backbone_config']
+      if (a === 'fcos_hf_resnet_fpn' && (typeof bc !== 'object' || bc === null)) throw new ConfigError('MODEL_CONFIG', `${cfgPath}: finetune_arch fcos_hf_resnet_fpn needs backbone_config (the body's ResNet config), got ${JSON.stringify(bc ?? null)}`, 'repair config.json, or retrain from the ResNet folder')
+      const model = build(labels.length, o.seed, cfgPath, a === 'fcos_hf_resnet_fpn' ? parseHfResNetConfig(bc as HfConfig, `${cfgPath} backbone_config`) : undefined)
       const f = await openSafetensorsFile(join(dir, 'model.safetensors'))
       let report: LoadReport
       try {
@@ -111,6 +127,20 @@ export async function openDetCheckpoint(path: string, o: { seed?: number | undef
       }
       const transform = typeof cfg['min_size'] === 'number' && typeof cfg['max_size'] === 'number' ? { minSize: cfg['min_size'], maxSize: cfg['max_size'] } : null
       return { source: 'detection', arch: a, model, labels, labelled: true, transform, settings, report }
+    }
+    if (cfg['model_type'] === 'resnet') {
+      // a Hugging Face ResNet classifier: its body under a new FPN and heads
+      const hf = parseHfResNetConfig(cfg as HfConfig, cfgPath)
+      const classes = o.numClasses ?? 91
+      const model = build(classes, o.seed, cfgPath, hf)
+      const f = await openSafetensorsFile(join(dir, 'model.safetensors'))
+      let report: LoadReport
+      try {
+        report = await loadWeights(model, hfBodyView(f), { newOk: ['backbone.fpn', 'head'] }).catch((e: unknown) => rehint(e, f.name))
+      } finally {
+        await f.close()
+      }
+      return { source: 'backbone', arch: 'fcos_hf_resnet_fpn', model, labels: generic(classes), labelled: false, transform: null, settings: { ...FCOS_DEFAULTS }, report }
     }
     if (cfg['finetune_arch'] === 'resnet50') {
       const r = await loadFile(join(dir, 'model.safetensors'), o)
@@ -146,6 +176,7 @@ export async function saveDetCheckpoint(dir: string, ck: DetCheckpoint, transfor
     num_classes: ck.labels.length,
     id2label: Object.fromEntries(ck.labels.map((l, i) => [String(i), l])),
     label2id: Object.fromEntries(ck.labels.map((l, i) => [l, i])),
+    ...(ck.model.backbone instanceof HfResNetFpnBackbone ? { backbone_config: { model_type: 'resnet', ...ck.model.backbone.config } } : {}),
     // torchvision's GeneralizedRCNNTransform and FCOS post-processing, as this model was trained and is run
     min_size: transform.minSize,
     max_size: transform.maxSize,

@@ -177,7 +177,7 @@ export const objectDetection: Task = {
     if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
     const canvas = canvasSize(transform)
     const geo = geometry(canvas)
-    o.log?.(`fcos_resnet50_fpn: ${ck.source === 'backbone' ? 'ResNet-50 backbone from the checkpoint, new FPN and heads' : headFromCheckpoint ? 'head from the checkpoint' : 'new cls_logits'} for ${labels.length} classes; ${train.length} training / ${validation?.length ?? 0} validation images, resized to min ${transform.minSize} / max ${transform.maxSize}, padded to ${canvas}x${canvas}`)
+    o.log?.(`${ck.arch}: ${ck.source === 'backbone' ? `${ck.arch === 'fcos_hf_resnet_fpn' ? 'ResNet' : 'ResNet-50'} backbone from the checkpoint, new FPN and heads` : headFromCheckpoint ? 'head from the checkpoint' : 'new cls_logits'} for ${labels.length} classes; ${train.length} training / ${validation?.length ?? 0} validation images, resized to min ${transform.minSize} / max ${transform.maxSize}, padded to ${canvas}x${canvas}`)
     return {
       model: ck.model,
       headPrefixes: ck.model.headPrefixes,

@@ -8,6 +8,9 @@
  *   torchvision resnet50 or mobilenet_v3_large state dict (.safetensors; `fc.*` / `classifier.*`
  *   left out, `features.N` read as `backbone.N`), or a folder image-classification trained
  *   (finetune_arch resnet50). The heads start as torch.nn initialises them.
+ * - a Hugging Face ResNet classifier folder (config.json model_type "resnet", e.g.
+ *   pretrained/fashion-mnist-resnet) for lraspp_hf_resnet's body (`resnet.*` read as backbone.*,
+ *   `classifier.*` left out); its trained folder records the ResNet config as `backbone_config`.
  * The saved folder's model.safetensors loads into torchvision's builder with load_state_dict.
  */
 import { existsSync, statSync } from 'node:fs'
@@ -20,6 +23,8 @@ import type { SafetensorsFile } from '../../checkpoint/safetensors.js'
 import { guardAllocation } from '../../models/config-sizes.js'
 import { loadWeights, type LoadReport, type WeightSource } from '../../models/load.js'
 import { modelTensors } from '../../models/pretrained-node.js'
+import type { HfConfig } from '../../models/hf.js'
+import { HfResNetModel, parseHfResNetConfig, type HfResNetConfig } from '../../models/hf-resnet.js'
 import { isSegmentationArch, SEGMENTATION_ARCHS, SegmentationModel, type SegmentationArch } from '../../models/segmentation.js'
 import { Rng } from '../../runtime/rng.js'
 
@@ -48,9 +53,9 @@ export interface OpenSegOptions {
 const archError = (file: string): ConfigError =>
   new ConfigError('MODEL_ARCH_REQUIRED', `${file} is a bare state dict: which segmentation architecture is it (or is its backbone for)?`, `pass --arch with one of ${SEGMENTATION_ARCHS.join(', ')}`)
 
-const build = (arch: SegmentationArch, numClasses: number, seed: number | undefined, where: string): SegmentationModel =>
+const build = (arch: SegmentationArch, numClasses: number, seed: number | undefined, where: string, hfResNet?: HfResNetConfig): SegmentationModel =>
   guardAllocation(() => {
-    const m = new SegmentationModel(arch, numClasses, { init: false, ...(seed !== undefined ? { seed } : {}) })
+    const m = new SegmentationModel(arch, numClasses, { init: false, ...(seed !== undefined ? { seed } : {}), hfResNet })
     m.nameParameters()
     return m
   }, where)
@@ -66,7 +71,14 @@ function backboneView(f: SafetensorsFile, arch: SegmentationArch): WeightSource 
   return { name: f.name, keys: () => [...map.keys()], info: (k) => f.info(map.get(k)!), readAsFloat32: (k) => f.readAsFloat32(map.get(k)!) }
 }
 
-const headKey = (arch: SegmentationArch): string => (arch === 'lraspp_mobilenet_v3_large' ? 'classifier.low_classifier.weight' : 'classifier.4.weight')
+const headKey = (arch: SegmentationArch): string => (arch.startsWith('lraspp_') ? 'classifier.low_classifier.weight' : 'classifier.4.weight')
+
+/** A Hugging Face ResNet classifier's state dict seen as backbone.* (resnet.* renamed, classifier.* left out). */
+function hfBackboneView(f: SafetensorsFile): WeightSource {
+  const map = new Map<string, string>()
+  for (const k of f.keys()) if (k.startsWith('resnet.')) map.set(`backbone.${k.slice('resnet.'.length)}`, k)
+  return { name: f.name, keys: () => [...map.keys()], info: (k) => f.info(map.get(k)!), readAsFloat32: (k) => f.readAsFloat32(map.get(k)!) }
+}
 
 async function loadFile(file: string, arch: SegmentationArch, o: OpenSegOptions): Promise<{ model: SegmentationModel; source: SegCheckpoint['source']; report: LoadReport; classes: number }> {
   const f = await openSafetensorsFile(file)
@@ -109,7 +121,9 @@ export async function openSegCheckpoint(path: string, o: OpenSegOptions = {}): P
       if (typeof a !== 'string' || !isSegmentationArch(a)) throw new ConfigError('MODEL_UNKNOWN_ARCH', `${cfgPath}: finetune_arch ${JSON.stringify(a)} is not one of ${SEGMENTATION_ARCHS.join(', ')}`, 'repair config.json')
       const id2 = (cfg['id2label'] ?? {}) as Record<string, string>
       const labels = Object.keys(id2).sort((x, y) => Number(x) - Number(y)).map((k) => id2[k]!)
-      const model = build(a, labels.length, o.seed, cfgPath)
+      const bc = cfg['backbone_config']
+      if (a === 'lraspp_hf_resnet' && (typeof bc !== 'object' || bc === null)) throw new ConfigError('MODEL_CONFIG', `${cfgPath}: finetune_arch lraspp_hf_resnet needs backbone_config (the body's ResNet config), got ${JSON.stringify(bc ?? null)}`, 'repair config.json, or retrain from the ResNet folder')
+      const model = build(a, labels.length, o.seed, cfgPath, a === 'lraspp_hf_resnet' ? parseHfResNetConfig(bc as HfConfig, `${cfgPath} backbone_config`) : undefined)
       if (cfg['aux'] === false) model.aux_classifier = null
       const f = await openSafetensorsFile(join(dir, 'model.safetensors'))
       let report: LoadReport
@@ -119,6 +133,22 @@ export async function openSegCheckpoint(path: string, o: OpenSegOptions = {}): P
         await f.close()
       }
       return { source: 'segmentation', arch: a, model, labels, labelled: true, imageSize: typeof cfg['image_size'] === 'number' ? cfg['image_size'] : null, report }
+    }
+    // a Hugging Face ResNet classifier: the body of lraspp_hf_resnet (the one architecture for it)
+    if (cfg['model_type'] === 'resnet') {
+      if (arch && arch !== 'lraspp_hf_resnet') throw new ConfigError('MODEL_BACKBONE_ARCH', `${dir} is a Hugging Face ResNet classifier; ${arch} has another backbone`, 'pass --arch lraspp_hf_resnet (or leave --arch out)')
+      const hf = parseHfResNetConfig(cfg as HfConfig, cfgPath)
+      const classes = o.numClasses ?? 21
+      const model = guardAllocation(() => new SegmentationModel('lraspp_hf_resnet', classes, { seed: o.seed ?? 0, hfResNet: hf }), cfgPath)
+      model.nameParameters()
+      const f = await openSafetensorsFile(join(dir, 'model.safetensors'))
+      let report: LoadReport
+      try {
+        report = await loadWeights(model, hfBackboneView(f), { newOk: ['classifier'] }).catch((e: unknown) => rehint(e, f.name, 'lraspp_hf_resnet'))
+      } finally {
+        await f.close()
+      }
+      return { source: 'backbone', arch: 'lraspp_hf_resnet', model, labels: generic(classes), labelled: false, imageSize: null, report }
     }
     // a classifier image-classification trained: its backbone
     if (a === 'resnet50' || a === 'mobilenet_v3_large') {
@@ -156,6 +186,7 @@ export async function saveSegCheckpoint(dir: string, ck: SegCheckpoint, imageSiz
     num_classes: ck.labels.length,
     id2label: Object.fromEntries(ck.labels.map((l, i) => [String(i), l])),
     label2id: Object.fromEntries(ck.labels.map((l, i) => [l, i])),
+    ...(ck.model.backbone instanceof HfResNetModel ? { backbone_config: { model_type: 'resnet', ...ck.model.backbone.c } } : {}),
     image_size: imageSize,
     aux: ck.model.hasAux,
     ignore_index: 255,
