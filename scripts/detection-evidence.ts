@@ -9,20 +9,21 @@
  *   torchvision's FCOS head and loss) vs the same network with every weight re-drawn (`init: random`);
  * - segmentation: LR-ASPP over the same body (lraspp_hf_resnet) vs the same from random weights.
  *
- *   nice -n 10 npx tsx scripts/detection-evidence.ts [OUT=/tmp/ft-scenes-evidence] [STEPS=150] [BUDGETS=50,500] [TASKS=detection,segmentation] [TEST=200] [OPTIMIZER=sgd] [LR=0.01]
+ *   nice -n 10 npx tsx scripts/detection-evidence.ts [OUT=/tmp/ft-scenes-evidence] [STEPS=150] [BUDGETS=50,500] [TASKS=detection,segmentation] [TEST=200] [OPTIMIZER=sgd] [LR=0.01] [STARTS=pretrained,scratch]
  *
  * (SGD with momentum, weight decay 1e-4 and a linear schedule are both tasks' defaults; OPTIMIZER adamw keeps the rest.)
  *
- * Prints markdown tables and writes OUT/evidence.json; run by hand (CI never runs it). Figures are
+ * Prints markdown tables and writes OUT/evidence.json (rows of earlier runs into the same OUT are kept
+ * unless rerun: STARTS=scratch reruns only that side); run by hand (CI never runs it). Figures are
  * deterministic for a command; times depend on the machine's load.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import '../src/runtime/ort-node.js'
 import { evaluateModel, taskDefaults, train } from '../src/tasks/run-node.js'
 import { writeScenes } from './detection-scenes.js'
 
-const [out = '/tmp/ft-scenes-evidence', stepsArg = '150', budgetsArg = '50,500', tasksArg = 'detection,segmentation', testArg = '200', optimizer = 'sgd', lrArg = '0.01'] = process.argv.slice(2)
+const [out = '/tmp/ft-scenes-evidence', stepsArg = '150', budgetsArg = '50,500', tasksArg = 'detection,segmentation', testArg = '200', optimizer = 'sgd', lrArg = '0.01', startsArg = 'pretrained,scratch'] = process.argv.slice(2)
 const lr = Number(lrArg)
 const root = new URL('../', import.meta.url).pathname
 const backbone = join(root, 'pretrained/fashion-mnist-resnet')
@@ -38,7 +39,8 @@ const testDir = join(out, 'scenes-test')
 if (!existsSync(join(testDir, 'test', 'instances.json'))) await writeScenes(testDir, { train: 0, val: 0, test: Number(testArg) }, 13, 128, log)
 
 interface Row { task: string; budget: number; start: 'pretrained' | 'scratch'; metrics: Record<string, number>; train_s: number }
-const rows: Row[] = []
+const evidenceFile = join(out, 'evidence.json')
+const rows: Row[] = existsSync(evidenceFile) ? (JSON.parse(readFileSync(evidenceFile, 'utf8')) as { rows: Row[] }).rows : []
 const common = { seed: 0, threads: 2, validationSplit: 0, batchSize: 8, evalBatchSize: 8, maxSteps: steps, epochs: 100_000, evalEvery: 1_000_000, saveEvery: 'none' as const, keepBest: false }
 
 const settings = {
@@ -57,15 +59,18 @@ const settings = {
 for (const task of tasksArg.split(',') as (keyof typeof settings)[]) {
   const s = settings[task]
   for (const n of budgets) {
-    for (const start of ['pretrained', 'scratch'] as const) {
+    for (const start of startsArg.split(',') as ('pretrained' | 'scratch')[]) {
       const dir = join(out, `${task}-${n}-${start}`)
       const t0 = performance.now()
       await train({ ...s.train(n), out: dir, overwrite: true, init: start === 'scratch' ? 'random' : 'pretrained', log } as never)
       const train_s = (performance.now() - t0) / 1000
       const r = await s.eval(dir)
+      const old = rows.findIndex((x) => x.task === task && x.budget === n && x.start === start)
+      if (old >= 0) rows.splice(old, 1)
       rows.push({ task, budget: n, start, metrics: r.metrics, train_s })
       log(`${task} ${n} scenes ${start}: ${s.keys.map((k) => `${k} ${r.metrics[k]?.toFixed(4)}`).join(' ')} (${train_s.toFixed(0)} s)`)
-      writeFileSync(join(out, 'evidence.json'), `${JSON.stringify({ steps, batch_size: 8, optimizer, lr, test_scenes: Number(testArg), rows }, null, 2)}\n`)
+      writeFileSync(`${evidenceFile}.tmp`, `${JSON.stringify({ steps, batch_size: 8, optimizer, lr, test_scenes: Number(testArg), rows }, null, 2)}\n`)
+      renameSync(`${evidenceFile}.tmp`, evidenceFile)
     }
   }
   console.log(`\n| ${task} | training scenes | start | ${s.keys.join(' | ')} | train time (s) |\n| --- | --- | --- | ${s.keys.map(() => '---').join(' | ')} | --- |`)

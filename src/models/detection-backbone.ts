@@ -140,7 +140,8 @@ export class ResNetFpnBackbone extends Module {
  * The same FPN over a Hugging Face ResNet (hf-resnet.ts, ResNetModel's names under `backbone.body.`:
  * embedder.embedder.*, encoder.stages.S.layers.L.*), e.g. a small one pre-trained by finetune: its
  * last three stages are C3, C4, C5 (strides 8, 16, 32 with the default first-stage stride 1). FPN
- * width: the C3 width, at most 256 (torchvision's 256 for ResNet-50's 512-wide C3). The body's
+ * width: the C3 width rounded down to a multiple of 32 (the head's GroupNorm(32)), from 32 to 256
+ * (torchvision's 256 for ResNet-50's 512-wide C3). The body's
  * BatchNorms train (torchvision's choice for a backbone not frozen from pre-training); the head is
  * torchvision's FCOSHead at that width (GroupNorm(32)).
  */
@@ -158,7 +159,7 @@ export class HfResNetFpnBackbone extends Module {
     // HF's ResNet init: kaiming_normal_(fan_out, relu) on convs
     for (const [, p] of this.body.namedParameters()) if (p.shape.length === 4) normal(p, rng, Math.sqrt(2 / (p.shape[0]! * p.shape[2]! * p.shape[3]!)))
     const c = config.hidden_sizes.slice(-3)
-    this.out_channels = Math.min(FPN_CHANNELS, c[0]!)
+    this.out_channels = Math.min(FPN_CHANNELS, Math.max(32, 32 * Math.floor(c[0]! / 32)))
     this.fpn = new FeaturePyramidNetwork(c, rng, this.out_channels)
   }
   forward(x: Tensor): Tensor[] {

@@ -142,6 +142,17 @@ export class FCOS extends Module {
     const r = this.head.regression_head.forward(feats)
     return { cls_logits: this.head.classification_head.forward(feats), bbox_regression: r.reg, bbox_ctrness: r.ctr, levels: feats.map((f) => [f.shape[2]!, f.shape[3]!]) }
   }
+  /**
+   * From scratch: every weight and buffer re-drawn as this constructor draws them (torchvision's
+   * FCOS init: kaiming-normal body convs, the FPN's kaiming-uniform(a=1), head convs N(0, 0.01) and
+   * cls_logits' prior bias -log(99)), not PyTorch's layer defaults, which leave the focal loss
+   * without its prior.
+   */
+  reinitialise(rng: Rng): void {
+    const fresh = new FCOS(this.numClasses, { seed: rng.nextU32(), hfResNet: this.backbone instanceof HfResNetFpnBackbone ? this.backbone.config : undefined })
+    const mine = new Map(this.namedParameters())
+    for (const [n, p] of fresh.namedParameters()) mine.get(n)!.data.set(p.data)
+  }
   /** A new cls_logits conv for `numClasses` (std 0.01, prior bias), as replacing it in torchvision's head gives. */
   replaceHead(numClasses: number, rng: Rng): void {
     this.head.classification_head.cls_logits = FCOSClassificationHead.logitsConv(this.backbone.out_channels, numClasses, rng)

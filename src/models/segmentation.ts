@@ -321,6 +321,13 @@ export class SegmentationModel extends Module {
     return { logits: r.out, loss, ...(r.aux ? { aux: r.aux } : {}) }
   }
 
+  /** From scratch: every weight and buffer re-drawn as this constructor draws them (torchvision's builders: kaiming-normal backbone convs, torch.nn defaults in the heads). */
+  reinitialise(rng: Rng): void {
+    const fresh = new SegmentationModel(this.arch, this.numClasses, { seed: rng.nextU32(), aux: this.hasAux, hfResNet: this.backbone instanceof HfResNetModel ? this.backbone.c : undefined })
+    const mine = new Map(this.namedParameters())
+    for (const [n, p] of fresh.namedParameters()) mine.get(n)!.data.set(p.data)
+  }
+
   /** New class convolutions for `numClasses`, initialised as torch.nn.Conv2d (what replacing classifier[4] gives in PyTorch). */
   replaceHead(numClasses: number, rng: Rng): void {
     const c = this.classifier

@@ -10,6 +10,7 @@ import { runGraph } from '../../../test/graph-run.js'
 import { openSafetensorsFile } from '../../checkpoint/safetensors-node.js'
 import { FCOS } from '../../models/fcos.js'
 import { parseHfResNetConfig } from '../../models/hf-resnet.js'
+import { Rng } from '../../runtime/rng.js'
 import { openDetCheckpoint, saveDetCheckpoint, setDetHead } from './checkpoint-node.js'
 
 const folder = new URL('../../../pretrained/fashion-mnist-resnet', import.meta.url).pathname
@@ -51,6 +52,24 @@ describe('fcos_hf_resnet_fpn', () => {
     const after = new Map(back.model.namedParameters().map(([n, p]) => [n, p.data]))
     const differ = ck.model.namedParameters().filter(([n, p]) => !n.endsWith('num_batches_tracked') && !same(after.get(n), p.data)).map(([n]) => n)
     expect(differ).toEqual([])
+  })
+
+  it('from scratch re-draws every weight by its own init: the head keeps its prior bias and small weights', () => {
+    const c = parseHfResNetConfig({ model_type: 'resnet', hidden_sizes: [8, 16, 32, 64], depths: [1, 1, 1, 1], layer_type: 'basic', embedding_size: 8 })
+    const m = new FCOS(3, { hfResNet: c, seed: 4 })
+    expect(m.backbone.out_channels).toBe(32)
+    const before = new Map(m.namedParameters().map(([n, p]) => [n, Float32Array.from(p.data)]))
+    m.reinitialise(new Rng(9))
+    const p = new Map(m.namedParameters().map(([n, q]) => [n, q.data]))
+    expect(Array.from(p.get('head.classification_head.cls_logits.bias')!)).toEqual(Array(3).fill(Math.fround(-Math.log(99))))
+    const w = p.get('head.classification_head.conv.0.weight')!
+    const std = Math.sqrt(w.reduce((a, v) => a + v * v, 0) / w.length)
+    expect(std).toBeGreaterThan(0.008)
+    expect(std).toBeLessThan(0.012)
+    const conv1 = 'backbone.body.embedder.embedder.convolution.weight'
+    expect(same(p.get(conv1), before.get(conv1)!)).toBe(false)
+    const k = p.get(conv1)!
+    expect(Math.sqrt(k.reduce((a, v) => a + v * v, 0) / k.length)).toBeCloseTo(Math.sqrt(2 / (8 * 49)), 1)
   })
 
   it('refuses a ResNet whose last stage is not at stride 32, saying why', () => {

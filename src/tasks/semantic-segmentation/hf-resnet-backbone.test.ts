@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runGraph } from '../../../test/graph-run.js'
 import { openSafetensorsFile } from '../../checkpoint/safetensors-node.js'
+import { Rng } from '../../runtime/rng.js'
 import { openSegCheckpoint, saveSegCheckpoint, setSegHead } from './checkpoint-node.js'
 
 const folder = new URL('../../../pretrained/fashion-mnist-resnet', import.meta.url).pathname
@@ -38,6 +39,13 @@ describe('lraspp_hf_resnet', () => {
     expect([back.arch, back.labels, back.imageSize]).toEqual(['lraspp_hf_resnet', ['background', 'a', 'b'], 64])
     const after = new Map(back.model.namedParameters().map(([n, p]) => [n, p.data]))
     expect(ck.model.namedParameters().filter(([n, p]) => !same(after.get(n), p.data)).map(([n]) => n)).toEqual([])
+
+    // from scratch: the same layout re-drawn by the builder's init (kaiming-normal body convs)
+    const k0 = Float32Array.from(after.get('backbone.embedder.embedder.convolution.weight')!)
+    back.model.reinitialise(new Rng(3))
+    const k = back.model.namedParameters().find(([n]) => n === 'backbone.embedder.embedder.convolution.weight')![1].data
+    expect(same(k, k0)).toBe(false)
+    expect(Math.sqrt(k.reduce((s2, v) => s2 + v * v, 0) / k.length)).toBeCloseTo(Math.sqrt(2 / (32 * 49)), 2)
 
     await expect(openSegCheckpoint(folder, { arch: 'fcn_resnet50' })).rejects.toThrow(/Hugging Face ResNet classifier; fcn_resnet50 has another backbone/)
     const { backbone_config: _, ...rest } = cfg
