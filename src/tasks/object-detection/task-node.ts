@@ -278,7 +278,7 @@ export const objectDetection: Task = {
             ['model', model],
             ['task', TASK],
             ['architecture', `${ck.arch} (${DETECTION_ARCHS.join(', ')})`],
-            ['parameters', `${json.parameters.toLocaleString()} (${json.trainable.toLocaleString()} trainable; the backbone's BatchNorms are frozen)`],
+            ['parameters', `${json.parameters.toLocaleString()} (${json.trainable.toLocaleString()} trainable${ck.arch === 'fcos_resnet50_fpn' ? "; the backbone's BatchNorms are frozen" : ''})`],
             ['classes', `${ck.labels.length}: ${ck.labels.slice(0, 20).join(', ')}${ck.labels.length > 20 ? ', ...' : ''}`],
             ['transform', `min ${transform.minSize}, max ${transform.maxSize}, canvas ${canvas}x${canvas}`],
             ['post-processing', `score > ${ck.settings.scoreThresh}, NMS IoU ${ck.settings.nmsThresh}, at most ${ck.settings.detectionsPerImg} per image`],
