@@ -11,7 +11,9 @@ scripts/gen_vision_goldens.py (src/models/vision-weights.ts), and so do the imag
 ssdlite.json: torchvision 0.14's ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None)
 (reduced tail, BatchNorm eps 0.001 momentum 0.03, 4 classes with background) at a smaller fixed size,
 128 x 128 (transform.fixed_size; the network is size-agnostic), two images in [0, 1] (name "input",
-0.5 + 0.5 u), in training mode (BatchNorm on batch statistics). Recorded: the normalised batch
+0.5 + 0.5 u), BatchNorm on its running statistics (eval mode; the loss computed as in training): in
+training mode the 1x1 maps of a batch of 2 leave BatchNorm two values per channel, so ill-conditioned
+that torch's own float32 gradients differ from its float64 ones by ~9%. Recorded: the normalised batch
 (sampled), head outputs (sampled), the default boxes (all), matched indices, the loss dict for fixed
 targets and gradients of its sum for named parameters. The model runs in float64; the default boxes
 and the matching are float32 as torchvision computes them for a float32 model.
@@ -131,7 +133,7 @@ def network() -> dict:
     model.transform.fixed_size = (S, S)
     images = det("input", (2, 3, S, S), 0.5, 0.5)
     weights = {n: [float(v) for v in p.reshape(-1)[:4]] for n, p in model.named_parameters() if n in NET_GRADS[:3]}
-    model.train()
+    model.eval()
     targets = to_targets(NET_TARGETS)
     il, targets = model.transform(list(images), targets)
     feats = list(model.backbone(il.tensors).values())
