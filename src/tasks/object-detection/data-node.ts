@@ -31,13 +31,22 @@ import { dirname, join } from 'node:path'
 export interface DetTransform {
   minSize: number
   maxSize: number
+  /**
+   * SSD's fixed_size: every image resized to this square, the aspect ratio not kept (no padding);
+   * min/max size are then unused.
+   */
+  fixedSize?: number
+  /** Normalisation (default ImageNet's; SSDlite's is 0.5, 0.5). */
+  mean?: readonly number[]
+  std?: readonly number[]
 }
 
 /** The square canvas every batch is padded to. */
-export const canvasSize = (t: DetTransform): number => Math.ceil(t.maxSize / 32) * 32
+export const canvasSize = (t: DetTransform): number => t.fixedSize ?? Math.ceil(t.maxSize / 32) * 32
 
 /** The resized [height, width] of an H x W image, as GeneralizedRCNNTransform.resize and F.interpolate compute it (float32 scale and product, floored). */
 export function resizedSize(height: number, width: number, t: DetTransform): [number, number] {
+  if (t.fixedSize) return [t.fixedSize, t.fixedSize]
   const scale = Math.fround(Math.min(Math.fround(t.minSize / Math.min(height, width)), Math.fround(t.maxSize / Math.max(height, width))))
   // 480 x fround(800 / 480) is 799.99998 in float64 but 800 in float32, and torch gives 800
   return [Math.floor(Math.fround(height * scale)), Math.floor(Math.fround(width * scale))]
@@ -56,8 +65,8 @@ export function transformImage(chw: Float32Array, height: number, width: number,
   const out = new Float32Array(3 * canvas * canvas)
   const tmp = new Float64Array(oh * width)
   for (let c = 0; c < 3; c++) {
-    const m = IMAGENET_MEAN[c]!
-    const s = IMAGENET_STD[c]!
+    const m = (t.mean ?? IMAGENET_MEAN)[c]!
+    const s = (t.std ?? IMAGENET_STD)[c]!
     const src = chw.subarray(c * height * width, (c + 1) * height * width)
     tmp.fill(0)
     for (let y = 0; y < oh; y++) for (let i = 0; i < height; i++) {

@@ -22,6 +22,7 @@ import { assertFiniteOutputs, freezeByName, type OpenOptions, type PredictRecord
 import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
 import { appendDetectionNms } from './onnx.js'
 import { canvasSize, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetTransform } from './data-node.js'
+import { isSsdlite, openSsdlite, prepareSsdlite } from './ssdlite-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
@@ -125,7 +126,7 @@ const commands = ['train', 'eval', 'predict', 'export'] as const
 
 export const objectDetection: Task = {
   name: TASK,
-  summary: 'boxes with labels and scores (FCOS ResNet-50 FPN, torchvision names; COCO JSON; COCO mAP)',
+  summary: 'boxes with labels and scores (FCOS ResNet-50 FPN, SSDlite320 MobileNetV3-Large; torchvision names; COCO JSON; COCO mAP)',
   modality: 'image',
   options: {
     images: { type: 'string', describe: 'the images folder of the COCO instances JSON (default: images/ beside it, else its folder)', placeholder: 'DIR', commands: ['train', 'eval'] },
@@ -134,6 +135,7 @@ export const objectDetection: Task = {
     scoreThresh: { type: 'number', describe: `keep detections scoring above this (default ${0.2}, torchvision's; recorded by train)`, min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
     nmsThresh: { type: 'number', describe: 'IoU above which class-wise NMS drops the lower-scoring box (default 0.6)', min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
     detectionsPerImg: { type: 'int', describe: 'the most detections kept per image (default 100)', min: 1, commands: ['train', 'eval', 'predict', 'export'] },
+    imageSize: { type: 'int', describe: "ssdlite320-mobilenet-v3-large: every image is resized to this square, aspect ratio not kept (default 320, torchvision's; a trained folder's own for other commands)", min: 32, commands },
     augment: { type: 'boolean', describe: 'random horizontal flip of training images and boxes (--no-augment)', default: true, commands: ['train'] },
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; e.g. "^backbone\\.body\\.layer1")', placeholder: 'REGEX', commands: ['train'] },
   },
@@ -141,6 +143,7 @@ export const objectDetection: Task = {
   examples: [
     'finetune train --task object-detection --model fcos_resnet50_fpn_coco.safetensors --data train/instances.json --validation val/instances.json --out ./det',
     'finetune train --task object-detection --model resnet50.safetensors --data shapes/instances.json --min-size 320 --max-size 320 --out ./det',
+    'finetune train --task object-detection --model ssdlite320-mobilenet-v3-large --data shapes/instances.json --out ./ssd',
     'finetune eval --model ./det --data val/instances.json --json',
     'finetune predict --model ./det --json street.jpg',
   ],
@@ -148,6 +151,7 @@ export const objectDetection: Task = {
   recognises: (c) => c['finetune_task'] === TASK,
 
   async prepare(o, runtime) {
+    if (await isSsdlite(o.model)) return prepareSsdlite(o, runtime)
     const transform = transformFrom(o, DEFAULT_TRANSFORM)
     // the data first, so that its mistakes surface before a large checkpoint is read
     let src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow })
@@ -207,6 +211,7 @@ export const objectDetection: Task = {
   },
 
   async open(model: string, o: OpenOptions) {
+    if (await isSsdlite(model)) return openSsdlite(model, o)
     const ck = await openDetCheckpoint(model)
     const transform = transformFrom(o, ck.transform ?? DEFAULT_TRANSFORM)
     ck.settings = settingsFrom(o, ck.settings)
