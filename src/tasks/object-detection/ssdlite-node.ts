@@ -281,6 +281,7 @@ async function evaluateSplit(s: TrainSession, split: DetSplit, ck: SsdCheckpoint
 
 /** `finetune train --task object-detection` for an SSDlite (see task-node.ts for the shared flow). */
 export async function prepareSsdlite(o: TaskTrainOptions, runtime: Runtime): Promise<PreparedTraining> {
+  sizeFrom(o, null) // the flags' mistakes before a checkpoint is read
   const ck0 = await openSsdCheckpoint(o.model, { seed: o.seed })
   const size = sizeFrom(o, ck0.imageSize)
   const transform = transformOf(size)
