@@ -172,6 +172,15 @@ def build():
         def loss():
             return sum(m(x, targets).values())
         return m, loss
+    if case == 'ssdlite-finetune':
+        from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+        m = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=91)
+        x = list(torch.rand(4, 3, 320, 320))
+        boxes = torch.tensor([[20, 30, 120, 160], [200, 40, 260, 300], [300, 300, 500, 480]], dtype=torch.float32) * 320 / 512
+        targets = [{'boxes': boxes, 'labels': torch.tensor([1, 5, 17])} for _ in range(4)]
+        def loss():
+            return sum(m(x, targets).values())
+        return m, loss
     raise SystemExit(f'unknown case {case}')
 
 
