@@ -1,0 +1,85 @@
+// The object-detection task's SSDlite pieces: SSD's fixed-size transform against torchvision's
+// (scripts/gen_ssdlite_goldens.py -> ssdlite_loss.json: a 90x150 image resized to 320x320 without
+// keeping the aspect ratio, mean and std 0.5; normalised pixels within 1e-5, boxes within 1e-4 px);
+// a MobileNetV3-Large classifier's state dict becomes the backbone (C4 split at its expansion conv);
+// a state dict of neither kind is refused with the file named.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { expectClose } from '../../../test/op-check.js'
+import { writeSafetensorsFile } from '../../checkpoint/io-node.js'
+import { Module } from '../../graph/module.js'
+import { Linear } from '../../models/layers.js'
+import { mobilenetV3LargeFeatures } from '../../models/mobilenet-v3.js'
+import { modelTensors } from '../../models/pretrained-node.js'
+import { detUniform } from '../../models/vision-weights.js'
+import { Rng } from '../../runtime/rng.js'
+import { resizeBoxes, transformImage } from './data-node.js'
+import { isSsdlite, openSsdCheckpoint } from './ssdlite-node.js'
+
+interface ResizeGolden {
+  input: { name: string; shape: [number, number, number]; scale: number; offset: number }
+  image_size: [number, number]
+  normalised: { indices: number[]; values: number[] }
+  boxes: number[][]
+}
+const g = (JSON.parse(readFileSync(new URL('../../../test/golden/detection/ssdlite_loss.json', import.meta.url), 'utf8')) as { resize: ResizeGolden }).resize
+const dir = mkdtempSync(join(tmpdir(), 'ft-ssd-task-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe("SSD's transform", () => {
+  it('resizes every image to the fixed square (aspect ratio not kept), normalises with mean and std 0.5, and scales boxes by both ratios', () => {
+    const [C, H, W] = g.input.shape
+    const img = detUniform(g.input.name, new Float32Array(C * H * W), g.input.scale, g.input.offset)
+    const t = { minSize: 320, maxSize: 320, fixedSize: 320, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }
+    const r = transformImage(img, H, W, t)
+    expect(r.size).toEqual(g.image_size)
+    expect(r.pixels.length).toBe(3 * 320 * 320)
+    expectClose(g.normalised.indices.map((i) => r.pixels[i]!), g.normalised.values, 1e-5, 'normalised pixels')
+    expectClose(resizeBoxes([10, 20, 100, 80], [H, W], r.size), g.boxes.flat(), 1e-6, 'boxes')
+  })
+})
+
+/** torchvision's mobilenet_v3_large (features.*, classifier.*), full tail. */
+class MobileNetV3Classifier extends Module {
+  features = mobilenetV3LargeFeatures(new Rng(5), false)
+  classifier = [new Linear(960, 1280, new Rng(6)), null, null, new Linear(1280, 1000, new Rng(7))]
+}
+
+describe('SSDlite checkpoints', () => {
+  it("a mobilenet_v3_large classifier's features become the backbone (full tail); extra blocks and heads are new", async () => {
+    const cls = new MobileNetV3Classifier()
+    const file = join(dir, 'mobilenet_v3_large.safetensors')
+    await writeSafetensorsFile(file, modelTensors(cls), { format: 'pt' })
+    expect(await isSsdlite(file)).toBe(false)
+    const ck = await openSsdCheckpoint(file)
+    expect(ck.source).toBe('backbone')
+    expect(ck.model.reducedTail).toBe(false)
+    const got = new Map(ck.model.namedParameters())
+    const want = new Map(cls.namedParameters())
+    // C4 (features.13) splits at its expansion conv: block.0 ends features.0, block.1-3 begin features.1
+    const pairs: [string, string][] = [
+      ['features.0.0.weight', 'backbone.features.0.0.0.weight'],
+      ['features.12.block.2.fc1.weight', 'backbone.features.0.12.block.2.fc1.weight'],
+      ['features.13.block.0.1.running_var', 'backbone.features.0.13.1.running_var'],
+      ['features.13.block.1.0.weight', 'backbone.features.1.0.1.0.weight'],
+      ['features.13.block.2.fc2.bias', 'backbone.features.1.0.2.fc2.bias'],
+      ['features.15.block.3.1.weight', 'backbone.features.1.2.block.3.1.weight'],
+      ['features.16.0.weight', 'backbone.features.1.3.0.weight'],
+    ]
+    for (const [from, to] of pairs) expect(Array.from(got.get(to)!.data), to).toEqual(Array.from(want.get(from)!.data))
+    let backbone = 0
+    for (const [n, p] of got) if (n.startsWith('backbone.features.')) backbone += p.data.length
+    const features = [...want].filter(([n]) => n.startsWith('features.')).reduce((a, [, p]) => a + p.data.length, 0)
+    expect(backbone).toBe(features)
+  })
+
+  it('a state dict of neither kind is refused with the file and what to pass', async () => {
+    const file = join(dir, 'other.safetensors')
+    await writeSafetensorsFile(file, [['fc.weight', { dtype: 'F32', shape: [2, 2], data: new Float32Array(4) }]], { format: 'pt' })
+    expect(await isSsdlite(file)).toBe(false)
+    await expect(openSsdCheckpoint(file)).rejects.toThrow(/other\.safetensors is neither an SSDlite state dict .* nor a MobileNetV3-Large classifier/)
+    expect(await isSsdlite('ssdlite320-mobilenet-v3-large')).toBe(true)
+  })
+})
