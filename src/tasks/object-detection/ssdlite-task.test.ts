@@ -83,3 +83,56 @@ describe('SSDlite checkpoints', () => {
     expect(await isSsdlite('ssdlite320-mobilenet-v3-large')).toBe(true)
   })
 })
+
+describe('the ONNX detector keeps each class its best topk_candidates before NMS', () => {
+  it('equals threshold, top-k per class, class-wise NMS and the best detections_per_img on the host', async () => {
+    const { exportInferenceOnnx } = await import('../../export/onnx.js')
+    const { appendDetectionNms } = await import('./onnx.js')
+    const { keepTopkPerClass } = await import('./ssdlite-onnx.js')
+    const { batchedNms } = await import('../../data/boxes.js')
+    const ort = await import('onnxruntime-node')
+    const [A, K, k, keepN] = [200, 3, 4, 20]
+    const rng = new Rng(11)
+    const boxes = new Float32Array(4 * A)
+    for (let a = 0; a < A; a++) {
+      const [x, y, w, h] = [rng.next() * 200, rng.next() * 200, 4 + rng.next() * 8, 4 + rng.next() * 8]
+      boxes.set([x, y, x + w, y + h], 4 * a)
+    }
+    const scores = Float32Array.from({ length: A * K }, () => rng.next())
+    const s = { scoreThresh: 0.05, nmsThresh: 0.3, detectionsPerImg: keepN }
+    class Empty extends Module {}
+    const detector = async (topk: number): Promise<Record<string, { data: unknown }>> => {
+      const bytes = exportInferenceOnnx({
+        model: new Empty(),
+        inputs: { b: { shape: [1, A, 4], dtype: 'float32' }, s: { shape: [1, A, K], dtype: 'float32' } },
+        forward: (i) => ({ anchor_boxes: i['b']!.add(0), anchor_scores: i['s']!.add(0) }),
+        rewrite: (m) => appendDetectionNms(keepTopkPerClass(m, topk), s),
+      })
+      const sess = await ort.InferenceSession.create(bytes)
+      return sess.run({ b: new ort.Tensor('float32', boxes, [1, A, 4]), s: new ort.Tensor('float32', scores, [1, A, K]) })
+    }
+    const host = (topk: number): number[][] => {
+      const cb: number[] = []
+      const cs: number[] = []
+      const cl: number[] = []
+      for (let c = 0; c < K; c++) {
+        const idx = Array.from({ length: A }, (_, a) => a).filter((a) => scores[a * K + c]! > s.scoreThresh).sort((p, q) => scores[q * K + c]! - scores[p * K + c]!).slice(0, topk)
+        for (const a of idx) {
+          cb.push(...boxes.subarray(4 * a, 4 * a + 4))
+          cs.push(scores[a * K + c]!)
+          cl.push(c)
+        }
+      }
+      const keep = Array.from(batchedNms(cb, cs, cl, s.nmsThresh)).slice(0, keepN)
+      return [keep.map((i) => cs[i]!), keep.map((i) => cl[i]!), keep.flatMap((i) => cb.slice(4 * i, 4 * i + 4))]
+    }
+    const [scoresWant, labelsWant, boxesWant] = host(k)
+    // the cut binds: without it more than K x k boxes would survive
+    expect(host(A)[0]!.length).toBe(keepN)
+    expect(scoresWant!.length).toBeLessThanOrEqual(K * k)
+    const r = await detector(k)
+    expect(Array.from(r['scores']!.data as Float32Array)).toEqual(scoresWant)
+    expect(Array.from(r['labels']!.data as BigInt64Array, Number)).toEqual(labelsWant)
+    expect(Array.from(r['boxes']!.data as Float32Array)).toEqual(boxesWant)
+  })
+})
