@@ -66,13 +66,15 @@ interface SsdCheckpoint {
 export async function isSsdlite(model: string): Promise<boolean> {
   if ((SSDLITE_NAMES as readonly string[]).includes(model)) return true
   if (!existsSync(model)) return false
+  let file = model
   if (statSync(model).isDirectory()) {
     const cfg = join(model, 'config.json')
-    if (!existsSync(cfg)) return false
-    return ((await readJsonFile(cfg, 'model config')) as Record<string, unknown>)['finetune_arch'] === SSDLITE_ARCH
+    if (existsSync(cfg)) return ((await readJsonFile(cfg, 'model config')) as Record<string, unknown>)['finetune_arch'] === SSDLITE_ARCH
+    file = join(model, 'model.safetensors')
+    if (!existsSync(file)) return false
   }
-  if (extname(model) !== '.safetensors') return false
-  const f = await openSafetensorsFile(model)
+  if (extname(file) !== '.safetensors') return false
+  const f = await openSafetensorsFile(file)
   try {
     return f.has(TAIL_KEY)
   } finally {

@@ -117,6 +117,7 @@ function settingsFrom(o: Record<string, unknown>, base: FcosSettings): FcosSetti
 }
 
 function transformFrom(o: Record<string, unknown>, base: DetTransform): DetTransform {
+  if (o['imageSize'] !== undefined) throw new ConfigError('CONFIG_IMAGE_SIZE', `--image-size ${String(o['imageSize'])} applies to ssdlite320-mobilenet-v3-large only: FCOS resizes by --min-size / --max-size`, 'pass --min-size and --max-size instead')
   const t = { minSize: num(o['minSize']) ?? base.minSize, maxSize: num(o['maxSize']) ?? base.maxSize }
   if (t.minSize > t.maxSize) throw new ConfigError('CONFIG_IMAGE_SIZE', `--min-size ${t.minSize} is larger than --max-size ${t.maxSize}`, 'the shorter side goes to --min-size unless the longer would pass --max-size: give min <= max')
   return t
