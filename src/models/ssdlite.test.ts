@@ -111,3 +111,26 @@ describe('SSDlite state dict', () => {
     }
   })
 })
+
+describe('hard negative mining', () => {
+  it('takes the 3 x matched highest background losses, ties in index order, none without matches, and matched boxes too when background runs out (as torch)', async () => {
+    // 3 images x 6 default boxes, 2 classes; background logits 0, class-1 logits set each box's loss
+    const A = 6
+    const l1 = [
+      [5, 2, 1, 1, 1, -3], // box 0 matched (class 1): k = 3 -> box 1, then boxes 2 and 3 of the tied 1s
+      [4, 3, 2, 1, 0, -1], // nothing matched: k = 0
+      [0, 0, 2, 1, 3, -2], // boxes 0 and 1 matched: k = 6 > 4 background boxes -> all, and the matched twice
+    ]
+    const fg = [[1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0]]
+    const cls = Float32Array.from(l1.flatMap((r) => r.flatMap((v) => [0, v])))
+    const tc = Float32Array.from(fg.flatMap((r) => r.flatMap((f) => (f ? [0, 1] : [1, 0]))))
+    const ce = (v: number, f: number): number => Math.log(1 + Math.exp(v)) - (f ? v : 0)
+    const L = l1.map((r, b) => r.map((v, a) => ce(v, fg[b]![a]!)))
+    const want = (L[0]![0]! + L[0]![1]! + L[0]![2]! + L[0]![3]!) + 0 + (2 * (L[2]![0]! + L[2]![1]!) + L[2]![2]! + L[2]![3]! + L[2]![4]! + L[2]![5]!)
+    const r = await runGraph((gr) => ssdLoss({ cls_logits: gr.input('c', [3, A, 2]), bbox_regression: gr.input('r', [3, A, 4]) }, { cls: gr.input('tc', [3, A, 2]), reg: gr.input('tr', [3, A, 4]), fg: gr.input('fg', [3, A]), norm: gr.input('n', []) }), {
+      c: hostF32(cls, [3, A, 2]), r: hostF32(new Float32Array(3 * A * 4), [3, A, 4]), tr: hostF32(new Float32Array(3 * A * 4), [3, A, 4]), tc: hostF32(tc, [3, A, 2]), fg: hostF32(Float32Array.from(fg.flat()), [3, A]), n: hostF32(Float32Array.from([3]), []),
+    })
+    expect(r['classification']![0]!).toBeCloseTo(want / 3, 5)
+    expect(r['bbox_regression']![0]!).toBe(0)
+  })
+})

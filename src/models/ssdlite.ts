@@ -358,12 +358,14 @@ export interface SsdTargetTensors {
  * SSD.compute_loss: {bbox_regression: smooth L1 (beta 1, summed) of matched default boxes' codes,
  * classification: cross entropy of the matched boxes plus the 3 x matched (per image) background boxes
  * of highest loss (hard negative mining)}, each over max(1, matched boxes in the batch). The mining
- * ranks each box's loss among its image's, matched boxes last and ties by index, without gradient:
- * a (B, A, A) comparison in the graph (ONNX has no sort with a data-dependent count).
+ * takes each image's k = 3 x matched highest losses, matched boxes last and ties by index (a stable
+ * sort), without gradient. ONNX has no sort with a data-dependent count, so the k-th largest value
+ * is found by bisection (48 halvings of [-2, max + 1] in float32: adjacent values unless it is below
+ * ~1e-13, a background box scored near-perfectly, where a few more such boxes may join), O(48 B A).
  */
 export function ssdLoss(out: Pick<SsdOutputs, 'cls_logits' | 'bbox_regression'>, t: SsdTargetTensors, negToPos: number = SSDLITE_DEFAULTS.negToPos): { bbox_regression: Tensor; classification: Tensor } {
   const g = out.cls_logits.graph
-  const [, A] = out.cls_logits.shape as [number, number, number]
+  const [B] = out.cls_logits.shape as [number, number, number]
   const norm = t.norm.reshape([])
   const d = out.bbox_regression.sub(t.reg).abs()
   const m = d.minimum(1)
@@ -371,12 +373,20 @@ export function ssdLoss(out: Pick<SsdOutputs, 'cls_logits' | 'bbox_regression'>,
   const ce = out.cls_logits.logSoftmax(-1).mul(t.cls).sum(-1).neg()                                   // (B, A)
   // matched boxes rank after every background box (cross entropy >= 0), as torchvision's -inf
   const nl = where(t.fg.gt(0), -1, ce.stopGradient())
-  const vi = nl.unsqueeze(2)                                                                           // (B, A, 1)
-  const vj = nl.unsqueeze(1)                                                                           // (B, 1, A)
-  const idx = g.constant(Float32Array.from({ length: A }, (_, i) => i), [A])
-  const before = idx.reshape([1, 1, A]).lt(idx.reshape([1, A, 1]))                                    // (1, A, A): j < i
-  const rank = vj.gt(vi).or(vj.eq(vi).and(before)).cast('float32').sum(2)                              // (B, A)
-  const neg = rank.lt(t.fg.sum(1, true).mul(negToPos)).cast('float32')
+  const k = t.fg.sum(1, true).mul(negToPos)                                                            // (B, 1)
+  // count(nl >= lo) >= k > count(nl >= hi) throughout, so lo ends at the k-th largest value
+  let lo = g.constant(new Float32Array(B).fill(-2), [B, 1])
+  let hi = nl.max(1, true).add(1)
+  for (let i = 0; i < 48; i++) {
+    const mid = lo.add(hi).mul(0.5)
+    const enough = nl.ge(mid).cast('float32').sum(1, true).ge(k)
+    lo = where(enough, mid, lo)
+    hi = where(enough, hi, mid)
+  }
+  const above = nl.gt(lo).cast('float32')
+  const tie = nl.eq(lo).cast('float32')
+  // ties at the k-th value in index order, as many as the k places left
+  const neg = above.add(tie.mul(above.sum(1, true).add(tie.cumsum(1, { exclusive: true })).lt(k).cast('float32')))
   const classification = ce.mul(t.fg.add(neg)).sum().div(norm)
   return { bbox_regression, classification }
 }
