@@ -136,3 +136,10 @@ describe('the ONNX detector keeps each class its best topk_candidates before NMS
     expect(Array.from(r['boxes']!.data as Float32Array)).toEqual(boxesWant)
   })
 })
+
+describe('--image-size', () => {
+  it('is refused for FCOS with the flags it takes instead', async () => {
+    const { objectDetection } = await import('./task-node.js')
+    await expect(objectDetection.prepare({ model: join(dir, 'fcos.safetensors'), imageSize: 64 } as never, undefined as never)).rejects.toThrow(/--image-size 64 applies to ssdlite320-mobilenet-v3-large only/)
+  })
+})
