@@ -2,7 +2,8 @@
 // bars on dark noise, 64x64, category ids 5 and 9) at --image-size 64 (torchvision's is 320): a
 // torchvision-configured state dict with random weights (91 classes, reduced tail) gets a new class
 // head and trains with its MobileNetV3 features frozen (loss falls); the folder records SSD's
-// transform and has torchvision's keys; predict prints boxes; eval gives COCO mAP; the standalone
+// transform and has torchvision's keys; predict prints boxes; eval gives COCO mAP; the folder saved
+// again loads bit-identical; the standalone
 // ONNX detector (top-k per class and NMS in the file) gives predict's detections; --model
 // ssdlite320-mobilenet-v3-large names a new network; --min-size is refused with the flag to use.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,7 +18,7 @@ import { writeSafetensorsFile } from '../checkpoint/io-node.js'
 import { SSDLite } from '../models/ssdlite.js'
 import { Rng } from '../runtime/rng.js'
 import { loadDetectionImage } from '../tasks/object-detection/data-node.js'
-import { ssdTensors } from '../tasks/object-detection/ssdlite-node.js'
+import { openSsdCheckpoint, ssdTensors } from '../tasks/object-detection/ssdlite-node.js'
 import { objectDetection } from '../tasks/object-detection/task-node.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-cli-ssd-'))
@@ -105,6 +106,14 @@ describe('SSDlite object detection from the command line', () => {
       expect(e.examples).toBe(4)
       const x = await m.export({ format: 'onnx', out: onnx, batchSize: 1, dynamicBatch: false })
       expect(x.inputs).toEqual({ pixel_values: [1, 3, S, S] })
+      // a folder written back loads with every weight and buffer bit-identical, and the same config...
+      await m.export({ format: 'safetensors', out: join(dir, 'again'), batchSize: 1, dynamicBatch: false })
+      const [a, b] = [await openSsdCheckpoint(out), await openSsdCheckpoint(join(dir, 'again'))]
+      const pb = new Map(b.model.namedParameters())
+      for (const [n, p] of a.model.namedParameters()) expect(pb.get(n)!.data, n).toEqual(p.data)
+      // ...the post-processing overrides it was opened with recorded
+      const cfg = (d: string): unknown => JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'))
+      expect(cfg(join(dir, 'again'))).toEqual({ ...(cfg(out) as object), detections_per_img: 5 })
     } finally {
       await m.close()
     }
