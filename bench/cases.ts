@@ -320,7 +320,12 @@ export const cases: Record<string, BenchCase> = {
       freezeBatchNorm(model)
       const x: HostTensor = { data: randn(16 * 3 * 112 * 112, rng), shape: [16, 3, 112, 112], dtype: 'float32' }
       const y: HostTensor = { data: BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 10)), shape: [16], dtype: 'int64' }
-      return importedVsNative(ctx, model, (m, i) => (m as typeof model).logits(i['x']!), { x }, y, (bytes) => new ImportedImageModel(importOnnx(bytes)))
+      return importedVsNative(ctx, model, (m, i) => (m as typeof model).logits(i['x']!), { x }, y, (bytes) => {
+        // the native side runs BatchNorm in inference form; the import must compute the same function
+        const onnx = importOnnx(bytes)
+        onnx.trainBatchNorm = false
+        return new ImportedImageModel(onnx)
+      })
     },
   },
   'onnx-bert': {
