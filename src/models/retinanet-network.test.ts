@@ -2,7 +2,7 @@
 // retinanet_resnet50_fpn graph (scripts/gen_retinanet_goldens.py -> test/golden/detection/retinanet.json):
 // weights and images from the deterministic formula on both sides, 2 x 3 x 128 x 128 images, 3
 // classes, float64 reference. Tolerances: head outputs (300 sampled entries of each, plus max |v| and
-// L2 norm) 1e-4 relative to the largest |v|; loss terms 1e-4 relative; gradients of the summed loss
+// L2 norm) 1e-4 relative to the largest |v|; the normalised batch 1e-6; loss terms 1e-4 relative; gradients of the summed loss
 // 1e-3 relative to the gradient's largest |entry| (float32 through 50 conv layers).
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -23,6 +23,7 @@ interface Golden {
   param_count: number
   param_count_coco: number
   weight_checks: Record<string, number[]>
+  normalised: Sampled
   levels: number[]
   head: Record<'cls_logits' | 'bbox_regression', Sampled>
   targets: { boxes: number[][]; labels: number[] }[]
@@ -59,6 +60,7 @@ describe('RetinaNet ResNet-50 FPN matches torchvision', () => {
     const mean = [0.485, 0.456, 0.406]
     const std = [0.229, 0.224, 0.225]
     const x = raw.map((v, i) => (v - mean[Math.floor(i / (S * S)) % 3]!) / std[Math.floor(i / (S * S)) % 3]!)
+    expectSampled(x, g.normalised, 1e-6, 'normalised batch')
 
     const levels = retinanetLevels(S, S)
     expect(retinanetLevelCounts(levels).map((n) => n / 9)).toEqual(g.levels)

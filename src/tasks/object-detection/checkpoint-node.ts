@@ -110,6 +110,7 @@ export async function openDetCheckpoint(path: string, o: OpenOpts = {}): Promise
       const id2 = (cfg['id2label'] ?? {}) as Record<string, string>
       const labels = Object.keys(id2).sort((x, y) => Number(x) - Number(y)).map((k) => id2[k]!)
       const arch = a as DetectionArch
+      if (o.arch && o.arch !== arch) throw new ConfigError('MODEL_ARCH_MISMATCH', `${cfgPath}: the folder holds a ${arch}, not ${o.arch}`, `leave --arch out, or pass --arch ${arch}`)
       const model = build(arch, labels.length, o.seed, cfgPath)
       const f = await openSafetensorsFile(join(dir, 'model.safetensors'))
       let report: LoadReport
