@@ -190,28 +190,31 @@ export function retinanetMatch(anchors: Float32Array, boxes: ArrayLike<number>, 
   const M = boxes.length / 4
   const matches = new Int32Array(A).fill(BELOW_LOW_THRESHOLD)
   if (M === 0) return matches
-  const iou = new Float64Array(M * A)
+  // box_iou's arithmetic, so that the second pass recomputes bit-identical values (no M x A matrix kept)
+  const iou = (m: number, a: number): number => {
+    const [x1, y1, x2, y2] = [boxes[4 * m]!, boxes[4 * m + 1]!, boxes[4 * m + 2]!, boxes[4 * m + 3]!]
+    const [ax1, ay1, ax2, ay2] = [anchors[4 * a]!, anchors[4 * a + 1]!, anchors[4 * a + 2]!, anchors[4 * a + 3]!]
+    const inter = Math.max(Math.min(x2, ax2) - Math.max(x1, ax1), 0) * Math.max(Math.min(y2, ay2) - Math.max(y1, ay1), 0)
+    return inter / ((x2 - x1) * (y2 - y1) + (ax2 - ax1) * (ay2 - ay1) - inter)
+  }
   const highest = new Float64Array(M).fill(-Infinity)
+  const bestVal = new Float64Array(A).fill(-Infinity)
   const best = new Int32Array(A)
   for (let m = 0; m < M; m++) {
-    const [x1, y1, x2, y2] = [boxes[4 * m]!, boxes[4 * m + 1]!, boxes[4 * m + 2]!, boxes[4 * m + 3]!]
-    const area1 = (x2 - x1) * (y2 - y1)
     for (let a = 0; a < A; a++) {
-      const [ax1, ay1, ax2, ay2] = [anchors[4 * a]!, anchors[4 * a + 1]!, anchors[4 * a + 2]!, anchors[4 * a + 3]!]
-      const inter = Math.max(Math.min(x2, ax2) - Math.max(x1, ax1), 0) * Math.max(Math.min(y2, ay2) - Math.max(y1, ay1), 0)
-      const v = inter / (area1 + (ax2 - ax1) * (ay2 - ay1) - inter)
-      iou[m * A + a] = v
+      const v = iou(m, a)
       if (v > highest[m]!) highest[m] = v
+      if (v > bestVal[a]!) { // strictly greater: the first box wins ties, as torch's max
+        bestVal[a] = v
+        best[a] = m
+      }
     }
   }
   for (let a = 0; a < A; a++) {
-    let bm = 0
-    for (let m = 1; m < M; m++) if (iou[m * A + a]! > iou[bm * A + a]!) bm = m
-    best[a] = bm
-    const v = iou[bm * A + a]!
-    matches[a] = v < bg ? BELOW_LOW_THRESHOLD : v < fg ? BETWEEN_THRESHOLDS : bm
+    const v = bestVal[a]!
+    matches[a] = v < bg ? BELOW_LOW_THRESHOLD : v < fg ? BETWEEN_THRESHOLDS : best[a]!
   }
-  for (let m = 0; m < M; m++) for (let a = 0; a < A; a++) if (iou[m * A + a] === highest[m]) matches[a] = best[a]!
+  for (let m = 0; m < M; m++) for (let a = 0; a < A; a++) if (iou(m, a) === highest[m]) matches[a] = best[a]!
   return matches
 }
 
