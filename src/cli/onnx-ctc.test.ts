@@ -1,0 +1,207 @@
+// Speech recognition from an imported ONNX graph (--task speech-recognition --model FILE.onnx |
+// FOLDER): a tiny random torchaudio wav2vec2 with a CTC head, exported by torch.onnx.export and laid
+// out as Transformers.js lays out Wav2Vec2ForCTC (test/fixtures/onnx-torch/wav2vec2-ctc, made by
+// scripts/gen_torch_onnx_fixtures.py). Untrained: torch's logits (golden) and onnxruntime's on the
+// original file; frames per clip by config.json's convolutions and by tracing a bare file; training
+// lowers the CTC loss on four clips of the synthetic sentence corpus; the trained folder reopens for
+// eval, predict and export (onnxruntime = predict); LoRA writes an adapter and leaves the base; a new
+// vocabulary gets a new head on the final MatMul's input; the errors name file, tensor and value.
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as ort from 'onnxruntime-node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from '../../test/cli.js'
+import { tinyAudioOnnx } from '../../test/audio-onnx-fixtures.js'
+import { runGraph } from '../../test/graph-run.js'
+import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
+import { loadAudioFile } from '../data/audio-decode-node.js'
+import { encodeWav } from '../data/audio-wav.js'
+import { readSpeechCorpus } from '../data/speech-corpus-node.js'
+import { openOnnxCtc } from '../models/onnx-ctc-node.js'
+import { frameCount } from '../models/wav2vec2.js'
+import { normalizeClip } from '../train/speech.js'
+import { evaluateModel, exportModel, FinetuneError, inspectModel, predict, taskDefaults, train } from '../index.js'
+
+const FIXTURE = join(import.meta.dirname, '../../test/fixtures/onnx-torch/wav2vec2-ctc')
+const GRAPH = join(FIXTURE, 'onnx', 'model.onnx')
+const golden = JSON.parse(readFileSync(join(FIXTURE, 'golden.json'), 'utf8')) as { shape: [number, number]; logits_shape: number[]; logits: number[] }
+const config = JSON.parse(readFileSync(join(FIXTURE, 'config.json'), 'utf8')) as { conv_kernel: number[]; conv_stride: number[] }
+const dir = mkdtempSync(join(tmpdir(), 'ft-onnx-ctc-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const TASK = 'speech-recognition'
+const quiet = { threads: 1 }
+const data = join(dir, 'data')
+const tjs = join(dir, 'tjs')
+const bare = join(dir, 'bare.onnx')
+const files: string[] = []
+const base = () => ({ ...taskDefaults(TASK), task: TASK, data: join(data, 'train.jsonl'), validationSplit: 0, batchSize: 4, lr: 3e-3, schedule: 'constant' as const, ...quiet })
+const losses = (d: string): number[] => readFileSync(join(d, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss?: number }).filter((e) => e.type === 'step').map((e) => e.loss!)
+
+const errorOf = async (p: Promise<unknown>): Promise<FinetuneError> => {
+  const e = await p.then(() => null, (x: unknown) => x)
+  expect(e).toBeInstanceOf(FinetuneError)
+  return e as FinetuneError
+}
+
+/** Each file through `graph` in plain onnxruntime, one clip at a time (normalised as Wav2Vec2FeatureExtractor does when `normalize`): frames x vocabulary. */
+async function ortLogits(graph: string, paths: string[], o: { normalize: boolean; length?: number }): Promise<number[][][]> {
+  const sess = await ort.InferenceSession.create(graph)
+  const out: number[][][] = []
+  try {
+    for (const p of paths) {
+      const raw = await loadAudioFile(p, 16000)
+      const clip = o.normalize ? normalizeClip(raw) : raw
+      const x = new Float32Array(o.length ?? clip.length)
+      x.set(clip.subarray(0, x.length))
+      const y = (await sess.run({ [sess.inputNames[0]!]: new ort.Tensor('float32', x, [1, x.length]) }))[sess.outputNames[0]!]!
+      const [, T, V] = y.dims as number[]
+      out.push(Array.from({ length: T! }, (_, t) => Array.from((y.data as Float32Array).subarray(t * V!, (t + 1) * V!))))
+    }
+  } finally {
+    await sess.release()
+  }
+  return out
+}
+
+function expectClose(a: number[][][], b: number[][][], tol: number): void {
+  expect(a.map((x) => x.length)).toEqual(b.map((x) => x.length))
+  let worst = 0
+  a.forEach((clip, i) => clip.forEach((row, t) => row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i]![t]![j]!) / Math.max(1, Math.abs(b[i]![t]![j]!)))))))
+  expect(worst).toBeLessThanOrEqual(tol)
+}
+
+beforeAll(async () => {
+  // the Transformers.js folder, with a quantized graph beside the float one (which must be preferred)
+  cpSync(FIXTURE, tjs, { recursive: true })
+  rmSync(join(tjs, 'golden.json'))
+  writeFileSync(join(tjs, 'onnx', 'model_quantized.onnx'), 'not a graph')
+  copyFileSync(GRAPH, bare)
+  const corpus = await readSpeechCorpus()
+  const short = [...corpus.sentences].sort((a, b) => a.samples.length - b.samples.length).slice(0, 4)
+  mkdirSync(join(data, 'clips'), { recursive: true })
+  const rows = short.map((s, i) => {
+    const path = `clips/${i}.wav`
+    writeFileSync(join(data, path), encodeWav(s.samples, corpus.sampleRate))
+    files.push(join(data, path))
+    return { path, transcript: s.transcript }
+  })
+  writeFileSync(join(data, 'train.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n')
+  writeFileSync(join(data, 'test.csv'), `path,text\n${rows.map((r) => `${r.path},${r.transcript}`).join('\n')}\n`)
+}, 30_000)
+
+describe('an untrained import', () => {
+  it("computes torch's logits (1e-4); frames per clip follow config.json's convolutions, and tracing finds the same rule for a bare file", async () => {
+    const ck = await openOnnxCtc(tjs)
+    expect(ck.file).toBe(join(tjs, 'onnx', 'model.onnx'))
+    expect(ck.vocab.size).toBe(31)
+    expect(ck.model.outputLayout).toBe('batch-first')
+    const [B, N] = golden.shape
+    const x = new Float32Array(B * N)
+    for (let b = 0; b < B; b++) for (let n = 0; n < N; n++) x[b * N + n] = 0.5 * Math.sin(0.013 * (b + 1) * (n + 1)) + 0.1 * Math.cos(0.0007 * n)
+    const y = (await runGraph((g) => ({ y: ck.model.logits(g.input('x', [B, N])) }), { x: { data: x, shape: [B, N], dtype: 'float32' } }))['y']!
+    expect(y.length).toBe(golden.logits.length)
+    let worst = 0
+    y.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - golden.logits[i]!))))
+    expect(worst).toBeLessThan(1e-4)
+    const lengths = [400, 744, 745, 1064, 1065, 4000, 9656, 16001]
+    expect(ck.model.frameRule).toMatchObject({ kind: 'conv', receptive: 745, stride: 320 })
+    expect(lengths.map((n) => ck.model.frames(n))).toEqual(lengths.map((n) => frameCount(config, n)))
+    const traced = await openOnnxCtc(bare, { vocab: join(FIXTURE, 'vocab.json') })
+    expect(traced.model.frameRule).toMatchObject({ kind: 'conv', receptive: 745, stride: 320, why: expect.stringMatching(/^traced/) })
+    expect(traced.preprocessor).toMatchObject({ sampling_rate: 16000, do_normalize: false })
+  })
+
+  it('predict is the original file in plain onnxruntime (normalised as preprocessor_config.json says), with transcripts', async () => {
+    const p = await predict(tjs, files.slice(0, 2), { task: TASK, ...quiet })
+    expect(p.map((r) => typeof r.text)).toEqual(['string', 'string'])
+    expectClose(p.map((r) => r.logits as number[][]), await ortLogits(GRAPH, files.slice(0, 2), { normalize: true }), 1e-4)
+  })
+})
+
+describe('training an imported graph', () => {
+  const full = join(dir, 'full')
+
+  it("full: the graph's own logits train with CTC and the loss falls; eval, predict --json and export (onnxruntime = predict) on the folder", async () => {
+    const log: string[] = []
+    await train({ ...base(), model: tjs, out: full, maxSteps: 8, log: (l: string) => log.push(l) } as never)
+    expect(log.join('\n')).toMatch(/head: the graph's own logits \(vocabulary of 31 from .*vocab\.json\)/)
+    expect(log.join('\n')).toMatch(/frames per clip: config\.json's conv_kernel and conv_stride/)
+    const l = losses(full)
+    expect(l).toHaveLength(8)
+    expect(l.at(-1)!).toBeLessThan(0.8 * l[0]!)
+    const cfg = JSON.parse(readFileSync(join(full, 'config.json'), 'utf8'))
+    expect(cfg).toMatchObject({ finetune_task: TASK, finetune_source: 'onnx', model_type: 'onnx', vocab_size: 31, pad_token_id: 0, onnx_features: null, onnx_ctc_frames: { receptive: 745, stride: 320 } })
+    expect(JSON.parse(readFileSync(join(full, 'preprocessor_config.json'), 'utf8'))).toMatchObject({ sampling_rate: 16000, do_normalize: true })
+    const ev = await evaluateModel(full, join(data, 'test.csv'), quiet)
+    for (const k of ['wer', 'cer', 'eval_loss']) expect(Number.isFinite(ev.metrics[k]), k).toBe(true)
+    const r = await runCli(['predict', '--model', full, '--json', '--threads', '1', files[0]!])
+    expect(r.code, r.stderr).toBe(0)
+    const rec = JSON.parse(r.stdout.trim().split('\n')[0]!) as { path: string; text: string; logits: number[][] }
+    expect(rec.path).toBe(files[0])
+    expect(rec.logits[0]).toHaveLength(31)
+    const samples = (await loadAudioFile(files[0]!, 16000)).length
+    const file = join(dir, 'full.onnx')
+    const x = await exportModel(full, { format: 'onnx', out: file, batchSize: 1, seconds: samples / 16000 } as never)
+    expect(x.inputs).toEqual({ input_values: [1, samples] })
+    expectClose([rec.logits], await ortLogits(file, files.slice(0, 1), { normalize: false }), 1e-4)
+  })
+
+  it('--method lora writes an adapter and leaves the graph\'s weights as they were', async () => {
+    const o = join(dir, 'lora')
+    await train({ ...base(), model: tjs, out: o, maxSteps: 2, method: 'lora', loraR: 2, loraAlpha: 4 } as never)
+    const ac = JSON.parse(readFileSync(join(o, 'adapter_config.json'), 'utf8'))
+    expect(ac).toMatchObject({ peft_type: 'LORA', r: 2 })
+    expect(ac.target_modules.length).toBeGreaterThan(0)
+    const ad = await openSafetensorsFile(join(o, 'adapter_model.safetensors'))
+    expect(ad.keys().some((k) => /lora_B/.test(k))).toBe(true)
+    await ad.close()
+    const st = await openSafetensorsFile(join(o, 'model.safetensors'))
+    const graph = (await openOnnxCtc(tjs)).model.graph
+    for (const [n, p] of graph._params) expect(Buffer.from((await st.readAsFloat32(n)).buffer).equals(Buffer.from(p.data.buffer)), n).toBe(true)
+    await st.close()
+    const p = await predict(o, files.slice(0, 1), quiet)
+    expect(p[0]!.logits).toBeDefined()
+  })
+
+  it('--new-vocab on a bare .onnx: a new CTC head on the input of the final MatMul, trained head-only (--method frozen)', async () => {
+    const o = join(dir, 'new-vocab')
+    const log: string[] = []
+    await train({ ...base(), model: bare, newVocab: true, method: 'frozen', out: o, maxSteps: 4, lr: 1e-2, log: (l: string) => log.push(l) } as never)
+    expect(log.join('\n')).toMatch(/features: \S+ \(the input of the final classifier MatMul "[^"]+", batch-first\), 32 wide; new CTC head finetune_head: 32 -> \d+/)
+    const l = losses(o)
+    expect(l.at(-1)!).toBeLessThan(l[0]!)
+    const vocab = JSON.parse(readFileSync(join(o, 'vocab.json'), 'utf8')) as Record<string, number>
+    expect(vocab['<pad>']).toBe(0)
+    const st = await openSafetensorsFile(join(o, 'model.safetensors'))
+    expect(st.info('finetune_head.weight').shape).toEqual([Object.keys(vocab).length, 32])
+    for (const [n, p] of (await openOnnxCtc(bare, { vocab: join(FIXTURE, 'vocab.json') })).model.graph._params) expect(Buffer.from((await st.readAsFloat32(n)).buffer).equals(Buffer.from(p.data.buffer)), n).toBe(true)
+    await st.close()
+    const info = (await inspectModel(o)).json
+    expect(info).toMatchObject({ task: TASK, source: 'onnx', head: ['finetune_head'], frame_rule: { receptive: 745, stride: 320 } })
+  })
+})
+
+describe('errors', () => {
+  it('name the file, the tensor and the value, and say what to do', async () => {
+    const noVocab = await errorOf(train({ ...base(), model: bare, out: join(dir, 'e1'), maxSteps: 1 } as never))
+    expect(noVocab.code).toBe('MODEL_NO_VOCAB')
+    expect(noVocab.message).toMatch(/bare\.onnx: which characters are its 31 outputs\?/)
+    expect(noVocab.hint).toMatch(/--vocab vocab\.json .* or --new-vocab/)
+    const small = join(dir, 'small-vocab.json')
+    writeFileSync(small, JSON.stringify({ '<pad>': 0, '|': 1, a: 2 }))
+    const size = await errorOf(predict(bare, files.slice(0, 1), { task: TASK, vocab: small, ...quiet } as never))
+    expect(size.code).toBe('MODEL_VOCAB_SIZE')
+    expect(size.message).toMatch(/small-vocab\.json has 3 entries but the output "logits" of .*bare\.onnx has 31 per frame/)
+    expect(size.hint).toMatch(/--features NAME/)
+    const classifier = join(dir, 'classifier.onnx')
+    writeFileSync(classifier, tinyAudioOnnx())
+    const shape = await errorOf(predict(classifier, files.slice(0, 1), { task: TASK, vocab: small, ...quiet } as never))
+    expect(shape.code).toBe('ONNX_CTC_OUTPUT')
+    expect(shape.message).toMatch(/classifier\.onnx: output "\w+" has shape \[2, 3\] for 2 clips/)
+    const missing = await errorOf(predict(join(dir, 'nope.onnx'), files.slice(0, 1), { task: TASK, ...quiet }))
+    expect(missing.message).toMatch(/nope\.onnx/)
+    const unknown = await errorOf(train({ ...base(), model: tjs, out: join(dir, 'e2'), features: 'hidden', maxSteps: 1 } as never))
+    expect(unknown.code).toBe('ONNX_FEATURES_UNKNOWN')
+  })
+})
