@@ -3,7 +3,7 @@
 // out as Transformers.js lays out Wav2Vec2ForCTC (test/fixtures/onnx-torch/wav2vec2-ctc, made by
 // scripts/gen_torch_onnx_fixtures.py). Untrained: torch's logits (golden) and onnxruntime's on the
 // original file; frames per clip by config.json's convolutions and by tracing a bare file; training
-// lowers the CTC loss on four clips of the synthetic sentence corpus; the trained folder reopens for
+// lowers the CTC loss on two clips of the synthetic sentence corpus; the trained folder reopens for
 // eval, predict and export (onnxruntime = predict); LoRA writes an adapter and leaves the base; a new
 // vocabulary gets a new head on the final MatMul's input; the errors name file, tensor and value.
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from '../../test/cli.js'
 import { tinyAudioOnnx } from '../../test/audio-onnx-fixtures.js'
 import { runGraph } from '../../test/graph-run.js'
 import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
@@ -22,6 +21,8 @@ import { openOnnxCtc } from '../models/onnx-ctc-node.js'
 import { frameCount } from '../models/wav2vec2.js'
 import { normalizeClip } from '../train/speech.js'
 import { evaluateModel, exportModel, FinetuneError, inspectModel, predict, taskDefaults, train } from '../index.js'
+import { parseFlags } from './flags.js'
+import { predict as predictCommand } from './predict.js'
 
 const FIXTURE = join(import.meta.dirname, '../../test/fixtures/onnx-torch/wav2vec2-ctc')
 const GRAPH = join(FIXTURE, 'onnx', 'model.onnx')
@@ -35,8 +36,16 @@ const data = join(dir, 'data')
 const tjs = join(dir, 'tjs')
 const bare = join(dir, 'bare.onnx')
 const files: string[] = []
-const base = () => ({ ...taskDefaults(TASK), task: TASK, data: join(data, 'train.jsonl'), validationSplit: 0, batchSize: 4, lr: 3e-3, schedule: 'constant' as const, ...quiet })
+const base = () => ({ ...taskDefaults(TASK), task: TASK, data: join(data, 'train.jsonl'), validationSplit: 0, batchSize: 2, lr: 3e-3, schedule: 'constant' as const, ...quiet })
 const losses = (d: string): number[] => readFileSync(join(d, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss?: number }).filter((e) => e.type === 'step').map((e) => e.loss!)
+
+/** `finetune predict ARGS` in this process (the flags parsed as the CLI parses them): its stdout lines. */
+async function predictCli(args: string[]): Promise<string[]> {
+  const { flags, positional, given } = parseFlags(predictCommand.specFor!(args), args)
+  const out: string[] = []
+  await predictCommand.run(flags as never, positional, { out: (t) => out.push(t), err: () => {} }, given)
+  return out
+}
 
 const errorOf = async (p: Promise<unknown>): Promise<FinetuneError> => {
   const e = await p.then(() => null, (x: unknown) => x)
@@ -78,7 +87,7 @@ beforeAll(async () => {
   writeFileSync(join(tjs, 'onnx', 'model_quantized.onnx'), 'not a graph')
   copyFileSync(GRAPH, bare)
   const corpus = await readSpeechCorpus()
-  const short = [...corpus.sentences].sort((a, b) => a.samples.length - b.samples.length).slice(0, 4)
+  const short = [...corpus.sentences].sort((a, b) => a.samples.length - b.samples.length).slice(0, 2)
   mkdirSync(join(data, 'clips'), { recursive: true })
   const rows = short.map((s, i) => {
     const path = `clips/${i}.wav`
@@ -113,9 +122,14 @@ describe('an untrained import', () => {
   })
 
   it('predict is the original file in plain onnxruntime (normalised as preprocessor_config.json says), with transcripts', async () => {
-    const p = await predict(tjs, files.slice(0, 2), { task: TASK, ...quiet })
+    const p = await predict(tjs, files, { task: TASK, ...quiet })
     expect(p.map((r) => typeof r.text)).toEqual(['string', 'string'])
-    expectClose(p.map((r) => r.logits as number[][]), await ortLogits(GRAPH, files.slice(0, 2), { normalize: true }), 1e-4)
+    expectClose(p.map((r) => r.logits as number[][]), await ortLogits(GRAPH, files, { normalize: true }), 1e-4)
+    // a bare file: the vocabulary and the normalisation from flags
+    const lines = await predictCli(['--task', TASK, '--model', bare, '--vocab', join(FIXTURE, 'vocab.json'), '--do-normalize', 'true', '--threads', '1', '--json', files[0]!])
+    const rec = JSON.parse(lines[0]!) as { path: string; text: string; logits: number[][] }
+    expect(rec.path).toBe(files[0])
+    expectClose([rec.logits], await ortLogits(GRAPH, files.slice(0, 1), { normalize: true }), 1e-4)
   })
 })
 
@@ -135,21 +149,19 @@ describe('training an imported graph', () => {
     expect(JSON.parse(readFileSync(join(full, 'preprocessor_config.json'), 'utf8'))).toMatchObject({ sampling_rate: 16000, do_normalize: true })
     const ev = await evaluateModel(full, join(data, 'test.csv'), quiet)
     for (const k of ['wer', 'cer', 'eval_loss']) expect(Number.isFinite(ev.metrics[k]), k).toBe(true)
-    const r = await runCli(['predict', '--model', full, '--json', '--threads', '1', files[0]!])
-    expect(r.code, r.stderr).toBe(0)
-    const rec = JSON.parse(r.stdout.trim().split('\n')[0]!) as { path: string; text: string; logits: number[][] }
-    expect(rec.path).toBe(files[0])
-    expect(rec.logits[0]).toHaveLength(31)
+    const [rec] = (await predict(full, files.slice(0, 1), quiet)) as unknown as { path: string; text: string; logits: number[][] }[]
+    expect(rec!.path).toBe(files[0])
+    expect(rec!.logits[0]).toHaveLength(31)
     const samples = (await loadAudioFile(files[0]!, 16000)).length
     const file = join(dir, 'full.onnx')
     const x = await exportModel(full, { format: 'onnx', out: file, batchSize: 1, seconds: samples / 16000 } as never)
     expect(x.inputs).toEqual({ input_values: [1, samples] })
-    expectClose([rec.logits], await ortLogits(file, files.slice(0, 1), { normalize: false }), 1e-4)
+    expectClose([rec!.logits], await ortLogits(file, files.slice(0, 1), { normalize: false }), 1e-4)
   })
 
   it('--method lora writes an adapter and leaves the graph\'s weights as they were', async () => {
     const o = join(dir, 'lora')
-    await train({ ...base(), model: tjs, out: o, maxSteps: 2, method: 'lora', loraR: 2, loraAlpha: 4 } as never)
+    await train({ ...base(), model: tjs, out: o, maxSteps: 1, method: 'lora', loraR: 2, loraAlpha: 4 } as never)
     const ac = JSON.parse(readFileSync(join(o, 'adapter_config.json'), 'utf8'))
     expect(ac).toMatchObject({ peft_type: 'LORA', r: 2 })
     expect(ac.target_modules.length).toBeGreaterThan(0)
