@@ -4,7 +4,8 @@
 // scripts/gen_torch_onnx_fixtures.py). Untrained: torch's logits (golden) and onnxruntime's on the
 // original file; frames per clip by config.json's convolutions and by tracing a bare file; training
 // lowers the CTC loss on two clips of the synthetic sentence corpus; the trained folder reopens for
-// eval, predict and export (onnxruntime = predict); LoRA writes an adapter and leaves the base; a new
+// eval, predict and export (onnxruntime = predict); LoRA writes an adapter and leaves the base;
+// layer groups for gradual unfreezing; a new
 // vocabulary gets a new head on the final MatMul's input; the errors name file, tensor and value.
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,6 +20,7 @@ import { encodeWav } from '../data/audio-wav.js'
 import { readSpeechCorpus } from '../data/speech-corpus-node.js'
 import { openOnnxCtc } from '../models/onnx-ctc-node.js'
 import { frameCount } from '../models/wav2vec2.js'
+import { layerGroups } from '../methods/index.js'
 import { normalizeClip } from '../train/speech.js'
 import { evaluateModel, exportModel, FinetuneError, inspectModel, predict, taskDefaults, train } from '../index.js'
 import { parseFlags } from './flags.js'
@@ -174,6 +176,15 @@ describe('training an imported graph', () => {
     await st.close()
     const p = await predict(o, files.slice(0, 1), quiet)
     expect(p[0]!.logits).toBeDefined()
+  })
+
+  it('layer groups (--unfreeze gradual, --lr-mult) follow the module scope of weights torch.onnx.export renamed', async () => {
+    const m = (await openOnnxCtc(tjs)).model
+    expect(m.blockOf('onnx::MatMul_381')).toBe('m.encoder.transformer.layers.0')
+    const groups = layerGroups(m, m.headPrefixes)
+    expect(groups.map((g) => g.name)).toEqual(['embeddings', ...[0, 1, 2, 3].map((i) => `m.feature_extractor.conv_layers.${i}`), 'm.encoder.transformer.layers.0', 'm.encoder.transformer.layers.1', 'head'])
+    expect(groups[5]!.params).toEqual(expect.arrayContaining(['onnx::MatMul_381', 'm.encoder.transformer.layers.0.attention.q_proj.bias']))
+    expect(groups.at(-1)!.params).toEqual(expect.arrayContaining(['m.aux.bias']))
   })
 
   it('--new-vocab on a bare .onnx: a new CTC head on the input of the final MatMul, trained head-only (--method frozen)', async () => {

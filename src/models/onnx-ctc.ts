@@ -160,6 +160,30 @@ export class ImportedCtcModel extends ImportedAudioModel {
     return { kind: 'traced', receptive: 1, stride: 1, why: `${hint ? `config.json's convolutions and ` : ''}no convolution rule fit the traced lengths: each clip length is traced` }
   }
 
+  #scopes: Map<string, string> | null = null
+  /**
+   * Layer groups (gradual unfreezing, per-group learning rates): a weight named by its module path
+   * groups by it; one torch.onnx.export renamed (`onnx::MatMul_381`, folded constants) by the module
+   * scope of the first node that reads it (`/m/encoder/transformer/layers.0/attention/q_proj/MatMul`).
+   */
+  override blockOf(name: string): string | null {
+    const numbered = (path: string): string | null => {
+      const parts = path.split('.')
+      for (let i = 0; i < parts.length - 1; i++) if (/^\d+$/.test(parts[i]!) || /_\d+$/.test(parts[i]!)) return parts.slice(0, i + 1).join('.')
+      return null
+    }
+    if (!name.startsWith('onnx::') && !name.startsWith('/')) return numbered(name) ?? super.blockOf(name)
+    if (!this.#scopes) {
+      this.#scopes = new Map()
+      for (const n of this.graph._graph.node) {
+        const scope = n.name?.startsWith('/') ? n.name.split('/').filter(Boolean).slice(0, -1).join('.') : ''
+        if (scope) for (const i of n.input) if (this.graph._params.has(i) && !this.#scopes.has(i)) this.#scopes.set(i, scope)
+      }
+    }
+    const scope = this.#scopes.get(name)
+    return (scope && numbered(`${scope}.x`)) || super.blockOf(name)
+  }
+
   /** Frames of a clip of `samples` samples (see the file comment). */
   frames(samples: number): number {
     const r = this.frameRule
