@@ -7,6 +7,10 @@
  * zero mean and unit variance over its own samples (variance + 1e-7) when `do_normalize`, then
  * padded with `padding_value`. Every batch of a split has the split's longest clip as its length,
  * so one compiled graph serves it.
+ *
+ * Head-only training (`frozen`) of a model that splits into frame features and a head
+ * (FrameFeatureModel: imported ONNX graphs) computes every clip's features once, at its split's
+ * length, and trains the head on them; models without the split train with their backbone frozen.
  */
 import { DataError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
@@ -66,6 +70,16 @@ export interface CtcSpeechModel extends Module {
   loss(logits: Tensor, labels: Tensor, labelLengths: Tensor, frameLengths: Tensor): Tensor
 }
 
+/** A CTC model whose logits are a head on frame features (B, T, F): its features can be cached. */
+export interface FrameFeatureModel {
+  frameFeatures(inputValues: Tensor): Tensor
+  frameHead(features: Tensor): Tensor
+  readonly featureSize: number
+  readonly headPrefixes: readonly string[]
+}
+
+const splitsFeatures = (m: object): m is FrameFeatureModel => typeof (m as Partial<FrameFeatureModel>).frameFeatures === 'function' && (m as FrameFeatureModel).headPrefixes.length > 0
+
 export interface SpeechJobConfig {
   model: CtcSpeechModel
   vocab: CtcVocab
@@ -79,6 +93,8 @@ export interface SpeechJobConfig {
   optimizer: OptimizerConfig
   clipNorm?: number
   accumulation?: number
+  /** Only the head trains: a FrameFeatureModel's features are computed once per clip. */
+  frozen?: boolean
 }
 
 interface Batch {
@@ -93,6 +109,8 @@ export class SpeechTaskRunner {
   readonly session: TrainSession
   readonly c: SpeechJobConfig
   #labels = new Map<Utterance, number[]>()
+  /** Cached frame features per clip (frozen), with the padded length they were computed at. */
+  #features = new Map<Utterance, { n: number; f: Float32Array }>()
 
   constructor(c: SpeechJobConfig) {
     this.c = c
@@ -105,7 +123,7 @@ export class SpeechTaskRunner {
       ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}),
       model: m,
       forward: (i, g) => {
-        const logits = m.logits(i['input_values']!, i['frame_mask'] ?? null, g.training ? (i['time_mask'] ?? null) : null, i['input_lengths'] ?? null)
+        const logits = i['features'] ? (m as unknown as FrameFeatureModel).frameHead(i['features']) : m.logits(i['input_values']!, i['frame_mask'] ?? null, g.training ? (i['time_mask'] ?? null) : null, i['input_lengths'] ?? null)
         const loss: Tensor | undefined = i['labels'] ? m.loss(logits, i['labels'], i['label_lengths']!, i['frame_lengths']!) : undefined
         return { ...(loss ? { loss } : {}), ...(g.training ? {} : { outputs: { logits } }) }
       },
@@ -173,10 +191,48 @@ export class SpeechTaskRunner {
     }
   }
 
+  /** Whether training reads cached features (frozen head-only training of a FrameFeatureModel). */
+  get cachesFeatures(): boolean {
+    return this.c.frozen === true && splitsFeatures(this.c.model)
+  }
+
+  /** Computes and caches the frame features of `us` padded to their longest clip. */
+  async cacheFeatures(us: readonly Utterance[]): Promise<void> {
+    const c = this.c
+    const m = c.model as unknown as FrameFeatureModel & CtcSpeechModel
+    const N = SpeechTaskRunner.lengthOf(us)
+    const T = m.frames(N)
+    const F = m.featureSize
+    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { f: m.frameFeatures(i['input_values']!) } }) })
+    const bs = c.evalBatchSize ?? c.batchSize
+    for (let s = 0; s < us.length; s += bs) {
+      const part = us.slice(s, s + bs)
+      const b = this.batch(part, N, false)
+      const f = (await fs.evaluate({ input_values: b.feeds['input_values']! })).outputs['f']!.data as Float32Array // (B, T, F)
+      part.forEach((u, k) => this.#features.set(u, { n: N, f: f.slice(k * T * F, (k + 1) * T * F) }))
+    }
+  }
+
+  /** `b`'s feeds with its clips' cached features in place of the audio, where all are cached at `N`. */
+  #withFeatures(b: Batch, us: readonly Utterance[], N: number): Record<string, HostTensor> {
+    const cached = us.map((u) => this.#features.get(u))
+    if (!this.cachesFeatures || cached.some((x) => !x || x.n !== N)) return b.feeds
+    const T = this.c.model.frames(N)
+    const F = (this.c.model as unknown as FrameFeatureModel).featureSize
+    const data = new Float32Array(us.length * T * F)
+    cached.forEach((x, k) => data.set(x!.f, k * T * F))
+    const { input_values: _audio, ...rest } = b.feeds
+    return { ...rest, features: { data, shape: [us.length, T, F], dtype: 'float32' } }
+  }
+
   async job(): Promise<TrainingJob> {
     const c = this.c
     this.check(c.train)
     if (c.validation) this.check(c.validation)
+    if (this.cachesFeatures) {
+      await this.cacheFeatures(c.train)
+      if (c.validation) await this.cacheFeatures(c.validation)
+    }
     const N = SpeechTaskRunner.lengthOf(c.train)
     const count = Math.ceil(c.train.length / c.batchSize)
     const self = this
@@ -190,7 +246,7 @@ export class SpeechTaskRunner {
         for (let b = start; b < count; b++) {
           const us = Array.from(order.subarray(b * c.batchSize, Math.min(order.length, (b + 1) * c.batchSize)), (i) => c.train[i]!)
           // SpecAugment draws from (seed, epoch, batch), so a resumed run masks the same frames
-          yield { feeds: self.batch(us, N, true, new Rng(c.seed, 0x5a3c, epoch * 1_000_003 + b)).feeds, examples: us.length }
+          yield { feeds: self.#withFeatures(self.batch(us, N, true, new Rng(c.seed, 0x5a3c, epoch * 1_000_003 + b)), us, N), examples: us.length }
         }
       },
       ...(c.validation ? { evaluate: () => this.evaluate(c.validation!) } : {}),
@@ -208,8 +264,9 @@ export class SpeechTaskRunner {
     const frames: number[] = []
     let loss = 0
     for (let s = 0; s < us.length; s += bs) {
-      const b = this.batch(us.slice(s, s + bs), N, o.withLabels ?? false)
-      const r = await this.session.evaluate(b.feeds)
+      const part = us.slice(s, s + bs)
+      const b = this.batch(part, N, o.withLabels ?? false)
+      const r = await this.session.evaluate(this.#withFeatures(b, part, N))
       const lg = r.outputs['logits']!.data as Float32Array
       const T = lg.length / (b.frames.length * V)
       b.frames.forEach((f, k) => {

@@ -87,7 +87,7 @@ const TOKENIZER_CONFIG = `${JSON.stringify({ bos_token: '<s>', do_lower_case: fa
 
 export const speechRecognition: Task = {
   name: TASK,
-  summary: 'a transcript per audio clip: Wav2Vec2 or a DeepSpeech-style GRU/LSTM with a CTC head over characters (WER, CER)',
+  summary: 'a transcript per audio clip: Wav2Vec2, a DeepSpeech-style GRU/LSTM or an .onnx graph from audio to frame logits, with a CTC head over characters (WER, CER)',
   modality: 'audio',
   options: {
     newVocab: { type: 'boolean', describe: 'build a character vocabulary from the training transcripts and start a new lm_head (a checkpoint without a CTC head, or another alphabet)', default: false, commands: ['train'] },
@@ -96,7 +96,7 @@ export const speechRecognition: Task = {
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; commas separate patterns)', placeholder: 'REGEX', commands: ['train'] },
     audioColumn: { type: 'string', describe: 'audio path column of the CSV/JSONL (default: path, audio, file...)', placeholder: 'NAME', commands: ['train', 'eval'] },
     transcriptColumn: { type: 'string', describe: 'transcript column (default: transcript, text, sentence...)', placeholder: 'NAME', commands: ['train', 'eval'] },
-    vocab: { type: 'string', describe: "an .onnx model: vocab.json naming its output characters (<pad> = the CTC blank, | between words; a Transformers.js folder's own vocab.json is used otherwise)", placeholder: 'FILE', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    vocab: { type: 'string', describe: "an .onnx model: vocab.json naming its output characters (<pad> = the CTC blank, | between words; a Transformers.js folder's own vocab.json is used otherwise). Frames per clip of n samples: floor((n - R) / S) + 1, R and S from config.json's conv_kernel/conv_stride, else found by tracing the graph; padding counts as input", placeholder: 'FILE', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
     features: { type: 'string', describe: "an .onnx model: train a new CTC head on this (batch, frames, features) value (default with --new-vocab: the input of the final MatMul/Gemm before the logits; without either the graph's own logits are trained)", placeholder: 'NAME', commands: ['train'] },
     samplingRate: { type: 'int', describe: `a bare .onnx model: the sample rate (Hz) its graph expects (default ${ONNX_CTC_DEFAULTS.sampleRate}; a folder's preprocessor_config.json wins)`, min: 1000, max: 192000, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
     doNormalize: { type: 'enum', choices: ['true', 'false'], describe: `a bare .onnx model: scale each clip to zero mean and unit variance first, as Wav2Vec2FeatureExtractor's do_normalize (default ${ONNX_CTC_DEFAULTS.normalize}; a folder's preprocessor_config.json wins)`, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
@@ -155,7 +155,7 @@ export const speechRecognition: Task = {
       if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
       // frozen: only the CTC head trains (LoRA freezes the base itself, keeping lm_head trainable)
       if (o.method === 'frozen') for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param' && !ck.model.headPrefixes.some((h) => n.startsWith(`${h}.`))) p.requiresGrad = false
-      const runnerFor = (optimizer: Parameters<typeof makeRunner>[2]): SpeechTaskRunner => makeRunner(ck, runtime, optimizer, { train, validation: validation.length ? validation : undefined, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, seed: o.seed, clipNorm: o.clipNorm > 0 ? o.clipNorm : undefined, accumulation: o.gradAccum })
+      const runnerFor = (optimizer: Parameters<typeof makeRunner>[2]): SpeechTaskRunner => makeRunner(ck, runtime, optimizer, { train, validation: validation.length ? validation : undefined, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, seed: o.seed, clipNorm: o.clipNorm > 0 ? o.clipNorm : undefined, accumulation: o.gradAccum, frozen: o.method === 'frozen' })
       // transcripts and lengths are checked before anything is written
       const probe = runnerFor({ kind: 'sgd', lr: 0 })
       probe.check(train)
@@ -278,7 +278,7 @@ export const speechRecognition: Task = {
   },
 }
 
-function makeRunner(ck: CtcFolder, runtime: Runtime, optimizer: import('../../optim/optimizers.js').OptimizerConfig, o: { train: Utterance[]; validation?: Utterance[] | undefined; batchSize: number; evalBatchSize?: number | undefined; seed: number; clipNorm?: number | undefined; accumulation?: number | undefined }): SpeechTaskRunner {
+function makeRunner(ck: CtcFolder, runtime: Runtime, optimizer: import('../../optim/optimizers.js').OptimizerConfig, o: { train: Utterance[]; validation?: Utterance[] | undefined; batchSize: number; evalBatchSize?: number | undefined; seed: number; clipNorm?: number | undefined; accumulation?: number | undefined; frozen?: boolean }): SpeechTaskRunner {
   return new SpeechTaskRunner({
     model: ck.model,
     vocab: ck.vocab,
@@ -292,6 +292,7 @@ function makeRunner(ck: CtcFolder, runtime: Runtime, optimizer: import('../../op
     optimizer,
     ...(o.clipNorm !== undefined ? { clipNorm: o.clipNorm } : {}),
     ...(o.accumulation !== undefined ? { accumulation: o.accumulation } : {}),
+    ...(o.frozen ? { frozen: true } : {}),
   })
 }
 
