@@ -13,9 +13,11 @@ import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tinyAudioOnnx } from '../../test/audio-onnx-fixtures.js'
+import { aInts, init, node, vi } from '../../test/onnx-build.js'
 import { runGraph } from '../../test/graph-run.js'
 import { openSafetensorsFile } from '../checkpoint/safetensors-node.js'
 import { loadAudioFile } from '../data/audio-decode-node.js'
+import { decodeModel, encodeModel } from '../onnx/proto.js'
 import { encodeWav } from '../data/audio-wav.js'
 import { readSpeechCorpus } from '../data/speech-corpus-node.js'
 import { headFromGraph, openOnnxCtc } from '../models/onnx-ctc-node.js'
@@ -38,6 +40,7 @@ const quiet = { threads: 1 }
 const data = join(dir, 'data')
 const tjs = join(dir, 'tjs')
 const bare = join(dir, 'bare.onnx')
+const timeFirst = join(dir, 'time-first.onnx')
 const files: string[] = []
 const transcripts: string[] = []
 const base = () => ({ ...taskDefaults(TASK), task: TASK, data: join(data, 'train.jsonl'), validationSplit: 0, batchSize: 2, lr: 3e-3, schedule: 'constant' as const, ...quiet })
@@ -98,6 +101,15 @@ beforeAll(async () => {
   rmSync(join(tjs, 'golden.json'))
   writeFileSync(join(tjs, 'onnx', 'model_quantized.onnx'), 'not a graph')
   copyFileSync(GRAPH, bare)
+  // the same graph reading [B, 1, N] and giving [T, B, V]
+  const m = decodeModel(readFileSync(GRAPH))
+  const g = m.graph
+  g.initializer.push(init('channel_axis', [1], [1], 'int64'))
+  g.node.unshift(node('Squeeze', ['audio', 'channel_axis'], ['input_values']))
+  g.node.push(node('Transpose', ['logits'], ['logits_tbv'], [aInts('perm', [1, 0, 2])]))
+  g.input = [vi('audio', ['batch', 1, 'samples'])]
+  g.output = [vi('logits_tbv', ['frames', 'batch', 31])]
+  writeFileSync(timeFirst, encodeModel(m))
   const corpus = await readSpeechCorpus()
   const short = [...corpus.sentences].sort((a, b) => a.samples.length - b.samples.length).slice(0, 2)
   mkdirSync(join(data, 'clips'), { recursive: true })
@@ -140,6 +152,14 @@ describe('an untrained import', () => {
     const rec = JSON.parse(lines[0]!) as { path: string; text: string; logits: number[][] }
     expect(rec.path).toBe(files[0])
     expectClose([rec.logits], await ortLogits(GRAPH, files.slice(0, 1), { normalize: true }), 1e-4)
+  })
+
+  it('takes [B, 1, N] audio and detects [T, B, V] logits (handed on as frames x vocabulary)', async () => {
+    const ck = await openOnnxCtc(timeFirst, { vocab: join(FIXTURE, 'vocab.json') })
+    expect(ck.model.contract.layout).toBe('channel-samples')
+    expect(ck.model.outputLayout).toBe('time-first')
+    const p = await predict(timeFirst, files.slice(0, 1), { task: TASK, vocab: join(FIXTURE, 'vocab.json'), ...quiet } as never)
+    expectClose(p.map((r) => r.logits as number[][]), await ortLogits(GRAPH, files.slice(0, 1), { normalize: false }), 1e-4)
   })
 })
 
