@@ -177,7 +177,10 @@ describe('training an imported graph', () => {
     const cfg = JSON.parse(readFileSync(join(full, 'config.json'), 'utf8'))
     expect(cfg).toMatchObject({ finetune_task: TASK, finetune_source: 'onnx', model_type: 'onnx', vocab_size: 31, pad_token_id: 0, onnx_features: null, onnx_ctc_frames: { receptive: 745, stride: 320 } })
     expect(JSON.parse(readFileSync(join(full, 'preprocessor_config.json'), 'utf8'))).toMatchObject({ sampling_rate: 16000, do_normalize: true })
-    const ev = await evaluateModel(full, join(data, 'test.csv'), quiet)
+    // the safetensors export is a folder --model takes again
+    const copy = join(dir, 'full-export')
+    await exportModel(full, { format: 'safetensors', out: copy })
+    const ev = await evaluateModel(copy, join(data, 'test.csv'), quiet)
     for (const k of ['wer', 'cer', 'eval_loss']) expect(Number.isFinite(ev.metrics[k]), k).toBe(true)
     const [rec] = (await predict(full, files.slice(0, 1), quiet)) as unknown as { path: string; text: string; logits: number[][] }[]
     expect(rec!.path).toBe(files[0])

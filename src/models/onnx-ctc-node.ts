@@ -67,7 +67,7 @@ async function preprocessorOf(folder: string | null, o: OnnxCtcOptions): Promise
   const p = await readPreprocessor(folder!)
   if (o.samplingRate !== undefined && o.samplingRate !== p.sampling_rate) throw new ConfigError('CONFIG_SAMPLING_RATE', `${file} says sampling_rate ${p.sampling_rate}; --sampling-rate is ${o.samplingRate}`, "drop --sampling-rate: files are resampled to the model's rate")
   if (o.normalize !== undefined && o.normalize !== p.do_normalize) throw new ConfigError('CLI_USAGE', `${file} says do_normalize ${p.do_normalize}; --normalize is ${o.normalize}`, 'drop --normalize: the folder states how its model was trained')
-  // padding counts as input: the graph is fed an all-ones attention mask, if it takes one
+  // the graph sees padded batches as they are (an all-ones attention mask, if it takes one); the CTC loss reads each clip's own frames
   return { ...p, return_attention_mask: false }
 }
 

@@ -4,8 +4,8 @@
  * exports, torch.onnx.export of torchaudio's wav2vec2 models, anything of that shape.
  *
  * The contract: one float input [B, N] or [B, 1, N] of samples (an int `attention_mask` beside it
- * gets ones: padding counts, as for Wav2Vec2 checkpoints whose preprocessor returns no attention
- * mask); the first output frame logits [B, T, V] or [T, B, V] (which is found by tracing the graph
+ * gets ones: the graph sees a padded batch as it is, as Wav2Vec2 checkpoints whose preprocessor returns
+ * no attention mask do); the first output frame logits [B, T, V] or [T, B, V] (which is found by tracing the graph
  * at two batch sizes; the logits are always handed on as (B, T, V)).
  *
  * The head: the graph's own output while the vocabulary fits it (an untrained import computes
@@ -13,7 +13,7 @@
  * value (B, T, F) (`--features NAME`; by default the input of the final MatMul/Gemm that produces the
  * logits).
  *
- * Frames per clip (for the CTC frame lengths, the frames decoded, and the too-short checks) follow
+ * Frames per clip (the CTC frame lengths of a padded batch, the frames decoded, the too-short checks) follow
  * the rule of a stack of unpadded strided convolutions, frames(n) = floor((n - R) / S) + 1: R and S
  * from config.json's conv_kernel and conv_stride where it has them (Hugging Face's
  * _get_feat_extract_output_lengths), else found by tracing the graph (the shortest clip that gives
@@ -72,6 +72,8 @@ export class ImportedCtcModel extends ImportedAudioModel {
   readonly c: { vocab_size: number; ctc_loss_reduction: 'sum' | 'mean'; pad_token_id: number; ctc_zero_infinity: boolean }
   /** Layout of the graph's first output. */
   readonly outputLayout: FrameLayout
+  /** The CTC loss reads each clip's own frames: the graph sees the padding, the loss does not. */
+  readonly perClipFrames = true
   /** Layout of the cut value once a head is attached. */
   cutLayout: FrameLayout = 'batch-first'
   frameRule: FrameRule

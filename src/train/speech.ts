@@ -65,6 +65,8 @@ export function framesNeeded(ids: readonly number[]): number {
 export interface CtcSpeechModel extends Module {
   readonly c: { vocab_size: number; ctc_loss_reduction: 'sum' | 'mean' } & Partial<Pick<Wav2Vec2Config, 'mask_time_prob' | 'mask_time_length' | 'mask_time_min_masks' | 'apply_spec_augment'>>
   readonly takesInputLengths?: boolean
+  /** CTC reads each clip's own frames (frames(samples)), not the padded batch's, even without an attention mask. */
+  readonly perClipFrames?: boolean
   frames(samples: number): number
   logits(inputValues: Tensor, frameMask: Tensor | null, timeMask: Tensor | null, inputLengths?: Tensor | null): Tensor
   loss(logits: Tensor, labels: Tensor, labelLengths: Tensor, frameLengths: Tensor): Tensor
@@ -169,7 +171,7 @@ export class SpeechTaskRunner {
       feeds['labels'] = hostI64(ids.flatMap((l) => [...l, ...new Array<number>(L - l.length).fill(0)]), [B, L])
       feeds['label_lengths'] = hostI64(ids.map((l) => l.length), [B])
       // HF: without an attention mask every frame counts as input
-      feeds['frame_lengths'] = hostI64(prep.return_attention_mask ? frames : frames.map(() => T), [B])
+      feeds['frame_lengths'] = hostI64(prep.return_attention_mask || model.perClipFrames ? frames : frames.map(() => T), [B])
     }
     return { feeds, frames, texts: us.map((u) => u.text), paths: us.map((u) => u.path) }
   }
@@ -184,7 +186,7 @@ export class SpeechTaskRunner {
     const m = this.c.model
     const T = m.frames(SpeechTaskRunner.lengthOf(us))
     for (const u of us) {
-      const f = this.c.prep.return_attention_mask ? m.frames(u.samples.length) : T
+      const f = this.c.prep.return_attention_mask || m.perClipFrames ? m.frames(u.samples.length) : T
       const need = framesNeeded(this.labelsOf(u))
       if (m.frames(u.samples.length) < 1) throw new DataError('DATA_CLIP_TOO_SHORT', `${u.path}: ${u.samples.length} samples give the model no frame`, 'remove the clip (Wav2Vec2 and DeepSpeech need at least 25 ms of audio)')
       if (f < need) throw new DataError('DATA_TRANSCRIPT_TOO_LONG', `${u.path}: ${f} frames of audio cannot carry the ${need} CTC steps its transcript needs (${JSON.stringify(u.text)})`, 'check that the transcript belongs to this clip, or remove the row')
