@@ -175,6 +175,12 @@ export class ImportedCtcModel extends ImportedAudioModel {
       return null
     }
     if (!name.startsWith('onnx::') && !name.startsWith('/')) return numbered(name) ?? super.blockOf(name)
+    const scope = this.scopeOf(name)
+    return (scope && numbered(`${scope}.x`)) || super.blockOf(name)
+  }
+
+  /** The module scope (`m.encoder.transformer.layers.0.attention.q_proj`) of the first node that reads weight `name`, if the exporter named nodes by scope. */
+  scopeOf(name: string): string | null {
     if (!this.#scopes) {
       this.#scopes = new Map()
       for (const n of this.graph._graph.node) {
@@ -182,8 +188,7 @@ export class ImportedCtcModel extends ImportedAudioModel {
         if (scope) for (const i of n.input) if (this.graph._params.has(i) && !this.#scopes.has(i)) this.#scopes.set(i, scope)
       }
     }
-    const scope = this.#scopes.get(name)
-    return (scope && numbered(`${scope}.x`)) || super.blockOf(name)
+    return this.#scopes.get(name) ?? null
   }
 
   /** Frames of a clip of `samples` samples (see the file comment). */

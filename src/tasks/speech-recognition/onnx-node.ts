@@ -54,7 +54,7 @@ export function inspectOnnxCtc(model: string, ck: OnnxCtcFolder, task: string): 
   const m = ck.model
   const byModule: Record<string, number> = {}
   for (const [n, p] of m.namedParameters()) if (p.kind === 'param') {
-    const k = m.headPrefixes.find((h) => n.startsWith(`${h}.`)) ?? m.blockOf(n) ?? n.split('.').slice(0, 2).join('.')
+    const k = m.headPrefixes.find((h) => n.startsWith(`${h}.`)) ?? m.blockOf(n) ?? (n.startsWith('onnx::') ? (m.scopeOf(n) ?? n) : n).split('.').slice(0, 2).join('.')
     byModule[k] = (byModule[k] ?? 0) + p.data.length
   }
   const sr = ck.preprocessor.sampling_rate
