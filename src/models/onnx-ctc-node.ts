@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { ConfigError } from '../errors.js'
+import { ConfigError, FinetuneError, OnnxImportError } from '../errors.js'
 import { writeFileAtomic } from '../checkpoint/io-node.js'
 import { Rng } from '../runtime/rng.js'
 import { CtcVocab } from '../tokenizers/ctc-vocab.js'
@@ -71,6 +71,17 @@ async function preprocessorOf(folder: string | null, o: OnnxCtcOptions): Promise
   return { ...p, return_attention_mask: false }
 }
 
+/** The raw-audio input contract, its errors worded for speech recognition. */
+function ctcContract(s: ReturnType<typeof openSource>, sampleRate: number): ReturnType<typeof audioInputContract> {
+  try {
+    return audioInputContract(s.onnx, s.file, { frontEnd: 'none', sampleRate })
+  } catch (e) {
+    if (!(e instanceof FinetuneError) || (e.code !== 'ONNX_AUDIO_INPUTS' && e.code !== 'ONNX_AUDIO_INPUT_SHAPE')) throw e
+    const message = e.message.replace("an audio classifier's graph takes one float input (raw samples or mel frames)", "a speech recogniser's graph takes one float input of raw samples").replace(' for --front-end none', '')
+    throw new OnnxImportError(e.code, message, 'export the graph with one raw-audio input, [batch, samples] or [batch, 1, samples] (Wav2Vec2ForCTC exports take input_values); a model that reads spectrograms needs its front-end inside the graph')
+  }
+}
+
 /** config.json's HF convolution fields as a frame rule, if it has them. */
 function configRule(config: HfConfig): FrameRule | null {
   const k = config['conv_kernel']
@@ -85,7 +96,7 @@ export async function openOnnxCtc(path: string, o: OnnxCtcOptions = {}): Promise
   const s = openSource(path)
   const pre = await preprocessorOf(s.folder, o)
   if (s.trained && o.features !== undefined) throw new ConfigError('CLI_USAGE', `--features ${o.features}: ${path} was trained with features ${JSON.stringify(s.config['onnx_features'] ?? "the graph's own logits")}`, 'drop --features, or start from the original .onnx')
-  const contract = audioInputContract(s.onnx, s.file, { frontEnd: 'none', sampleRate: pre.sampling_rate })
+  const contract = ctcContract(s, pre.sampling_rate)
   const reduction = s.config['ctc_loss_reduction'] === 'sum' ? 'sum' : ONNX_CTC_DEFAULTS.ctcLossReduction
   const v = vocabOf(s.folder, o.vocab, s.file)
   const vocab = v ? CtcVocab.fromFiles(v.files) : null
