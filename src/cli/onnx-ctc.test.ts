@@ -20,7 +20,7 @@ import { loadAudioFile } from '../data/audio-decode-node.js'
 import { decodeModel, encodeModel } from '../onnx/proto.js'
 import { encodeWav } from '../data/audio-wav.js'
 import { readSpeechCorpus } from '../data/speech-corpus-node.js'
-import { headFromGraph, openOnnxCtc } from '../models/onnx-ctc-node.js'
+import { attachCtcHead, headFromGraph, openOnnxCtc } from '../models/onnx-ctc-node.js'
 import { frameCount } from '../models/wav2vec2.js'
 import { layerGroups } from '../methods/index.js'
 import { Runtime } from '../runtime/session.js'
@@ -256,6 +256,23 @@ describe('head-only training (--method frozen)', () => {
     } finally {
       await runtime.dispose()
     }
+  })
+})
+
+describe('--features NAME', () => {
+  it('puts a new head on every frame of a (batch, frames, features) value; other values are refused with their shape', async () => {
+    const ck = await openOnnxCtc(tjs, { features: 'x' })
+    const nodes = ck.model.graph._graph.node
+    const conv = nodes.find((n) => n.opType === 'Conv')!.output[0]!
+    const frames = await errorOf(Promise.resolve().then(() => attachCtcHead(ck, conv, 1)))
+    expect(frames.code).toBe('ONNX_FEATURES_FRAMES')
+    expect(frames.message).toContain(`features "${conv}" have`)
+    const shape = nodes.find((n) => n.opType === 'Shape')!.output[0]!
+    const rank = await errorOf(Promise.resolve().then(() => attachCtcHead(ck, shape, 1)))
+    expect(rank.code).toBe('ONNX_FEATURES_RANK')
+    const hidden = [...nodes].reverse().find((n) => n.opType === 'MatMul')!.input[0]!
+    expect(attachCtcHead(ck, hidden, 1)).toBe(`features: ${hidden} (--features ${hidden}, batch-first), 32 wide; new CTC head finetune_head: 32 -> 31`)
+    expect((await goldenLogits(ck.model)).length).toBe(golden.logits.length)
   })
 })
 
