@@ -21,7 +21,7 @@ import type { TrainingJob } from '../../train/trainer.js'
 import { assertFiniteOutputs, freezeByName, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
 import { appendDetectionNms } from './onnx.js'
-import { canvasSize, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetTransform } from './data-node.js'
+import { canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, type DetAugmentation, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
@@ -121,6 +121,16 @@ function transformFrom(o: Record<string, unknown>, base: DetTransform): DetTrans
   return t
 }
 
+/** `--augment A,B`: the named steps (default flip); `none` (or --no-augment) for none. */
+export function augmentationsFrom(v: unknown): DetAugmentation[] {
+  const names = Array.isArray(v) ? v.flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter((x) => x) : []
+  if (names.length === 0) return ['flip']
+  if (names.length === 1 && names[0] === 'none') return []
+  const bad = names.filter((n) => !(DET_AUGMENTATIONS as readonly string[]).includes(n))
+  if (bad.length) throw new ConfigError('CLI_USAGE', `--augment ${bad.map((b) => `"${b}"`).join(', ')} is not an augmentation of object-detection`, `pass a list of ${DET_AUGMENTATIONS.join(', ')} (e.g. --augment flip,scale,crop), or none`)
+  return [...new Set(names)] as DetAugmentation[]
+}
+
 const commands = ['train', 'eval', 'predict', 'export'] as const
 
 export const objectDetection: Task = {
@@ -129,12 +139,13 @@ export const objectDetection: Task = {
   modality: 'image',
   options: {
     images: { type: 'string', describe: 'the images folder of the COCO instances JSON (default: images/ beside it, else its folder)', placeholder: 'DIR', commands: ['train', 'eval'] },
+    format: { type: 'enum', choices: DET_FORMATS, describe: 'the annotation format of --data (default: from its layout: a .json is COCO, a folder with Annotations/ VOC, one with images/ + labels/ or a data.yaml YOLO)', commands: ['train', 'eval'] },
     minSize: { type: 'int', describe: `torchvision's transform: the shorter side is resized to this (default ${DEFAULT_TRANSFORM.minSize}; a trained folder's own for other commands)`, min: 32, commands },
     maxSize: { type: 'int', describe: `...unless the longer side would pass this (default ${DEFAULT_TRANSFORM.maxSize}); images are padded to a square of this, rounded up to 32`, min: 32, commands },
     scoreThresh: { type: 'number', describe: `keep detections scoring above this (default ${0.2}, torchvision's; recorded by train)`, min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
     nmsThresh: { type: 'number', describe: 'IoU above which class-wise NMS drops the lower-scoring box (default 0.6)', min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
     detectionsPerImg: { type: 'int', describe: 'the most detections kept per image (default 100)', min: 1, commands: ['train', 'eval', 'predict', 'export'] },
-    augment: { type: 'boolean', describe: 'random horizontal flip of training images and boxes (--no-augment)', default: true, commands: ['train'] },
+    augment: { type: 'list', describe: `training augmentations that move the boxes with the image, seeded: ${DET_AUGMENTATIONS.join(', ')} (default flip; none or --no-augment: off). flip: horizontal, p 0.5; scale: the resized size x U(${SCALE_JITTER_RANGE.join('-')}), cropped to the canvas; crop: a window of U(${CROP_FRACTION_RANGE.join('-')}) x each side, keeping a box whose centre stays inside (clipped), dropping the rest`, placeholder: 'flip,scale,crop', commands: ['train'] },
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; e.g. "^backbone\\.body\\.layer1")', placeholder: 'REGEX', commands: ['train'] },
   },
   defaults: { batchSize: 2, lr: 0.01, optimizer: 'sgd', weightDecay: 1e-4, schedule: 'linear', clipNorm: 0 },
@@ -150,19 +161,27 @@ export const objectDetection: Task = {
   async prepare(o, runtime) {
     const transform = transformFrom(o, DEFAULT_TRANSFORM)
     // the data first, so that its mistakes surface before a large checkpoint is read
-    let src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow })
+    const format = str(o['format']) as DetFormat | undefined
+    const read = (labels?: readonly string[]): Promise<DetSource> => readDetectionSource({ data: o.data, format, split: 'train', images: str(o['images']), onBadRow: o.onBadRow, labels })
+    let src = await read()
     const ck0 = await openDetCheckpoint(o.model, { seed: o.seed })
     // a trained head keeps its label order when the data has the same names
-    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow, labels: ck0.labels })
+    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await read(ck0.labels)
     const labels = src.categories.map((c) => c.name)
     let trainImgs = src.images
-    let valImgs = o.validation ? (await readDetectionSource({ data: o.validation, images: undefined, onBadRow: o.onBadRow, labels })).images : []
-    if (!o.validation && o.validationSplit > 0 && trainImgs.length > 1) {
+    // a VOC or YOLO folder with its own train and val splits validates on val unless --validation says otherwise
+    const ownVal = !o.validation && src.split === 'train' && detectionSplits(o.data, src.format).has('val')
+    const valSrc = o.validation || ownVal ? await readDetectionSource({ data: o.validation ?? o.data, format: o.validation ? undefined : format, split: 'val', images: undefined, onBadRow: o.onBadRow, labels }) : undefined
+    let valImgs = valSrc?.images ?? []
+    if (ownVal) o.log?.(`${src.format.toUpperCase()} data: training on its train split (${trainImgs.length} images), validating on its val split (${valImgs.length})`)
+    if (src.unlabelled) o.log?.(`${src.unlabelled} image(s) without a label file train as background`)
+    if (!o.validation && !ownVal && o.validationSplit > 0 && trainImgs.length > 1) {
       const nVal = Math.min(trainImgs.length - 1, Math.max(1, Math.round(trainImgs.length * o.validationSplit)))
       valImgs = trainImgs.slice(trainImgs.length - nVal)
       trainImgs = trainImgs.slice(0, trainImgs.length - nVal)
     }
-    const train = new DetSplit(trainImgs, transform, o.seed, o['augment'] !== false)
+    const augment = augmentationsFrom(o['augment'])
+    const train = new DetSplit(trainImgs, transform, o.seed, augment)
     const validation = valImgs.length ? new DetSplit(valImgs, transform, o.seed, false) : undefined
     if (train.batchCount(o.batchSize, true) === 0) throw new ConfigError('DATA_TOO_FEW', `${trainImgs.length} training image(s), fewer than one batch of ${o.batchSize}`, 'lower --batch-size or add images')
 
@@ -199,8 +218,8 @@ export const objectDetection: Task = {
       headFromCheckpoint,
       trainExamples: train.length,
       evalExamples: validation?.length ?? 0,
-      skipped: src.skipped.total,
-      record: { arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
+      skipped: src.skipped.total + (valSrc?.skipped.total ?? 0),
+      record: { data_format: src.format, augment: augment.join(','), arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
       save: (dir) => saveDetCheckpoint(dir, ck, transform),
       close: async () => {},
     }
@@ -216,7 +235,7 @@ export const objectDetection: Task = {
     const s = session(ck.model, geo, runtime, { kind: 'sgd', lr: 0 })
     return {
       async evaluate(data, eo) {
-        const src = await readDetectionSource({ data, images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
+        const src = await readDetectionSource({ data, format: str(eo['format']) as DetFormat | undefined, split: 'val', images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
         const metrics = await evaluateSplit(s, new DetSplit(src.images, transform, 0, false), ck, geo, eo.batchSize, model)
         return { metrics, examples: src.images.length, skipped: src.skipped.total }
       },
