@@ -21,6 +21,8 @@ import type { TrainingJob } from '../../train/trainer.js'
 import { assertFiniteOutputs, freezeByName, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
 import { appendDetectionNms } from './onnx.js'
+import { classColour, drawLabelledBox } from '../../data/draw.js'
+import { Drawings, drawOption } from '../draw-node.js'
 import { canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, type DetAugmentation, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
@@ -146,6 +148,7 @@ export const objectDetection: Task = {
     nmsThresh: { type: 'number', describe: 'IoU above which class-wise NMS drops the lower-scoring box (default 0.6)', min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
     detectionsPerImg: { type: 'int', describe: 'the most detections kept per image (default 100)', min: 1, commands: ['train', 'eval', 'predict', 'export'] },
     augment: { type: 'list', describe: `training augmentations that move the boxes with the image, seeded: ${DET_AUGMENTATIONS.join(', ')} (default flip; none or --no-augment: off). flip: horizontal, p 0.5; scale: the resized size x U(${SCALE_JITTER_RANGE.join('-')}), cropped to the canvas; crop: a window of U(${CROP_FRACTION_RANGE.join('-')}) x each side, keeping a box whose centre stays inside (clipped), dropping the rest`, placeholder: 'flip,scale,crop', commands: ['train'] },
+    draw: drawOption('the boxes, each in its class colour with its label and score'),
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; e.g. "^backbone\\.body\\.layer1")', placeholder: 'REGEX', commands: ['train'] },
   },
   defaults: { batchSize: 2, lr: 0.01, optimizer: 'sgd', weightDecay: 1e-4, schedule: 'linear', clipNorm: 0 },
@@ -239,15 +242,23 @@ export const objectDetection: Task = {
         const metrics = await evaluateSplit(s, new DetSplit(src.images, transform, 0, false), ck, geo, eo.batchSize, model)
         return { metrics, examples: src.images.length, skipped: src.skipped.total }
       },
-      async predict(paths) {
+      async predict(paths, po) {
         if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files as arguments', 'run "finetune predict --help"')
+        const drawings = await Drawings.open(po['draw'])
         const out: PredictRecord[] = []
         for (const path of paths) {
           const img = await loadDetectionImage(path, transform)
           const b: DetBatch = { pixels: img.pixels, shape: [1, 3, canvas, canvas], indices: [0], sizes: [img.size], originals: [img.original], targets: [] }
           const d = detectionsOf(await s.evaluate(feeds(b, ck.model, geo, 0, false)), b, geo, ck.model.numClasses, ck.settings, model)[0]!
           const detections = Array.from(d.scores, (score, k) => ({ box: Array.from(d.boxes as Float32Array).slice(4 * k, 4 * k + 4).map((v) => Math.round(v * 100) / 100), label: ck.labels[d.labels[k]!]!, score }))
-          out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), logits: [] })
+          let drawn: string | undefined
+          if (drawings) {
+            const canvas = await drawings.canvas(path)
+            // the best last, on top
+            for (let k = detections.length - 1; k >= 0; k--) drawLabelledBox(canvas, Array.from(d.boxes).slice(4 * k, 4 * k + 4), `${detections[k]!.label} ${detections[k]!.score.toFixed(2)}`, classColour(d.labels[k]!))
+            drawn = await drawings.write(path, canvas)
+          }
+          out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), ...(drawn ? { drawn } : {}), logits: [] })
         }
         return out
       },
