@@ -107,6 +107,16 @@ export const SCALE_JITTER_RANGE: readonly [number, number] = [0.5, 1.5]
 /** The random crop's side, as a fraction of the image's (one factor for both sides: the aspect ratio stays). */
 export const CROP_FRACTION_RANGE: readonly [number, number] = [0.5, 1]
 
+/** `--augment A,B`: the named steps (default flip); `none` (or --no-augment) for none. */
+export function augmentationsFrom(v: unknown): DetAugmentation[] {
+  const names = Array.isArray(v) ? v.flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter((x) => x) : []
+  if (names.length === 0) return ['flip']
+  if (names.length === 1 && names[0] === 'none') return []
+  const bad = names.filter((n) => !(DET_AUGMENTATIONS as readonly string[]).includes(n))
+  if (bad.length) throw new ConfigError('CLI_USAGE', `--augment ${bad.map((b) => `"${b}"`).join(', ')} is not an augmentation of object-detection`, `pass a list of ${DET_AUGMENTATIONS.join(', ')} (e.g. --augment flip,scale,crop), or none`)
+  return [...new Set(names)] as DetAugmentation[]
+}
+
 const uniform = (rng: Rng, [lo, hi]: readonly [number, number]): number => lo + rng.next() * (hi - lo)
 const place = (rng: Rng, size: number, window: number): number => (size > window ? rng.int(size - window + 1) : 0)
 

@@ -23,7 +23,7 @@ import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setD
 import { appendDetectionNms } from './onnx.js'
 import { classColour, drawLabelledBox } from '../../data/draw.js'
 import { Drawings, drawOption } from '../draw-node.js'
-import { canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, type DetAugmentation, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
+import { augmentationsFrom, canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
@@ -121,16 +121,6 @@ function transformFrom(o: Record<string, unknown>, base: DetTransform): DetTrans
   const t = { minSize: num(o['minSize']) ?? base.minSize, maxSize: num(o['maxSize']) ?? base.maxSize }
   if (t.minSize > t.maxSize) throw new ConfigError('CONFIG_IMAGE_SIZE', `--min-size ${t.minSize} is larger than --max-size ${t.maxSize}`, 'the shorter side goes to --min-size unless the longer would pass --max-size: give min <= max')
   return t
-}
-
-/** `--augment A,B`: the named steps (default flip); `none` (or --no-augment) for none. */
-export function augmentationsFrom(v: unknown): DetAugmentation[] {
-  const names = Array.isArray(v) ? v.flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter((x) => x) : []
-  if (names.length === 0) return ['flip']
-  if (names.length === 1 && names[0] === 'none') return []
-  const bad = names.filter((n) => !(DET_AUGMENTATIONS as readonly string[]).includes(n))
-  if (bad.length) throw new ConfigError('CLI_USAGE', `--augment ${bad.map((b) => `"${b}"`).join(', ')} is not an augmentation of object-detection`, `pass a list of ${DET_AUGMENTATIONS.join(', ')} (e.g. --augment flip,scale,crop), or none`)
-  return [...new Set(names)] as DetAugmentation[]
 }
 
 const commands = ['train', 'eval', 'predict', 'export'] as const
