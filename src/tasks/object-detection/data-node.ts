@@ -66,6 +66,16 @@ export function transformImage(chw: Float32Array, height: number, width: number,
   const rw = linearResizeMatrix(width, ow)                                        // (ow, W)
   const out = new Float32Array(3 * canvas * canvas)
   const tmp = new Float64Array(oh * width)
+  // per output column, the range of source columns whose weight is not zero
+  const cols = new Int32Array(2 * ow)
+  for (let x = 0; x < ow; x++) {
+    let lo = 0
+    let hi = width
+    while (lo < width && rw[x * width + lo] === 0) lo++
+    while (hi > lo && rw[x * width + hi - 1] === 0) hi--
+    cols[2 * x] = lo
+    cols[2 * x + 1] = hi
+  }
   for (let c = 0; c < 3; c++) {
     const m = IMAGENET_MEAN[c]!
     const s = IMAGENET_STD[c]!
@@ -77,7 +87,8 @@ export function transformImage(chw: Float32Array, height: number, width: number,
     }
     for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) {
       let v = 0
-      for (let j = 0; j < width; j++) v += rw[x * width + j]! * tmp[y * width + j]!
+      // only the few source columns with a weight (skipping zero terms leaves the sum as it was)
+      for (let j = cols[2 * x]!; j < cols[2 * x + 1]!; j++) v += rw[x * width + j]! * tmp[y * width + j]!
       out[c * canvas * canvas + y * canvas + x] = v
     }
   }
