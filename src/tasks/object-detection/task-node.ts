@@ -1,10 +1,11 @@
 /**
  * `object-detection`: boxes with labels and scores. Model: torchvision's fcos_resnet50_fpn (src/models/
  * fcos.ts) from an FCOS state dict, a trained folder, or a ResNet-50 classifier's backbone
- * (checkpoint-node.ts). Data: COCO instances JSON (data-node.ts). Loss: FCOS's focal + GIoU +
+ * (checkpoint-node.ts). Data: COCO instances JSON, Pascal VOC or YOLO folders (data-node.ts). Loss: FCOS's focal + GIoU +
  * centerness terms, summed as torchvision's reference script sums the loss dict. Metrics: COCO
  * mAP@[.5:.95], mAP@.5, mAP@.75, by size and per class (pycocotools' algorithm,
- * src/train/metrics-detection.ts). Predict prints x1 y1 x2 y2, label and score per detection.
+ * src/train/metrics-detection.ts). Predict prints x1 y1 x2 y2, label and score per detection;
+ * `--draw DIR` draws them (src/data/draw.ts).
  */
 import { dirname } from 'node:path'
 import { mkdir } from 'node:fs/promises'
@@ -127,7 +128,7 @@ const commands = ['train', 'eval', 'predict', 'export'] as const
 
 export const objectDetection: Task = {
   name: TASK,
-  summary: 'boxes with labels and scores (FCOS ResNet-50 FPN, torchvision names; COCO JSON; COCO mAP)',
+  summary: 'boxes with labels and scores (FCOS ResNet-50 FPN, torchvision names; COCO JSON, VOC or YOLO; COCO mAP)',
   modality: 'image',
   options: {
     images: { type: 'string', describe: 'the images folder of the COCO instances JSON (default: images/ beside it, else its folder)', placeholder: 'DIR', commands: ['train', 'eval'] },
@@ -145,6 +146,7 @@ export const objectDetection: Task = {
   examples: [
     'finetune train --task object-detection --model fcos_resnet50_fpn_coco.safetensors --data train/instances.json --validation val/instances.json --out ./det',
     'finetune train --task object-detection --model resnet50.safetensors --data shapes/instances.json --min-size 320 --max-size 320 --out ./det',
+    'finetune train --task object-detection --model fcos_resnet50_fpn_coco.safetensors --data VOCdevkit/VOC2012 --augment flip,scale,crop --out ./voc-det',
     'finetune eval --model ./det --data val/instances.json --json',
     'finetune predict --model ./det --json street.jpg',
   ],
@@ -243,10 +245,10 @@ export const objectDetection: Task = {
           const detections = Array.from(d.scores, (score, k) => ({ box: Array.from(d.boxes as Float32Array).slice(4 * k, 4 * k + 4).map((v) => Math.round(v * 100) / 100), label: ck.labels[d.labels[k]!]!, score }))
           let drawn: string | undefined
           if (drawings) {
-            const canvas = await drawings.canvas(path)
+            const pic = await drawings.canvas(path)
             // the best last, on top
-            for (let k = detections.length - 1; k >= 0; k--) drawLabelledBox(canvas, Array.from(d.boxes).slice(4 * k, 4 * k + 4), `${detections[k]!.label} ${detections[k]!.score.toFixed(2)}`, classColour(d.labels[k]!))
-            drawn = await drawings.write(path, canvas)
+            for (let k = detections.length - 1; k >= 0; k--) drawLabelledBox(pic, Array.from(d.boxes).slice(4 * k, 4 * k + 4), `${detections[k]!.label} ${detections[k]!.score.toFixed(2)}`, classColour(d.labels[k]!))
+            drawn = await drawings.write(path, pic)
           }
           out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), ...(drawn ? { drawn } : {}), logits: [] })
         }
