@@ -75,8 +75,10 @@ describe('text detection', () => {
       expect(b.score).toBeGreaterThanOrEqual(0.6)
       for (const [x, y] of b.points) expect(x! >= 0 && x! <= 128 && y! >= 0 && y! <= 96).toBe(true)
     }
-    const r = await runCli(['predict', '--model', out, image(0), '--threads', '2'])
+    const r = await runCli(['predict', '--model', out, image(0), '--threads', '2', '--draw', join(dir, 'drawn-cli')])
     expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`drew 1 image: ${join(dir, 'drawn-cli', 'img_000.png')}`)
+    expect(existsSync(join(dir, 'drawn-cli', 'img_000.png'))).toBe(true)
     const lines = r.stdout.trim().split('\n')
     const n = Number(/\t(\d+) box/.exec(lines[0]!)![1])
     expect(lines.length).toBe(1 + n)
