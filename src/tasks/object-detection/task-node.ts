@@ -2,10 +2,11 @@
  * `object-detection`: boxes with labels and scores. Model: torchvision's fcos_resnet50_fpn (src/models/
  * fcos.ts) or retinanet_resnet50_fpn (src/models/retinanet.ts; what differs between them: archs.ts)
  * from a detection state dict, a trained folder, or a ResNet-50 classifier's backbone
- * (checkpoint-node.ts). Data: COCO instances JSON (data-node.ts). Loss: the detector's loss dict
+ * (checkpoint-node.ts). Data: COCO instances JSON, Pascal VOC or YOLO folders (data-node.ts). Loss: the detector's loss dict
  * (FCOS: focal + GIoU + centerness; RetinaNet: focal + L1), summed as torchvision's reference script sums it. Metrics: COCO
  * mAP@[.5:.95], mAP@.5, mAP@.75, by size and per class (pycocotools' algorithm,
- * src/train/metrics-detection.ts). Predict prints x1 y1 x2 y2, label and score per detection.
+ * src/train/metrics-detection.ts). Predict prints x1 y1 x2 y2, label and score per detection;
+ * `--draw DIR` draws them (src/data/draw.ts).
  */
 import { dirname } from 'node:path'
 import { mkdir } from 'node:fs/promises'
@@ -22,7 +23,9 @@ import { assertFiniteOutputs, freezeByName, type OpenOptions, type PredictRecord
 import { DETECTOR_KITS, type DetectionArch, type DetSettings, type Geometry } from './archs.js'
 import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
 import { appendDetectionNms } from './onnx.js'
-import { canvasSize, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetTransform } from './data-node.js'
+import { classColour, drawLabelledBox } from '../../data/draw.js'
+import { Drawings, drawOption } from '../draw-node.js'
+import { augmentationsFrom, canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
@@ -99,17 +102,19 @@ const commands = ['train', 'eval', 'predict', 'export'] as const
 
 export const objectDetection: Task = {
   name: TASK,
-  summary: 'boxes with labels and scores (FCOS or RetinaNet ResNet-50 FPN, torchvision names; COCO JSON; COCO mAP)',
+  summary: 'boxes with labels and scores (FCOS or RetinaNet ResNet-50 FPN, torchvision names; COCO JSON, VOC or YOLO; COCO mAP)',
   modality: 'image',
   options: {
     arch: { type: 'enum', choices: DETECTION_ARCHS, describe: 'the detector to build on a resnet50 classifier (default fcos_resnet50_fpn); a detection state dict or trained folder names its own', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
     images: { type: 'string', describe: 'the images folder of the COCO instances JSON (default: images/ beside it, else its folder)', placeholder: 'DIR', commands: ['train', 'eval'] },
+    format: { type: 'enum', choices: DET_FORMATS, describe: 'the annotation format of --data (default: from its layout: a .json is COCO, a folder with Annotations/ VOC, one with images/ + labels/ or a data.yaml YOLO)', commands: ['train', 'eval'] },
     minSize: { type: 'int', describe: `torchvision's transform: the shorter side is resized to this (default ${DEFAULT_TRANSFORM.minSize}; a trained folder's own for other commands)`, min: 32, commands },
     maxSize: { type: 'int', describe: `...unless the longer side would pass this (default ${DEFAULT_TRANSFORM.maxSize}); images are padded to a square of this, rounded up to 32`, min: 32, commands },
     scoreThresh: { type: 'number', describe: "keep detections scoring above this (default torchvision's: FCOS 0.2, RetinaNet 0.05; recorded by train)", min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
     nmsThresh: { type: 'number', describe: 'IoU above which class-wise NMS drops the lower-scoring box (default FCOS 0.6, RetinaNet 0.5)', min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
     detectionsPerImg: { type: 'int', describe: 'the most detections kept per image (default FCOS 100, RetinaNet 300)', min: 1, commands: ['train', 'eval', 'predict', 'export'] },
-    augment: { type: 'boolean', describe: 'random horizontal flip of training images and boxes (--no-augment)', default: true, commands: ['train'] },
+    augment: { type: 'list', describe: `training augmentations that move the boxes with the image, seeded: ${DET_AUGMENTATIONS.join(', ')} (default flip; none or --no-augment: off). flip: horizontal, p 0.5; scale: the resized size x U(${SCALE_JITTER_RANGE.join('-')}), cropped to the canvas; crop: a window of U(${CROP_FRACTION_RANGE.join('-')}) x each side, keeping a box whose centre stays inside (clipped), dropping the rest`, placeholder: 'flip,scale,crop', commands: ['train'] },
+    draw: drawOption('the boxes, each in its class colour with its label and score'),
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; e.g. "^backbone\\.body\\.layer1")', placeholder: 'REGEX', commands: ['train'] },
   },
   defaults: { batchSize: 2, lr: 0.01, optimizer: 'sgd', weightDecay: 1e-4, schedule: 'linear', clipNorm: 0 },
@@ -117,6 +122,7 @@ export const objectDetection: Task = {
     'finetune train --task object-detection --model fcos_resnet50_fpn_coco.safetensors --data train/instances.json --validation val/instances.json --out ./det',
     'finetune train --task object-detection --model resnet50.safetensors --data shapes/instances.json --min-size 320 --max-size 320 --out ./det',
     'finetune train --task object-detection --model resnet50.safetensors --arch retinanet_resnet50_fpn --data shapes/instances.json --out ./retina',
+    'finetune train --task object-detection --model fcos_resnet50_fpn_coco.safetensors --data VOCdevkit/VOC2012 --augment flip,scale,crop --out ./voc-det',
     'finetune eval --model ./det --data val/instances.json --json',
     'finetune predict --model ./det --json street.jpg',
   ],
@@ -126,19 +132,27 @@ export const objectDetection: Task = {
   async prepare(o, runtime) {
     const transform = transformFrom(o, DEFAULT_TRANSFORM)
     // the data first, so that its mistakes surface before a large checkpoint is read
-    let src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow })
+    const format = str(o['format']) as DetFormat | undefined
+    const read = (labels?: readonly string[]): Promise<DetSource> => readDetectionSource({ data: o.data, format, split: 'train', images: str(o['images']), onBadRow: o.onBadRow, labels })
+    let src = await read()
     const ck0 = await openDetCheckpoint(o.model, { seed: o.seed, arch: o['arch'] as DetectionArch | undefined })
     // a trained head keeps its label order when the data has the same names
-    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow, labels: ck0.labels })
+    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await read(ck0.labels)
     const labels = src.categories.map((c) => c.name)
     let trainImgs = src.images
-    let valImgs = o.validation ? (await readDetectionSource({ data: o.validation, images: undefined, onBadRow: o.onBadRow, labels })).images : []
-    if (!o.validation && o.validationSplit > 0 && trainImgs.length > 1) {
+    // a VOC or YOLO folder with its own train and val splits validates on val unless --validation says otherwise
+    const ownVal = !o.validation && src.split === 'train' && detectionSplits(o.data, src.format).has('val')
+    const valSrc = o.validation || ownVal ? await readDetectionSource({ data: o.validation ?? o.data, format: o.validation ? undefined : format, split: 'val', images: undefined, onBadRow: o.onBadRow, labels }) : undefined
+    let valImgs = valSrc?.images ?? []
+    if (ownVal) o.log?.(`${src.format.toUpperCase()} data: training on its train split (${trainImgs.length} images), validating on its val split (${valImgs.length})`)
+    if (src.unlabelled) o.log?.(`${src.unlabelled} image(s) without a label file train as background`)
+    if (!o.validation && !ownVal && o.validationSplit > 0 && trainImgs.length > 1) {
       const nVal = Math.min(trainImgs.length - 1, Math.max(1, Math.round(trainImgs.length * o.validationSplit)))
       valImgs = trainImgs.slice(trainImgs.length - nVal)
       trainImgs = trainImgs.slice(0, trainImgs.length - nVal)
     }
-    const train = new DetSplit(trainImgs, transform, o.seed, o['augment'] !== false)
+    const augment = augmentationsFrom(o['augment'])
+    const train = new DetSplit(trainImgs, transform, o.seed, augment)
     const validation = valImgs.length ? new DetSplit(valImgs, transform, o.seed, false) : undefined
     if (train.batchCount(o.batchSize, true) === 0) throw new ConfigError('DATA_TOO_FEW', `${trainImgs.length} training image(s), fewer than one batch of ${o.batchSize}`, 'lower --batch-size or add images')
 
@@ -175,8 +189,8 @@ export const objectDetection: Task = {
       headFromCheckpoint,
       trainExamples: train.length,
       evalExamples: validation?.length ?? 0,
-      skipped: src.skipped.total,
-      record: { arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
+      skipped: src.skipped.total + (valSrc?.skipped.total ?? 0),
+      record: { data_format: src.format, augment: augment.join(','), arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
       save: (dir) => saveDetCheckpoint(dir, ck, transform),
       close: async () => {},
     }
@@ -192,19 +206,27 @@ export const objectDetection: Task = {
     const s = session(ck, geo, runtime, { kind: 'sgd', lr: 0 })
     return {
       async evaluate(data, eo) {
-        const src = await readDetectionSource({ data, images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
+        const src = await readDetectionSource({ data, format: str(eo['format']) as DetFormat | undefined, split: 'val', images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
         const metrics = await evaluateSplit(s, new DetSplit(src.images, transform, 0, false), ck, geo, eo.batchSize, model)
         return { metrics, examples: src.images.length, skipped: src.skipped.total }
       },
-      async predict(paths) {
+      async predict(paths, po) {
         if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files as arguments', 'run "finetune predict --help"')
+        const drawings = await Drawings.open(po['draw'])
         const out: PredictRecord[] = []
         for (const path of paths) {
           const img = await loadDetectionImage(path, transform)
           const b: DetBatch = { pixels: img.pixels, shape: [1, 3, canvas, canvas], indices: [0], sizes: [img.size], originals: [img.original], targets: [] }
           const d = detectionsOf(await s.evaluate(feeds(b, ck, geo, false)), b, geo, ck, model)[0]!
           const detections = Array.from(d.scores, (score, k) => ({ box: Array.from(d.boxes as Float32Array).slice(4 * k, 4 * k + 4).map((v) => Math.round(v * 100) / 100), label: ck.labels[d.labels[k]!]!, score }))
-          out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), logits: [] })
+          let drawn: string | undefined
+          if (drawings) {
+            const pic = await drawings.canvas(path)
+            // the best last, on top
+            for (let k = detections.length - 1; k >= 0; k--) drawLabelledBox(pic, Array.from(d.boxes).slice(4 * k, 4 * k + 4), `${detections[k]!.label} ${detections[k]!.score.toFixed(2)}`, classColour(d.labels[k]!))
+            drawn = await drawings.write(path, pic)
+          }
+          out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), ...(drawn ? { drawn } : {}), logits: [] })
         }
         return out
       },
