@@ -39,7 +39,9 @@ import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
 import { assertFiniteOutputs, freezeByName, type OpenedModel, type OpenOptions, type PredictRecord, type PreparedTraining, type TaskTrainOptions } from '../task.js'
 import { TASK } from './checkpoint-node.js'
-import { DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetTransform } from './data-node.js'
+import { classColour, drawLabelledBox } from '../../data/draw.js'
+import { Drawings } from '../draw-node.js'
+import { augmentationsFrom, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 import { appendDetectionNms } from './onnx.js'
 import { keepTopkPerClass } from './ssdlite-onnx.js'
 
@@ -191,8 +193,9 @@ async function saveSsd(dir: string, ck: SsdCheckpoint, size: number): Promise<vo
 
 const transformOf = (size: number): DetTransform => ({ minSize: size, maxSize: size, fixedSize: size, mean: SSDLITE_MEAN, std: SSDLITE_STD })
 
-/** The image size: --image-size, else a trained folder's, else torchvision's 320; --min-size / --max-size do not apply. */
+/** The image size: --image-size, else a trained folder's, else torchvision's 320; --min-size / --max-size / --arch do not apply. */
 function sizeFrom(o: Record<string, unknown>, recorded: number | null): number {
+  if (o['arch'] !== undefined) throw new ConfigError('MODEL_ARCH_MISMATCH', `--arch ${String(o['arch'])} names another detector than ${SSDLITE_ARCH}`, 'drop --arch: an SSDlite is chosen by --model ssdlite320-mobilenet-v3-large, its state dict or its trained folder')
   for (const k of ['minSize', 'maxSize'] as const) if (o[k] !== undefined) throw new ConfigError('CONFIG_IMAGE_SIZE', `--${k === 'minSize' ? 'min' : 'max'}-size ${String(o[k])} does not apply to ${SSDLITE_ARCH}: SSD resizes every image to one fixed square`, `pass --image-size (default ${SSDLITE_SIZE}, torchvision's) instead`)
   const size = num(o['imageSize']) ?? recorded ?? SSDLITE_SIZE
   if (size < 32) throw new ConfigError('CONFIG_IMAGE_SIZE', `--image-size ${size} is below 32`, `pass --image-size 32 or more (torchvision's is ${SSDLITE_SIZE})`)
@@ -287,17 +290,25 @@ export async function prepareSsdlite(o: TaskTrainOptions, runtime: Runtime): Pro
   const ck0 = await openSsdCheckpoint(o.model, { seed: o.seed })
   const size = sizeFrom(o, ck0.imageSize)
   const transform = transformOf(size)
-  let src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow })
-  if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow, labels: ck0.labels })
+  // the data as task-node.ts reads it (COCO, VOC or YOLO; a folder's own val split)
+  const format = str(o['format']) as DetFormat | undefined
+  const read = (labels?: readonly string[]): Promise<DetSource> => readDetectionSource({ data: o.data, format, split: 'train', images: str(o['images']), onBadRow: o.onBadRow, labels })
+  let src = await read()
+  if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await read(ck0.labels)
   const labels = src.categories.map((c) => c.name)
   let trainImgs = src.images
-  let valImgs = o.validation ? (await readDetectionSource({ data: o.validation, images: undefined, onBadRow: o.onBadRow, labels })).images : []
-  if (!o.validation && o.validationSplit > 0 && trainImgs.length > 1) {
+  const ownVal = !o.validation && src.split === 'train' && detectionSplits(o.data, src.format).has('val')
+  const valSrc = o.validation || ownVal ? await readDetectionSource({ data: o.validation ?? o.data, format: o.validation ? undefined : format, split: 'val', images: undefined, onBadRow: o.onBadRow, labels }) : undefined
+  let valImgs = valSrc?.images ?? []
+  if (ownVal) o.log?.(`${src.format.toUpperCase()} data: training on its train split (${trainImgs.length} images), validating on its val split (${valImgs.length})`)
+  if (src.unlabelled) o.log?.(`${src.unlabelled} image(s) without a label file train as background`)
+  if (!o.validation && !ownVal && o.validationSplit > 0 && trainImgs.length > 1) {
     const nVal = Math.min(trainImgs.length - 1, Math.max(1, Math.round(trainImgs.length * o.validationSplit)))
     valImgs = trainImgs.slice(trainImgs.length - nVal)
     trainImgs = trainImgs.slice(0, trainImgs.length - nVal)
   }
-  const train = new DetSplit(trainImgs, transform, o.seed, o['augment'] !== false)
+  const augment = augmentationsFrom(o['augment'])
+  const train = new DetSplit(trainImgs, transform, o.seed, augment)
   const validation = valImgs.length ? new DetSplit(valImgs, transform, o.seed, false) : undefined
   if (train.batchCount(o.batchSize, true) === 0) throw new ConfigError('DATA_TOO_FEW', `${trainImgs.length} training image(s), fewer than one batch of ${o.batchSize}`, 'lower --batch-size or add images')
 
@@ -339,8 +350,8 @@ export async function prepareSsdlite(o: TaskTrainOptions, runtime: Runtime): Pro
     headFromCheckpoint,
     trainExamples: train.length,
     evalExamples: validation?.length ?? 0,
-    skipped: src.skipped.total,
-    record: { arch: SSDLITE_ARCH, source: ck.source, image_size: size, reduced_tail: ck.model.reducedTail, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
+    skipped: src.skipped.total + (valSrc?.skipped.total ?? 0),
+    record: { data_format: src.format, augment: augment.join(','), arch: SSDLITE_ARCH, source: ck.source, image_size: size, reduced_tail: ck.model.reducedTail, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
     save: (dir) => saveSsd(dir, ck, size),
     close: async () => {},
   }
@@ -357,19 +368,27 @@ export async function openSsdlite(model: string, o: OpenOptions): Promise<Opened
   const s = session(ck.model, runtime, { kind: 'sgd', lr: 0 }, ck.settings.negToPos)
   return {
     async evaluate(data, eo) {
-      const src = await readDetectionSource({ data, images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
+      const src = await readDetectionSource({ data, format: str(eo['format']) as DetFormat | undefined, split: 'val', images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
       const metrics = await evaluateSplit(s, new DetSplit(src.images, transform, 0, false), ck, geo, eo.batchSize, model)
       return { metrics, examples: src.images.length, skipped: src.skipped.total }
     },
-    async predict(paths) {
+    async predict(paths, po) {
       if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files as arguments', 'run "finetune predict --help"')
+      const drawings = await Drawings.open(po['draw'])
       const out: PredictRecord[] = []
       for (const path of paths) {
         const img = await loadDetectionImage(path, transform)
         const b: DetBatch = { pixels: img.pixels, shape: [1, 3, size, size], indices: [0], sizes: [img.size], originals: [img.original], targets: [] }
         const d = detectionsOf(await s.evaluate(feeds(b, ck.model, geo, 0, false)), b, geo, ck.model.numClasses, ck.settings, model)[0]!
         const detections = Array.from(d.scores, (score, k) => ({ box: Array.from(d.boxes as Float32Array).slice(4 * k, 4 * k + 4).map((v) => Math.round(v * 100) / 100), label: ck.labels[d.labels[k]!]!, score }))
-        out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), logits: [] })
+        let drawn: string | undefined
+        if (drawings) {
+          const pic = await drawings.canvas(path)
+          // the best last, on top
+          for (let k = detections.length - 1; k >= 0; k--) drawLabelledBox(pic, Array.from(d.boxes).slice(4 * k, 4 * k + 4), `${detections[k]!.label} ${detections[k]!.score.toFixed(2)}`, classColour(d.labels[k]!))
+          drawn = await drawings.write(path, pic)
+        }
+        out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), ...(drawn ? { drawn } : {}), logits: [] })
       }
       return out
     },
