@@ -99,7 +99,7 @@ const numberOr = (v: unknown, d: number): number => (typeof v === 'number' && Nu
 
 /** Opens an FCOS or RetinaNet model from any supported source (see the module comment). */
 export async function openDetCheckpoint(path: string, o: OpenOpts = {}): Promise<DetCheckpoint> {
-  if (!existsSync(path)) throw new CheckpointError('MODEL_NOT_FOUND', `model ${path} does not exist`, `pass --model with a trained folder, a torchvision ${DETECTION_ARCHS.join(' or ')} state dict (.safetensors), or a resnet50 classifier for the backbone`)
+  if (!existsSync(path)) throw new CheckpointError('MODEL_NOT_FOUND', `model ${path} does not exist`, `pass --model with a trained folder, a torchvision ${DETECTION_ARCHS.join(' or ')} state dict (.safetensors), a resnet50 classifier for the backbone, or ssdlite320-mobilenet-v3-large (a new SSDlite)`)
   const dir = statSync(path).isDirectory() ? path : null
   if (dir && existsSync(join(dir, 'config.json'))) {
     const cfgPath = join(dir, 'config.json')
