@@ -88,21 +88,13 @@ describe('DeepSpeech speech recognition from the command line', () => {
 
   it('a trained folder is the start of further training on other clips (adaptation): its weights and vocabulary are kept', async () => {
     // other clips (the 0.3 s crops: a short unrolled graph), as adapting to new voices gives the
-    // folder new data; at lr 0 the step changes nothing, so the continued folder predicts as it did
+    // folder new data; at lr 0 the step changes nothing, so the continued folder is the trained one
     const o = join(dir, 'continued')
     const r = await runCli(['train', '--task', 'speech-recognition', '--model', out, '--data', join(data, 'crop.jsonl'), '--out', o, '--max-steps', '1', '--validation-split', '0', '--batch-size', '2', '--lr', '0', '--json', ...common])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).not.toMatch(/new vocabulary/)
     expect(readFileSync(join(o, 'vocab.json'), 'utf8')).toBe(readFileSync(join(out, 'vocab.json'), 'utf8'))
-    const files = clips.slice(0, 2).map((c) => join(data, c.path))
-    const j = await runCli(['predict', '--model', o, '--json', ...common, ...files])
-    expect(j.code, j.stderr).toBe(0)
-    const got = lines(j.stdout) as typeof predicted
-    got.forEach((rec, i) => {
-      expect(rec.text).toBe(predicted[i]!.text)
-      const want = predicted[i]!.logits.flat()
-      expect(Math.max(...rec.logits.flat().map((v, k) => Math.abs(v - want[k]!)))).toBeLessThan(1e-5)
-    })
+    for (const f of ['model.safetensors', 'config.json']) expect(readFileSync(join(o, f)).equals(readFileSync(join(out, f))), f).toBe(true)
   }, 120_000)
 
   it('exports an HF-style folder and an ONNX file that plain onnxruntime runs with the same logits, padded or not', async () => {
