@@ -3,7 +3,7 @@
  *
  *     nice -n 10 npx tsx scripts/speech-adaptation.ts [--task keywords|ctc] [--out DIR] [--seeds 3]
  *       [--arms frozen,full,control] [--base-steps N] [--adapt-steps N] [--lr X] [--oversample 3]
- *       [--unseen accents|demo]
+ *       [--unseen accents|demo] [--first-seed 0]
  *
  * On the synthetic corpus of data/speech (10 words x 3 renditions per voice), for both tasks:
  * - base: renditions 0 and 1 of the 12 voices `finetune demo` trains on (240 clips); rendition 2 of
@@ -42,6 +42,7 @@ if (kind !== 'keywords' && kind !== 'ctc') throw new Error(`--task ${kind}: expe
 const ctc = kind === 'ctc'
 const out = opt('out', `speech-adaptation-${kind}`)
 const seeds = Number(opt('seeds', '3'))
+const firstSeed = Number(opt('first-seed', '0')) // seeds firstSeed .. firstSeed + seeds - 1 (to run seeds in separate processes)
 const arms = opt('arms', ctc ? 'full,control' : 'frozen,full,control').split(',') as Arm[]
 const baseSteps = Number(opt('base-steps', '400'))
 const baseLr = ctc ? Number(opt('base-lr', '3e-3')) : 3e-2
@@ -101,7 +102,7 @@ const fmt = (s: Scores): string => metricNames.map((n) => `${n} ${s[n]!.toFixed(
 
 interface Run { seed: number; before: { unseen: Scores; original: Scores }; arms: Partial<Record<Arm, { unseen: Scores; original: Scores; seconds: number }>> }
 const runs: Run[] = []
-for (let seed = 0; seed < seeds; seed++) {
+for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
   const first = join(out, `seed${seed}-base`)
   const t0 = Date.now()
   const base = ctc ? { model: 'deepspeech-small', method: 'full' } : { model: 'speech-embedding', method: 'frozen' }
