@@ -2,7 +2,7 @@
  * Adaptation to unseen voices and accents (issue 10), run by hand:
  *
  *     nice -n 10 npx tsx scripts/speech-adaptation.ts [--task keywords|ctc] [--out DIR] [--seeds 3]
- *       [--arms frozen,full,control] [--base-steps N] [--adapt-steps N] [--lr X] [--oversample 3]
+ *       [--arms frozen,full,control] [--base-steps 400] [--base-lr X (ctc)] [--adapt-steps 150] [--lr 1e-3] [--oversample 3]
  *       [--unseen accents|demo] [--first-seed 0]
  *
  * On the synthetic corpus of data/speech (10 words x 3 renditions per voice), for both tasks:
@@ -50,6 +50,8 @@ const adaptSteps = Number(opt('adapt-steps', '150'))
 const lr = Number(opt('lr', '1e-3'))
 const oversample = Number(opt('oversample', '3'))
 const unseenSet = opt('unseen', 'accents') as 'accents' | 'demo'
+for (const a of arms) if (!['frozen', 'full', 'control'].includes(a)) throw new Error(`--arms: unknown arm "${a}"; choose from frozen, full, control`)
+if (unseenSet !== 'accents' && unseenSet !== 'demo') throw new Error(`--unseen ${unseenSet}: expected accents or demo`)
 const log = (s: string): void => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`)
 
 await rm(out, { recursive: true, force: true })
