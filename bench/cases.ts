@@ -18,6 +18,8 @@ import { freezeBatchNorm } from '../src/models/vision.js'
 import { ImportedImageModel, ImportedTextModel } from '../src/models/onnx-imported.js'
 import { SegmentationModel, type SegmentationArch } from '../src/models/segmentation.js'
 import { FCOS, fcosAnchors, fcosLevels, fcosLoss, fcosTargets } from '../src/models/fcos.js'
+import { SSDLite, SSDLITE_SIZE, ssdDefaultBoxes, ssdLevels, ssdLoss, ssdTargets } from '../src/models/ssdlite.js'
+import { RetinaNet, retinanetAnchors, retinanetLevels, retinanetLoss, retinanetTargets } from '../src/models/retinanet.js'
 import { Wav2Vec2ForCTC } from '../src/models/wav2vec2.js'
 import { seq2seqFamily, type Seq2SeqModel } from '../src/models/seq2seq.js'
 import { SpeechEmbeddingClassifier } from '../src/models/speech-embedding.js'
@@ -320,7 +322,12 @@ export const cases: Record<string, BenchCase> = {
       freezeBatchNorm(model)
       const x: HostTensor = { data: randn(16 * 3 * 112 * 112, rng), shape: [16, 3, 112, 112], dtype: 'float32' }
       const y: HostTensor = { data: BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 10)), shape: [16], dtype: 'int64' }
-      return importedVsNative(ctx, model, (m, i) => (m as typeof model).logits(i['x']!), { x }, y, (bytes) => new ImportedImageModel(importOnnx(bytes)))
+      return importedVsNative(ctx, model, (m, i) => (m as typeof model).logits(i['x']!), { x }, y, (bytes) => {
+        // the native side runs BatchNorm in inference form; the import must compute the same function
+        const onnx = importOnnx(bytes)
+        onnx.trainBatchNorm = false
+        return new ImportedImageModel(onnx)
+      })
     },
   },
   'onnx-bert': {
@@ -389,6 +396,14 @@ export const cases: Record<string, BenchCase> = {
   // three boxes per image; torchvision's FCOS (frozen BatchNorm body) with the same boxes on the PyTorch
   // side, whose matching runs inside its step (here on the host once: about a millisecond)
   'fcos-finetune': { run: (ctx) => fcosCase(ctx) },
+  // issue 13: one RetinaNet ResNet-50 FPN training step, the same setting as fcos-finetune (batch 4,
+  // 512 x 512 or BENCH_DET_SIZE, 91 classes, the same three boxes); torchvision's retinanet (frozen
+  // BatchNorm body, v1 head) on the PyTorch side, its IoU matching inside its step (here on the host once)
+  'retinanet-finetune': { run: (ctx) => retinanetCase(ctx) },
+  // issue 13: one SSDlite320 MobileNetV3-Large training step at batch 4, 320 x 320 (torchvision's fixed
+  // size), 91 classes, three boxes per image (FCOS_BENCH_BOXES scaled); torchvision's
+  // ssdlite320_mobilenet_v3_large on the PyTorch side, whose matching runs inside its step (here on the host once)
+  'ssdlite-finetune': { run: (ctx) => ssdliteCase(ctx) },
 }
 
 export const FCOS_BENCH_BOXES = [[20, 30, 120, 160], [200, 40, 260, 300], [300, 300, 500, 480]]
@@ -413,6 +428,47 @@ async function fcosCase(ctx: BenchContext): Promise<{ ms: number; extra: Record<
   }
   const r = await timeSteps(session, batch, ctx)
   return { ms: r.ms, extra: { ...r.extra, arch: 'fcos_resnet50_fpn', image_size: S, batch: 4 } }
+}
+
+async function retinanetCase(ctx: BenchContext): Promise<{ ms: number; extra: Record<string, unknown> }> {
+  const rng = new Rng(0)
+  const S = Number(process.env['BENCH_DET_SIZE'] ?? 512)
+  const model = new RetinaNet(91, { seed: 0 })
+  const anchors = retinanetAnchors(S, S, retinanetLevels(S, S))
+  const A = anchors.length / 4
+  const boxes = FCOS_BENCH_BOXES.map((b) => b.map((v) => (v * S) / 512)).flat()
+  const t = retinanetTargets(anchors, 91, Array.from({ length: 4 }, () => ({ boxes, labels: [1, 5, 17] })))
+  const forward: ForwardFn = (i) => {
+    const l = retinanetLoss(model.forward(i['x']!), { cls: i['tc']!, clsWeight: i['wc']!, reg: i['tr']!, regWeight: i['wr']! })
+    return { loss: l.classification.add(l.bbox_regression) }
+  }
+  const session = newSession({ model, forward, optimizer: adamw })
+  const f32 = (data: Float32Array, shape: number[]): HostTensor => ({ data, shape, dtype: 'float32' })
+  const batch: Record<string, HostTensor> = {
+    x: f32(randn(4 * 3 * S * S, rng), [4, 3, S, S]), tc: f32(t.cls, [4, A, 91]), wc: f32(t.clsWeight, [4, A]), tr: f32(t.reg, [4, A, 4]), wr: f32(t.regWeight, [4, A]),
+  }
+  const r = await timeSteps(session, batch, ctx)
+  return { ms: r.ms, extra: { ...r.extra, arch: 'retinanet_resnet50_fpn', image_size: S, batch: 4 } }
+}
+
+async function ssdliteCase(ctx: BenchContext): Promise<{ ms: number; extra: Record<string, unknown> }> {
+  const rng = new Rng(0)
+  const S = SSDLITE_SIZE
+  const model = new SSDLite(91, { seed: 0 })
+  const anchors = ssdDefaultBoxes(S, S, ssdLevels(S))
+  const A = anchors.length / 4
+  const boxes = FCOS_BENCH_BOXES.map((b) => b.map((v) => (v * S) / 512)).flat()
+  // labels 1, 5, 17 as the PyTorch side's torchvision labels (background 0)
+  const t = ssdTargets(anchors, 91, Array.from({ length: 4 }, () => ({ boxes, labels: [0, 4, 16] })))
+  const forward: ForwardFn = (i) => {
+    const l = ssdLoss(model.forward(i['x']!), { cls: i['tc']!, reg: i['tr']!, fg: i['fg']!, norm: i['norm']! })
+    return { loss: l.classification.add(l.bbox_regression) }
+  }
+  const session = newSession({ model, forward, optimizer: adamw })
+  const f32 = (data: Float32Array, shape: number[]): HostTensor => ({ data, shape, dtype: 'float32' })
+  const batch: Record<string, HostTensor> = { x: f32(randn(4 * 3 * S * S, rng), [4, 3, S, S]), tc: f32(t.cls, [4, A, 91]), tr: f32(t.reg, [4, A, 4]), fg: f32(t.fg, [4, A]), norm: f32(new Float32Array([t.norm]), []) }
+  const r = await timeSteps(session, batch, ctx)
+  return { ms: r.ms, extra: { ...r.extra, arch: 'ssdlite320_mobilenet_v3_large', image_size: S, batch: 4 } }
 }
 
 async function segmentationCase(ctx: BenchContext, arch: SegmentationArch): Promise<{ ms: number; extra: Record<string, unknown> }> {

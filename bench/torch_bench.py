@@ -172,6 +172,31 @@ def build():
         def loss():
             return sum(m(x, targets).values())
         return m, loss
+    if case == 'retinanet-finetune':
+        import os
+        from torchvision.models import resnet50
+        from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+        from torchvision.models.detection.retinanet import RetinaNet
+        from torchvision.ops import misc as misc_nn_ops
+        from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+        size = int(os.environ.get('BENCH_DET_SIZE', '512'))
+        body = resnet50(weights=None, norm_layer=misc_nn_ops.FrozenBatchNorm2d)
+        m = RetinaNet(_resnet_fpn_extractor(body, 5, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)), 91, min_size=size, max_size=size)
+        x = list(torch.rand(4, 3, size, size))
+        boxes = torch.tensor([[20, 30, 120, 160], [200, 40, 260, 300], [300, 300, 500, 480]], dtype=torch.float32) * size / 512
+        targets = [{'boxes': boxes, 'labels': torch.tensor([1, 5, 17])} for _ in range(4)]
+        def loss():
+            return sum(m(x, targets).values())
+        return m, loss
+    if case == 'ssdlite-finetune':
+        from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+        m = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=91)
+        x = list(torch.rand(4, 3, 320, 320))
+        boxes = torch.tensor([[20, 30, 120, 160], [200, 40, 260, 300], [300, 300, 500, 480]], dtype=torch.float32) * 320 / 512
+        targets = [{'boxes': boxes, 'labels': torch.tensor([1, 5, 17])} for _ in range(4)]
+        def loss():
+            return sum(m(x, targets).values())
+        return m, loss
     raise SystemExit(f'unknown case {case}')
 
 

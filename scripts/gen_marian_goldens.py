@@ -23,16 +23,14 @@ import json
 import os
 import subprocess
 import sys
-import zlib
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import generation_reference as gen  # noqa: E402
 import marian_reference as ref  # noqa: E402
-from safetensors_io import load_file, save_file  # noqa: E402
+import seq2seq_reference_common as common  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 FOLDER = os.path.join(ROOT, "test", "fixtures", "models", "marian-tiny")
@@ -77,27 +75,6 @@ def spm_pieces(model: str) -> list:
     return [line.split("\t")[0] for line in r.stdout.splitlines()]
 
 
-def init_tensor(name: str, shape) -> torch.Tensor:
-    g = torch.Generator().manual_seed(zlib.crc32(name.encode()) + 1234)
-    z = torch.randn(tuple(shape), generator=g, dtype=torch.float32)
-    if name.endswith(".bias") or name == "final_logits_bias":
-        return 0.1 * z
-    if "layer_norm" in name and name.endswith(".weight"):
-        return 1.0 + 0.1 * z
-    return 0.2 * z
-
-
-def tensor_json(t: torch.Tensor, rows=None) -> dict:
-    """Values to 9 significant digits; `rows`: only these rows of a matrix (the golden stays small)."""
-    t = t.detach().to(torch.float64).contiguous()
-    out = {"shape": list(t.shape)}
-    if rows is not None:
-        out["rows"] = rows
-        t = t[rows]
-    out["data"] = [float(f"{v:.9g}") for v in t.reshape(-1).tolist()]
-    return out
-
-
 GRAD_PARAMS = [
     "model.shared.weight",
     "model.encoder.layers.0.self_attn.q_proj.weight",
@@ -129,111 +106,46 @@ def main():
                                num_hidden_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
                                encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, pad_token_id=pad,
                                decoder_start_token_id=pad, bad_words_ids=[[pad]], max_length=64)
-    with open(os.path.join(FOLDER, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
-    tok_cfg = {"eos_token": "</s>", "model_max_length": 512, "pad_token": "<pad>", "separate_vocabs": False,
-               "source_lang": "en", "sp_model_kwargs": {}, "target_lang": "de", "tokenizer_class": "MarianTokenizer",
-               "unk_token": "<unk>"}
-    with open(os.path.join(FOLDER, "tokenizer_config.json"), "w") as f:
-        json.dump(tok_cfg, f, indent=2, sort_keys=True)
-        f.write("\n")
-
-    model = ref.MarianMTModel(config)
-    shapes = {k: tuple(v.shape) for k, v in ref.checkpoint_state_dict(model).items()}
-    tensors = {k: init_tensor(k, s) for k, s in sorted(shapes.items())}
-    save_file(tensors, os.path.join(FOLDER, "model.safetensors"), metadata={"format": "pt"})
-    tensors = load_file(os.path.join(FOLDER, "model.safetensors"))
-
-    def build(dtype):
-        m = ref.MarianMTModel(config)
-        with torch.no_grad():
-            sd = m.state_dict()
-            for k, v in tensors.items():
-                sd[k].copy_(v)
-        return m.to(dtype).eval()
+    common.write_json(os.path.join(FOLDER, "config.json"), config)
+    common.write_json(os.path.join(FOLDER, "tokenizer_config.json"), {
+        "eos_token": "</s>", "model_max_length": 512, "pad_token": "<pad>", "separate_vocabs": False,
+        "source_lang": "en", "sp_model_kwargs": {}, "target_lang": "de", "tokenizer_class": "MarianTokenizer",
+        "unk_token": "<unk>"})
+    build = common.write_checkpoint(FOLDER, ref.MarianMTModel, config, ref.checkpoint_state_dict,
+                                    lambda k, s: common.post_ln_init(k, s, 1234))
 
     tok = ref.MarianTokenizerRef(os.path.join(FOLDER, "vocab.json"))
     src_ids = [tok.ids(s, pieces_of(src_spm)) for s in SOURCES]
     tgt_ids = [tok.ids(t, pieces_of(tgt_spm)) for t in TARGETS]
 
     # forward: two sources (row 1 padded), labels padded with -100
-    S = max(len(r) for r in src_ids[:2])
-    T = max(len(r) for r in tgt_ids[:2])
-    input_ids = [r + [pad] * (S - len(r)) for r in src_ids[:2]]
-    attention_mask = [[1] * len(r) + [0] * (S - len(r)) for r in src_ids[:2]]
-    labels = [r + [-100] * (T - len(r)) for r in tgt_ids[:2]]
+    input_ids, attention_mask, labels = common.padded_batch(src_ids, tgt_ids, pad)
     m64, m32 = build(torch.float64), build(torch.float32)
-    outs = {}
-    for name, m in (("f64", m64), ("f32", m32)):
-        m.zero_grad(set_to_none=True)
-        o = m(torch.tensor(input_ids), torch.tensor(attention_mask), labels=torch.tensor(labels))
-        o["loss"].backward()
-        outs[name] = o
-    o = outs["f64"]
-    p64 = dict(m64.named_parameters())
-    forward = {
-        "input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
-        "decoder_input_ids": o["decoder_input_ids"].tolist(),
-        "logits": tensor_json(o["logits"]),
-        "encoder_last_hidden_state": tensor_json(o["encoder_last_hidden_state"]),
-        "loss": float(f"{float(o['loss']):.12g}"),
-        # the embedding gradient on the rows the batch uses (pad = decoder start: zero, as padding_idx
-        # makes it), the eos row and two unused rows
-        "grads": {k: tensor_json(p64[k].grad, sorted({t for r in input_ids + o["decoder_input_ids"].tolist() for t in r} | {0, 5, V - 2}) if k == "model.shared.weight" else None) for k in GRAD_PARAMS},
-        "float32_max_abs_diff": {"logits": float(f"{float((o['logits'] - outs['f32']['logits'].double()).abs().max()):.3g}"),
-                                 "loss": float(f"{abs(float(o['loss']) - float(outs['f32']['loss'])):.3g}")},
-    }
+    # the embedding gradient on the rows the batch uses (pad = decoder start: zero, as padding_idx
+    # makes it), the eos row and two unused rows
+    forward = common.forward_golden(m64, m32, input_ids, attention_mask, labels, GRAD_PARAMS,
+                                    lambda k, used: sorted(used | {0, 5, V - 2}) if k == "model.shared.weight" else None)
 
-    # generation: each source alone and the first two as a padded batch
-    def next_logits_for(m, ids, mask):
-        enc = m.encode(torch.tensor(ids), torch.tensor(mask))
-
-        def f(dec):
-            # generate repeats each input's encoder output for its beams (_expand_inputs_for_generation)
-            r = dec.shape[0] // enc.shape[0]
-            with torch.no_grad():
-                return m.decode(dec, enc.repeat_interleave(r, 0), torch.tensor(mask).repeat_interleave(r, 0))[:, -1, :]
-        return f
-
-    cases = []
+    # generation: the first two sources as a padded batch
     settings = [
         {"name": "greedy", "num_beams": 1, "max_new_tokens": 10},
         {"name": "beam4", "num_beams": 4, "max_new_tokens": 10},
         {"name": "beam3-lp0.6-no-repeat-2", "num_beams": 3, "max_new_tokens": 12, "length_penalty": 0.6, "no_repeat_ngram_size": 2},
     ]
-    batch_ids = input_ids
-    with torch.no_grad():
-        for s in settings:
-            kw = {"max_length": 1 + s["max_new_tokens"], "eos_token_id": config["eos_token_id"], "pad_token_id": pad,
-                  "no_repeat_ngram_size": s.get("no_repeat_ngram_size", 0),
-                  "forced_eos_token_id": config["forced_eos_token_id"], "bad_words_ids": [pad]}
-            for m, key in ((m64, "sequences"), (m32, "sequences_float32")):
-                f = next_logits_for(m, batch_ids, attention_mask)
-                start = [[config["decoder_start_token_id"]] for _ in batch_ids]
-                if s["num_beams"] > 1:
-                    seqs = gen.beam_search(f, start, num_beams=s["num_beams"], length_penalty=s.get("length_penalty", 1.0),
-                                           early_stopping=False, **kw)
-                else:
-                    seqs = gen.greedy(f, start, **kw)
-                s[key] = seqs
-            s["float32_same"] = s["sequences"] == s["sequences_float32"]
-            del s["sequences_float32"]
-            cases.append(s)
-            print(s["name"], s["sequences"], "float32 same" if s["float32_same"] else "FLOAT32 DIFFERS")
+    cases = common.generation_cases(
+        m64, m32, input_ids, attention_mask, config["decoder_start_token_id"], settings,
+        lambda s: {"max_length": 1 + s["max_new_tokens"], "eos_token_id": config["eos_token_id"], "pad_token_id": pad,
+                   "no_repeat_ngram_size": s.get("no_repeat_ngram_size", 0),
+                   "forced_eos_token_id": config["forced_eos_token_id"], "bad_words_ids": [pad]})
 
     golden = {
         "description": "MarianMTModel (scripts/marian_reference.py, HF 4.38) on test/fixtures/models/marian-tiny, float64",
         "checkpoint": "test/fixtures/models/marian-tiny",
         "tokenizer": {"sources": SOURCES, "source_ids": src_ids, "targets": TARGETS, "target_ids": tgt_ids},
         "forward": forward,
-        "generate": {"input_ids": batch_ids, "attention_mask": attention_mask, "cases": cases},
+        "generate": {"input_ids": input_ids, "attention_mask": attention_mask, "cases": cases},
     }
-    os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
-    with open(GOLDEN, "w") as f:
-        json.dump(golden, f, separators=(",", ":"), ensure_ascii=False)
-        f.write("\n")
-    print("wrote", os.path.relpath(GOLDEN, ROOT), os.path.getsize(GOLDEN), "bytes; vocab", V)
+    common.write_golden(GOLDEN, golden, ROOT, f"; vocab {V}")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import json
 import os
 import sys
 import tempfile
-import zlib
 
 import sentencepiece as spm
 import torch
@@ -37,9 +36,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import generation_reference as gen  # noqa: E402
+import seq2seq_reference_common as common  # noqa: E402
 import t5_reference as ref  # noqa: E402
-from safetensors_io import load_file, save_file  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 GOLDEN = os.path.join(ROOT, "test", "golden", "t5", "t5.json")
@@ -154,23 +152,12 @@ def tokenizer_json(sp, model_bytes: bytes) -> dict:
 
 
 def init_tensor(name: str, shape) -> torch.Tensor:
-    g = torch.Generator().manual_seed(zlib.crc32(name.encode()) + 1234)
-    z = torch.randn(tuple(shape), generator=g, dtype=torch.float32)
+    z = common.seeded_randn(name, shape, 1234)
     if "layer_norm" in name:
         return 1.0 + 0.1 * z
     if name in ("shared.weight", "lm_head.weight") or "relative_attention_bias" in name:
         return 0.5 * z
     return 0.2 * z
-
-
-def tensor_json(t: torch.Tensor, rows=None) -> dict:
-    t = t.detach().to(torch.float64).contiguous()
-    out = {"shape": list(t.shape)}
-    if rows is not None:
-        out["rows"] = rows
-        t = t[rows]
-    out["data"] = [float(f"{v:.9g}") for v in t.reshape(-1).tolist()]
-    return out
 
 
 def grad_params(c: dict) -> list:
@@ -198,96 +185,38 @@ def variant(name: str, overrides: dict, model_bytes: bytes, sp) -> dict:
     if name != "t5-tiny":
         with open(os.path.join(folder, "spiece.model"), "wb") as f:
             f.write(model_bytes)
-    tok_cfg = {"additional_special_tokens": [f"<extra_id_{i}>" for i in range(EXTRA_IDS)], "eos_token": "</s>",
-               "extra_ids": EXTRA_IDS, "model_max_length": 512, "pad_token": "<pad>", "tokenizer_class": "T5Tokenizer",
-               "unk_token": "<unk>"}
-    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-        json.dump(tok_cfg, f, indent=2, sort_keys=True)
-        f.write("\n")
+    common.write_json(os.path.join(folder, "tokenizer_config.json"), {
+        "additional_special_tokens": [f"<extra_id_{i}>" for i in range(EXTRA_IDS)], "eos_token": "</s>",
+        "extra_ids": EXTRA_IDS, "model_max_length": 512, "pad_token": "<pad>", "tokenizer_class": "T5Tokenizer",
+        "unk_token": "<unk>"})
     if name == "t5-tiny":
         with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as f:
             json.dump(tokenizer_json(sp, model_bytes), f, ensure_ascii=False)
             f.write("\n")
     config = ref.t5_config(**overrides)
-    with open(os.path.join(folder, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
-    model = ref.T5ForConditionalGeneration(config)
-    shapes = {k: tuple(v.shape) for k, v in ref.checkpoint_state_dict(model).items()}
-    tensors = {k: init_tensor(k, s) for k, s in sorted(shapes.items())}
-    save_file(tensors, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
-    tensors = load_file(os.path.join(folder, "model.safetensors"))
-
-    def build(dtype):
-        m = ref.T5ForConditionalGeneration(config)
-        with torch.no_grad():
-            sd = m.state_dict()
-            for k, v in tensors.items():
-                sd[k].copy_(v)
-        return m.to(dtype).eval()
+    common.write_json(os.path.join(folder, "config.json"), config)
+    build = common.write_checkpoint(folder, ref.T5ForConditionalGeneration, config, ref.checkpoint_state_dict, init_tensor)
 
     tok = ref.T5TokenizerRef(sp, EXTRA_IDS)
     src_ids = [tok.ids(s) for s in SOURCES]
     tgt_ids = [tok.ids(t) for t in TARGETS]
     pad = config["pad_token_id"]
-    S = max(len(r) for r in src_ids[:2])
-    T = max(len(r) for r in tgt_ids[:2])
-    input_ids = [r + [pad] * (S - len(r)) for r in src_ids[:2]]
-    attention_mask = [[1] * len(r) + [0] * (S - len(r)) for r in src_ids[:2]]
-    labels = [r + [-100] * (T - len(r)) for r in tgt_ids[:2]]
+    input_ids, attention_mask, labels = common.padded_batch(src_ids, tgt_ids, pad)
     m64, m32 = build(torch.float64), build(torch.float32)
-    outs = {}
-    for key, m in (("f64", m64), ("f32", m32)):
-        m.zero_grad(set_to_none=True)
-        o = m(torch.tensor(input_ids), torch.tensor(attention_mask), torch.tensor(labels))
-        o["loss"].backward()
-        outs[key] = o
-    o = outs["f64"]
-    p64 = dict(m64.named_parameters())
-    used = sorted({t for r in input_ids + o["decoder_input_ids"].tolist() for t in r} | {1, 7, VOCAB - 1})
-    forward = {
-        "input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
-        "decoder_input_ids": o["decoder_input_ids"].tolist(),
-        "logits": tensor_json(o["logits"]),
-        "encoder_last_hidden_state": tensor_json(o["encoder_last_hidden_state"]),
-        "loss": float(f"{float(o['loss']):.12g}"),
-        "grads": {k: tensor_json(p64[k].grad, used if k in ("shared.weight", "lm_head.weight") else None) for k in grad_params(config)},
-        "float32_max_abs_diff": {"logits": float(f"{float((o['logits'] - outs['f32']['logits'].double()).abs().max()):.3g}"),
-                                 "loss": float(f"{abs(float(o['loss']) - float(outs['f32']['loss'])):.3g}")},
-    }
+    forward = common.forward_golden(
+        m64, m32, input_ids, attention_mask, labels, grad_params(config),
+        lambda k, used: sorted(used | {1, 7, VOCAB - 1}) if k in ("shared.weight", "lm_head.weight") else None)
 
-    def next_logits_for(m, ids, mask):
-        enc = m.encode(torch.tensor(ids), torch.tensor(mask))
-
-        def f(dec):
-            r = dec.shape[0] // enc.shape[0]
-            with torch.no_grad():
-                return m.decode(dec, enc.repeat_interleave(r, 0), torch.tensor(mask).repeat_interleave(r, 0))[:, -1, :]
-        return f
-
-    cases = []
     settings = [
         {"name": "greedy", "num_beams": 1, "max_new_tokens": 20},
         {"name": "beam4", "num_beams": 4, "max_new_tokens": 20},
         {"name": "beam3-lp0.6-no-repeat-2", "num_beams": 3, "max_new_tokens": 20, "length_penalty": 0.6, "no_repeat_ngram_size": 2},
     ]
-    with torch.no_grad():
-        for s in settings:
-            kw = {"max_length": 1 + s["max_new_tokens"], "eos_token_id": config["eos_token_id"], "pad_token_id": pad,
-                  "no_repeat_ngram_size": s.get("no_repeat_ngram_size", 0)}
-            for m, key in ((m64, "sequences"), (m32, "sequences_float32")):
-                f = next_logits_for(m, input_ids, attention_mask)
-                start = [[config["decoder_start_token_id"]] for _ in input_ids]
-                if s["num_beams"] > 1:
-                    seqs = gen.beam_search(f, start, num_beams=s["num_beams"], length_penalty=s.get("length_penalty", 1.0),
-                                           early_stopping=False, **kw)
-                else:
-                    seqs = gen.greedy(f, start, **kw)
-                s[key] = seqs
-            s["float32_same"] = s["sequences"] == s["sequences_float32"]
-            del s["sequences_float32"]
-            cases.append(s)
-            print(name, s["name"], s["sequences"], "float32 same" if s["float32_same"] else "FLOAT32 DIFFERS")
+    cases = common.generation_cases(
+        m64, m32, input_ids, attention_mask, config["decoder_start_token_id"], settings,
+        lambda s: {"max_length": 1 + s["max_new_tokens"], "eos_token_id": config["eos_token_id"], "pad_token_id": pad,
+                   "no_repeat_ngram_size": s.get("no_repeat_ngram_size", 0)},
+        label=(name,))
     return {
         "checkpoint": os.path.relpath(folder, ROOT),
         "tokenizer": {"sources": SOURCES, "source_ids": src_ids, "targets": TARGETS, "target_ids": tgt_ids},
@@ -316,11 +245,7 @@ def main():
         "buckets": [buckets(8, 16, 40), buckets(32, 128, 600)],
         "variants": {name: variant(name, o, model_bytes, sp) for name, o in VARIANTS.items()},
     }
-    os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
-    with open(GOLDEN, "w") as f:
-        json.dump(golden, f, separators=(",", ":"), ensure_ascii=False)
-        f.write("\n")
-    print("wrote", os.path.relpath(GOLDEN, ROOT), os.path.getsize(GOLDEN), "bytes")
+    common.write_golden(GOLDEN, golden, ROOT)
 
 
 if __name__ == "__main__":

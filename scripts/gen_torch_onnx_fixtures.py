@@ -14,7 +14,17 @@ Writes test/fixtures/onnx-torch/:
                   Gemm), small enough to commit. Opset 14, dynamic batch, height and width.
   golden.json     inputs and torch's outputs for each (eval mode), at shapes other than the
                   export's example inputs, so the dynamic axes are exercised.
-Random weights, fixed seeds.
+  wav2vec2-ctc/   a TINY torchaudio 0.13 wav2vec2_model (group-norm feature encoder of 4 convs,
+                  32 channels, strides 5,4,4,4: 320 samples a frame; 2 post-norm encoder layers of
+                  width 32) with its aux Linear as the CTC head over 31 characters, exported with
+                  opset 14 and dynamic batch and time axes (input_values [B, N] -> logits
+                  [B, T, 31]), laid out as Transformers.js lays out Xenova's Wav2Vec2ForCTC
+                  exports: config.json in HF Wav2Vec2 naming, vocab.json (<pad> = blank, |,
+                  a-z), tokenizer_config.json, preprocessor_config.json, onnx/model.onnx, and
+                  golden.json: torch's logits for the input x[b, n] = 0.5 sin(0.013 (b + 1) (n + 1))
+                  + 0.1 cos(0.0007 n) (float64, then float32), B = 2, N = 4000.
+Random weights, fixed seeds. `python3 scripts/gen_torch_onnx_fixtures.py wav2vec2-ctc` writes only
+the last.
 """
 from __future__ import annotations
 
@@ -76,7 +86,67 @@ class BertLogits(nn.Module):
         return self.m(input_ids, attention_mask, token_type_ids)['logits']
 
 
+W2V_CONV = [(32, 10, 5), (32, 8, 4), (32, 8, 4), (32, 8, 4)]
+W2V_VOCAB = ['<pad>', '<s>', '</s>', '<unk>', '|'] + [chr(c) for c in range(ord('a'), ord('z') + 1)]
+
+
+class Wav2Vec2Logits(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_values):
+        return self.m(input_values)[0]
+
+
+def wav2vec2_ctc() -> None:
+    import torchaudio
+    out = os.path.join(OUT, 'wav2vec2-ctc')
+    os.makedirs(os.path.join(out, 'onnx'), exist_ok=True)
+    torch.manual_seed(5)
+    m = torchaudio.models.wav2vec2_model(
+        extractor_mode='group_norm', extractor_conv_layer_config=W2V_CONV, extractor_conv_bias=False,
+        encoder_embed_dim=32, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16, encoder_pos_conv_groups=4,
+        encoder_num_layers=2, encoder_num_heads=2, encoder_attention_dropout=0.0, encoder_ff_interm_features=64,
+        encoder_ff_interm_dropout=0.0, encoder_dropout=0.0, encoder_layer_norm_first=False, encoder_layer_drop=0.0,
+        aux_num_out=len(W2V_VOCAB))
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.3)
+    wrapped = Wav2Vec2Logits(m).eval()
+    torch.onnx.export(wrapped, torch.randn(1, 3200), os.path.join(out, 'onnx', 'model.onnx'), opset_version=14, do_constant_folding=True,
+                      input_names=['input_values'], output_names=['logits'],
+                      dynamic_axes={'input_values': {0: 'batch_size', 1: 'sequence_length'}, 'logits': {0: 'batch_size', 1: 'sequence_length'}})
+    b = torch.arange(2, dtype=torch.float64).reshape(2, 1)
+    n = torch.arange(4000, dtype=torch.float64).reshape(1, 4000)
+    x = (0.5 * torch.sin(0.013 * (b + 1) * (n + 1)) + 0.1 * torch.cos(0.0007 * n)).float()
+    with torch.no_grad():
+        y = wrapped(x)
+    config = {
+        'model_type': 'wav2vec2', 'architectures': ['Wav2Vec2ForCTC'], 'vocab_size': len(W2V_VOCAB), 'pad_token_id': 0,
+        'hidden_size': 32, 'num_hidden_layers': 2, 'num_attention_heads': 2, 'intermediate_size': 64, 'hidden_act': 'gelu',
+        'feat_extract_norm': 'group', 'conv_dim': [c for c, _, _ in W2V_CONV], 'conv_kernel': [k for _, k, _ in W2V_CONV],
+        'conv_stride': [s for _, _, s in W2V_CONV], 'conv_bias': False, 'num_conv_pos_embeddings': 16, 'num_conv_pos_embedding_groups': 4,
+        'do_stable_layer_norm': False, 'ctc_loss_reduction': 'mean', 'layer_norm_eps': 1e-5,
+        'finetune_fixture': 'torchaudio wav2vec2_model, random weights (scripts/gen_torch_onnx_fixtures.py)',
+    }
+    files = {
+        'config.json': config,
+        'vocab.json': {t: i for i, t in enumerate(W2V_VOCAB)},
+        'tokenizer_config.json': {'bos_token': '<s>', 'do_lower_case': False, 'eos_token': '</s>', 'pad_token': '<pad>', 'tokenizer_class': 'Wav2Vec2CTCTokenizer', 'unk_token': '<unk>', 'word_delimiter_token': '|'},
+        'preprocessor_config.json': {'do_normalize': True, 'feature_extractor_type': 'Wav2Vec2FeatureExtractor', 'feature_size': 1, 'padding_side': 'right', 'padding_value': 0.0, 'return_attention_mask': False, 'sampling_rate': 16000},
+        'golden.json': {'generator': 'scripts/gen_torch_onnx_fixtures.py', 'torch': torch.__version__, 'torchaudio': torchaudio.__version__, 'shape': [2, 4000], 'logits_shape': list(y.shape), 'logits': flat(y)},
+    }
+    for name, obj in files.items():
+        with open(os.path.join(out, name), 'w') as f:
+            json.dump(obj, f, indent=None if name == 'golden.json' else 2)
+            f.write('\n')
+
+
 def main() -> None:
+    if sys.argv[1:] == ['wav2vec2-ctc']:
+        return wav2vec2_ctc()
     os.makedirs(OUT, exist_ok=True)
     golden = {}
 
@@ -116,6 +186,7 @@ def main() -> None:
     with open(os.path.join(OUT, 'golden.json'), 'w') as f:
         json.dump({'generator': 'scripts/gen_torch_onnx_fixtures.py', 'torch': torch.__version__, 'torchvision': torchvision.__version__, **golden}, f)
         f.write('\n')
+    wav2vec2_ctc()
 
 
 if __name__ == '__main__':

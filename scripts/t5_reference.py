@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seq2seq_reference_common import additive_mask, shift_tokens_right
+
 
 def t5_config(**overrides) -> dict:
     """t5-small's config.json (v1.0: ReLU feed-forward, tied embeddings), with overrides."""
@@ -206,11 +208,6 @@ class T5Block(nn.Module):
         self.layer = nn.ModuleList(layers)
 
 
-def additive_mask(mask: torch.Tensor, dtype) -> torch.Tensor:
-    """(B, S) 1/0 -> (B, 1, 1, S) of 0 / dtype-min (get_extended_attention_mask)."""
-    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
-
-
 class T5Stack(nn.Module):
     def __init__(self, c: dict, embed_tokens: nn.Embedding, is_decoder: bool):
         super().__init__()
@@ -260,15 +257,8 @@ class T5ForConditionalGeneration(nn.Module):
             h = h * (self.config["d_model"] ** -0.5)
         return self.lm_head(h)
 
-    def shift_right(self, labels):
-        c = self.config
-        shifted = labels.new_zeros(labels.shape)
-        shifted[:, 1:] = labels[:, :-1].clone()
-        shifted[:, 0] = c["decoder_start_token_id"]
-        return shifted.masked_fill(shifted == -100, c["pad_token_id"])
-
     def forward(self, input_ids, attention_mask, labels):
-        dec = self.shift_right(labels)
+        dec = shift_tokens_right(labels, self.config["pad_token_id"], self.config["decoder_start_token_id"])
         enc = self.encode(input_ids, attention_mask)
         logits = self.decode(dec, enc, attention_mask)
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)

@@ -16,29 +16,14 @@ import os
 import sys
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bart_reference as ref  # noqa: E402
+from seq2seq_reference_common import Checks, check_decoder, check_encoder, torch_transformer_stacks  # noqa: E402
 
-fails = []
-
-
-def check(name, a, b, tol):
-    dmax = float((a - b).abs().max())
-    ok = dmax <= tol
-    print(f"{'ok  ' if ok else 'FAIL'} {name}: max abs diff {dmax:.3g} (tol {tol})")
-    if not ok:
-        fails.append(name)
-
-
-def copy_attn(dst: nn.MultiheadAttention, src):
-    dst.in_proj_weight.copy_(torch.cat([src.q_proj.weight, src.k_proj.weight, src.v_proj.weight]))
-    dst.in_proj_bias.copy_(torch.cat([src.q_proj.bias, src.k_proj.bias, src.v_proj.bias]))
-    dst.out_proj.weight.copy_(src.out_proj.weight)
-    dst.out_proj.bias.copy_(src.out_proj.bias)
-
+checks = Checks()
+check = checks.close
 
 torch.manual_seed(1)
 d, nh, ff = 16, 4, 24
@@ -50,23 +35,7 @@ for scale in (False, True):
     with torch.no_grad():
         for p in m.parameters():
             p.normal_(0, 0.3)
-    enc_t = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, nh, ff, dropout=0.0, activation="gelu", batch_first=True), 2, enable_nested_tensor=False).double().eval()
-    dec_t = nn.TransformerDecoder(nn.TransformerDecoderLayer(d, nh, ff, dropout=0.0, activation="gelu", batch_first=True), 2).double().eval()
-    with torch.no_grad():
-        for lt, lm in zip(enc_t.layers, m.model.encoder.layers):
-            copy_attn(lt.self_attn, lm.self_attn)
-            lt.linear1.load_state_dict(lm.fc1.state_dict())
-            lt.linear2.load_state_dict(lm.fc2.state_dict())
-            lt.norm1.load_state_dict(lm.self_attn_layer_norm.state_dict())
-            lt.norm2.load_state_dict(lm.final_layer_norm.state_dict())
-        for lt, lm in zip(dec_t.layers, m.model.decoder.layers):
-            copy_attn(lt.self_attn, lm.self_attn)
-            copy_attn(lt.multihead_attn, lm.encoder_attn)
-            lt.linear1.load_state_dict(lm.fc1.state_dict())
-            lt.linear2.load_state_dict(lm.fc2.state_dict())
-            lt.norm1.load_state_dict(lm.self_attn_layer_norm.state_dict())
-            lt.norm2.load_state_dict(lm.encoder_attn_layer_norm.state_dict())
-            lt.norm3.load_state_dict(lm.final_layer_norm.state_dict())
+    enc_t, dec_t = torch_transformer_stacks(m, d, nh, ff, "gelu")
 
     src = torch.tensor([[0, 5, 6, 7, 8, 2], [0, 10, 11, 2, 1, 1]])
     mask = (src != 1).long()
@@ -78,18 +47,15 @@ for scale in (False, True):
         e = m.model.encoder
         x = F.layer_norm(W[src] * s + e.embed_positions.weight[2:2 + src.shape[1]], (d,), e.layernorm_embedding.weight, e.layernorm_embedding.bias)
         check(f"encoder embeddings (scale_embedding={scale}): layer_norm(table[ids] * scale + positions[2 + p])", e.embed(src), x, 1e-12)
-        enc_ref = enc_t(x, src_key_padding_mask=mask == 0)
-        check(f"encoder vs nn.TransformerEncoder (scale_embedding={scale}, real positions)", enc[mask == 1], enc_ref[mask == 1], 1e-10)
+        check_encoder(checks, f"encoder vs nn.TransformerEncoder (scale_embedding={scale}, real positions)", enc_t, x, mask, enc)
         h = m.model.decoder(dec_in, enc, mask)
         dd = m.model.decoder
         y = F.layer_norm(W[dec_in] * s + dd.embed_positions.weight[2:2 + dec_in.shape[1]], (d,), dd.layernorm_embedding.weight, dd.layernorm_embedding.bias)
-        causal = nn.Transformer.generate_square_subsequent_mask(dec_in.shape[1]).double()
-        h_ref = dec_t(y, enc, tgt_mask=causal, memory_key_padding_mask=mask == 0)
-        check(f"decoder vs nn.TransformerDecoder (scale_embedding={scale})", h, h_ref, 1e-10)
+        check_decoder(checks, f"decoder vs nn.TransformerDecoder (scale_embedding={scale})", dec_t, y, enc, mask, h)
         y3 = F.layer_norm(W[dec_in[:, :1]] * s + dd.embed_positions.weight[5:6], (d,), dd.layernorm_embedding.weight, dd.layernorm_embedding.bias)
         check("decoder embedding after a past of 3 tokens reads position row 2 + 3", dd.embed(dec_in[:, :1], past=3), y3, 1e-12)
 
 labels = torch.tensor([[0, 4, 5, 2, -100, -100]])
 check("shift_tokens_right: </s> first, -100 -> pad", ref.shift_tokens_right(labels, 1, 2), torch.tensor([[2, 0, 4, 5, 2, 1]]), 0)
 
-sys.exit(1 if fails else 0)
+checks.exit()

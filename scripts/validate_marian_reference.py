@@ -16,22 +16,14 @@ import os
 import sys
 
 import torch
-import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import marian_reference as ref  # noqa: E402
+from seq2seq_reference_common import Checks, check_decoder, check_encoder, torch_transformer_stacks  # noqa: E402
 
 torch.manual_seed(0)
-fails = []
-
-
-def check(name, a, b, tol):
-    d = float((a - b).abs().max())
-    ok = d <= tol
-    print(f"{'ok  ' if ok else 'FAIL'} {name}: max abs diff {d:.3g} (tol {tol})")
-    if not ok:
-        fails.append(name)
-
+checks = Checks()
+check = checks.close
 
 cfg = ref.marian_config(vocab_size=50, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
                         decoder_attention_heads=4, encoder_ffn_dim=24, decoder_ffn_dim=24, max_position_embeddings=32,
@@ -41,32 +33,8 @@ with torch.no_grad():
     for p in m.parameters():
         p.normal_(0, 0.3)
 
-
-def copy_attn(dst: nn.MultiheadAttention, src: ref.MarianAttention):
-    dst.in_proj_weight.copy_(torch.cat([src.q_proj.weight, src.k_proj.weight, src.v_proj.weight]))
-    dst.in_proj_bias.copy_(torch.cat([src.q_proj.bias, src.k_proj.bias, src.v_proj.bias]))
-    dst.out_proj.weight.copy_(src.out_proj.weight)
-    dst.out_proj.bias.copy_(src.out_proj.bias)
-
-
 d, nh, ff = 16, 4, 24
-enc_t = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, nh, ff, dropout=0.0, activation="relu", batch_first=True), 2, enable_nested_tensor=False).double().eval()
-dec_t = nn.TransformerDecoder(nn.TransformerDecoderLayer(d, nh, ff, dropout=0.0, activation="relu", batch_first=True), 2).double().eval()
-with torch.no_grad():
-    for lt, lm in zip(enc_t.layers, m.model.encoder.layers):
-        copy_attn(lt.self_attn, lm.self_attn)
-        lt.linear1.load_state_dict(lm.fc1.state_dict())
-        lt.linear2.load_state_dict(lm.fc2.state_dict())
-        lt.norm1.load_state_dict(lm.self_attn_layer_norm.state_dict())
-        lt.norm2.load_state_dict(lm.final_layer_norm.state_dict())
-    for lt, lm in zip(dec_t.layers, m.model.decoder.layers):
-        copy_attn(lt.self_attn, lm.self_attn)
-        copy_attn(lt.multihead_attn, lm.encoder_attn)
-        lt.linear1.load_state_dict(lm.fc1.state_dict())
-        lt.linear2.load_state_dict(lm.fc2.state_dict())
-        lt.norm1.load_state_dict(lm.self_attn_layer_norm.state_dict())
-        lt.norm2.load_state_dict(lm.encoder_attn_layer_norm.state_dict())
-        lt.norm3.load_state_dict(lm.final_layer_norm.state_dict())
+enc_t, dec_t = torch_transformer_stacks(m, d, nh, ff, "relu")
 
 src = torch.tensor([[5, 6, 7, 8, 9, 0], [10, 11, 12, 0, 49, 49]])
 mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])
@@ -74,14 +42,10 @@ dec_in = torch.tensor([[49, 3, 4, 5], [49, 7, 8, 9]])
 with torch.no_grad():
     enc = m.encode(src, mask)
     x = m.model.encoder.embed_tokens(src) * math.sqrt(d) + m.model.encoder.embed_positions(src.shape[1])
-    enc_ref = enc_t(x, src_key_padding_mask=mask == 0)
-    check("encoder layers vs nn.TransformerEncoder (padded rows: real positions)", enc[mask == 1], enc_ref[mask == 1], 1e-10)
+    check_encoder(checks, "encoder layers vs nn.TransformerEncoder (padded rows: real positions)", enc_t, x, mask, enc)
     h = m.model.decoder(dec_in, enc, mask)
     y = m.model.decoder.embed_tokens(dec_in) * math.sqrt(d) + m.model.decoder.embed_positions(dec_in.shape[1])
-    causal = nn.Transformer.generate_square_subsequent_mask(dec_in.shape[1]).double()
-    h_ref = dec_t(y, enc, tgt_mask=causal, memory_key_padding_mask=mask == 0)
-    check("decoder layers vs nn.TransformerDecoder", h, h_ref, 1e-10)
-
+    check_decoder(checks, "decoder layers vs nn.TransformerDecoder", dec_t, y, enc, mask, h)
 P, D = 32, 16
 table = ref.sinusoidal_table(P, D).double()
 closed = torch.zeros(P, D, dtype=torch.float64)
@@ -96,4 +60,4 @@ labels = torch.tensor([[4, 5, 6, 0, -100, -100]])
 want = torch.tensor([[49, 4, 5, 6, 0, 49]])
 check("shift_tokens_right: start token first, -100 -> pad", ref.shift_tokens_right(labels, 49, 49), want, 0)
 
-sys.exit(1 if fails else 0)
+checks.exit()

@@ -21,15 +21,11 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import t5_reference as ref  # noqa: E402
+from seq2seq_reference_common import Checks  # noqa: E402
 
 torch.manual_seed(0)
-fails = []
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name} {detail}")
-    if not ok:
-        fails.append(name)
+checks = Checks()
+check = checks.ok
 
 
 # attention
@@ -85,4 +81,4 @@ with torch.no_grad():
 want = x / torch.sqrt((x * x).mean(-1, keepdim=True) + 1e-6) * ln.weight
 check("T5LayerNorm vs closed form", float((ln(x) - want).abs().max()) < 1e-12)
 
-sys.exit(1 if fails else 0)
+checks.exit()

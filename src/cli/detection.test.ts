@@ -2,8 +2,10 @@
 // blue bars on dark noise, 64x64, category ids 5 and 9, one crowd box): an FCOS state dict with random
 // weights (torchvision's COCO configuration, 91 classes) gets a new class head, trains with its
 // ResNet body frozen (loss falls), records the transform, evaluates with COCO mAP, predicts boxes,
-// exports a standalone ONNX detector (NonMaxSuppression in the file) that gives predict's detections, and a bad annotation stops with file, image and annotation.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+// exports a standalone ONNX detector (NonMaxSuppression in the file) that gives predict's detections,
+// draws its boxes (--draw), reads the same data as VOC and YOLO folders, and a bad annotation stops
+// with file, image and annotation.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
@@ -16,6 +18,9 @@ import { Rng } from '../runtime/rng.js'
 import { detTensors } from '../tasks/object-detection/checkpoint-node.js'
 import { loadDetectionImage } from '../tasks/object-detection/data-node.js'
 import { expectClose } from '../../test/op-check.js'
+import { classColour } from '../data/draw.js'
+import { evaluateModel, getTask } from '../index.js'
+import { Runtime } from '../runtime/session.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-cli-det-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -89,10 +94,22 @@ describe('object detection from the command line', () => {
     for (const k of ['map', 'map_50', 'map_75', 'map_small', 'mar_100', 'eval_loss']) expect(Number.isFinite(m[k]), k).toBe(true)
 
     const img = join(data, 'images', 's0.png')
-    const p = await runCli(['predict', '--model', out, '--json', '--score-thresh', '0', '--detections-per-img', '5', '--threads', '2', img])
+    const drawDir = join(dir, 'drawn')
+    const p = await runCli(['predict', '--model', out, '--json', '--score-thresh', '0', '--detections-per-img', '5', '--threads', '2', '--draw', drawDir, img])
     expect(p.code, p.stderr).toBe(0)
-    const rec = JSON.parse(p.stdout.trim()) as { path: string; detections: { box: number[]; label: string; score: number }[] }
+    const rec = JSON.parse(p.stdout.trim()) as { path: string; drawn: string; detections: { box: number[]; label: string; score: number }[] }
     expect(rec.path).toBe(img)
+    // --draw: a PNG named after the input, the image's size, the best box (drawn last) outlined in its class colour
+    expect(rec.drawn).toBe(join(drawDir, 's0.png'))
+    const drawn = await sharp(readFileSync(rec.drawn)).raw().toBuffer({ resolveWithObject: true })
+    expect([drawn.info.width, drawn.info.height, drawn.info.channels]).toEqual([S, S, 3])
+    const best = rec.detections[0]!
+    const colour = classColour(['red', 'blue'].indexOf(best.label))
+    const near = (x: number, y: number): boolean => [-1, 0, 1].some((dy) => [-1, 0, 1].some((dx) => {
+      const [u, v] = [Math.min(S - 1, Math.max(0, x + dx)), Math.min(S - 1, Math.max(0, y + dy))]
+      return [0, 1, 2].every((c) => drawn.data[3 * (v * S + u) + c] === colour[c])
+    }))
+    expect(near(Math.round(best.box[2]!) - 1, Math.round(best.box[3]!) - 1), `box ${best.box} in ${colour}`).toBe(true)
     expect(rec.detections.length).toBe(5)
     for (const d of rec.detections) {
       expect(['red', 'blue']).toContain(d.label)
@@ -117,6 +134,43 @@ describe('object detection from the command line', () => {
     expectClose(r['scores']!.data as Float32Array, scores, 1e-4, 'ONNX scores')
     expect(Array.from(r['labels']!.data as BigInt64Array, (l) => ['red', 'blue'][Number(l)])).toEqual(rec.detections.map((d) => d.label))
     expectClose(r['boxes']!.data as Float32Array, rec.detections.flatMap((d) => d.box), 2e-3, 'ONNX boxes') // predict rounds to 0.01 px
+  }, 200_000)
+
+  it('VOC and YOLO copies of the data evaluate alike; a YOLO folder with images/train and images/val trains on one and validates on the other', async () => {
+    // the COCO set without its crowd box (VOC and YOLO have no crowd), as a VOC folder and a YOLO folder
+    const j = JSON.parse(readFileSync(join(data, 'instances.json'), 'utf8')) as { images: { id: number; file_name: string }[]; annotations: { image_id: number; category_id: number; bbox: number[]; iscrowd: number }[] }
+    const voc = join(dir, 'voc')
+    const yolo = join(dir, 'yolo')
+    for (const d of [join(voc, 'Annotations'), join(voc, 'JPEGImages'), join(yolo, 'images', 'train'), join(yolo, 'images', 'val'), join(yolo, 'labels', 'train'), join(yolo, 'labels', 'val')]) mkdirSync(d, { recursive: true })
+    writeFileSync(join(yolo, 'classes.txt'), 'red\nblue\n')
+    j.images.forEach((im, i) => {
+      const anns = j.annotations.filter((a) => a.image_id === im.id && !a.iscrowd)
+      const name = (a: { category_id: number }): string => (a.category_id === 5 ? 'red' : 'blue')
+      const stem = im.file_name.replace(/\.png$/, '')
+      copyFileSync(join(data, 'images', im.file_name), join(voc, 'JPEGImages', im.file_name))
+      writeFileSync(join(voc, 'Annotations', `${stem}.xml`), `<annotation><filename>${im.file_name}</filename><size><width>${S}</width><height>${S}</height></size>${anns.map((a) => `<object><name>${name(a)}</name><bndbox><xmin>${a.bbox[0]! + 1}</xmin><ymin>${a.bbox[1]! + 1}</ymin><xmax>${a.bbox[0]! + a.bbox[2]!}</xmax><ymax>${a.bbox[1]! + a.bbox[3]!}</ymax></bndbox></object>`).join('')}</annotation>`)
+      const split = i < 6 ? 'train' : 'val'
+      copyFileSync(join(data, 'images', im.file_name), join(yolo, 'images', split, im.file_name))
+      writeFileSync(join(yolo, 'labels', split, `${stem}.txt`), anns.map((a) => `${name(a) === 'red' ? 0 : 1} ${(a.bbox[0]! + a.bbox[2]! / 2) / S} ${(a.bbox[1]! + a.bbox[3]! / 2) / S} ${a.bbox[2]! / S} ${a.bbox[3]! / S}`).join('\n'))
+    })
+    const v = await evaluateModel(out, voc, { threads: 2 })
+    expect(v.examples).toBe(8)
+    // the YOLO folder's images/ holds both splits: all 8 images
+    const yAll = await evaluateModel(out, join(yolo, 'images'), { threads: 2, format: 'yolo' })
+    expect(yAll.examples).toBe(8)
+    for (const k of ['map', 'map_50', 'map_75', 'mar_100']) expect(yAll.metrics[k], k).toBeCloseTo(v.metrics[k]!, 6)
+    expect(Number.isFinite(v.metrics['map'])).toBe(true)
+
+    // training's data: the train split, validation on the val split (no --validation given); labels in the model's order
+    const runtime = new Runtime({ provider: 'cpu', threads: 1 })
+    const logs: string[] = []
+    const prepared = await getTask('object-detection').prepare({ task: 'object-detection', model: out, data: yolo, onBadRow: 'error', seed: 0, batchSize: 2, validationSplit: 0.5, method: 'full', augment: ['flip', 'scale', 'crop'], log: (l: string) => logs.push(l) } as never, runtime)
+    expect([prepared.trainExamples, prepared.evalExamples]).toEqual([6, 2])
+    expect(prepared.labels).toEqual(['red', 'blue'])
+    expect(prepared.record).toMatchObject({ data_format: 'yolo', augment: 'flip,scale,crop' })
+    expect(logs.join('\n')).toMatch(/YOLO data: training on its train split \(6 images\), validating on its val split \(2\)/)
+    await prepared.close()
+    await runtime.dispose()
   }, 200_000)
 
   it('an annotation with an unknown category stops with the file, the image id and the annotation id', async () => {

@@ -78,6 +78,11 @@ export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: reado
       continue
     }
     const spec = cmd.flags[key]!
+    if (negate && spec.type === 'list') {
+      // --no-augment on a list flag: the list "none"
+      out[key] = ['none']
+      continue
+    }
     if (spec.type === 'boolean') {
       out[key] = negate ? false : value === undefined ? true : !['false', '0', 'no'].includes(value)
       continue

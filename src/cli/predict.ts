@@ -51,6 +51,9 @@ export const predict = command(
         else io.out(`${p.label}\t${(p.score ?? NaN).toFixed(4)}\t${Array.isArray(p.logits[0]) || p.logits.length > 8 ? `(${p.logits.length} logits)` : `[${(p.logits as number[]).map((v) => v.toFixed(4)).join(', ')}]`}\t${short(input)}`)
       }
     }
+    // --draw (vision tasks): say where the pictures went; the JSON records carry them as `drawn`
+    const drawn = preds.filter((p) => typeof p['drawn'] === 'string')
+    if (drawn.length && !json) io.err(`drew ${drawn.length} image${drawn.length === 1 ? '' : 's'}: ${drawn.map((p) => p['drawn']).join(', ')}`)
   },
   (argv) => withTask(spec, 'predict', taskOfArgs(argv, peek(argv, 'model'))),
 )

@@ -1,7 +1,8 @@
 // Semantic segmentation from the command line on a tiny synthetic data set written here (coloured
 // squares and bars on a noisy background, masks as VOC-palette PNGs): an LR-ASPP MobileNetV3 state
 // dict with random weights is fine-tuned (loss falls, mIoU reported), evaluated, predicts PNG masks,
-// and exports ONNX that plain onnxruntime runs with the same masks; bad masks stop with file and value.
+// draws them over the images (--draw), and exports ONNX that plain onnxruntime runs with the same
+// masks; bad masks stop with file and value.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +12,7 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../test/cli.js'
 import { writeSafetensorsFile } from '../checkpoint/io-node.js'
-import { decodeIndexPng, encodeIndexPng } from '../data/index-mask.js'
+import { decodeIndexPng, encodeIndexPng, vocPalette } from '../data/index-mask.js'
 import { modelTensors } from '../models/pretrained-node.js'
 import { SegmentationModel } from '../models/segmentation.js'
 import { Rng } from '../runtime/rng.js'
@@ -90,10 +91,25 @@ describe('semantic segmentation from the command line', () => {
 
     const masks = join(dir, 'pred')
     const imgs = [join(data, 'images', 's0.png'), join(data, 'images', 's1.png')]
-    const p = await runCli(['predict', '--model', out, '--mask-dir', masks, '--json', ...common, ...imgs])
+    const drawDir = join(dir, 'drawn')
+    const p = await runCli(['predict', '--model', out, '--mask-dir', masks, '--draw', drawDir, '--json', ...common, ...imgs])
     expect(p.code, p.stderr).toBe(0)
-    const recs = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; mask: string; pixels: Record<string, number>; logits: number[] })
+    const recs = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; mask: string; drawn: string; pixels: Record<string, number>; logits: number[] })
     expect(recs.map((r) => r.mask)).toEqual([join(masks, 's0.png'), join(masks, 's1.png')])
+    // --draw: every pixel of a predicted class other than 0 is the image blended half and half with its VOC colour; class 0 is the image
+    expect(recs.map((r) => r.drawn)).toEqual([join(drawDir, 's0.png'), join(drawDir, 's1.png')])
+    const palette = vocPalette()
+    for (const [k, rec] of recs.entries()) {
+      const mask = decodeIndexPng(readFileSync(rec.mask), (z) => inflateSync(z))
+      const src = new Uint8Array((await sharp(imgs[k]!).raw().toBuffer()))
+      const drawn = await sharp(readFileSync(rec.drawn)).raw().toBuffer({ resolveWithObject: true })
+      expect([drawn.info.width, drawn.info.height, drawn.info.channels]).toEqual([S, S, 3])
+      const want = src.map((v, i) => {
+        const c = mask.data[Math.floor(i / 3)]!
+        return c === 0 ? v : Math.round(0.5 * v + 0.5 * palette[3 * c + (i % 3)]!)
+      })
+      expect(new Uint8Array(drawn.data)).toEqual(want)
+    }
     const sess = await ort.InferenceSession.create(await exported())
     for (const [k, rec] of recs.entries()) {
       const png = readFileSync(rec.mask)

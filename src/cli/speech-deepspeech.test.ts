@@ -86,6 +86,17 @@ describe('DeepSpeech speech recognition from the command line', () => {
     })
   }, 120_000)
 
+  it('a trained folder is the start of further training on other clips (adaptation): its weights and vocabulary are kept', async () => {
+    // other clips (the 0.3 s crops: a short unrolled graph), as adapting to new voices gives the
+    // folder new data; at lr 0 the step changes nothing, so the continued folder is the trained one
+    const o = join(dir, 'continued')
+    const r = await runCli(['train', '--task', 'speech-recognition', '--model', out, '--data', join(data, 'crop.jsonl'), '--out', o, '--max-steps', '1', '--validation-split', '0', '--batch-size', '2', '--lr', '0', '--json', ...common])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).not.toMatch(/new vocabulary/)
+    expect(readFileSync(join(o, 'vocab.json'), 'utf8')).toBe(readFileSync(join(out, 'vocab.json'), 'utf8'))
+    for (const f of ['model.safetensors', 'config.json']) expect(readFileSync(join(o, f)).equals(readFileSync(join(out, f))), f).toBe(true)
+  }, 120_000)
+
   it('exports an HF-style folder and an ONNX file that plain onnxruntime runs with the same logits, padded or not', async () => {
     const hf = join(dir, 'hf')
     const w = await runCli(['export', '--model', out, '--format', 'safetensors', '--out', hf])

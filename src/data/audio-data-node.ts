@@ -20,7 +20,7 @@ import { checkAudioHeader } from './audio-decode-node.js'
 import { AudioSplit, type AudioBatch, type AudioDataset, type AudioExamples, type AudioSplitContext } from './audio-dataset.js'
 import { checkAudioAugmentation, checkClipPolicy, defaultAudioAugmentation, defaultClipPolicy, type AudioAugmentation, type ClipPolicy } from './audio-transforms.js'
 import { audioProcessor, defaultAudioWorkerCount } from './audio-workers-node.js'
-import { BadRows, DataRowError, fileError, type DataPosition, type OnBadRow } from './errors.js'
+import { BadRows, checkEach, DataRowError, fileError, type DataPosition, type OnBadRow } from './errors.js'
 import { buildLabelMap, encodeLabel, labelNames, LabelCollector, type LabelMap, type LabelScheme } from './labels.js'
 import { splitTrainValidation } from './order.js'
 import { fileSource } from './source-node.js'
@@ -331,35 +331,10 @@ async function encode(raw: RawSource, scheme: LabelScheme | undefined, bad: BadR
     }
   }
   if ((opts.verify ?? 'header') === 'header') {
-    const ok = await verifyHeaders(paths, bad)
+    const ok = await checkEach(paths, bad, checkAudioHeader)
     return new FileExamples(paths.filter((_, i) => ok[i]), Int32Array.from(ids.filter((_, i) => ok[i])), scheme ? undefined : texts.filter((_, i) => ok[i]))
   }
   return new FileExamples(paths, Int32Array.from(ids), scheme ? undefined : texts)
-}
-
-/** Reads each file's first bytes, 16 at a time; bad ones are handled by `bad` in path order. */
-async function verifyHeaders(paths: string[], bad: BadRows): Promise<boolean[]> {
-  const ok = new Array<boolean>(paths.length).fill(true)
-  const errors = new Array<DataRowError | undefined>(paths.length)
-  let next = 0
-  const lane = async (): Promise<void> => {
-    while (next < paths.length) {
-      const i = next++
-      try {
-        await checkAudioHeader(paths[i]!)
-      } catch (e) {
-        if (!(e instanceof DataRowError)) throw e
-        errors[i] = e
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(16, paths.length) }, lane))
-  errors.forEach((e, i) => {
-    if (!e) return
-    bad.handle(e)
-    ok[i] = false
-  })
-  return ok
 }
 
 /** Audio files to predict on: files, and folders searched recursively (sorted; hidden and non-audio files skipped). */

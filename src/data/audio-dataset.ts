@@ -12,6 +12,7 @@ import { BadRows, DataRowError } from './errors.js'
 import { transformClip, type AudioAugmentation, type AudioAugmentKey, type ClipPolicy } from './audio-transforms.js'
 import type { LabelMap } from './labels.js'
 import { epochOrder } from './order.js'
+import { batchCount, prefetchBatches } from './prefetch.js'
 
 /** The examples of one data source, by id 0..length-1. */
 export interface AudioExamples {
@@ -161,8 +162,7 @@ export class AudioSplit {
   }
 
   batchCount(batchSize: number, dropLast = false): number {
-    if (!(batchSize >= 1)) throw new RangeError(`batchSize must be at least 1, got ${batchSize}`)
-    return dropLast ? Math.floor(this.length / batchSize) : Math.ceil(this.length / batchSize)
+    return batchCount(this.length, batchSize, dropLast)
   }
 
   order(epoch: number, shuffle: boolean): Uint32Array {
@@ -175,22 +175,9 @@ export class AudioSplit {
     const { batchSize } = opts
     const count = this.batchCount(batchSize, opts.dropLast)
     const order = this.order(epoch, opts.shuffle ?? opts.train)
-    const ahead = Math.max(1, opts.prefetch ?? this.#ctx.prefetch)
+    const ahead = opts.prefetch ?? this.#ctx.prefetch
     const job: AudioJob = { policy: this.#ctx.policy, augmentation: opts.train ? this.#ctx.augmentation : null }
-    const inflight: Promise<AudioBatch>[] = []
-    let next = Math.max(0, startBatch)
-    const launch = (): void => {
-      const b = next++
-      const p = this.#assemble(job, epoch, b, order.subarray(b * batchSize, Math.min(order.length, (b + 1) * batchSize)))
-      p.catch(() => {}) // awaited below; an abandoned batch must not raise an unhandled rejection
-      inflight.push(p)
-    }
-    while (inflight.length < ahead && next < count) launch()
-    while (inflight.length > 0) {
-      const batch = await inflight.shift()!
-      if (next < count) launch()
-      yield batch
-    }
+    yield* prefetchBatches(order, batchSize, count, startBatch, ahead, (b, positions) => this.#assemble(job, epoch, b, positions))
   }
 
   async #assemble(job: AudioJob, epoch: number, batch: number, positions: Uint32Array): Promise<AudioBatch> {

@@ -197,7 +197,32 @@ export async function loadYoloDetection(opts: YoloLoadOptions): Promise<YoloAnno
       return undefined
     }
   })
+  await checkOrphanLabels(imagesDir, files, bad)
   return { categories: names.map((name, id) => ({ id, name })), images: results.filter((r): r is AnnotatedImage => r !== undefined), skipped: bad.report(), unlabelled }
+}
+
+/** A label file in the labels folder with no image of its stem is a row error (its objects would be lost silently). */
+async function checkOrphanLabels(imagesDir: string, images: readonly string[], bad: BadRows): Promise<void> {
+  const labelsDir = dirname(yoloLabelPath(join(resolve(imagesDir), 'x.jpg')))
+  if (labelsDir === resolve(imagesDir) || !(await exists(labelsDir))) return
+  const wanted = new Set(images.map((f) => yoloLabelPath(resolve(f))))
+  const found: string[] = []
+  const walk = async (d: string): Promise<void> => {
+    for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (e.isDirectory()) await walk(join(d, e.name))
+      else if (e.name.endsWith('.txt') && e.name !== 'classes.txt') found.push(join(d, e.name))
+    }
+  }
+  await walk(labelsDir)
+  for (const f of found) {
+    if (wanted.has(f)) continue
+    const s = relative(labelsDir, f).slice(0, -4)
+    try {
+      throw new DataRowError('DATA_UNKNOWN_IMAGE_FILE', { file: f }, `labels an image that does not exist (no ${s}.jpg, .png or other image in ${imagesDir})`, 'add the image or remove the label file, or skip such files (--on-bad-row skip)')
+    } catch (e) {
+      bad.handle(e)
+    }
+  }
 }
 
 /** Ultralytics' img2label_paths: the last "/images/" segment becomes "/labels/", the extension ".txt". */

@@ -21,6 +21,7 @@ export {
   type DetectionAnnotations,
   type VocAnnotation,
 } from './detection-annotations.js'
-export { decodeIndexPng, encodeIndexPng, IndexPngError, isPng, vocPalette, type IndexMask } from './index-mask.js'
+export { decodeIndexPng, encodeIndexPng, encodeRgbPng, IndexPngError, isPng, vocPalette, type IndexMask } from './index-mask.js'
 export { augmentDetection, cropDetection, hflipDetection, randomCropDetection, resizeDetection, scaleJitter, type DetectionAugmentation, type DetectionSample } from './detection-transforms.js'
 export { parseXml, xmlChild, xmlChildText, XmlSyntaxError, type XmlElement } from './xml.js'
+export { canvasOf, classColour, drawBox, drawLabelledBox, drawPolygon, drawText, overlayMask, textSize, type Rgb } from './draw.js'

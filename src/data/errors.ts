@@ -90,6 +90,34 @@ export class BadRows {
   }
 }
 
+/**
+ * Runs `check` on every path, 16 at a time; the row errors it throws are handed to `bad` in path
+ * order (so the error reported, or the skip list, does not depend on timing). Returns which passed.
+ */
+export async function checkEach(paths: readonly string[], bad: BadRows, check: (path: string) => Promise<unknown>): Promise<boolean[]> {
+  const ok = new Array<boolean>(paths.length).fill(true)
+  const errors = new Array<DataRowError | undefined>(paths.length)
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < paths.length) {
+      const i = next++
+      try {
+        await check(paths[i]!)
+      } catch (e) {
+        if (!(e instanceof DataRowError)) throw e
+        errors[i] = e
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(16, paths.length) }, lane))
+  errors.forEach((e, i) => {
+    if (!e) return
+    bad.handle(e)
+    ok[i] = false
+  })
+  return ok
+}
+
 /** Merges reports of several files (train and validation) into one. */
 export function mergeReports(...reports: BadRowReport[]): BadRowReport {
   const counts: Record<string, number> = {}

@@ -16,7 +16,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { ConfigError } from '../errors.js'
-import { BadRows, DataRowError, fileError, type DataPosition, type OnBadRow } from './errors.js'
+import { BadRows, checkEach, DataRowError, fileError, type DataPosition, type OnBadRow } from './errors.js'
 import { isImageName, type AlphaMode } from './image.js'
 import { checkImageHeader } from './image-decode-node.js'
 import { ImageSplit, type ImageBatch, type ImageDataset, type ImageExamples, type ImageInput, type SplitContext } from './image-dataset.js'
@@ -503,35 +503,9 @@ async function encode(raw: RawSource, scheme: LabelScheme, bad: BadRows, opts: I
     }
   }
   if ((opts.verify ?? 'header') === 'header') {
-    const ok = await verifyHeaders(paths, bad)
+    const ok = await checkEach(paths, bad, checkImageHeader)
     return new FileExamples(paths.filter((_, i) => ok[i]), Int32Array.from(ids.filter((_, i) => ok[i])))
   }
   return new FileExamples(paths, Int32Array.from(ids))
-}
-
-/** Reads each file's header, 16 at a time; unreadable ones are handled by `bad` (thrown, or skipped and counted). */
-async function verifyHeaders(paths: string[], bad: BadRows): Promise<boolean[]> {
-  const ok = new Array<boolean>(paths.length).fill(true)
-  const errors = new Array<DataRowError | undefined>(paths.length)
-  let next = 0
-  const lane = async (): Promise<void> => {
-    while (next < paths.length) {
-      const i = next++
-      try {
-        await checkImageHeader(paths[i]!)
-      } catch (e) {
-        if (!(e instanceof DataRowError)) throw e
-        errors[i] = e
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(16, paths.length) }, lane))
-  // handled in path order, so the error reported (or the skip list) does not depend on timing
-  errors.forEach((e, i) => {
-    if (!e) return
-    bad.handle(e)
-    ok[i] = false
-  })
-  return ok
 }
 

@@ -17,6 +17,7 @@ import type { AlphaMode, RawImage } from './image.js'
 import { ImageSizeError, normalizeTable, transformImage, type AugmentKey, type TransformSpec } from './image-transforms.js'
 import type { LabelMap } from './labels.js'
 import { epochOrder } from './order.js'
+import { batchCount, prefetchBatches } from './prefetch.js'
 
 /** Where an example's pixels come from: an image file to decode, or pixels read already (IDX). */
 export type ImageInput = { kind: 'file'; path: string } | { kind: 'raw'; image: RawImage }
@@ -189,8 +190,7 @@ export class ImageSplit {
 
   /** Batches in an epoch. */
   batchCount(batchSize: number, dropLast = false): number {
-    if (!(batchSize >= 1)) throw new RangeError(`batchSize must be at least 1, got ${batchSize}`)
-    return dropLast ? Math.floor(this.length / batchSize) : Math.ceil(this.length / batchSize)
+    return batchCount(this.length, batchSize, dropLast)
   }
 
   /** Split indices in the order of `epoch`: shuffled by (seed, epoch), or 0..length-1. */
@@ -207,22 +207,9 @@ export class ImageSplit {
     const { batchSize } = opts
     const count = this.batchCount(batchSize, opts.dropLast)
     const order = this.order(epoch, opts.shuffle ?? opts.train)
-    const ahead = Math.max(1, opts.prefetch ?? this.#ctx.prefetch)
+    const ahead = opts.prefetch ?? this.#ctx.prefetch
     const job: ImageJob = { spec: opts.train ? this.#ctx.trainSpec : this.#ctx.evalSpec, alpha: this.#ctx.alpha }
-    const inflight: Promise<ImageBatch>[] = []
-    let next = Math.max(0, startBatch)
-    const launch = (): void => {
-      const b = next++
-      const p = this.#assemble(job, epoch, b, order.subarray(b * batchSize, Math.min(order.length, (b + 1) * batchSize)))
-      p.catch(() => {}) // awaited below; an abandoned batch must not raise an unhandled rejection
-      inflight.push(p)
-    }
-    while (inflight.length < ahead && next < count) launch()
-    while (inflight.length > 0) {
-      const batch = await inflight.shift()!
-      if (next < count) launch()
-      yield batch
-    }
+    yield* prefetchBatches(order, batchSize, count, startBatch, ahead, (b, positions) => this.#assemble(job, epoch, b, positions))
   }
 
   async #assemble(job: ImageJob, epoch: number, batch: number, positions: Uint32Array): Promise<ImageBatch> {

@@ -151,6 +151,30 @@ export function encodeIndexPng(mask: IndexMask, deflate: (data: Uint8Array) => U
   return out
 }
 
+/** An 8-bit RGB PNG (colour type 2, no filtering) of HWC pixels, e.g. a drawing of predictions. */
+export function encodeRgbPng(img: { width: number; height: number; data: Uint8Array }, deflate: (data: Uint8Array) => Uint8Array): Uint8Array {
+  const { width, height, data } = img
+  if (data.length !== width * height * 3) throw new Error(`encodeRgbPng: ${data.length} bytes for a ${width}x${height} RGB image (want ${width * height * 3})`)
+  const stride = 3 * width
+  const raw = new Uint8Array((stride + 1) * height)
+  for (let y = 0; y < height; y++) raw.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1)
+  const ihdr = new Uint8Array(13)
+  const v = new DataView(ihdr.buffer)
+  v.setUint32(0, width)
+  v.setUint32(4, height)
+  ihdr[8] = 8
+  ihdr[9] = 2
+  const chunks = [chunk('IHDR', ihdr), chunk('IDAT', deflate(raw)), chunk('IEND', new Uint8Array(0))]
+  const out = new Uint8Array(8 + chunks.reduce((s, c) => s + c.length, 0))
+  out.set(SIGNATURE, 0)
+  let o = 8
+  for (const c of chunks) {
+    out.set(c, o)
+    o += c.length
+  }
+  return out
+}
+
 function chunk(type: string, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + body.length)
   const v = new DataView(out.buffer)

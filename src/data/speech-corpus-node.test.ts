@@ -1,6 +1,6 @@
 // The committed synthetic speech corpus (data/speech/): contents, the ordinary loader on it, and
 // openWakeWord's speech embedding on its clips.
-import { mkdtemp, rm } from 'node:fs/promises'
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -9,7 +9,7 @@ import { loadSpeechEmbedding, SpeechEmbeddingReference } from '../models/speech-
 import { Runtime } from '../runtime/session.js'
 import { loadAudioData } from './audio-data-node.js'
 import { transformClip } from './audio-transforms.js'
-import { readSpeechCorpus, writeSpeechCorpusFiles, type SpeechCorpus, type SpeechCorpusFiles } from './speech-corpus-node.js'
+import { readSpeechCorpus, SPEECH_CORPUS_DIR, writeSpeechCorpusFiles, type SpeechCorpus, type SpeechCorpusFiles } from './speech-corpus-node.js'
 
 let corpus: SpeechCorpus
 let files: SpeechCorpusFiles
@@ -34,6 +34,31 @@ describe('speech corpus', () => {
     expect(Math.max(...corpus.words.map((c) => c.samples.length))).toBeLessThan(16000)
     expect(corpus.sentences.length).toBe(48)
     expect(new Set(corpus.sentences.map((c) => c.transcript)).size).toBe(16)
+  })
+
+  it('holds an accents part: the ten words x 7 voices the words part lacks x 3 renditions', () => {
+    expect(corpus.accents.length).toBe(210)
+    const voices = new Set(corpus.accents.map((c) => c.voice))
+    expect([...voices].sort()).toEqual(['et', 'fi', 'id', 'nl', 'ro', 'sw', 'tr'])
+    for (const v of voices) expect(corpus.words.some((c) => c.voice === v)).toBe(false)
+    for (const w of corpus.labels) expect(corpus.accents.filter((c) => c.word === w).length).toBe(21)
+    expect(Math.max(...corpus.accents.map((c) => c.samples.length))).toBeLessThan(16000)
+    expect(Math.min(...corpus.accents.map((c) => c.samples.length))).toBeGreaterThan(1600) // trimmed speech plus 0.1 s of padding
+  })
+
+  it('reads a corpus written before the accents part as one without it', async () => {
+    const old = await mkdtemp(join(tmpdir(), 'speech-corpus-old-'))
+    try {
+      const m = JSON.parse(await readFile(join(SPEECH_CORPUS_DIR, 'manifest.json'), 'utf8')) as Record<string, unknown>
+      delete m['accents']
+      await writeFile(join(old, 'manifest.json'), JSON.stringify(m))
+      for (const f of ['words.flac', 'sentences.flac']) await copyFile(join(SPEECH_CORPUS_DIR, f), join(old, f))
+      const c = await readSpeechCorpus(old)
+      expect(c.accents).toEqual([])
+      expect(c.words.length).toBe(480)
+    } finally {
+      await rm(old, { recursive: true, force: true })
+    }
   })
 
   it('written out, it loads through loadAudioData as class folders, a CSV and a JSONL of transcripts', async () => {

@@ -29,6 +29,8 @@ export interface SpeechManifest {
   sampleRate: number
   words: { file: string; labels: string[]; clips: (ClipInfo & { word: string })[] }
   sentences: { file: string; clips: (ClipInfo & { transcript: string })[] }
+  /** The words read by the voices of more languages (corpora written before it lack the part). */
+  accents?: { file: string; clips: (ClipInfo & { word: string })[] }
 }
 
 /** One decoded clip with its labels. */
@@ -40,6 +42,11 @@ export interface SpeechCorpus {
   labels: string[]
   words: SpeechClip<{ word: string }>[]
   sentences: SpeechClip<{ transcript: string }>[]
+  /**
+   * The same words by voices the words part lacks (stronger foreign accents), kept apart so the
+   * demo's voices stay as they were; for adaptation experiments (scripts/speech-adaptation.ts).
+   */
+  accents: SpeechClip<{ word: string }>[]
 }
 
 /** Reads and decodes the corpus (about 0.5 s on one core). */
@@ -63,6 +70,7 @@ export async function readSpeechCorpus(dir: string = SPEECH_CORPUS_DIR): Promise
     labels: m.words.labels,
     words: await part(m.words.file, m.words.clips),
     sentences: await part(m.sentences.file, m.sentences.clips),
+    accents: m.accents ? await part(m.accents.file, m.accents.clips) : [],
   }
 }
 

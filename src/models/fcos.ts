@@ -286,14 +286,19 @@ function bceElementwise(x: Tensor, t: Tensor): Tensor {
   return x.relu().sub(x.mul(t)).add(x.abs().neg().exp().add(1).log())
 }
 
-/** torchvision's sigmoid_focal_loss summed (alpha 0.25, gamma 2). */
-export function sigmoidFocalLoss(logits: Tensor, target: Tensor, alpha = 0.25, gamma = 2): Tensor {
+/** torchvision's sigmoid_focal_loss per element (reduction "none"; alpha 0.25, gamma 2). */
+export function sigmoidFocalLossTerms(logits: Tensor, target: Tensor, alpha = 0.25, gamma = 2): Tensor {
   const p = logits.sigmoid()
   const ce = bceElementwise(logits, target)
   const pt = p.mul(target).add(p.neg().add(1).mul(target.neg().add(1)))
   const mod = gamma === 2 ? pt.neg().add(1).square() : pt.neg().add(1).pow(gamma)
   const at = target.mul(alpha).add(target.neg().add(1).mul(1 - alpha))
-  return ce.mul(mod).mul(at).sum()
+  return ce.mul(mod).mul(at)
+}
+
+/** torchvision's sigmoid_focal_loss summed (alpha 0.25, gamma 2). */
+export function sigmoidFocalLoss(logits: Tensor, target: Tensor, alpha = 0.25, gamma = 2): Tensor {
+  return sigmoidFocalLossTerms(logits, target, alpha, gamma).sum()
 }
 
 /** torchvision's generalized_box_iou_loss per box pair (eps 1e-7) over (..., 4) x1 y1 x2 y2. */

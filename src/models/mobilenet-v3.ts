@@ -14,19 +14,20 @@ import * as nn from '../graph/nn.js'
 import type { Rng } from '../runtime/rng.js'
 import { BatchNorm2d, Conv2d } from './layers.js'
 
-type Act = 'RE' | 'HS' | null
-const act = (a: Act, x: Tensor): Tensor => (a === 'RE' ? x.relu() : a === 'HS' ? nn.hardswish(x) : x)
+/** ReLU, Hardswish, ReLU6 (SSDlite's extra and prediction blocks), or none. */
+type Act = 'RE' | 'HS' | 'R6' | null
+const act = (a: Act, x: Tensor): Tensor => (a === 'RE' ? x.relu() : a === 'HS' ? nn.hardswish(x) : a === 'R6' ? nn.relu6(x) : x)
 
 /** torchvision's Conv2dNormActivation: [conv, bn] (the activation has no weights), padding (k - 1) / 2 · dilation. */
 export class ConvBnAct extends Module {
   0: Conv2d
   1: BatchNorm2d
   readonly #act: Act
-  constructor(i: number, o: number, k: number, rng: Rng, c: { stride?: number; dilation?: number; groups?: number; act: Act }) {
+  constructor(i: number, o: number, k: number, rng: Rng, c: { stride?: number; dilation?: number; groups?: number; act: Act; momentum?: number }) {
     super()
     const dilation = c.dilation ?? 1
     this[0] = new Conv2d(i, o, k, rng, { stride: c.stride ?? 1, padding: ((k - 1) >> 1) * dilation, dilation, groups: c.groups ?? 1, bias: false })
-    this[1] = new BatchNorm2d(o, 0.001, 0.01)
+    this[1] = new BatchNorm2d(o, 0.001, c.momentum ?? 0.01)
     this.#act = c.act
   }
   forward(x: Tensor): Tensor {
@@ -56,17 +57,18 @@ export class InvertedResidualV3 extends Module {
   /** torchvision's `_is_cn`: the block strides in the undilated network (where a stage begins). */
   readonly isStageStart: boolean
   readonly outChannels: number
-  constructor(c: BlockConfig, dilation: number, rng: Rng) {
+  constructor(c: BlockConfig, dilation: number, rng: Rng, momentum?: number) {
     super()
+    const m = momentum !== undefined ? { momentum } : {}
     const [inp, k, exp, out, se, a, stride] = c
     this.#residual = stride === 1 && inp === out
     this.isStageStart = stride > 1
     this.outChannels = out
     this.block = [
-      ...(exp !== inp ? [new ConvBnAct(inp, exp, 1, rng, { act: a })] : []),
-      new ConvBnAct(exp, exp, k, rng, { stride: dilation > 1 ? 1 : stride, dilation, groups: exp, act: a }),
+      ...(exp !== inp ? [new ConvBnAct(inp, exp, 1, rng, { act: a, ...m })] : []),
+      new ConvBnAct(exp, exp, k, rng, { stride: dilation > 1 ? 1 : stride, dilation, groups: exp, act: a, ...m }),
       ...(se ? [new SqueezeExcitation(exp, makeDivisible(Math.floor(exp / 4)), rng)] : []),
-      new ConvBnAct(exp, out, 1, rng, { act: null }),
+      new ConvBnAct(exp, out, 1, rng, { act: null, ...m }),
     ]
   }
   forward(x: Tensor): Tensor {
@@ -105,11 +107,22 @@ const LARGE: readonly BlockConfig[] = [
 /** Index of the first dilated block config (C4). */
 const C4 = 12
 
-/** The 17 layers of MobileNetV3-Large's `features`: stem, 15 inverted residuals, the 960-wide 1x1 conv. */
-export function mobilenetV3LargeFeatures(rng: Rng, dilated: boolean): (ConvBnAct | InvertedResidualV3)[] {
-  const layers: (ConvBnAct | InvertedResidualV3)[] = [new ConvBnAct(3, 16, 3, rng, { stride: 2, act: 'HS' })]
-  LARGE.forEach((c, i) => layers.push(new InvertedResidualV3(c, dilated && i >= C4 ? 2 : 1, rng)))
-  layers.push(new ConvBnAct(160, 960, 1, rng, { act: 'HS' }))
+/**
+ * The 17 layers of MobileNetV3-Large's `features`: stem, 15 inverted residuals, the 960-wide 1x1 conv.
+ * `reducedTail` is torchvision's reduced_tail=True (Table 6 of the paper; SSDlite without an ImageNet
+ * backbone): the last stage's widths halve (160 -> 80, 960 -> 480). `momentum`: the BatchNorms'
+ * (torchvision's default 0.01; SSDlite builds them with 0.03).
+ */
+export function mobilenetV3LargeFeatures(rng: Rng, dilated: boolean, o: { reducedTail?: boolean; momentum?: number } = {}): (ConvBnAct | InvertedResidualV3)[] {
+  const m = o.momentum !== undefined ? { momentum: o.momentum } : {}
+  const d = o.reducedTail ? 2 : 1
+  const layers: (ConvBnAct | InvertedResidualV3)[] = [new ConvBnAct(3, 16, 3, rng, { stride: 2, act: 'HS', ...m })]
+  LARGE.forEach((c, i) => {
+    // the reduced tail halves C4's output and the expansions and outputs after it
+    const cfg: BlockConfig = i < C4 ? c : [i === C4 ? c[0] : c[0] / d, c[1], i === C4 ? c[2] : c[2] / d, c[3] / d, c[4], c[5], c[6]]
+    layers.push(new InvertedResidualV3(cfg, dilated && i >= C4 ? 2 : 1, rng, o.momentum))
+  })
+  layers.push(new ConvBnAct(160 / d, 960 / d, 1, rng, { act: 'HS', ...m }))
   return layers
 }
 

@@ -32,7 +32,21 @@ describe('execution providers', () => {
       expect(err.code).toBe('RUNTIME_PROVIDER_FAILED')
       expect(err.message).toMatch(/could not start the cuda execution provider/)
       expect(err.hint).toMatch(/--device cpu/)
+      expect(err.hint).toMatch(/ONNXRUNTIME_NODE_INSTALL_CUDA=v12 npm rebuild onnxruntime-node/)
     } else expect(have).toContain('cuda') // a machine with CUDA: the session simply works
+  })
+
+  it('WebGPU without a usable Vulkan adapter fails with the provider named and what to check', async () => {
+    if (!availableProviders().includes('webgpu')) return // a build without the WebGPU provider is refused earlier (RUNTIME_PROVIDER_MISSING)
+    const rt = new Runtime({ provider: 'webgpu' })
+    const err = await rt.session('k', tiny).then(() => null, (e: unknown) => e as { code: string; message: string; hint?: string })
+    if (err) {
+      expect(err.code).toBe('RUNTIME_PROVIDER_FAILED')
+      expect(err.message).toMatch(/could not start the webgpu execution provider/)
+      expect(err.hint).toMatch(/Vulkan/)
+      expect(err.hint).toMatch(/--device cpu/)
+    } else expect(rt.cachedSessions).toBe(1) // a machine with a Vulkan GPU: the session simply works
+    await rt.dispose()
   })
 
   it('sessions are cached by key and the least recently used is released beyond the limit', async () => {

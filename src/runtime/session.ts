@@ -12,6 +12,14 @@ import { availableProviders, getOrt, type OrtSession, type OrtTensor } from './o
 export type Provider = 'cpu' | 'webgpu' | 'cuda'
 export const PROVIDERS: readonly Provider[] = ['cpu', 'webgpu', 'cuda']
 
+/** What a user does when a provider's session cannot start here. */
+const PROVIDER_HINTS: Record<Exclude<Provider, 'cpu'>, string> = {
+  cuda:
+    "onnxruntime-node downloads its CUDA 12 provider libraries at install time, and installs made with ONNXRUNTIME_NODE_INSTALL=skip (or offline) lack them: on a machine with an NVIDIA driver, CUDA 12 and cuDNN 9, run `ONNXRUNTIME_NODE_INSTALL_CUDA=v12 npm rebuild onnxruntime-node` (it needs network access to GitHub's releases), or train with --device cpu",
+  webgpu:
+    'the WebGPU provider (Dawn over Vulkan) needs a GPU with a Vulkan driver (libvulkan1 and the vendor driver; Mesa lavapipe lacks features Dawn requires); check with `vulkaninfo --summary`, or train with --device cpu',
+}
+
 export interface RuntimeOptions {
   provider?: Provider
   /** Intra-op threads; defaults to every core ONNX Runtime sees. */
@@ -120,7 +128,7 @@ export class Runtime {
       return await ort.InferenceSession.create(bytes, opts)
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e)
-      if (this.provider !== 'cpu') throw new RuntimeError('RUNTIME_PROVIDER_FAILED', `could not start the ${this.provider} execution provider: ${msg}`, 'use --device cpu')
+      if (this.provider !== 'cpu') throw new RuntimeError('RUNTIME_PROVIDER_FAILED', `could not start the ${this.provider} execution provider: ${msg}`, PROVIDER_HINTS[this.provider])
       throw new RuntimeError('RUNTIME_SESSION', `ONNX Runtime rejected graph "${key}": ${msg}`, 'this is a bug in finetune; please report it with the command you ran')
     }
   }

@@ -8,10 +8,9 @@ import type { Tensor } from '../graph/graph.js'
 import * as nn from '../graph/nn.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
-import { epochOrder } from '../data/order.js'
 import type { ImageBatch, ImageSplit } from '../data/image-dataset.js'
 import type { ImageModel } from '../models/image-model.js'
-import { ClassificationTally, tallyFeatureBatches } from './classify-eval.js'
+import { ClassificationTally, featureBatches, tallyBatches, tallyFeatureBatches, trainHeadOnly } from './classify-eval.js'
 import { TrainSession } from './step.js'
 import type { TrainBatch, TrainingJob } from './trainer.js'
 
@@ -49,8 +48,7 @@ export class ImageTaskRunner {
     const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
     const ce = (labels: Tensor | undefined) => (logits: Tensor): Tensor => (labels ? nn.crossEntropy(logits, labels) : logits.sum().mul(0))
     if (c.method === 'frozen') {
-      m.requiresGrad(false)
-      for (const [n, p] of m.namedParameters()) if (p.kind === 'param' && m.headPrefixes.some((h) => n === h || n.startsWith(`${h}.`))) p.requiresGrad = true
+      trainHeadOnly(m)
       this.session = new TrainSession({
         ...common,
         model: m,
@@ -87,18 +85,7 @@ export class ImageTaskRunner {
       async *batches(epoch: number, start: number): AsyncIterable<TrainBatch> {
         if (c.method === 'frozen') {
           const f = self.#features!
-          const F = c.model.featureSize
-          const order = epochOrder(c.train.length, c.seed, epoch)
-          for (let b = start; b < batchesPerEpoch; b++) {
-            const ix = order.subarray(b * c.batchSize, Math.min(order.length, (b + 1) * c.batchSize))
-            const feats = new Float32Array(ix.length * F)
-            const labels = new BigInt64Array(ix.length)
-            ix.forEach((e, k) => {
-              feats.set(f.train.subarray(e * F, (e + 1) * F), k * F)
-              labels[k] = f.trainLabels[e]!
-            })
-            yield { feeds: { features: { data: feats, shape: [ix.length, F], dtype: 'float32' }, labels: { data: labels, shape: [ix.length], dtype: 'int64' } }, examples: ix.length }
-          }
+          yield* featureBatches(f.train, f.trainLabels, c.train.length, c.model.featureSize, c.batchSize, c.seed, epoch, start)
           return
         }
         for await (const b of c.train.batches(epoch, start, { batchSize: c.batchSize, train: true })) yield { feeds: feedsOf(b), examples: b.labels.length }
@@ -117,10 +104,7 @@ export class ImageTaskRunner {
     if (c.method === 'frozen' && !split && this.#features?.val) {
       await tallyFeatureBatches(this.session, tally, this.#features.val, this.#features.valLabels!, data.length, c.model.featureSize, bs)
     } else {
-      for await (const b of data.batches(0, 0, { batchSize: bs, train: false })) {
-        const r = await this.session.evaluate(feedsOf(b))
-        tally.add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
-      }
+      await tallyBatches(this.session, tally, data.batches(0, 0, { batchSize: bs, train: false }), feedsOf)
     }
     return tally.result()
   }

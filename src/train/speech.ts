@@ -7,6 +7,10 @@
  * zero mean and unit variance over its own samples (variance + 1e-7) when `do_normalize`, then
  * padded with `padding_value`. Every batch of a split has the split's longest clip as its length,
  * so one compiled graph serves it.
+ *
+ * Head-only training (`frozen`) of a model that splits into frame features and a head
+ * (FrameFeatureModel: imported ONNX graphs) computes every clip's features once, at its split's
+ * length, and trains the head on them; models without the split train with their backbone frozen.
  */
 import { DataError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
@@ -61,10 +65,22 @@ export function framesNeeded(ids: readonly number[]): number {
 export interface CtcSpeechModel extends Module {
   readonly c: { vocab_size: number; ctc_loss_reduction: 'sum' | 'mean' } & Partial<Pick<Wav2Vec2Config, 'mask_time_prob' | 'mask_time_length' | 'mask_time_min_masks' | 'apply_spec_augment'>>
   readonly takesInputLengths?: boolean
+  /** CTC reads each clip's own frames (frames(samples)), not the padded batch's, even without an attention mask. */
+  readonly perClipFrames?: boolean
   frames(samples: number): number
   logits(inputValues: Tensor, frameMask: Tensor | null, timeMask: Tensor | null, inputLengths?: Tensor | null): Tensor
   loss(logits: Tensor, labels: Tensor, labelLengths: Tensor, frameLengths: Tensor): Tensor
 }
+
+/** A CTC model whose logits are a head on frame features (B, T, F): its features can be cached. */
+export interface FrameFeatureModel {
+  frameFeatures(inputValues: Tensor): Tensor
+  frameHead(features: Tensor): Tensor
+  readonly featureSize: number
+  readonly headPrefixes: readonly string[]
+}
+
+const splitsFeatures = (m: object): m is FrameFeatureModel => typeof (m as Partial<FrameFeatureModel>).frameFeatures === 'function' && (m as FrameFeatureModel).headPrefixes.length > 0
 
 export interface SpeechJobConfig {
   model: CtcSpeechModel
@@ -79,6 +95,8 @@ export interface SpeechJobConfig {
   optimizer: OptimizerConfig
   clipNorm?: number
   accumulation?: number
+  /** Only the head trains: a FrameFeatureModel's features are computed once per clip. */
+  frozen?: boolean
 }
 
 interface Batch {
@@ -93,6 +111,8 @@ export class SpeechTaskRunner {
   readonly session: TrainSession
   readonly c: SpeechJobConfig
   #labels = new Map<Utterance, number[]>()
+  /** Cached frame features per clip (frozen), with the padded length they were computed at. */
+  #features = new Map<Utterance, { n: number; f: Float32Array }>()
 
   constructor(c: SpeechJobConfig) {
     this.c = c
@@ -105,7 +125,7 @@ export class SpeechTaskRunner {
       ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}),
       model: m,
       forward: (i, g) => {
-        const logits = m.logits(i['input_values']!, i['frame_mask'] ?? null, g.training ? (i['time_mask'] ?? null) : null, i['input_lengths'] ?? null)
+        const logits = i['features'] ? (m as unknown as FrameFeatureModel).frameHead(i['features']) : m.logits(i['input_values']!, i['frame_mask'] ?? null, g.training ? (i['time_mask'] ?? null) : null, i['input_lengths'] ?? null)
         const loss: Tensor | undefined = i['labels'] ? m.loss(logits, i['labels'], i['label_lengths']!, i['frame_lengths']!) : undefined
         return { ...(loss ? { loss } : {}), ...(g.training ? {} : { outputs: { logits } }) }
       },
@@ -151,7 +171,7 @@ export class SpeechTaskRunner {
       feeds['labels'] = hostI64(ids.flatMap((l) => [...l, ...new Array<number>(L - l.length).fill(0)]), [B, L])
       feeds['label_lengths'] = hostI64(ids.map((l) => l.length), [B])
       // HF: without an attention mask every frame counts as input
-      feeds['frame_lengths'] = hostI64(prep.return_attention_mask ? frames : frames.map(() => T), [B])
+      feeds['frame_lengths'] = hostI64(prep.return_attention_mask || model.perClipFrames ? frames : frames.map(() => T), [B])
     }
     return { feeds, frames, texts: us.map((u) => u.text), paths: us.map((u) => u.path) }
   }
@@ -166,17 +186,55 @@ export class SpeechTaskRunner {
     const m = this.c.model
     const T = m.frames(SpeechTaskRunner.lengthOf(us))
     for (const u of us) {
-      const f = this.c.prep.return_attention_mask ? m.frames(u.samples.length) : T
+      const f = this.c.prep.return_attention_mask || m.perClipFrames ? m.frames(u.samples.length) : T
       const need = framesNeeded(this.labelsOf(u))
       if (m.frames(u.samples.length) < 1) throw new DataError('DATA_CLIP_TOO_SHORT', `${u.path}: ${u.samples.length} samples give the model no frame`, 'remove the clip (Wav2Vec2 and DeepSpeech need at least 25 ms of audio)')
       if (f < need) throw new DataError('DATA_TRANSCRIPT_TOO_LONG', `${u.path}: ${f} frames of audio cannot carry the ${need} CTC steps its transcript needs (${JSON.stringify(u.text)})`, 'check that the transcript belongs to this clip, or remove the row')
     }
   }
 
+  /** Whether training reads cached features (frozen head-only training of a FrameFeatureModel). */
+  get cachesFeatures(): boolean {
+    return this.c.frozen === true && splitsFeatures(this.c.model)
+  }
+
+  /** Computes and caches the frame features of `us` padded to their longest clip. */
+  async cacheFeatures(us: readonly Utterance[]): Promise<void> {
+    const c = this.c
+    const m = c.model as unknown as FrameFeatureModel & CtcSpeechModel
+    const N = SpeechTaskRunner.lengthOf(us)
+    const T = m.frames(N)
+    const F = m.featureSize
+    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { f: m.frameFeatures(i['input_values']!) } }) })
+    const bs = c.evalBatchSize ?? c.batchSize
+    for (let s = 0; s < us.length; s += bs) {
+      const part = us.slice(s, s + bs)
+      const b = this.batch(part, N, false)
+      const f = (await fs.evaluate({ input_values: b.feeds['input_values']! })).outputs['f']!.data as Float32Array // (B, T, F)
+      part.forEach((u, k) => this.#features.set(u, { n: N, f: f.slice(k * T * F, (k + 1) * T * F) }))
+    }
+  }
+
+  /** `b`'s feeds with its clips' cached features in place of the audio, where all are cached at `N`. */
+  #withFeatures(b: Batch, us: readonly Utterance[], N: number): Record<string, HostTensor> {
+    const cached = us.map((u) => this.#features.get(u))
+    if (!this.cachesFeatures || cached.some((x) => !x || x.n !== N)) return b.feeds
+    const T = this.c.model.frames(N)
+    const F = (this.c.model as unknown as FrameFeatureModel).featureSize
+    const data = new Float32Array(us.length * T * F)
+    cached.forEach((x, k) => data.set(x!.f, k * T * F))
+    const { input_values: _audio, ...rest } = b.feeds
+    return { ...rest, features: { data, shape: [us.length, T, F], dtype: 'float32' } }
+  }
+
   async job(): Promise<TrainingJob> {
     const c = this.c
     this.check(c.train)
     if (c.validation) this.check(c.validation)
+    if (this.cachesFeatures) {
+      await this.cacheFeatures(c.train)
+      if (c.validation) await this.cacheFeatures(c.validation)
+    }
     const N = SpeechTaskRunner.lengthOf(c.train)
     const count = Math.ceil(c.train.length / c.batchSize)
     const self = this
@@ -190,7 +248,7 @@ export class SpeechTaskRunner {
         for (let b = start; b < count; b++) {
           const us = Array.from(order.subarray(b * c.batchSize, Math.min(order.length, (b + 1) * c.batchSize)), (i) => c.train[i]!)
           // SpecAugment draws from (seed, epoch, batch), so a resumed run masks the same frames
-          yield { feeds: self.batch(us, N, true, new Rng(c.seed, 0x5a3c, epoch * 1_000_003 + b)).feeds, examples: us.length }
+          yield { feeds: self.#withFeatures(self.batch(us, N, true, new Rng(c.seed, 0x5a3c, epoch * 1_000_003 + b)), us, N), examples: us.length }
         }
       },
       ...(c.validation ? { evaluate: () => this.evaluate(c.validation!) } : {}),
@@ -208,8 +266,9 @@ export class SpeechTaskRunner {
     const frames: number[] = []
     let loss = 0
     for (let s = 0; s < us.length; s += bs) {
-      const b = this.batch(us.slice(s, s + bs), N, o.withLabels ?? false)
-      const r = await this.session.evaluate(b.feeds)
+      const part = us.slice(s, s + bs)
+      const b = this.batch(part, N, o.withLabels ?? false)
+      const r = await this.session.evaluate(this.#withFeatures(b, part, N))
       const lg = r.outputs['logits']!.data as Float32Array
       const T = lg.length / (b.frames.length * V)
       b.frames.forEach((f, k) => {

@@ -8,10 +8,9 @@ import { ConfigError } from '../../errors.js'
 import * as nn from '../../graph/nn.js'
 import type { OptimizerConfig } from '../../optim/optimizers.js'
 import type { HostTensor, Runtime } from '../../runtime/session.js'
-import { epochOrder } from '../../data/order.js'
 import type { AudioBatch, AudioSplit } from '../../data/audio-dataset.js'
 import type { AudioClassifier } from '../../models/audio-classifier.js'
-import { ClassificationTally, tallyFeatureBatches } from '../../train/classify-eval.js'
+import { ClassificationTally, featureBatches, tallyBatches, tallyFeatureBatches, trainHeadOnly } from '../../train/classify-eval.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainBatch, TrainingJob } from '../../train/trainer.js'
 
@@ -58,8 +57,7 @@ export class AudioTaskRunner {
     if (m.numClasses !== c.labels.length) throw new ConfigError('MODEL_HEAD_SIZE', `the model's head has ${m.numClasses} outputs but there are ${c.labels.length} labels`, 'replace the head (--reinit-head)')
     const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
     if (c.method === 'frozen') {
-      m.requiresGrad(false)
-      for (const [n, p] of m.namedParameters()) if (p.kind === 'param' && m.headPrefixes.some((h) => n === h || n.startsWith(`${h}.`))) p.requiresGrad = true
+      trainHeadOnly(m)
     }
     this.session = new TrainSession({
       ...common,
@@ -90,18 +88,7 @@ export class AudioTaskRunner {
       async *batches(epoch: number, start: number): AsyncIterable<TrainBatch> {
         if (c.method === 'frozen') {
           const f = self.#cache!.train
-          const F = c.model.featureSize
-          const order = epochOrder(f.n, c.seed, epoch)
-          for (let b = start; b < batchesPerEpoch; b++) {
-            const ix = order.subarray(b * c.batchSize, Math.min(order.length, (b + 1) * c.batchSize))
-            const feats = new Float32Array(ix.length * F)
-            const labels = new BigInt64Array(ix.length)
-            ix.forEach((e, k) => {
-              feats.set(f.f.subarray(e * F, (e + 1) * F), k * F)
-              labels[k] = f.l[e]!
-            })
-            yield { feeds: { features: { data: feats, shape: [ix.length, F], dtype: 'float32' }, labels: { data: labels, shape: [ix.length], dtype: 'int64' } }, examples: ix.length }
-          }
+          yield* featureBatches(f.f, f.l, f.n, c.model.featureSize, c.batchSize, c.seed, epoch, start)
           return
         }
         for await (const b of train.batches(epoch, start, { batchSize: c.batchSize, train: true })) yield { feeds: feedsOf(b), examples: b.labels.length }
@@ -125,10 +112,7 @@ export class AudioTaskRunner {
       const f = await this.features(data)
       await tallyFeatureBatches(this.session, tally, f.f, f.l, f.n, F, bs)
     } else {
-      for await (const b of data.batches(0, 0, { batchSize: bs, train: false })) {
-        const r = await this.session.evaluate(feedsOf(b))
-        tally.add(r.outputs['logits']!.data as Float32Array, b.labels, r.loss)
-      }
+      await tallyBatches(this.session, tally, data.batches(0, 0, { batchSize: bs, train: false }), feedsOf)
     }
     return tally.result()
   }

@@ -8,20 +8,17 @@
  * for the built-ins) and cut to a fixed clip length whose policy the output folder records. Predict
  * prints label, score and logits per file.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { copyFile, mkdir } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readdirSync, statSync } from 'node:fs'
 import { ConfigError } from '../../errors.js'
-import { writeFileAtomic } from '../../checkpoint/io-node.js'
 import { clipPolicyOf, loadAudioData, loadAudioFiles, type AudioDataOptions } from '../../data/audio-data-node.js'
 import type { ClipPolicy } from '../../data/audio-transforms.js'
 import { labelNames } from '../../data/labels.js'
-import { exportInferenceOnnx } from '../../export/onnx.js'
 import { AUDIO_FRONT_ENDS, ONNX_AUDIO_DEFAULTS } from '../../models/onnx-audio.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
-import { assertFiniteOutputs, freezeByName, softmax, subsetSplits, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
-import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
+import { freezeByName, subsetSplits, TASK_FIELD, type OpenOptions, type Task } from '../task.js'
+import { attachAdapters, unmergedAdapter } from '../adapter-node.js'
+import { classesRow, copySourceGraph, exportClassifierOnnx, exportWeightsFolder, id2labelJson, predictLabels } from '../classification-node.js'
 import { AUDIO_MODELS, openAudioCheckpoint, saveAudioCheckpoint, type AudioCheckpoint } from './checkpoint-node.js'
 import { AudioTaskRunner } from './runner.js'
 
@@ -194,53 +191,27 @@ export const audioClassification: Task = {
         if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give audio files or folders as arguments', 'run "finetune predict --help"')
         const set = await loadAudioFiles(paths, { sampleRate: RATE, clip, ...(workers !== undefined ? { workers } : {}) })
         const r = evalRunner(ck, runtime, po.batchSize)
-        const out: PredictRecord[] = []
-        const L = ck.labels.length
-        try {
-          for await (const b of set.batches(0, { batchSize: po.batchSize })) {
-            const res = await r.session.evaluate({ audio: { data: b.samples, shape: b.shape, dtype: 'float32' } })
-            const lg = res.outputs['logits']!.data as Float32Array
-            b.indices.forEach((ix, k) => {
-              const row = Array.from(lg.subarray(k * L, (k + 1) * L))
-              assertFiniteOutputs(row, model, set.paths[ix]!)
-              const p = softmax(row)
-              const best = p.indexOf(Math.max(...p))
-              out.push({ path: set.paths[ix]!, label: ck.labels[best]!, score: p[best]!, logits: row })
-            })
-          }
-          return out
-        } finally {
-          await set.close()
-        }
+        return predictLabels(set, po.batchSize, async (b) => (await r.session.evaluate({ audio: { data: b.samples, shape: b.shape, dtype: 'float32' } })).outputs['logits']!.data as Float32Array, ck.labels, model)
       },
       async export(eo) {
         const adapter = unmergedAdapter(ck.model, lora, eo)
-        if (eo.format === 'safetensors') {
-          if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; safetensors export writes a folder`, 'pass a folder path as --out')
-          await saveWithAdapter(eo.out, ck.model, adapter, (d) => saveAudioCheckpoint(d, ck, clip, { [TASK_FIELD]: TASK }), { merge: false, baseModel: model, task: TASK })
-          return { path: eo.out, inputs: {} }
-        }
+        if (eo.format === 'safetensors') return exportWeightsFolder(eo.out, ck.model, adapter, (d) => saveAudioCheckpoint(d, ck, clip, { [TASK_FIELD]: TASK }), { baseModel: model, task: TASK })
         const B = eo.batchSize
         const N = clip.length
-        await mkdir(dirname(eo.out) || '.', { recursive: true })
         const c = ck.onnx?.model.contract
         // an untrained graph that reads raw audio as it comes exports as itself, byte for byte
-        if (ck.onnx && c?.frontEnd === 'none' && !c.normalize && ck.model.headPrefixes.length === 0 && !lora) {
-          await copyFile(ck.onnx.file, eo.out)
-          return { path: eo.out, inputs: { [c.input]: ck.onnx.model.graph.inputs.find((i) => i.name === c.input)!.shape.map((d) => (typeof d === 'number' ? d : -1)) } }
-        }
+        if (ck.onnx && c?.frontEnd === 'none' && !c.normalize && ck.model.headPrefixes.length === 0 && !lora) return copySourceGraph(ck.onnx.file, eo.out, ck.onnx.model.graph.inputs.find((i) => i.name === c.input)!)
         // the graph's own input name and layout where it reads raw audio; \`audio\` (B, N) in front of a mel front-end
         const name = c?.frontEnd === 'none' ? c.input : 'audio'
         const shape = c?.frontEnd === 'none' && c.layout === 'channel-samples' ? [B, 1, N] : [B, N]
-        const bytes = exportInferenceOnnx({
+        return exportClassifierOnnx(eo.out, {
           dynamicBatch: eo.dynamicBatch,
           model: ck.model,
-          inputs: { [name]: { shape, dtype: 'float32' } },
-          forward: (i) => ({ logits: ck.model.logits(i[name]!.reshape([i[name]!.shape[0]!, N])) }),
-          metadata: { task: TASK, model_type: ck.arch, sampling_rate: String(RATE), clip: JSON.stringify(clip), input: `${name}: ${shape.join(' x ')} mono samples at ${RATE} Hz in [-1, 1), padded/cropped as "clip" says`, id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))), ...(ck.onnx ? { source: 'onnx', front_end: c!.frontEnd, features: ck.onnx.model.cut?.name ?? '' } : {}) },
+          input: name,
+          shape,
+          forward: (x) => ck.model.logits(x.reshape([x.shape[0]!, N])),
+          metadata: { task: TASK, model_type: ck.arch, sampling_rate: String(RATE), clip: JSON.stringify(clip), input: `${name}: ${shape.join(' x ')} mono samples at ${RATE} Hz in [-1, 1), padded/cropped as "clip" says`, id2label: id2labelJson(ck.labels), ...(ck.onnx ? { source: 'onnx', front_end: c!.frontEnd, features: ck.onnx.model.cut?.name ?? '' } : {}) },
         })
-        await writeFileAtomic(eo.out, [bytes])
-        return { path: eo.out, inputs: { [name]: shape } }
       },
       async inspect() {
         const byModule: Record<string, number> = {}
@@ -261,7 +232,7 @@ export const audioClassification: Task = {
             ...(ck.onnx ? [['graph', `${ck.onnx.file}; front-end ${ck.onnx.model.contract.frontEnd}, input ${ck.onnx.model.contract.input} (${ck.onnx.model.contract.layout}) at ${RATE} Hz`] as [string, string], ['features', cut ? `${cut.name} (${cut.why})` : "none: the graph's first output are the logits"] as [string, string]] : []),
             ['parameters', json.parameters.toLocaleString()],
             ['head', `${ck.model.headPrefixes.join(', ')} (${ck.model.featureSize} -> ${ck.model.numClasses})`],
-            ['classes', `${ck.labels.length}: ${ck.labels.slice(0, 20).join(', ')}${ck.labels.length > 20 ? ', ...' : ''}`],
+            classesRow(ck.labels),
             ['clip', `${clip.length} samples (${clip.length / clip.sampleRate} s) at ${clip.sampleRate} Hz, pad ${clip.pad}, crop ${clip.crop}`],
           ],
         }

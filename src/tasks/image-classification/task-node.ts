@@ -3,15 +3,14 @@
  * Hugging Face vision folders, TF.js Layers models; data: a folder per class, a CSV/JSONL of paths,
  * IDX files. Predict prints label, score and logits per image.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { copyFile, mkdir } from 'node:fs/promises'
+import { readdirSync, statSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { ConfigError, GraphError } from '../../errors.js'
 import { trace } from '../../graph/graph.js'
-import { writeFileAtomic, writeSafetensorsFile } from '../../checkpoint/io-node.js'
+import { writeSafetensorsFile } from '../../checkpoint/io-node.js'
 import { loadImageData, loadImages, type ImageDataOptions } from '../../data/image-data-node.js'
 import { labelNames } from '../../data/labels.js'
-import { exportInferenceOnnx } from '../../export/onnx.js'
 import { freezeImageBatchNorm, openImageCheckpoint, saveImageCheckpoint, setHead, type ImageCheckpoint } from '../../models/image-checkpoint-node.js'
 import { modelTensors } from '../../models/pretrained-node.js'
 import { chooseCut, isOnnxModelPath, ONNX_IMAGE_DEFAULTS, openOnnxImage, saveOnnxImage, type OnnxImageCheckpoint } from '../../models/onnx-imported-node.js'
@@ -19,8 +18,9 @@ import { ARCHS } from '../../models/vision.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
 import { ImageTaskRunner } from '../../train/image.js'
-import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
-import { subsetSplits, assertFiniteOutputs, freezeByName, softmax, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { attachAdapters, unmergedAdapter } from '../adapter-node.js'
+import { classesRow, copySourceGraph, exportClassifierOnnx, exportWeightsFolder, id2labelJson, predictLabels } from '../classification-node.js'
+import { subsetSplits, freezeByName, TASK_FIELD, type ExportResult, type OpenOptions, type Task } from '../task.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
@@ -173,24 +173,7 @@ export const imageClassification: Task = {
         if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files or folders as arguments', 'run "finetune predict --help"')
         const set = await loadImages(paths, { preprocessing: ck.preprocessing, ...(workers !== undefined ? { workers } : {}) })
         const r = evalRunner(ck, runtime, po.batchSize)
-        const out: PredictRecord[] = []
-        try {
-          for await (const b of set.batches(0, { batchSize: po.batchSize })) {
-            const res = await r.session.evaluate({ pixels: { data: b.pixels, shape: b.shape, dtype: 'float32' } })
-            const lg = res.outputs['logits']!.data as Float32Array
-            const L = ck.labels.length
-            b.indices.forEach((ix, k) => {
-              const row = Array.from(lg.subarray(k * L, (k + 1) * L))
-              assertFiniteOutputs(row, model, set.paths[ix]!)
-              const p = softmax(row)
-              const best = p.indexOf(Math.max(...p))
-              out.push({ path: set.paths[ix]!, label: ck.labels[best]!, score: p[best]!, logits: row })
-            })
-          }
-          return out
-        } finally {
-          await set.close()
-        }
+        return predictLabels(set, po.batchSize, async (b) => (await r.session.evaluate({ pixels: { data: b.pixels, shape: b.shape, dtype: 'float32' } })).outputs['logits']!.data as Float32Array, ck.labels, model)
       },
       async export(eo) {
         const adapter = unmergedAdapter(ck.model, lora, eo)
@@ -202,25 +185,21 @@ export const imageClassification: Task = {
             await writeSafetensorsFile(eo.out, modelTensors(ck.model as never), { format: 'pt' })
             return { path: eo.out, inputs: {} }
           }
-          if (existsSync(eo.out) && !statSync(eo.out).isDirectory()) throw new ConfigError('EXPORT_OUT', `${eo.out} is a file; safetensors export writes a folder (or one file when the path ends in .safetensors)`, 'pass a folder path as --out')
-          await saveWithAdapter(eo.out, ck.model, adapter, (d) => save(d, ck), { merge: false, baseModel: model, task: 'image-classification' })
-          return { path: eo.out, inputs: {} }
+          return exportWeightsFolder(eo.out, ck.model, adapter, (d) => save(d, ck), { baseModel: model, task: 'image-classification', orFile: '(or one file when the path ends in .safetensors)' })
         }
         if (ck.source === 'onnx') return exportOnnxImage(ck, eo.out, eo.batchSize, eo.dynamicBatch, lora !== null)
         const p = ck.preprocessing
         const H = p.crop?.height ?? (p.resize && 'height' in p.resize ? p.resize.height : ck.model.defaultImageSize)
         const W = p.crop?.width ?? (p.resize && 'width' in p.resize ? p.resize.width : ck.model.defaultImageSize)
         const B = eo.batchSize
-        const bytes = exportInferenceOnnx({
+        return exportClassifierOnnx(eo.out, {
           dynamicBatch: eo.dynamicBatch,
           model: ck.model,
-          inputs: { pixel_values: { shape: [B, 3, H, W], dtype: 'float32' } },
-          forward: (i) => ({ logits: ck.model.logits(i['pixel_values']!) }),
-          metadata: { source: ck.source, arch: ck.arch, task: 'image-classification', id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))) },
+          input: 'pixel_values',
+          shape: [B, 3, H, W],
+          forward: (x) => ck.model.logits(x),
+          metadata: { source: ck.source, arch: ck.arch, task: 'image-classification', id2label: id2labelJson(ck.labels) },
         })
-        await mkdir(dirname(eo.out) || '.', { recursive: true })
-        await writeFileAtomic(eo.out, [bytes])
-        return { path: eo.out, inputs: { pixel_values: [B, 3, H, W] } }
       },
       async inspect() {
         const byModule: Record<string, number> = {}
@@ -237,7 +216,7 @@ export const imageClassification: Task = {
             ['architecture', ck.arch],
             ['parameters', json.parameters.toLocaleString()],
             ['head', ck.model.headPrefixes.join(', ')],
-            ['classes', `${labels.length}: ${labels.slice(0, 20).join(', ')}${labels.length > 20 ? ', ...' : ''}`],
+            classesRow(labels),
             ['preprocessing', JSON.stringify(ck.preprocessing)],
           ],
         }
@@ -252,23 +231,17 @@ export const imageClassification: Task = {
  * weights (static shapes, as every export). Without a head (never trained) the file is the source
  * graph itself, byte for byte.
  */
-async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number, dynamicBatch: boolean, adapted: boolean): Promise<{ path: string; inputs: Record<string, number[]> }> {
+async function exportOnnxImage(ck: OnnxImageCheckpoint, out: string, B: number, dynamicBatch: boolean, adapted: boolean): Promise<ExportResult> {
   const m = ck.model
   const name = m.inputName
-  await mkdir(dirname(out) || '.', { recursive: true })
-  if (m.headPrefixes.length === 0 && !adapted) {
-    await copyFile(ck.file, out)
-    return { path: out, inputs: { [name]: m.graph.inputs[0]!.shape.map((d) => (typeof d === 'number' ? d : -1)) } }
-  }
+  if (m.headPrefixes.length === 0 && !adapted) return copySourceGraph(ck.file, out, { name, shape: m.graph.inputs[0]!.shape })
   const r = ck.preprocessing.crop ?? (ck.preprocessing.resize && 'height' in ck.preprocessing.resize ? ck.preprocessing.resize : { height: m.defaultImageSize, width: m.defaultImageSize })
-  const shape = [B, m.channels, r.height, r.width]
-  const bytes = exportInferenceOnnx({
+  return exportClassifierOnnx(out, {
     dynamicBatch,
     model: m,
-    inputs: { [name]: { shape, dtype: 'float32' } },
-    forward: (i) => ({ logits: m.logits(i[name]!) }),
-    metadata: { source: 'onnx', task: 'image-classification', features: m.cut?.name ?? '', id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))) },
+    input: name,
+    shape: [B, m.channels, r.height, r.width],
+    forward: (x) => m.logits(x),
+    metadata: { source: 'onnx', task: 'image-classification', features: m.cut?.name ?? '', id2label: id2labelJson(ck.labels) },
   })
-  await writeFileAtomic(out, [bytes])
-  return { path: out, inputs: { [name]: shape } }
 }

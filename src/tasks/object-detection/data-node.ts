@@ -1,43 +1,62 @@
 /**
- * Object-detection data: a COCO instances JSON (`--data instances.json`, images beside it or in
- * `--images DIR`). Boxes are COCO's [x, y, w, h] read as x1 y1 x2 y2; category ids map to
- * contiguous labels 0..K-1 in id order (or a trained model's label order); an annotation error
- * names the file, the image id and the annotation id (src/data/detection-annotations.ts).
- * Crowd annotations (`iscrowd: 1`) are left out of the training targets, as torchvision's reference
- * (coco_utils.ConvertCocoPolysToMask) does, and kept for evaluation, where COCOeval ignores them.
+ * Object-detection data (readDetectionSource), in one of three layouts, found from the path or
+ * named by `--format`:
+ * - COCO: an instances JSON (`--data instances.json`, images beside it, in images/ or `--images DIR`);
+ *   category ids map to contiguous labels 0..K-1 in id order. Crowd annotations (`iscrowd: 1`) are
+ *   left out of the training targets, as torchvision's reference (coco_utils.ConvertCocoPolysToMask)
+ *   does, and kept for evaluation, where COCOeval ignores them;
+ * - Pascal VOC: a folder with Annotations/*.xml and JPEGImages/ (ImageSets/Main/{train,val}.txt
+ *   pick the splits where present); labels in VOC's 20-class order when every name is a VOC class,
+ *   else the names found, sorted;
+ * - YOLO: a folder with images/ and labels/ (or images/{train,val} and labels/{train,val}), or its
+ *   data.yaml; labels are the class indices of data.yaml's `names:` or classes.txt, in that order.
+ * A trained model's labels fix the order instead. Errors name the file and the object (a box outside
+ * the image, an unknown class, a missing image; src/data/detection-annotations.ts and
+ * detection-data-node.ts); `--on-bad-row skip` skips and counts them.
  *
  * torchvision's GeneralizedRCNNTransform, host-side: pixels to [0, 1], normalised with ImageNet's
  * mean and std, resized bilinearly (F.interpolate, align_corners=False, no antialias) by
  * min(min_size / shorter side, max_size / longer side), boxes scaled by the float32 size ratios.
  * The graphs have static shapes, so every image is padded (zeros, bottom and right, as torchvision's
  * batch_images) to one square canvas: max_size rounded up to a multiple of 32 (torchvision pads each
- * batch to its largest image instead). Training adds RandomHorizontalFlip(0.5), the reference's
- * default policy, seeded per (seed, epoch, image).
+ * batch to its largest image instead). Training adds the `--augment` steps (augmentDetectionSample),
+ * by default RandomHorizontalFlip(0.5), the reference's default policy, seeded per (seed, epoch, image).
  */
 import { ConfigError } from '../../errors.js'
-import { loadCocoDetection } from '../../data/detection-data-node.js'
-import type { AnnotatedImage, Category } from '../../data/detection-annotations.js'
+import { loadCocoDetection, loadVocDetection, loadYoloDetection } from '../../data/detection-data-node.js'
+import { parseYoloDataYaml, type AnnotatedImage, type Category } from '../../data/detection-annotations.js'
 import type { BadRowReport, OnBadRow } from '../../data/errors.js'
 import { decodeImageFile } from '../../data/image-decode-node.js'
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../data/image-preprocessing.js'
 import { augmentRng } from '../../data/image-transforms.js'
 import type { RawImage } from '../../data/image.js'
+import { cropDetection, hflipDetection, type DetectionSample } from '../../data/detection-transforms.js'
+import type { Rng } from '../../runtime/rng.js'
 import { epochOrder } from '../../data/order.js'
 import { linearResizeMatrix } from '../../graph/nn.js'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 /** The transform's settings, recorded in the output folder. */
 export interface DetTransform {
   minSize: number
   maxSize: number
+  /**
+   * SSD's fixed_size: every image resized to this square, the aspect ratio not kept (no padding);
+   * min/max size are then unused.
+   */
+  fixedSize?: number
+  /** Normalisation (default ImageNet's; SSDlite's is 0.5, 0.5). */
+  mean?: readonly number[]
+  std?: readonly number[]
 }
 
 /** The square canvas every batch is padded to. */
-export const canvasSize = (t: DetTransform): number => Math.ceil(t.maxSize / 32) * 32
+export const canvasSize = (t: DetTransform): number => t.fixedSize ?? Math.ceil(t.maxSize / 32) * 32
 
 /** The resized [height, width] of an H x W image, as GeneralizedRCNNTransform.resize and F.interpolate compute it (float32 scale and product, floored). */
 export function resizedSize(height: number, width: number, t: DetTransform): [number, number] {
+  if (t.fixedSize) return [t.fixedSize, t.fixedSize]
   const scale = Math.fround(Math.min(Math.fround(t.minSize / Math.min(height, width)), Math.fround(t.maxSize / Math.max(height, width))))
   // 480 x fround(800 / 480) is 799.99998 in float64 but 800 in float32, and torch gives 800
   return [Math.floor(Math.fround(height * scale)), Math.floor(Math.fround(width * scale))]
@@ -48,16 +67,27 @@ export function resizedSize(height: number, width: number, t: DetTransform): [nu
  * resized size. F.interpolate's bilinear resize is separable: rows then columns by the same
  * matrices the graph's interpolateBilinear uses.
  */
-export function transformImage(chw: Float32Array, height: number, width: number, t: DetTransform, canvas = canvasSize(t)): { pixels: Float32Array; size: [number, number] } {
-  const [oh, ow] = resizedSize(height, width, t)
+export function transformImage(chw: Float32Array, height: number, width: number, t: DetTransform, canvas = canvasSize(t), size?: readonly [number, number]): { pixels: Float32Array; size: [number, number] } {
+  // `size`: another resized size than the transform's (scale jitter)
+  const [oh, ow] = size ?? resizedSize(height, width, t)
   if (oh > canvas || ow > canvas) throw new ConfigError('CONFIG_IMAGE_SIZE', `a ${width}x${height} image resizes to ${ow}x${oh}, larger than the ${canvas}x${canvas} canvas`, 'raise --max-size')
   const rh = linearResizeMatrix(height, oh)                                       // (oh, H)
   const rw = linearResizeMatrix(width, ow)                                        // (ow, W)
   const out = new Float32Array(3 * canvas * canvas)
   const tmp = new Float64Array(oh * width)
+  // per output column, the range of source columns whose weight is not zero
+  const cols = new Int32Array(2 * ow)
+  for (let x = 0; x < ow; x++) {
+    let lo = 0
+    let hi = width
+    while (lo < width && rw[x * width + lo] === 0) lo++
+    while (hi > lo && rw[x * width + hi - 1] === 0) hi--
+    cols[2 * x] = lo
+    cols[2 * x + 1] = hi
+  }
   for (let c = 0; c < 3; c++) {
-    const m = IMAGENET_MEAN[c]!
-    const s = IMAGENET_STD[c]!
+    const m = (t.mean ?? IMAGENET_MEAN)[c]!
+    const s = (t.std ?? IMAGENET_STD)[c]!
     const src = chw.subarray(c * height * width, (c + 1) * height * width)
     tmp.fill(0)
     for (let y = 0; y < oh; y++) for (let i = 0; i < height; i++) {
@@ -66,7 +96,8 @@ export function transformImage(chw: Float32Array, height: number, width: number,
     }
     for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) {
       let v = 0
-      for (let j = 0; j < width; j++) v += rw[x * width + j]! * tmp[y * width + j]!
+      // only the few source columns with a weight (skipping zero terms leaves the sum as it was)
+      for (let j = cols[2 * x]!; j < cols[2 * x + 1]!; j++) v += rw[x * width + j]! * tmp[y * width + j]!
       out[c * canvas * canvas + y * canvas + x] = v
     }
   }
@@ -88,21 +119,80 @@ const toChw = (img: RawImage): Float32Array => {
   return out
 }
 
-/** One image through the transform (and a seeded flip in training), its boxes moved with it. */
-export async function loadDetectionImage(file: string, t: DetTransform, boxes: Float32Array = new Float32Array(0), flip = false): Promise<{ pixels: Float32Array; size: [number, number]; original: [number, number]; boxes: Float32Array }> {
-  const img = await decodeImageFile(file)
-  let chw = toChw(img)
-  const [H, W] = [img.height, img.width]
-  let b = boxes
-  if (flip) {
-    const f = new Float32Array(chw.length)
-    for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) f[c * H * W + y * W + x] = chw[c * H * W + y * W + (W - 1 - x)]!
-    chw = f
-    b = new Float32Array(boxes.length)
-    for (let k = 0; k < boxes.length; k += 4) b.set([W - boxes[k + 2]!, boxes[k + 1]!, W - boxes[k]!, boxes[k + 3]!], k)
+/** `--augment`: training augmentations that move the boxes with the pixels. */
+export const DET_AUGMENTATIONS = ['flip', 'scale', 'crop'] as const
+export type DetAugmentation = (typeof DET_AUGMENTATIONS)[number]
+/** Scale jitter's factor range, on top of the transform's own resize (LSJ-style, narrower than torchvision's (0.1, 2)). */
+export const SCALE_JITTER_RANGE: readonly [number, number] = [0.5, 1.5]
+/** The random crop's side, as a fraction of the image's (one factor for both sides: the aspect ratio stays). */
+export const CROP_FRACTION_RANGE: readonly [number, number] = [0.5, 1]
+
+/** `--augment A,B`: the named steps (default flip); `none` (or --no-augment) for none. */
+export function augmentationsFrom(v: unknown): DetAugmentation[] {
+  const names = Array.isArray(v) ? v.flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter((x) => x) : []
+  if (names.length === 0) return ['flip']
+  if (names.length === 1 && names[0] === 'none') return []
+  const bad = names.filter((n) => !(DET_AUGMENTATIONS as readonly string[]).includes(n))
+  if (bad.length) throw new ConfigError('CLI_USAGE', `--augment ${bad.map((b) => `"${b}"`).join(', ')} is not an augmentation of object-detection`, `pass a list of ${DET_AUGMENTATIONS.join(', ')} (e.g. --augment flip,scale,crop), or none`)
+  return [...new Set(names)] as DetAugmentation[]
+}
+
+const uniform = (rng: Rng, [lo, hi]: readonly [number, number]): number => lo + rng.next() * (hi - lo)
+const place = (rng: Rng, size: number, window: number): number => (size > window ? rng.int(size - window + 1) : 0)
+
+/**
+ * The `--augment` steps on one decoded training image, drawing from `rng` in this order:
+ * - flip: horizontal, with probability 0.5 (x1' = W - x2, x2' = W - x1); the first draw, so that
+ *   runs with the default `--augment flip` see the flips they always did;
+ * - crop: a window of f x the image's width and height, f ~ U(CROP_FRACTION_RANGE), placed
+ *   uniformly; a box is kept when its centre lies strictly inside the window and is clipped to it,
+ *   otherwise dropped (cropDetection, SSD's rule); the transform then resizes the window as an image;
+ * - scale: the transform's resized size times s ~ U(SCALE_JITTER_RANGE); where that exceeds the
+ *   canvas, a uniformly placed window of the image that fits the canvas at that scale is cropped
+ *   first (LSJ's fixed-size crop, same box rule).
+ * Returns the sample and, with scale, the resized size the transform should give it.
+ */
+export function augmentDetectionSample(s: DetectionSample, kinds: readonly DetAugmentation[], rng: Rng, t: DetTransform): { sample: DetectionSample; size: [number, number] | undefined } {
+  let out = s
+  if (kinds.includes('flip') && rng.next() < 0.5) out = hflipDetection(out)
+  if (kinds.includes('crop')) {
+    const { width: W, height: H } = out.image
+    const f = uniform(rng, CROP_FRACTION_RANGE)
+    const [w, h] = [Math.max(1, Math.round(W * f)), Math.max(1, Math.round(H * f))]
+    out = cropDetection(out, { left: place(rng, W, w), top: place(rng, H, h), width: w, height: h })
   }
-  const r = transformImage(chw, H, W, t)
-  return { ...r, original: [H, W], boxes: resizeBoxes(b, [H, W], r.size) }
+  if (!kinds.includes('scale')) return { sample: out, size: undefined }
+  const C = canvasSize(t)
+  const { width: W, height: H } = out.image
+  const k = uniform(rng, SCALE_JITTER_RANGE)
+  const [oh, ow] = resizedSize(H, W, t)
+  const [ry, rx] = [Math.max(1, Math.floor(oh * k)) / H, Math.max(1, Math.floor(ow * k)) / W]
+  // the part of the image that lands on the canvas
+  const [wh, ww] = [Math.min(H, Math.floor(C / ry)), Math.min(W, Math.floor(C / rx))]
+  if (wh < H || ww < W) out = cropDetection(out, { top: place(rng, H, wh), left: place(rng, W, ww), height: wh, width: ww })
+  return { sample: out, size: [Math.min(C, Math.max(1, Math.floor(wh * ry))), Math.min(C, Math.max(1, Math.floor(ww * rx)))] }
+}
+
+/**
+ * One image through the transform, its boxes moved with it; in training `augment` is `true` (a
+ * flip) or the `--augment` steps with their seeded rng (augmentDetectionSample), which may drop
+ * objects: the labels that remain come back with the boxes.
+ */
+export async function loadDetectionImage(
+  file: string,
+  t: DetTransform,
+  boxes: Float32Array = new Float32Array(0),
+  augment: boolean | { kinds: readonly DetAugmentation[]; rng: Rng } = false,
+  labels: Int32Array = new Int32Array(boxes.length / 4),
+): Promise<{ pixels: Float32Array; size: [number, number]; original: [number, number]; boxes: Float32Array; labels: Int32Array }> {
+  const img = await decodeImageFile(file)
+  let sample: DetectionSample = { image: img, boxes, labels }
+  let size: [number, number] | undefined
+  if (augment === true) sample = hflipDetection(sample)
+  else if (augment) ({ sample, size } = augmentDetectionSample(sample, augment.kinds, augment.rng, t))
+  const { width: W, height: H } = sample.image
+  const r = transformImage(toChw(sample.image), H, W, t, canvasSize(t), size)
+  return { ...r, original: [H, W], boxes: resizeBoxes(sample.boxes, [H, W], r.size), labels: sample.labels }
 }
 
 export interface DetBatch {
@@ -118,7 +208,8 @@ export interface DetBatch {
 }
 
 export class DetSplit {
-  constructor(readonly images: readonly AnnotatedImage[], readonly transform: DetTransform, readonly seed: number, readonly augment: boolean) {}
+  /** `augment`: the `--augment` steps of training batches (true: a flip, torchvision's default policy). */
+  constructor(readonly images: readonly AnnotatedImage[], readonly transform: DetTransform, readonly seed: number, readonly augment: boolean | readonly DetAugmentation[]) {}
   get length(): number {
     return this.images.length
   }
@@ -142,9 +233,8 @@ export class DetSplit {
       const img = this.images[i]!
       const keep = Array.from(img.iscrowd, (c, k) => (train && c ? -1 : k)).filter((k) => k >= 0)
       const boxes = Float32Array.from(keep.flatMap((k) => Array.from(img.boxes.subarray(4 * k, 4 * k + 4))))
-      const flip = train && this.augment && augmentRng(this.seed, epoch, i).next() < 0.5
-      const r = await loadDetectionImage(img.file, this.transform, boxes, flip)
-      return { ...r, labels: Int32Array.from(keep, (k) => img.labels[k]!) }
+      const kinds = !train || this.augment === false ? [] : this.augment === true ? (['flip'] as const) : this.augment
+      return loadDetectionImage(img.file, this.transform, boxes, kinds.length ? { kinds, rng: augmentRng(this.seed, epoch, i) } : false, Int32Array.from(keep, (k) => img.labels[k]!))
     }))
     const pixels = new Float32Array(ix.length * 3 * C * C)
     items.forEach((it, k) => pixels.set(it.pixels, k * 3 * C * C))
@@ -156,14 +246,92 @@ export interface DetSource {
   images: AnnotatedImage[]
   categories: Category[]
   skipped: BadRowReport
+  format: DetFormat
+  /** The named split read ('train', 'val'), or undefined for every image. */
+  split: DetSplitName | undefined
+  /** YOLO: images without a label file (background images). */
+  unlabelled?: number
 }
 
-const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory()
+/** The annotation formats `--data` takes. */
+export const DET_FORMATS = ['coco', 'voc', 'yolo'] as const
+export type DetFormat = (typeof DET_FORMATS)[number]
+export type DetSplitName = 'train' | 'val'
 
-/** Reads a COCO instances JSON (see the module comment); `labels` fixes the label order (a trained model's). */
-export async function readDetectionSource(o: { data: string; images?: string | undefined; labels?: readonly string[] | undefined; onBadRow: OnBadRow }): Promise<DetSource> {
-  if (!o.data.endsWith('.json')) throw new ConfigError('DATA_FORMAT', `--data ${o.data} is not a COCO instances .json file`, 'pass --data with a COCO instances JSON (images beside it, in images/ next to it, or in --images DIR)')
-  const images = o.images ?? (isDir(join(dirname(o.data), 'images')) ? join(dirname(o.data), 'images') : dirname(o.data))
-  const coco = await loadCocoDetection({ annotations: o.data, images, onBadRow: o.onBadRow, ...(o.labels ? { categories: o.labels } : {}) })
-  return { images: coco.images, categories: coco.categories, skipped: coco.skipped }
+const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory()
+const isFile = (p: string): boolean => existsSync(p) && statSync(p).isFile()
+const isYaml = (p: string): boolean => /\.ya?ml$/i.test(p)
+const LAYOUTS = 'a COCO instances .json; a Pascal VOC folder (Annotations/*.xml, JPEGImages/, optional ImageSets/Main/{train,val}.txt); a YOLO folder (images/, labels/*.txt, class names in data.yaml or classes.txt) or its data.yaml'
+
+/** The format of `--data PATH`: `format` when given (checked against the path), else from the layout. */
+export function detectDetectionFormat(path: string, format?: DetFormat): DetFormat {
+  if (!existsSync(path)) throw new ConfigError('DATA_MISSING_FILE', `--data ${path} does not exist`, `pass ${LAYOUTS}`)
+  const dir = isDir(path)
+  const found: DetFormat | undefined = !dir
+    ? path.endsWith('.json') ? 'coco' : isYaml(path) ? 'yolo' : undefined
+    : isDir(join(path, 'Annotations')) ? 'voc' : isDir(join(path, 'images')) || isDir(join(path, 'labels')) || ['data.yaml', 'dataset.yaml', 'classes.txt'].some((n) => isFile(join(path, n))) ? 'yolo' : undefined
+  if (format === undefined) {
+    if (!found) throw new ConfigError('DATA_FORMAT', `--data ${path} is none of the detection layouts`, `pass ${LAYOUTS}, or name the format with --format coco|voc|yolo`)
+    return found
+  }
+  const fits = format === 'coco' ? !dir : format === 'voc' ? dir && isDir(join(path, 'Annotations')) : dir || isYaml(path)
+  if (!fits) throw new ConfigError('DATA_FORMAT', `--format ${format}: ${path} is not ${format === 'coco' ? 'a COCO instances JSON file' : format === 'voc' ? 'a folder holding Annotations/' : 'a YOLO folder or data.yaml'}`, `pass ${LAYOUTS}${found ? ` (this path looks like ${found}: drop --format)` : ''}`)
+  return format
+}
+
+/** The YOLO images folder of a split: images/<split> when present, else images/, else the folder itself. */
+function yoloImages(root: string, split: DetSplitName | undefined): string {
+  if (split && isDir(join(root, 'images', split))) return join(root, 'images', split)
+  return isDir(join(root, 'images')) ? join(root, 'images') : root
+}
+
+/**
+ * The named splits the data holds: VOC's ImageSets/Main/<split>.txt, YOLO's images/<split>/ or
+ * data.yaml's `train:` / `val:`. COCO files have none (a file is one split).
+ */
+export function detectionSplits(path: string, format: DetFormat): Set<DetSplitName> {
+  const out = new Set<DetSplitName>()
+  for (const s of ['train', 'val'] as const) {
+    if (format === 'voc' && isFile(join(path, 'ImageSets', 'Main', `${s}.txt`))) out.add(s)
+    if (format === 'yolo' && isDir(path) && isDir(join(path, 'images', s))) out.add(s)
+    if (format === 'yolo' && isYaml(path)) {
+      const y = parseYoloDataYaml(readFileSync(path, 'utf8'), path)
+      if (y[s]) out.add(s)
+    }
+  }
+  return out
+}
+
+/** YOLO labels are class indices into the names list; a trained model's labels reorder them by name. */
+function relabel(src: { categories: Category[]; images: AnnotatedImage[] }, labels: readonly string[], where: string): void {
+  const names = src.categories.map((c) => c.name)
+  const missing = names.filter((n) => !labels.includes(n))
+  if (missing.length) throw new ConfigError('MODEL_LABELS_DIFFER', `${where}: the class names [${names.join(', ')}] include ${missing.map((m) => `"${m}"`).join(', ')}, which the model's labels [${labels.join(', ')}] lack`, 'use data with the classes the model was trained on, or train with --reinit-head')
+  const map = names.map((n) => labels.indexOf(n))
+  for (const img of src.images) img.labels = img.labels.map((l) => map[l]!)
+  src.categories = labels.map((name, id) => ({ id, name }))
+}
+
+/**
+ * Reads detection data in any of DET_FORMATS (see detectDetectionFormat): `split` picks VOC's
+ * ImageSets/Main/<split>.txt or YOLO's images/<split>/ (data.yaml's `<split>:`) where the data has
+ * it, else every image; `labels` fixes the label order (a trained model's).
+ */
+export async function readDetectionSource(o: { data: string; format?: DetFormat | undefined; split?: DetSplitName | undefined; images?: string | undefined; labels?: readonly string[] | undefined; onBadRow: OnBadRow }): Promise<DetSource> {
+  const format = detectDetectionFormat(o.data, o.format)
+  if (o.images !== undefined && format !== 'coco') throw new ConfigError('CLI_USAGE', `--images applies to a COCO instances JSON; ${o.data} is a ${format.toUpperCase()} dataset, whose images are found in its own layout`, 'drop --images')
+  const split = o.split && detectionSplits(o.data, format).has(o.split) ? o.split : undefined
+  if (format === 'coco') {
+    const images = o.images ?? (isDir(join(dirname(o.data), 'images')) ? join(dirname(o.data), 'images') : dirname(o.data))
+    const coco = await loadCocoDetection({ annotations: o.data, images, onBadRow: o.onBadRow, ...(o.labels ? { categories: o.labels } : {}) })
+    return { images: coco.images, categories: coco.categories, skipped: coco.skipped, format, split }
+  }
+  if (format === 'voc') {
+    const voc = await loadVocDetection({ root: o.data, onBadRow: o.onBadRow, ...(split ? { split } : {}), ...(o.labels ? { categories: o.labels } : {}) })
+    return { images: voc.images, categories: voc.categories, skipped: voc.skipped, format, split }
+  }
+  const yaml = isYaml(o.data)
+  const yolo = await loadYoloDetection({ data: yaml ? o.data : yoloImages(o.data, split), onBadRow: o.onBadRow, ...(yaml && split ? { split } : {}) })
+  if (o.labels) relabel(yolo, o.labels, o.data)
+  return { images: yolo.images, categories: yolo.categories, skipped: yolo.skipped, format, split, unlabelled: yolo.unlabelled }
 }

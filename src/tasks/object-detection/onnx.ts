@@ -1,6 +1,7 @@
 /**
- * FCOS as a standalone ONNX detector: the exported network gives every anchor point's decoded,
- * clipped box (1, A, 4) and its class scores sqrt(sigmoid(cls) sigmoid(ctr)) (1, A, K); appended
+ * FCOS or RetinaNet as a standalone ONNX detector: the exported network gives every anchor's decoded,
+ * clipped box (1, A, 4) and its class scores (1, A, K) (FCOS: sqrt(sigmoid(cls) sigmoid(ctr));
+ * RetinaNet: sigmoid(cls)); appended
  * here in plain ONNX: NonMaxSuppression per class (IoU `nmsThresh`, score above `scoreThresh`, at most
  * `detectionsPerImg` per class), then the best `detectionsPerImg` overall by TopK. Outputs `boxes`
  * (N, 4) x1 y1 x2 y2 in the input's pixels, `scores` (N) and `labels` (N, int64), best first.

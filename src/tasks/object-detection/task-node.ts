@@ -1,27 +1,32 @@
 /**
  * `object-detection`: boxes with labels and scores. Model: torchvision's fcos_resnet50_fpn (src/models/
- * fcos.ts) from an FCOS state dict, a trained folder, or a ResNet-50 classifier's backbone
- * (checkpoint-node.ts). Data: COCO instances JSON (data-node.ts). Loss: FCOS's focal + GIoU +
- * centerness terms, summed as torchvision's reference script sums the loss dict. Metrics: COCO
+ * fcos.ts) or retinanet_resnet50_fpn (src/models/retinanet.ts; what differs between them: archs.ts)
+ * from a detection state dict, a trained folder, or a ResNet-50 classifier's backbone
+ * (checkpoint-node.ts). Data: COCO instances JSON, Pascal VOC or YOLO folders (data-node.ts). Loss: the detector's loss dict
+ * (FCOS: focal + GIoU + centerness; RetinaNet: focal + L1), summed as torchvision's reference script sums it. Metrics: COCO
  * mAP@[.5:.95], mAP@.5, mAP@.75, by size and per class (pycocotools' algorithm,
- * src/train/metrics-detection.ts). Predict prints x1 y1 x2 y2, label and score per detection.
+ * src/train/metrics-detection.ts). Predict prints x1 y1 x2 y2, label and score per detection;
+ * `--draw DIR` draws them (src/data/draw.ts).
  */
 import { dirname } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import { ConfigError } from '../../errors.js'
 import { writeFileAtomic, writeSafetensorsFile } from '../../checkpoint/io-node.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
-import type { Tensor } from '../../graph/graph.js'
-import { fcosAnchors, fcosLevels, fcosLoss, fcosPostprocess, fcosTargets, rescaleBoxes, type FCOS, type FcosSettings } from '../../models/fcos.js'
+import { rescaleBoxes } from '../../models/fcos.js'
 import type { OptimizerConfig } from '../../optim/optimizers.js'
 import { Runtime, type HostTensor } from '../../runtime/session.js'
 import { cocoEvaluate, type DetectionGroundTruth, type DetectionPrediction } from '../../train/metrics-detection.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
 import { assertFiniteOutputs, freezeByName, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { DETECTOR_KITS, type DetectionArch, type DetSettings, type Geometry } from './archs.js'
 import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
 import { appendDetectionNms } from './onnx.js'
-import { canvasSize, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetTransform } from './data-node.js'
+import { classColour, drawLabelledBox } from '../../data/draw.js'
+import { Drawings, drawOption } from '../draw-node.js'
+import { augmentationsFrom, canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
+import { isSsdlite, openSsdlite, prepareSsdlite } from './ssdlite-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
@@ -29,68 +34,41 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
 const DEFAULT_TRANSFORM = { minSize: 512, maxSize: 512 } satisfies DetTransform
 
 /** The network's anchors for a canvas (every batch shares it). */
-function geometry(canvas: number): { anchors: Float32Array; counts: number[] } {
-  const levels = fcosLevels(canvas, canvas)
-  return { anchors: fcosAnchors(canvas, canvas, levels), counts: levels.map(([h, w]) => h * w) }
-}
+const geometry = (arch: DetectionArch, canvas: number): Geometry => DETECTOR_KITS[arch].geometry(canvas)
 
-/** Pixels, plus the loss targets of FCOS's matching when `targets` (training and eval loss). */
-function feeds(b: DetBatch, model: FCOS, geo: ReturnType<typeof geometry>, radius: number, withTargets: boolean): Record<string, HostTensor> {
+/** Pixels, plus the loss targets of the detector's matching when `withTargets` (training and eval loss). */
+function feeds(b: DetBatch, ck: DetCheckpoint, geo: Geometry, withTargets: boolean): Record<string, HostTensor> {
   const f: Record<string, HostTensor> = { pixels: { data: b.pixels, shape: b.shape, dtype: 'float32' } }
-  if (!withTargets) return f
-  const B = b.shape[0]
-  const A = geo.anchors.length / 4
-  const t = fcosTargets(geo.anchors, geo.counts, model.numClasses, b.targets, radius)
-  f['t_cls'] = { data: t.cls, shape: [B, A, model.numClasses], dtype: 'float32' }
-  f['t_boxes'] = { data: t.boxes, shape: [B, A, 4], dtype: 'float32' }
-  f['t_fg'] = { data: t.fg, shape: [B, A], dtype: 'float32' }
-  f['t_ctr'] = { data: t.ctr, shape: [B, A], dtype: 'float32' }
-  f['t_norm'] = { data: new Float32Array([t.norm]), shape: [], dtype: 'float32' }
-  return f
+  return withTargets ? { ...f, ...DETECTOR_KITS[ck.arch].targets(geo, ck.model.numClasses, b.targets, ck.settings) } : f
 }
 
 /** The session every command shares: training loss, and head outputs (with the loss when targets come). */
-function session(model: FCOS, geo: ReturnType<typeof geometry>, runtime: Runtime, optimizer: OptimizerConfig, o: { seed?: number; clipNorm?: number; accumulation?: number } = {}): TrainSession {
-  return new TrainSession({
-    runtime,
-    model,
-    optimizer,
-    ...o,
-    forward: (i) => {
-      const out = model.forward(i['pixels']!)
-      let loss: Tensor | undefined
-      if (i['t_cls']) {
-        const l = fcosLoss(out, geo.anchors, { cls: i['t_cls'], boxes: i['t_boxes']!, fg: i['t_fg']!, ctr: i['t_ctr']!, norm: i['t_norm']! })
-        loss = l.classification.add(l.bbox_regression).add(l.bbox_ctrness)
-      }
-      return { ...(loss ? { loss } : {}), outputs: { cls: out.cls_logits, reg: out.bbox_regression, ctr: out.bbox_ctrness } }
-    },
-  })
+function session(ck: DetCheckpoint, geo: Geometry, runtime: Runtime, optimizer: OptimizerConfig, o: { seed?: number; clipNorm?: number; accumulation?: number } = {}): TrainSession {
+  const kit = DETECTOR_KITS[ck.arch]
+  return new TrainSession({ runtime, model: ck.model, optimizer, ...o, forward: (i) => kit.forward(ck.model, i, geo) })
 }
 
 /** Post-processed detections of every image of a batch, in original image coordinates. */
-function detectionsOf(r: { outputs: Record<string, HostTensor> }, b: DetBatch, geo: ReturnType<typeof geometry>, K: number, s: FcosSettings, what: string): DetectionPrediction[] {
-  const cls = r.outputs['cls']!.data as Float32Array
-  const reg = r.outputs['reg']!.data as Float32Array
-  const ctr = r.outputs['ctr']!.data as Float32Array
+function detectionsOf(r: { outputs: Record<string, HostTensor> }, b: DetBatch, geo: Geometry, ck: DetCheckpoint, what: string): DetectionPrediction[] {
+  const outputs = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.data as Float32Array]))
+  const K = ck.model.numClasses
   const A = geo.anchors.length / 4
   return b.indices.map((_, k) => {
-    const c = cls.subarray(k * A * K, (k + 1) * A * K)
-    assertFiniteOutputs(c, what, `image ${k + 1} of a batch`)
-    const d = fcosPostprocess({ cls: c, reg: reg.subarray(k * A * 4, (k + 1) * A * 4), ctr: ctr.subarray(k * A, (k + 1) * A) }, geo.anchors, geo.counts, b.sizes[k]!, s)
+    assertFiniteOutputs(outputs['cls']!.subarray(k * A * K, (k + 1) * A * K), what, `image ${k + 1} of a batch`)
+    const d = DETECTOR_KITS[ck.arch].postprocess(outputs, k, geo, K, b.sizes[k]!, ck.settings)
     return { boxes: rescaleBoxes(d.boxes, b.sizes[k]!, b.originals[k]!), scores: d.scores, labels: d.labels }
   })
 }
 
 /** COCO mAP (pycocotools' algorithm) and eval_loss over a split. */
-async function evaluateSplit(s: TrainSession, split: DetSplit, ck: DetCheckpoint, geo: ReturnType<typeof geometry>, batchSize: number, what: string): Promise<Record<string, number>> {
+async function evaluateSplit(s: TrainSession, split: DetSplit, ck: DetCheckpoint, geo: Geometry, batchSize: number, what: string): Promise<Record<string, number>> {
   const gts: DetectionGroundTruth[] = []
   const preds: DetectionPrediction[] = []
   let lossSum = 0
   let n = 0
   for await (const b of split.batches(0, 0, { batchSize, train: false })) {
-    const r = await s.evaluate(feeds(b, ck.model, geo, ck.settings.centerSamplingRadius, true))
-    preds.push(...detectionsOf(r, b, geo, ck.model.numClasses, ck.settings, what))
+    const r = await s.evaluate(feeds(b, ck, geo, true))
+    preds.push(...detectionsOf(r, b, geo, ck, what))
     for (const i of b.indices) {
       const img = split.images[i]!
       gts.push({ boxes: img.boxes, labels: img.labels, iscrowd: img.iscrowd, ...(img.areas ? { areas: img.areas } : {}) })
@@ -106,7 +84,7 @@ async function evaluateSplit(s: TrainSession, split: DetSplit, ck: DetCheckpoint
   return { eval_loss: lossSum / Math.max(n, 1), map: m.map, map_50: m.map_50, map_75: m.map_75, map_small: m.map_small, map_medium: m.map_medium, map_large: m.map_large, mar_100: m.mar_100, ...perClass }
 }
 
-function settingsFrom(o: Record<string, unknown>, base: FcosSettings): FcosSettings {
+function settingsFrom(o: Record<string, unknown>, base: DetSettings): DetSettings {
   return {
     ...base,
     ...(num(o['scoreThresh']) !== undefined ? { scoreThresh: num(o['scoreThresh'])! } : {}),
@@ -116,6 +94,7 @@ function settingsFrom(o: Record<string, unknown>, base: FcosSettings): FcosSetti
 }
 
 function transformFrom(o: Record<string, unknown>, base: DetTransform): DetTransform {
+  if (o['imageSize'] !== undefined) throw new ConfigError('CONFIG_IMAGE_SIZE', `--image-size ${String(o['imageSize'])} applies to ssdlite320-mobilenet-v3-large only: FCOS and RetinaNet resize by --min-size / --max-size`, 'pass --min-size and --max-size instead')
   const t = { minSize: num(o['minSize']) ?? base.minSize, maxSize: num(o['maxSize']) ?? base.maxSize }
   if (t.minSize > t.maxSize) throw new ConfigError('CONFIG_IMAGE_SIZE', `--min-size ${t.minSize} is larger than --max-size ${t.maxSize}`, 'the shorter side goes to --min-size unless the longer would pass --max-size: give min <= max')
   return t
@@ -125,22 +104,29 @@ const commands = ['train', 'eval', 'predict', 'export'] as const
 
 export const objectDetection: Task = {
   name: TASK,
-  summary: 'boxes with labels and scores (FCOS ResNet-50 FPN, torchvision names; COCO JSON; COCO mAP)',
+  summary: 'boxes with labels and scores (FCOS or RetinaNet ResNet-50 FPN, SSDlite320 MobileNetV3-Large; torchvision names; COCO JSON, VOC or YOLO; COCO mAP)',
   modality: 'image',
   options: {
+    arch: { type: 'enum', choices: DETECTION_ARCHS, describe: 'the detector to build on a resnet50 classifier (default fcos_resnet50_fpn); a detection state dict or trained folder names its own', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
     images: { type: 'string', describe: 'the images folder of the COCO instances JSON (default: images/ beside it, else its folder)', placeholder: 'DIR', commands: ['train', 'eval'] },
+    format: { type: 'enum', choices: DET_FORMATS, describe: 'the annotation format of --data (default: from its layout: a .json is COCO, a folder with Annotations/ VOC, one with images/ + labels/ or a data.yaml YOLO)', commands: ['train', 'eval'] },
     minSize: { type: 'int', describe: `torchvision's transform: the shorter side is resized to this (default ${DEFAULT_TRANSFORM.minSize}; a trained folder's own for other commands)`, min: 32, commands },
     maxSize: { type: 'int', describe: `...unless the longer side would pass this (default ${DEFAULT_TRANSFORM.maxSize}); images are padded to a square of this, rounded up to 32`, min: 32, commands },
-    scoreThresh: { type: 'number', describe: `keep detections scoring above this (default ${0.2}, torchvision's; recorded by train)`, min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
-    nmsThresh: { type: 'number', describe: 'IoU above which class-wise NMS drops the lower-scoring box (default 0.6)', min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
-    detectionsPerImg: { type: 'int', describe: 'the most detections kept per image (default 100)', min: 1, commands: ['train', 'eval', 'predict', 'export'] },
-    augment: { type: 'boolean', describe: 'random horizontal flip of training images and boxes (--no-augment)', default: true, commands: ['train'] },
+    scoreThresh: { type: 'number', describe: "keep detections scoring above this (default torchvision's: FCOS 0.2, RetinaNet 0.05, SSDlite 0.001; recorded by train)", min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
+    nmsThresh: { type: 'number', describe: 'IoU above which class-wise NMS drops the lower-scoring box (default FCOS 0.6, RetinaNet 0.5, SSDlite 0.55)', min: 0, max: 1, commands: ['train', 'eval', 'predict', 'export'] },
+    detectionsPerImg: { type: 'int', describe: 'the most detections kept per image (default FCOS 100, RetinaNet 300, SSDlite 300)', min: 1, commands: ['train', 'eval', 'predict', 'export'] },
+    augment: { type: 'list', describe: `training augmentations that move the boxes with the image, seeded: ${DET_AUGMENTATIONS.join(', ')} (default flip; none or --no-augment: off). flip: horizontal, p 0.5; scale: the resized size x U(${SCALE_JITTER_RANGE.join('-')}), cropped to the canvas; crop: a window of U(${CROP_FRACTION_RANGE.join('-')}) x each side, keeping a box whose centre stays inside (clipped), dropping the rest`, placeholder: 'flip,scale,crop', commands: ['train'] },
+    draw: drawOption('the boxes, each in its class colour with its label and score'),
+    imageSize: { type: 'int', describe: "ssdlite320-mobilenet-v3-large: every image is resized to this square, aspect ratio not kept (default 320, torchvision's; a trained folder's own for other commands)", min: 32, commands },
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; e.g. "^backbone\\.body\\.layer1")', placeholder: 'REGEX', commands: ['train'] },
   },
   defaults: { batchSize: 2, lr: 0.01, optimizer: 'sgd', weightDecay: 1e-4, schedule: 'linear', clipNorm: 0 },
   examples: [
     'finetune train --task object-detection --model fcos_resnet50_fpn_coco.safetensors --data train/instances.json --validation val/instances.json --out ./det',
     'finetune train --task object-detection --model resnet50.safetensors --data shapes/instances.json --min-size 320 --max-size 320 --out ./det',
+    'finetune train --task object-detection --model resnet50.safetensors --arch retinanet_resnet50_fpn --data shapes/instances.json --out ./retina',
+    'finetune train --task object-detection --model fcos_resnet50_fpn_coco.safetensors --data VOCdevkit/VOC2012 --augment flip,scale,crop --out ./voc-det',
+    'finetune train --task object-detection --model ssdlite320-mobilenet-v3-large --data shapes/instances.json --out ./ssd',
     'finetune eval --model ./det --data val/instances.json --json',
     'finetune predict --model ./det --json street.jpg',
   ],
@@ -148,21 +134,30 @@ export const objectDetection: Task = {
   recognises: (c) => c['finetune_task'] === TASK,
 
   async prepare(o, runtime) {
+    if (await isSsdlite(o.model)) return prepareSsdlite(o, runtime)
     const transform = transformFrom(o, DEFAULT_TRANSFORM)
     // the data first, so that its mistakes surface before a large checkpoint is read
-    let src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow })
-    const ck0 = await openDetCheckpoint(o.model, { seed: o.seed })
+    const format = str(o['format']) as DetFormat | undefined
+    const read = (labels?: readonly string[]): Promise<DetSource> => readDetectionSource({ data: o.data, format, split: 'train', images: str(o['images']), onBadRow: o.onBadRow, labels })
+    let src = await read()
+    const ck0 = await openDetCheckpoint(o.model, { seed: o.seed, arch: o['arch'] as DetectionArch | undefined })
     // a trained head keeps its label order when the data has the same names
-    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await readDetectionSource({ data: o.data, images: str(o['images']), onBadRow: o.onBadRow, labels: ck0.labels })
+    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await read(ck0.labels)
     const labels = src.categories.map((c) => c.name)
     let trainImgs = src.images
-    let valImgs = o.validation ? (await readDetectionSource({ data: o.validation, images: undefined, onBadRow: o.onBadRow, labels })).images : []
-    if (!o.validation && o.validationSplit > 0 && trainImgs.length > 1) {
+    // a VOC or YOLO folder with its own train and val splits validates on val unless --validation says otherwise
+    const ownVal = !o.validation && src.split === 'train' && detectionSplits(o.data, src.format).has('val')
+    const valSrc = o.validation || ownVal ? await readDetectionSource({ data: o.validation ?? o.data, format: o.validation ? undefined : format, split: 'val', images: undefined, onBadRow: o.onBadRow, labels }) : undefined
+    let valImgs = valSrc?.images ?? []
+    if (ownVal) o.log?.(`${src.format.toUpperCase()} data: training on its train split (${trainImgs.length} images), validating on its val split (${valImgs.length})`)
+    if (src.unlabelled) o.log?.(`${src.unlabelled} image(s) without a label file train as background`)
+    if (!o.validation && !ownVal && o.validationSplit > 0 && trainImgs.length > 1) {
       const nVal = Math.min(trainImgs.length - 1, Math.max(1, Math.round(trainImgs.length * o.validationSplit)))
       valImgs = trainImgs.slice(trainImgs.length - nVal)
       trainImgs = trainImgs.slice(0, trainImgs.length - nVal)
     }
-    const train = new DetSplit(trainImgs, transform, o.seed, o['augment'] !== false)
+    const augment = augmentationsFrom(o['augment'])
+    const train = new DetSplit(trainImgs, transform, o.seed, augment)
     const validation = valImgs.length ? new DetSplit(valImgs, transform, o.seed, false) : undefined
     if (train.batchCount(o.batchSize, true) === 0) throw new ConfigError('DATA_TOO_FEW', `${trainImgs.length} training image(s), fewer than one batch of ${o.batchSize}`, 'lower --batch-size or add images')
 
@@ -176,20 +171,20 @@ export const objectDetection: Task = {
     const frozen = freezeByName(ck.model, o['freeze'])
     if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
     const canvas = canvasSize(transform)
-    const geo = geometry(canvas)
+    const geo = geometry(ck.arch, canvas)
     o.log?.(`${ck.arch}: ${ck.source === 'backbone' ? `${ck.arch === 'fcos_hf_resnet_fpn' ? 'ResNet' : 'ResNet-50'} backbone from the checkpoint, new FPN and heads` : headFromCheckpoint ? 'head from the checkpoint' : 'new cls_logits'} for ${labels.length} classes; ${train.length} training / ${validation?.length ?? 0} validation images, resized to min ${transform.minSize} / max ${transform.maxSize}, padded to ${canvas}x${canvas}`)
     return {
       model: ck.model,
       headPrefixes: ck.model.headPrefixes,
       async job(optimizer): Promise<TrainingJob> {
-        const s = session(ck.model, geo, runtime, optimizer, { seed: o.seed, ...(o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {}), accumulation: o.gradAccum })
+        const s = session(ck, geo, runtime, optimizer, { seed: o.seed, ...(o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {}), accumulation: o.gradAccum })
         return {
           session: s,
           trainExamples: train.length,
           evalExamples: validation?.length ?? 0,
           batchesPerEpoch: train.batchCount(o.batchSize, true),
           async *batches(epoch, start) {
-            for await (const b of train.batches(epoch, start, { batchSize: o.batchSize, train: true })) yield { feeds: feeds(b, ck.model, geo, ck.settings.centerSamplingRadius, true), examples: b.indices.length }
+            for await (const b of train.batches(epoch, start, { batchSize: o.batchSize, train: true })) yield { feeds: feeds(b, ck, geo, true), examples: b.indices.length }
           },
           ...(validation ? { evaluate: () => evaluateSplit(s, validation, ck, geo, o.evalBatchSize ?? o.batchSize, o.model) } : {}),
         }
@@ -199,36 +194,45 @@ export const objectDetection: Task = {
       headFromCheckpoint,
       trainExamples: train.length,
       evalExamples: validation?.length ?? 0,
-      skipped: src.skipped.total,
-      record: { arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
+      skipped: src.skipped.total + (valSrc?.skipped.total ?? 0),
+      record: { data_format: src.format, augment: augment.join(','), arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
       save: (dir) => saveDetCheckpoint(dir, ck, transform),
       close: async () => {},
     }
   },
 
   async open(model: string, o: OpenOptions) {
-    const ck = await openDetCheckpoint(model)
+    if (await isSsdlite(model)) return openSsdlite(model, o)
+    const ck = await openDetCheckpoint(model, { arch: o['arch'] as DetectionArch | undefined })
     const transform = transformFrom(o, ck.transform ?? DEFAULT_TRANSFORM)
     ck.settings = settingsFrom(o, ck.settings)
     const canvas = canvasSize(transform)
-    const geo = geometry(canvas)
+    const geo = geometry(ck.arch, canvas)
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
-    const s = session(ck.model, geo, runtime, { kind: 'sgd', lr: 0 })
+    const s = session(ck, geo, runtime, { kind: 'sgd', lr: 0 })
     return {
       async evaluate(data, eo) {
-        const src = await readDetectionSource({ data, images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
+        const src = await readDetectionSource({ data, format: str(eo['format']) as DetFormat | undefined, split: 'val', images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
         const metrics = await evaluateSplit(s, new DetSplit(src.images, transform, 0, false), ck, geo, eo.batchSize, model)
         return { metrics, examples: src.images.length, skipped: src.skipped.total }
       },
-      async predict(paths) {
+      async predict(paths, po) {
         if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files as arguments', 'run "finetune predict --help"')
+        const drawings = await Drawings.open(po['draw'])
         const out: PredictRecord[] = []
         for (const path of paths) {
           const img = await loadDetectionImage(path, transform)
           const b: DetBatch = { pixels: img.pixels, shape: [1, 3, canvas, canvas], indices: [0], sizes: [img.size], originals: [img.original], targets: [] }
-          const d = detectionsOf(await s.evaluate(feeds(b, ck.model, geo, 0, false)), b, geo, ck.model.numClasses, ck.settings, model)[0]!
+          const d = detectionsOf(await s.evaluate(feeds(b, ck, geo, false)), b, geo, ck, model)[0]!
           const detections = Array.from(d.scores, (score, k) => ({ box: Array.from(d.boxes as Float32Array).slice(4 * k, 4 * k + 4).map((v) => Math.round(v * 100) / 100), label: ck.labels[d.labels[k]!]!, score }))
-          out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), logits: [] })
+          let drawn: string | undefined
+          if (drawings) {
+            const pic = await drawings.canvas(path)
+            // the best last, on top
+            for (let k = detections.length - 1; k >= 0; k--) drawLabelledBox(pic, Array.from(d.boxes).slice(4 * k, 4 * k + 4), `${detections[k]!.label} ${detections[k]!.score.toFixed(2)}`, classColour(d.labels[k]!))
+            drawn = await drawings.write(path, pic)
+          }
+          out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), ...(drawn ? { drawn } : {}), logits: [] })
         }
         return out
       },
@@ -243,22 +247,12 @@ export const objectDetection: Task = {
         // the network with box decoding, clipping and scores in the graph, then NMS appended in
         // plain ONNX (onnx.ts): a standalone detector for one resized, normalised, padded image
         if (eo.batchSize !== 1) throw new ConfigError('EXPORT_BATCH', `the detector export takes one image at a time (got --batch-size ${eo.batchSize})`, 'export without --batch-size, or with --batch-size 1')
-        const A = geo.anchors.length / 4
-        const centre = new Float32Array(4 * A)
-        const scale = new Float32Array(4 * A)
-        for (let a = 0; a < A; a++) {
-          const [x1, y1, x2, y2] = Array.from(geo.anchors.subarray(4 * a, 4 * a + 4)) as [number, number, number, number]
-          centre.set([(x1 + x2) / 2, (y1 + y2) / 2, (x1 + x2) / 2, (y1 + y2) / 2], 4 * a)
-          scale.set([-(x2 - x1), -(y2 - y1), x2 - x1, y2 - y1], 4 * a)
-        }
         const bytes = exportInferenceOnnx({
           model: ck.model,
           inputs: { pixel_values: { shape: [1, 3, canvas, canvas], dtype: 'float32' }, image_size: { shape: [2], dtype: 'float32' } },
           forward: (i, g) => {
-            const out = ck.model.forward(i['pixel_values']!)
             const limits = i['image_size']!.gather(g.constant([1, 0, 1, 0], [4], 'int64'), 0)       // (4): w h w h
-            const boxes = out.bbox_regression.mul(g.constant(scale, [A, 4])).add(g.constant(centre, [A, 4])).maximum(0).minimum(limits)
-            return { anchor_boxes: boxes, anchor_scores: out.cls_logits.sigmoid().mul(out.bbox_ctrness.sigmoid()).sqrt() }
+            return DETECTOR_KITS[ck.arch].scoredBoxes(ck.model, i['pixel_values']!, limits, g, geo)
           },
           rewrite: (m) => appendDetectionNms(m, ck.settings),
           metadata: { arch: ck.arch, task: TASK, id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))), image_mean: '0.485,0.456,0.406', image_std: '0.229,0.224,0.225', min_size: String(transform.minSize), max_size: String(transform.maxSize), canvas: String(canvas), score_thresh: String(ck.settings.scoreThresh), nms_thresh: String(ck.settings.nmsThresh), detections_per_img: String(ck.settings.detectionsPerImg) },
@@ -278,7 +272,7 @@ export const objectDetection: Task = {
             ['model', model],
             ['task', TASK],
             ['architecture', `${ck.arch} (${DETECTION_ARCHS.join(', ')})`],
-            ['parameters', `${json.parameters.toLocaleString()} (${json.trainable.toLocaleString()} trainable${ck.arch === 'fcos_resnet50_fpn' ? "; the backbone's BatchNorms are frozen" : ''})`],
+            ['parameters', `${json.parameters.toLocaleString()} (${json.trainable.toLocaleString()} trainable${ck.arch === 'fcos_hf_resnet_fpn' ? '' : "; the backbone's BatchNorms are frozen"})`],
             ['classes', `${ck.labels.length}: ${ck.labels.slice(0, 20).join(', ')}${ck.labels.length > 20 ? ', ...' : ''}`],
             ['transform', `min ${transform.minSize}, max ${transform.maxSize}, canvas ${canvas}x${canvas}`],
             ['post-processing', `score > ${ck.settings.scoreThresh}, NMS IoU ${ck.settings.nmsThresh}, at most ${ck.settings.detectionsPerImg} per image`],

@@ -15,7 +15,9 @@ import { ConfigError, GraphError } from '../../errors.js'
 import { trace } from '../../graph/graph.js'
 import { writeFileAtomic, writeSafetensorsFile } from '../../checkpoint/io-node.js'
 import { mergeReports } from '../../data/errors.js'
-import { encodeIndexPng } from '../../data/index-mask.js'
+import { encodeIndexPng, vocPalette } from '../../data/index-mask.js'
+import { canvasOf, overlayMask } from '../../data/draw.js'
+import { Drawings, drawOption } from '../draw-node.js'
 import { resizeImage } from '../../data/image-transforms.js'
 import { decodeImageFile } from '../../data/image-decode-node.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
@@ -104,6 +106,7 @@ export const semanticSegmentation: Task = {
     freezeBn: { type: 'boolean', describe: 'keep BatchNorm statistics frozen (inference mode) while training', default: false, commands: ['train'] },
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; e.g. "^backbone\\.")', placeholder: 'REGEX', commands: ['train'] },
     maskDir: { type: 'string', describe: 'where predict writes the masks (palette PNGs, <image stem>.png)', default: 'predicted-masks', placeholder: 'DIR', commands: ['predict'] },
+    draw: drawOption('the mask over the image, half transparent, in the VOC palette (class 0 left clear)'),
   },
   defaults: { batchSize: 4, lr: 0.01, optimizer: 'sgd', weightDecay: 1e-4, schedule: 'linear', clipNorm: 0 },
   examples: [
@@ -203,6 +206,7 @@ export const semanticSegmentation: Task = {
         const dir = str(po['maskDir']) ?? 'predicted-masks'
         if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ConfigError('PREDICT_MASK_DIR', `--mask-dir ${dir} is a file`, 'pass a folder for the predicted masks')
         await mkdir(dir, { recursive: true })
+        const drawings = await Drawings.open(po['draw'])
         const out: PredictRecord[] = []
         for (const path of paths) {
           const img = await decodeImageFile(path)
@@ -216,11 +220,17 @@ export const semanticSegmentation: Task = {
           const mask = img.width === size && img.height === size ? pred : resizeImage({ width: size, height: size, channels: 1, data: pred }, img.width, img.height, 'nearest').data
           const file = join(dir, `${basename(path, extname(path))}.png`)
           await writeFileAtomic(file, [encodeIndexPng({ width: img.width, height: img.height, data: mask }, (z) => deflateSync(z))])
+          let drawn: string | undefined
+          if (drawings) {
+            const canvas = canvasOf(img)
+            overlayMask(canvas, mask, vocPalette())
+            drawn = await drawings.write(path, canvas)
+          }
           const counts = new Array<number>(ck.labels.length).fill(0)
           for (const v of mask) counts[v]!++
           const pixels = Object.fromEntries(ck.labels.map((l, c) => [l, counts[c]!]).filter(([, c]) => (c as number) > 0))
           const best = counts.indexOf(Math.max(...counts))
-          out.push({ path, mask: file, label: ck.labels[best]!, score: counts[best]! / mask.length, pixels, probabilities: softmax(mean), logits: mean })
+          out.push({ path, mask: file, ...(drawn ? { drawn } : {}), label: ck.labels[best]!, score: counts[best]! / mask.length, pixels, probabilities: softmax(mean), logits: mean })
         }
         return out
       },

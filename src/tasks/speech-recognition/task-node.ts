@@ -1,8 +1,9 @@
 /**
  * `speech-recognition`: a transcript per clip, as Hugging Face's run_speech_recognition_ctc trains
  * Wav2Vec2ForCTC. Checkpoints: Wav2Vec2 folders (config.json, model.safetensors, vocab.json,
- * preprocessor_config.json), or a DeepSpeech-style model (src/models/deepspeech.ts) from scratch by
- * a built-in name (deepspeech-small, deepspeech-small-lstm: a vocabulary is built from the training
+ * preprocessor_config.json), any ONNX graph from raw audio to frame logits (a bare .onnx with
+ * --vocab, a Transformers.js-layout folder; src/models/onnx-ctc.ts), or a DeepSpeech-style model
+ * (src/models/deepspeech.ts) from scratch by a built-in name (deepspeech-small, deepspeech-small-lstm: a vocabulary is built from the training
  * transcripts) or from a folder finetune trained; data: CSV/JSONL of path,transcript (paths relative to the file).
  * eval reports WER, CER and the CTC loss; predict prints the transcript per file (--json: path,
  * text and logits, frames x vocabulary); export writes the HF folder or a static-shape ONNX file.
@@ -18,6 +19,9 @@ import type { AudioSplit } from '../../data/audio-dataset.js'
 import { BadRows, DataRowError } from '../../data/errors.js'
 import { exportInferenceOnnx } from '../../export/onnx.js'
 import { isDeepSpeech, openDeepSpeech, saveDeepSpeech, type DeepSpeechFolder } from '../../models/deepspeech-node.js'
+import { ImportedCtcModel, ONNX_CTC_DEFAULTS } from '../../models/onnx-ctc.js'
+import { openOnnxCtc, saveOnnxCtc, type OnnxCtcFolder, type OnnxCtcOptions } from '../../models/onnx-ctc-node.js'
+import { isOnnxModelPath } from '../../models/onnx-imported-node.js'
 import { Wav2Vec2ForCTC } from '../../models/wav2vec2.js'
 import { openWav2Vec2, saveWav2Vec2, type Wav2Vec2Folder } from '../../models/wav2vec2-node.js'
 import { Rng } from '../../runtime/rng.js'
@@ -26,20 +30,28 @@ import { CtcVocab } from '../../tokenizers/ctc-vocab.js'
 import { SpeechTaskRunner, type Utterance } from '../../train/speech.js'
 import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
 import { assertFiniteOutputs, freezeByName, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { chooseOnnxHead, exportOnnxCtc, inspectOnnxCtc } from './onnx-node.js'
 
 const TASK = 'speech-recognition'
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
 type TextCase = 'keep' | 'upper' | 'lower'
-type CtcFolder = Wav2Vec2Folder | DeepSpeechFolder
+type CtcFolder = Wav2Vec2Folder | DeepSpeechFolder | OnnxCtcFolder
 
-/** A Wav2Vec2 folder, or a DeepSpeech built-in name or folder. */
-async function openCtc(model: string, o: { seed?: number; newVocab?: boolean; scratch?: boolean } = {}): Promise<CtcFolder> {
+/** The imported-ONNX flags (--vocab, --sampling-rate, --do-normalize, --features) of the options. */
+const onnxOptions = (o: Record<string, unknown>): OnnxCtcOptions => ({ vocab: str(o['vocab']), samplingRate: num(o['samplingRate']), normalize: o['doNormalize'] === undefined ? undefined : o['doNormalize'] === 'true', features: str(o['features']) })
+
+/** A Wav2Vec2 folder, an ONNX graph (file or folder), or a DeepSpeech built-in name or folder. */
+async function openCtc(model: string, o: { seed?: number; newVocab?: boolean; scratch?: boolean; onnx?: OnnxCtcOptions } = {}): Promise<CtcFolder> {
+  if (!isDeepSpeech(model) && isOnnxModelPath(model)) return openOnnxCtc(model, { ...o.onnx, newVocab: o.newVocab })
+  const given = Object.entries(o.onnx ?? {}).find(([k, v]) => v !== undefined && k !== 'newVocab')
+  if (given) throw new ConfigError('CLI_USAGE', `--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace('normalize', 'do-normalize')} applies to an imported .onnx model; ${model} is not one`, 'drop it, or pass --model with an .onnx file or a Transformers.js-layout folder')
   return isDeepSpeech(model) ? openDeepSpeech(model, o) : openWav2Vec2(model, o)
 }
 
 function saveCtc(dir: string, ck: CtcFolder): Promise<void> {
   const m = ck.model
+  if (m instanceof ImportedCtcModel) return saveOnnxCtc(dir, ck as OnnxCtcFolder, { [TASK_FIELD]: TASK })
   return m instanceof Wav2Vec2ForCTC ? saveWav2Vec2(dir, { ...ck, model: m }, { [TASK_FIELD]: TASK }) : saveDeepSpeech(dir, { ...ck, model: m }, { [TASK_FIELD]: TASK })
 }
 
@@ -75,7 +87,7 @@ const TOKENIZER_CONFIG = `${JSON.stringify({ bos_token: '<s>', do_lower_case: fa
 
 export const speechRecognition: Task = {
   name: TASK,
-  summary: 'a transcript per audio clip: Wav2Vec2 or a DeepSpeech-style GRU/LSTM with a CTC head over characters (WER, CER)',
+  summary: 'a transcript per audio clip: Wav2Vec2, a DeepSpeech-style GRU/LSTM or an .onnx graph from audio to frame logits, with a CTC head over characters (WER, CER)',
   modality: 'audio',
   options: {
     newVocab: { type: 'boolean', describe: 'build a character vocabulary from the training transcripts and start a new lm_head (a checkpoint without a CTC head, or another alphabet)', default: false, commands: ['train'] },
@@ -84,6 +96,10 @@ export const speechRecognition: Task = {
     freeze: { type: 'list', describe: 'freeze parameters whose name matches the regular expression (repeatable; commas separate patterns)', placeholder: 'REGEX', commands: ['train'] },
     audioColumn: { type: 'string', describe: 'audio path column of the CSV/JSONL (default: path, audio, file...)', placeholder: 'NAME', commands: ['train', 'eval'] },
     transcriptColumn: { type: 'string', describe: 'transcript column (default: transcript, text, sentence...)', placeholder: 'NAME', commands: ['train', 'eval'] },
+    vocab: { type: 'string', describe: "an .onnx model: vocab.json naming its output characters (<pad> = the CTC blank, | between words; a Transformers.js folder's own vocab.json is used otherwise). Frames per clip of n samples: floor((n - R) / S) + 1, R and S from config.json's conv_kernel/conv_stride, else found by tracing the graph; the CTC loss and decoding read each clip's own frames of a padded batch", placeholder: 'FILE', commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    features: { type: 'string', describe: "an .onnx model: train a new CTC head on this (batch, frames, features) value (default with --new-vocab: the input of the final MatMul/Gemm before the logits; without either the graph's own logits are trained)", placeholder: 'NAME', commands: ['train'] },
+    samplingRate: { type: 'int', describe: `a bare .onnx model: the sample rate (Hz) its graph expects (default ${ONNX_CTC_DEFAULTS.sampleRate}; a folder's preprocessor_config.json wins)`, min: 1000, max: 192000, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
+    doNormalize: { type: 'enum', choices: ['true', 'false'], describe: `a bare .onnx model: scale each clip to zero mean and unit variance first, as Wav2Vec2FeatureExtractor's do_normalize (default ${ONNX_CTC_DEFAULTS.normalize}; a folder's preprocessor_config.json wins)`, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
     seconds: { type: 'number', describe: 'ONNX export: the clip length the file takes (static shape; pad shorter clips with zeros; DeepSpeech also takes input_lengths)', default: 5, min: 0.03, commands: ['export'] },
   },
   defaults: { batchSize: 8, lr: 1e-4, weightDecay: 0.005, schedule: 'linear', warmupRatio: 0.1 },
@@ -92,6 +108,8 @@ export const speechRecognition: Task = {
     'finetune train --task speech-recognition --model ./wav2vec2-base --new-vocab --data train.jsonl --validation dev.jsonl --out ./asr',
     'finetune eval --model ./asr --data test.csv --json          # wer, cer, eval_loss',
     'finetune predict --model ./asr hello.wav call-me.flac',
+    'finetune train --task speech-recognition --model ./wav2vec2-onnx --data clips.csv --method lora --out ./asr   # Transformers.js layout (onnx/model.onnx)',
+    'finetune train --task speech-recognition --model model.onnx --vocab vocab.json --data clips.csv --out ./asr',
     'finetune train --task speech-recognition --model deepspeech-small --data train.jsonl --lr 1e-3 --out ./ds   # from scratch',
   ],
   predictInputs: 'AUDIO...',
@@ -99,7 +117,8 @@ export const speechRecognition: Task = {
 
   async prepare(o, runtime) {
     const textCase = (str(o['textCase']) ?? 'keep') as TextCase
-    const ck = await openCtc(o.model, { seed: o.seed, newVocab: o['newVocab'] === true, scratch: true })
+    const ck = await openCtc(o.model, { seed: o.seed, newVocab: o['newVocab'] === true, scratch: true, onnx: onnxOptions(o) })
+    if (o['features'] !== undefined && !(ck.model instanceof ImportedCtcModel)) throw new ConfigError('FEATURES_ONNX_ONLY', '--features names a value of an imported ONNX graph', `${o.model} is not an .onnx model; drop --features`)
     // a built-in DeepSpeech config has no vocabulary yet: it always gets one from the transcripts
     const builtin = 'builtin' in ck && ck.builtin
     const newVocab = o['newVocab'] === true || builtin
@@ -127,15 +146,16 @@ export const speechRecognition: Task = {
         const files = { vocab: vocabularyOf([...train, ...validation].map((u) => u.text)), tokenizerConfig: TOKENIZER_CONFIG }
         ck.vocab = CtcVocab.fromFiles(files)
         ck.vocabFiles = files
-        ck.model.replaceHead(ck.vocab.size, ck.vocab.pad, new Rng(o.seed + 7))
-        o.log?.(`new vocabulary: ${ck.vocab.size} tokens (${ck.vocab.tokens.slice(5).join('')}); new lm_head`)
+        if (!(ck.model instanceof ImportedCtcModel)) ck.model.replaceHead(ck.vocab.size, ck.vocab.pad, new Rng(o.seed + 7))
+        o.log?.(`new vocabulary: ${ck.vocab.size} tokens (${ck.vocab.tokens.slice(5).join('')}); new ${ck.model instanceof ImportedCtcModel ? 'CTC head' : 'lm_head'}`)
       }
+      if (ck.model instanceof ImportedCtcModel) for (const l of chooseOnnxHead(ck as OnnxCtcFolder, { features: str(o['features']), newVocab, method: o.method, seed: o.seed + 7 })) o.log?.(l)
       if (o['freezeFeatureEncoder'] !== false && ck.model instanceof Wav2Vec2ForCTC) ck.model.freezeFeatureEncoder()
       const frozen = freezeByName(ck.model, o['freeze'])
       if (frozen) o.log?.(`--freeze: ${frozen} parameters frozen`)
       // frozen: only the CTC head trains (LoRA freezes the base itself, keeping lm_head trainable)
       if (o.method === 'frozen') for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param' && !ck.model.headPrefixes.some((h) => n.startsWith(`${h}.`))) p.requiresGrad = false
-      const runnerFor = (optimizer: Parameters<typeof makeRunner>[2]): SpeechTaskRunner => makeRunner(ck, runtime, optimizer, { train, validation: validation.length ? validation : undefined, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, seed: o.seed, clipNorm: o.clipNorm > 0 ? o.clipNorm : undefined, accumulation: o.gradAccum })
+      const runnerFor = (optimizer: Parameters<typeof makeRunner>[2]): SpeechTaskRunner => makeRunner(ck, runtime, optimizer, { train, validation: validation.length ? validation : undefined, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, seed: o.seed, clipNorm: o.clipNorm > 0 ? o.clipNorm : undefined, accumulation: o.gradAccum, frozen: o.method === 'frozen' })
       // transcripts and lengths are checked before anything is written
       const probe = runnerFor({ kind: 'sgd', lr: 0 })
       probe.check(train)
@@ -146,13 +166,13 @@ export const speechRecognition: Task = {
         job: (optimizer) => runnerFor(optimizer).job(),
         defaultMetric: 'wer',
         labels: [],
-        headFromCheckpoint: !newVocab,
+        headFromCheckpoint: !newVocab && !(ck.model instanceof ImportedCtcModel && o['features'] !== undefined),
         trainExamples: train.length,
         evalExamples: validation.length,
         get skipped() {
           return bad.total + ds.badRows().total
         },
-        record: { source: builtin ? 'builtin' : 'hf', arch: ck.model.architecture, vocab_size: ck.vocab.size, sampling_rate: ck.preprocessor.sampling_rate, longest_clip_s: SpeechTaskRunner.lengthOf(train) / ck.preprocessor.sampling_rate, frozen_feature_encoder: o['freezeFeatureEncoder'] !== false && ck.model instanceof Wav2Vec2ForCTC },
+        record: { source: builtin ? 'builtin' : ck.model instanceof ImportedCtcModel ? 'onnx' : 'hf', arch: ck.model instanceof ImportedCtcModel ? 'onnx' : ck.model.architecture, ...(ck.model instanceof ImportedCtcModel ? { features: ck.model.cut?.name ?? null, frame_rule: ck.model.frameRule.why } : {}), vocab_size: ck.vocab.size, sampling_rate: ck.preprocessor.sampling_rate, longest_clip_s: SpeechTaskRunner.lengthOf(train) / ck.preprocessor.sampling_rate, frozen_feature_encoder: o['freezeFeatureEncoder'] !== false && ck.model instanceof Wav2Vec2ForCTC },
         save: (dir) => saveCtc(dir, ck),
         close: () => ds.close(),
       }
@@ -163,7 +183,7 @@ export const speechRecognition: Task = {
   },
 
   async open(model: string, o: OpenOptions) {
-    const ck = await openCtc(model)
+    const ck = await openCtc(model, { onnx: onnxOptions(o) })
     const lora = await attachAdapters(ck.model, model, o['adapter'])
     const runtime = new Runtime({ provider: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) })
     const runner = (batchSize: number): SpeechTaskRunner => makeRunner(ck, runtime, { kind: 'sgd', lr: 0 }, { train: [], batchSize, seed: 0 })
@@ -211,6 +231,12 @@ export const speechRecognition: Task = {
         const N = Math.round((num(eo['seconds']) ?? 5) * sr)
         const B = eo.batchSize
         const m = ck.model
+        if (m instanceof ImportedCtcModel) {
+          const x = exportOnnxCtc(ck as OnnxCtcFolder, { batchSize: B, samples: N, dynamicBatch: eo.dynamicBatch, task: TASK })
+          await mkdir(dirname(eo.out) || '.', { recursive: true })
+          await writeFileAtomic(eo.out, [x.bytes])
+          return { path: eo.out, inputs: x.inputs }
+        }
         // DeepSpeech masks padding itself: the file takes each clip's real sample count too
         const lengths = m instanceof Wav2Vec2ForCTC ? {} : { input_lengths: { shape: [B], dtype: 'int64' as const } }
         const bytes = exportInferenceOnnx({
@@ -225,6 +251,7 @@ export const speechRecognition: Task = {
         return { path: eo.out, inputs: { input_values: [B, N], ...(m instanceof Wav2Vec2ForCTC ? {} : { input_lengths: [B] }) } }
       },
       async inspect() {
+        if (ck.model instanceof ImportedCtcModel) return inspectOnnxCtc(model, ck as OnnxCtcFolder, TASK)
         const byModule: Record<string, number> = {}
         for (const [n, p] of ck.model.namedParameters()) if (p.kind === 'param') {
           const k = n.split('.').slice(0, n.startsWith('wav2vec2.') ? 2 : 1).join('.')
@@ -251,7 +278,7 @@ export const speechRecognition: Task = {
   },
 }
 
-function makeRunner(ck: CtcFolder, runtime: Runtime, optimizer: import('../../optim/optimizers.js').OptimizerConfig, o: { train: Utterance[]; validation?: Utterance[] | undefined; batchSize: number; evalBatchSize?: number | undefined; seed: number; clipNorm?: number | undefined; accumulation?: number | undefined }): SpeechTaskRunner {
+function makeRunner(ck: CtcFolder, runtime: Runtime, optimizer: import('../../optim/optimizers.js').OptimizerConfig, o: { train: Utterance[]; validation?: Utterance[] | undefined; batchSize: number; evalBatchSize?: number | undefined; seed: number; clipNorm?: number | undefined; accumulation?: number | undefined; frozen?: boolean }): SpeechTaskRunner {
   return new SpeechTaskRunner({
     model: ck.model,
     vocab: ck.vocab,
@@ -265,6 +292,7 @@ function makeRunner(ck: CtcFolder, runtime: Runtime, optimizer: import('../../op
     optimizer,
     ...(o.clipNorm !== undefined ? { clipNorm: o.clipNorm } : {}),
     ...(o.accumulation !== undefined ? { accumulation: o.accumulation } : {}),
+    ...(o.frozen ? { frozen: true } : {}),
   })
 }
 

@@ -25,9 +25,13 @@ import type { OpenOptions, PredictRecord, Task } from '../task.js'
 import { cropRng, forTest, ImageCache, readLabelFile, splitImages, trainCrop, writeBgr, type TextImage } from './data-node.js'
 import { BUILTIN_DETECTORS, openTextDetector, type TextDetector } from './detector-node.js'
 import { dbLossProbabilityOnly } from './loss.js'
+import { drawPolygon } from '../../data/draw.js'
+import { Drawings, drawOption } from '../draw-node.js'
 import { DB_POSTPROCESS_DEFAULTS, dbPostProcess, type DbPostProcessOptions, type TextBox } from './postprocess.js'
 
 const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d)
+/** --draw: text polygons in green. */
+const TEXT_COLOUR = [0, 230, 0] as const
 
 function postOptions(o: Record<string, unknown>, config: Record<string, unknown> = {}): DbPostProcessOptions {
   return {
@@ -101,6 +105,7 @@ export const textDetection: Task = {
     unclipRatio: { type: 'number', describe: `how far boxes are grown: area x ratio / perimeter (default ${DB_POSTPROCESS_DEFAULTS.unclipRatio})`, min: 0, commands: ['train', 'eval', 'predict'] },
     augment: { type: 'boolean', describe: 'random scale (0.5-1.5 times the evaluation scale) and crop of training images (--no-augment: the centre crop at the evaluation scale)', default: true, commands: ['train'] },
     freezeBn: { type: 'boolean', describe: 'keep BatchNorm in inference form while training (--no-freeze-bn: batch statistics)', default: true, commands: ['train'] },
+    draw: drawOption('the text polygons in green'),
   },
   defaults: { batchSize: 4, lr: 1e-4, weightDecay: 0, schedule: 'cosine', optimizer: 'adam' },
   examples: [
@@ -188,12 +193,19 @@ export const textDetection: Task = {
         const { images, skipped } = readLabelFile(data, eo.onBadRow)
         return { metrics: await evaluateImages(s, cache, images, limit, post), examples: images.length, skipped }
       },
-      async predict(paths) {
+      async predict(paths, po) {
         if (paths.length === 0) throw usage('finetune predict: give image files as arguments', 'run "finetune predict --task text-detection --help"')
+        const drawings = await Drawings.open(po['draw'])
         const out: PredictRecord[] = []
         for (const path of paths) {
           const { boxes } = await detect(s, cache, { path, polygons: [], ignore: [], file: path, line: 0 }, limit, post, false)
-          out.push({ path, boxes: boxes.map((b) => ({ points: b.points.map(([x, y]): Point => [x, y]), score: b.score })), logits: [] })
+          let drawn: string | undefined
+          if (drawings) {
+            const canvas = await drawings.canvas(path)
+            for (const b of boxes) drawPolygon(canvas, b.points, TEXT_COLOUR)
+            drawn = await drawings.write(path, canvas)
+          }
+          out.push({ path, boxes: boxes.map((b) => ({ points: b.points.map(([x, y]): Point => [x, y]), score: b.score })), ...(drawn ? { drawn } : {}), logits: [] })
         }
         return out
       },

