@@ -10,6 +10,7 @@ import { runGraph } from '../../test/graph-run.js'
 import { expectClose } from '../../test/op-check.js'
 import { grad } from '../autodiff/grad.js'
 import type { Tensor } from '../graph/graph.js'
+import { Rng } from '../runtime/rng.js'
 import { hostF32 } from '../train/step.js'
 import { detUniform, fillDeterministic } from './vision-weights.js'
 import { RetinaNet, retinanetAnchors, retinanetLevelCounts, retinanetLevels, retinanetLoss, retinanetTargets } from './retinanet.js'
@@ -79,5 +80,15 @@ describe('RetinaNet ResNet-50 FPN matches torchvision', () => {
     for (const k of ['cls_logits', 'bbox_regression'] as const) expectSampled(r[k]!, g.head[k], 1e-4, k)
     for (const k of ['classification', 'bbox_regression'] as const) expect(Math.abs(r[`loss:${k}`]![0]! - g.losses[k]) / g.losses[k], `loss ${k}`).toBeLessThan(1e-4)
     for (const n of names) expectSampled(r[`grad:${n}`]!, g.grads[n]!, 1e-3, `d loss / d ${n}`)
+
+    // from scratch (compare's random side): every weight re-drawn by torchvision's rules, not the generic reset
+    const conv1 = Float32Array.from(params.get('backbone.body.conv1.weight')!.data)
+    model.reinitialise(new Rng(9))
+    expect(Array.from(params.get('head.classification_head.cls_logits.bias')!.data)).toEqual(Array(9 * g.num_classes).fill(Math.fround(-Math.log(99))))
+    const w = params.get('head.classification_head.conv.0.0.weight')!.data
+    const spread = Math.sqrt(w.reduce((a, v) => a + v * v, 0) / w.length)
+    expect(spread).toBeGreaterThan(0.009)
+    expect(spread).toBeLessThan(0.011)
+    expect(params.get('backbone.body.conv1.weight')!.data).not.toEqual(conv1)
   }, 120_000)
 })

@@ -126,6 +126,12 @@ export class RetinaNet extends Module {
     const feats = this.backbone.forward(x)
     return { cls_logits: this.head.classification_head.forward(feats), bbox_regression: this.head.regression_head.forward(feats), levels: feats.map((f) => [f.shape[2]!, f.shape[3]!]) }
   }
+  /** From scratch: every weight re-drawn by torchvision's own rules (the head keeps std 0.01 and its prior bias). */
+  reinitialise(rng: Rng): void {
+    const fresh = new RetinaNet(this.numClasses, { seed: rng.nextU32() })
+    const mine = new Map(this.namedParameters())
+    for (const [n, p] of fresh.namedParameters()) mine.get(n)!.data.set(p.data)
+  }
   /** A new cls_logits conv for `numClasses` (std 0.01, prior bias), as replacing it in torchvision's head gives. */
   replaceHead(numClasses: number, rng: Rng): void {
     this.head.classification_head.cls_logits = RetinaNetClassificationHead.logitsConv(this.backbone.out_channels, numClasses, rng)
