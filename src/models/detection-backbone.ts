@@ -15,8 +15,6 @@ import type { Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import type { Rng } from '../runtime/rng.js'
-// hf-vision first: hf-resnet.js entered on its own meets the hf-vision <-> hf-vision-base cycle half-evaluated
-import './hf-vision.js'
 import { HfResNetModel, type HfResNetConfig } from './hf-resnet.js'
 import { BatchNorm2d, Conv2d, normal, uniform } from './layers.js'
 import { Bottleneck } from './resnet.js'

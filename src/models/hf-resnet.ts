@@ -11,12 +11,12 @@
 import { ConfigError } from '../errors.js'
 import type { Tensor } from '../graph/graph.js'
 import { markStructureChanged, Module } from '../graph/module.js'
-import { HfLabelledModel } from './hf-vision-base.js'
+import { HfLabelledModel, configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readIntList, readPositive } from './hf-vision-base.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
 import type { BlockCount, ConfigSizes, SizedTensor } from './config-sizes.js'
 import { ConfigReader, type HfConfig } from './hf.js'
-import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readIntList, readPositive, type HfVisionModel, type HfVisionOptions } from './hf-vision.js'
+import type { HfVisionModel, HfVisionOptions } from './hf-vision.js'
 import { BatchNorm2d, Conv2d, Linear } from './layers.js'
 
 export interface HfResNetConfig {

@@ -14,13 +14,13 @@
 import { ConfigError } from '../errors.js'
 import { concat, Parameter, type Tensor } from '../graph/graph.js'
 import { markStructureChanged, Module } from '../graph/module.js'
-import { HfLabelledModel } from './hf-vision-base.js'
+import { HfLabelledModel, configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readPositive, readProb, truncNormal } from './hf-vision-base.js'
 import { resamplePosGrid } from './vit.js'
 import * as nn from '../graph/nn.js'
 import { Rng } from '../runtime/rng.js'
 import type { ConfigSizes } from './config-sizes.js'
 import { ConfigReader, type HfConfig } from './hf.js'
-import { configLabels, hfActivation, hfConfigOut, makeLabels, readActivation, readBool, readImageSize, readPositive, readProb, truncNormal, type HfVisionModel, type HfVisionOptions } from './hf-vision.js'
+import type { HfVisionModel, HfVisionOptions } from './hf-vision.js'
 import { Conv2d, fill, LayerNorm, Linear } from './layers.js'
 
 export interface HfViTConfig {

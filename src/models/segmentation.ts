@@ -25,8 +25,6 @@ import { Rng } from '../runtime/rng.js'
 import { BatchNorm2d, Conv2d, normal } from './layers.js'
 import { mobilenetV3LargeFeatures, stageIndices, type ConvBnAct, type InvertedResidualV3 } from './mobilenet-v3.js'
 import { Bottleneck } from './resnet.js'
-// hf-vision first: hf-resnet.js entered on its own meets the hf-vision <-> hf-vision-base cycle half-evaluated
-import './hf-vision.js'
 import { HfResNetModel, type HfResNetConfig } from './hf-resnet.js'
 
 export const SEGMENTATION_ARCHS = ['fcn_resnet50', 'deeplabv3_resnet50', 'deeplabv3_mobilenet_v3_large', 'lraspp_mobilenet_v3_large', 'lraspp_hf_resnet'] as const

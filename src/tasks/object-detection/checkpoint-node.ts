@@ -27,8 +27,6 @@ import { guardAllocation } from '../../models/config-sizes.js'
 import { HfResNetFpnBackbone } from '../../models/detection-backbone.js'
 import { FCOS } from '../../models/fcos.js'
 import type { HfConfig } from '../../models/hf.js'
-// hf-vision first: hf-resnet.js entered on its own meets the hf-vision <-> hf-vision-base cycle half-evaluated
-import '../../models/hf-vision.js'
 import { parseHfResNetConfig, type HfResNetConfig } from '../../models/hf-resnet.js'
 import { loadWeights, type LoadReport, type WeightSource } from '../../models/load.js'
 import { modelTensors } from '../../models/pretrained-node.js'

@@ -24,8 +24,6 @@ import { guardAllocation } from '../../models/config-sizes.js'
 import { loadWeights, type LoadReport, type WeightSource } from '../../models/load.js'
 import { modelTensors } from '../../models/pretrained-node.js'
 import type { HfConfig } from '../../models/hf.js'
-// hf-vision first: hf-resnet.js entered on its own meets the hf-vision <-> hf-vision-base cycle half-evaluated
-import '../../models/hf-vision.js'
 import { HfResNetModel, parseHfResNetConfig, type HfResNetConfig } from '../../models/hf-resnet.js'
 import { isSegmentationArch, SEGMENTATION_ARCHS, SegmentationModel, type SegmentationArch } from '../../models/segmentation.js'
 import { Rng } from '../../runtime/rng.js'
