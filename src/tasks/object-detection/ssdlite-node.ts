@@ -37,10 +37,9 @@ import { Runtime, type HostTensor } from '../../runtime/session.js'
 import { cocoEvaluate, type DetectionGroundTruth, type DetectionPrediction } from '../../train/metrics-detection.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
-import { assertFiniteOutputs, freezeByName, type OpenedModel, type OpenOptions, type PredictRecord, type PreparedTraining, type TaskTrainOptions } from '../task.js'
+import { assertFiniteOutputs, freezeByName, type OpenedModel, type OpenOptions, type PreparedTraining, type TaskTrainOptions } from '../task.js'
 import { TASK } from './checkpoint-node.js'
-import { classColour, drawLabelledBox } from '../../data/draw.js'
-import { Drawings } from '../draw-node.js'
+import { predictDetections } from './predict-node.js'
 import { augmentationsFrom, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 import { appendDetectionNms } from './onnx.js'
 import { keepTopkPerClass } from './ssdlite-onnx.js'
@@ -373,24 +372,11 @@ export async function openSsdlite(model: string, o: OpenOptions): Promise<Opened
       return { metrics, examples: src.images.length, skipped: src.skipped.total }
     },
     async predict(paths, po) {
-      if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files as arguments', 'run "finetune predict --help"')
-      const drawings = await Drawings.open(po['draw'])
-      const out: PredictRecord[] = []
-      for (const path of paths) {
+      return predictDetections(paths, po['draw'], ck.labels, async (path) => {
         const img = await loadDetectionImage(path, transform)
         const b: DetBatch = { pixels: img.pixels, shape: [1, 3, size, size], indices: [0], sizes: [img.size], originals: [img.original], targets: [] }
-        const d = detectionsOf(await s.evaluate(feeds(b, ck.model, geo, 0, false)), b, geo, ck.model.numClasses, ck.settings, model)[0]!
-        const detections = Array.from(d.scores, (score, k) => ({ box: Array.from(d.boxes as Float32Array).slice(4 * k, 4 * k + 4).map((v) => Math.round(v * 100) / 100), label: ck.labels[d.labels[k]!]!, score }))
-        let drawn: string | undefined
-        if (drawings) {
-          const pic = await drawings.canvas(path)
-          // the best last, on top
-          for (let k = detections.length - 1; k >= 0; k--) drawLabelledBox(pic, Array.from(d.boxes).slice(4 * k, 4 * k + 4), `${detections[k]!.label} ${detections[k]!.score.toFixed(2)}`, classColour(d.labels[k]!))
-          drawn = await drawings.write(path, pic)
-        }
-        out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), ...(drawn ? { drawn } : {}), logits: [] })
-      }
-      return out
+        return detectionsOf(await s.evaluate(feeds(b, ck.model, geo, 0, false)), b, geo, ck.model.numClasses, ck.settings, model)[0]!
+      })
     },
     async export(eo) {
       if (eo.format === 'safetensors') {

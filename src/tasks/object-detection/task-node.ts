@@ -19,12 +19,12 @@ import { Runtime, type HostTensor } from '../../runtime/session.js'
 import { cocoEvaluate, type DetectionGroundTruth, type DetectionPrediction } from '../../train/metrics-detection.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
-import { assertFiniteOutputs, freezeByName, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { assertFiniteOutputs, freezeByName, type OpenOptions, type Task } from '../task.js'
 import { DETECTOR_KITS, type DetectionArch, type DetSettings, type Geometry } from './archs.js'
 import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
 import { appendDetectionNms } from './onnx.js'
-import { classColour, drawLabelledBox } from '../../data/draw.js'
-import { Drawings, drawOption } from '../draw-node.js'
+import { drawOption } from '../draw-node.js'
+import { predictDetections } from './predict-node.js'
 import { augmentationsFrom, canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 import { isSsdlite, openSsdlite, prepareSsdlite } from './ssdlite-node.js'
 
@@ -217,24 +217,11 @@ export const objectDetection: Task = {
         return { metrics, examples: src.images.length, skipped: src.skipped.total }
       },
       async predict(paths, po) {
-        if (paths.length === 0) throw new ConfigError('CLI_USAGE', 'finetune predict: give image files as arguments', 'run "finetune predict --help"')
-        const drawings = await Drawings.open(po['draw'])
-        const out: PredictRecord[] = []
-        for (const path of paths) {
+        return predictDetections(paths, po['draw'], ck.labels, async (path) => {
           const img = await loadDetectionImage(path, transform)
           const b: DetBatch = { pixels: img.pixels, shape: [1, 3, canvas, canvas], indices: [0], sizes: [img.size], originals: [img.original], targets: [] }
-          const d = detectionsOf(await s.evaluate(feeds(b, ck, geo, false)), b, geo, ck, model)[0]!
-          const detections = Array.from(d.scores, (score, k) => ({ box: Array.from(d.boxes as Float32Array).slice(4 * k, 4 * k + 4).map((v) => Math.round(v * 100) / 100), label: ck.labels[d.labels[k]!]!, score }))
-          let drawn: string | undefined
-          if (drawings) {
-            const pic = await drawings.canvas(path)
-            // the best last, on top
-            for (let k = detections.length - 1; k >= 0; k--) drawLabelledBox(pic, Array.from(d.boxes).slice(4 * k, 4 * k + 4), `${detections[k]!.label} ${detections[k]!.score.toFixed(2)}`, classColour(d.labels[k]!))
-            drawn = await drawings.write(path, pic)
-          }
-          out.push({ path, detections, ...(detections[0] ? { label: detections[0].label, score: detections[0].score } : {}), ...(drawn ? { drawn } : {}), logits: [] })
-        }
-        return out
+          return detectionsOf(await s.evaluate(feeds(b, ck, geo, false)), b, geo, ck, model)[0]!
+        })
       },
       async export(eo) {
         if (eo.format === 'safetensors') {
