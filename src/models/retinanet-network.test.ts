@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { runGraph } from '../../test/graph-run.js'
-import { expectClose } from '../../test/op-check.js'
+import { expectSampled, type Sampled } from '../../test/sampled-golden.js'
 import { grad } from '../autodiff/grad.js'
 import type { Tensor } from '../graph/graph.js'
 import { Rng } from '../runtime/rng.js'
@@ -15,7 +15,6 @@ import { hostF32 } from '../train/step.js'
 import { detUniform, fillDeterministic } from './vision-weights.js'
 import { RetinaNet, retinanetAnchors, retinanetLevelCounts, retinanetLevels, retinanetLoss, retinanetTargets } from './retinanet.js'
 
-interface Sampled { shape: number[]; indices: number[]; values: number[]; max_abs: number; l2: number }
 interface Golden {
   num_classes: number
   image_size: number
@@ -33,16 +32,6 @@ interface Golden {
 }
 
 const g = JSON.parse(readFileSync(new URL('../../test/golden/detection/retinanet.json', import.meta.url), 'utf8')) as Golden
-const maxAbs = (a: ArrayLike<number>): number => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0)
-
-function expectSampled(got: Float32Array, want: Sampled, tol: number, what: string): void {
-  expect(got.length, `${what}: size`).toBe(want.shape.reduce((a, b) => a * b, 1))
-  expectClose(want.indices.map((i) => got[i]!), want.values, tol, what)
-  expect(Math.abs(maxAbs(got) - want.max_abs) / want.max_abs, `${what}: max |v|`).toBeLessThan(tol)
-  const l2 = Math.sqrt(got.reduce((a, v) => a + v * v, 0))
-  expect(Math.abs(l2 - want.l2) / want.l2, `${what}: L2 norm`).toBeLessThan(tol)
-}
-
 describe('RetinaNet ResNet-50 FPN matches torchvision', () => {
   it('parameter names and counts, head outputs at every level, the training loss dict and gradients', async () => {
     const model = new RetinaNet(g.num_classes)
