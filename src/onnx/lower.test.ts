@@ -6,25 +6,28 @@ import { lower } from './lower.js'
 const rt = new Runtime({ threads: 1 })
 
 describe('lower: broadcasting binary ops', () => {
-  it('gives a one-element operand the full rank when the other ends in an axis of 1 (ONNX Runtime fast path); values unchanged', async () => {
+  it('gives a one-element operand the full rank when the other has an axis of 1 (ONNX Runtime fast path); values unchanged', async () => {
     const g = new Graph()
     let outs: { name: string; tensor: Tensor }[] = []
     withGraph(g, () => {
       const w = g.input('w', [3, 2, 1, 1])
       const s = g.input('s', [])
       const v = g.input('v', [3, 2])
+      const dw = g.input('dw', [3, 1, 2])
       outs = [
         { name: 'a', tensor: w.mul(s) }, // input scalar: reshaped to [1,1,1,1]
         { name: 'b', tensor: s.sub(w).add(0.5) }, // scalar on the left; a constant re-emitted at rank 4
         { name: 'c', tensor: v.mul(s) }, // last axis 2: left as it is
         { name: 'd', tensor: w.div(s) }, // the same reshaped scalar is reused
+        { name: 'e', tensor: dw.mul(s) }, // a middle axis of 1 (depthwise weights): rank 3
       ]
     })
     const m = lower({ outputs: outs }).model
     const byOut = new Map(m.graph.node.map((n) => [n.output[0], n]))
     const reshapes = m.graph.node.filter((n) => n.opType === 'Reshape')
-    expect(reshapes).toHaveLength(1)
-    expect(reshapes[0]!.input[0]).toBe('s')
+    expect(reshapes).toHaveLength(2)
+    expect(reshapes.map((n) => n.input[0])).toEqual(['s', 's'])
+    expect(byOut.get('e')!.input).toEqual(['dw', reshapes[1]!.output[0]])
     const r4 = reshapes[0]!.output[0]!
     expect(byOut.get('a')!.input).toEqual(['w', r4])
     expect(byOut.get('c')!.input).toEqual(['v', 's'])
@@ -35,11 +38,12 @@ describe('lower: broadcasting binary ops', () => {
     const session = await rt.session('lower-binary-test', () => lower({ outputs: outs }).bytes())
     const f = (d: number[], shape: number[]) => ortTensor({ data: Float32Array.from(d), shape, dtype: 'float32' })
     const w = [1, 2, 3, 4, 5, 6]
-    const r = await session.run({ w: f(w, [3, 2, 1, 1]), s: f([2], []), v: f(w, [3, 2]) })
+    const r = await session.run({ w: f(w, [3, 2, 1, 1]), s: f([2], []), v: f(w, [3, 2]), dw: f(w, [3, 1, 2]) })
     expect(Array.from(r['a']!.data as Float32Array)).toEqual(w.map((x) => x * 2))
     expect(Array.from(r['b']!.data as Float32Array)).toEqual(w.map((x) => 2 - x + 0.5))
     expect(Array.from(r['c']!.data as Float32Array)).toEqual(w.map((x) => x * 2))
     expect(Array.from(r['d']!.data as Float32Array)).toEqual(w.map((x) => x / 2))
+    expect(Array.from(r['e']!.data as Float32Array)).toEqual(w.map((x) => x * 2))
     expect(r['a']!.dims).toEqual([3, 2, 1, 1])
     expect(r['b']!.dims).toEqual([3, 2, 1, 1])
   })
