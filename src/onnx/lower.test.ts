@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Graph, withGraph, type Tensor } from '../graph/graph.js'
 import { Runtime, ortTensor } from '../runtime/session.js'
-import { lower } from './lower.js'
+import { canonicalTranspose, lower } from './lower.js'
 
 const rt = new Runtime({ threads: 1 })
 
@@ -46,5 +46,44 @@ describe('lower: broadcasting binary ops', () => {
     expect(Array.from(r['e']!.data as Float32Array)).toEqual(w.map((x) => x * 2))
     expect(r['a']!.dims).toEqual([3, 2, 1, 1])
     expect(r['b']!.dims).toEqual([3, 2, 1, 1])
+  })
+})
+
+describe('lower: Transpose', () => {
+  it('canonicalTranspose drops axes of 1 and merges axes that stay together', () => {
+    expect(canonicalTranspose([4, 6, 91, 20, 20], [0, 3, 4, 1, 2])).toEqual({ shape: [4, 546, 400], perm: [0, 2, 1] })
+    expect(canonicalTranspose([2, 1, 3], [1, 0, 2])).toEqual({ shape: [6], perm: [0] })
+    expect(canonicalTranspose([2, 3, 4], [2, 1, 0])).toEqual({ shape: [2, 3, 4], perm: [2, 1, 0] })
+    expect(canonicalTranspose([5, 2, 1, 3], [0, 3, 2, 1])).toEqual({ shape: [5, 2, 3], perm: [0, 2, 1] })
+    expect(canonicalTranspose([2, 1, 3, 4], [0, 2, 1, 3])).toEqual({ shape: [24], perm: [0] })
+  })
+
+  it('the lowered form gives the same tensor as ONNX Transpose for every perm of a 4-D shape with an axis of 1', async () => {
+    const shape = [2, 3, 1, 4]
+    const perms: number[][] = []
+    const rec = (p: number[]) => (p.length === 4 ? perms.push(p) : [0, 1, 2, 3].filter((a) => !p.includes(a)).forEach((a) => rec([...p, a])))
+    rec([])
+    const g = new Graph()
+    let outs: { name: string; tensor: Tensor }[] = []
+    withGraph(g, () => {
+      const x = g.input('x', shape)
+      outs = perms.map((p, i) => ({ name: `y${i}`, tensor: x.transpose(p) }))
+    })
+    const m = lower({ outputs: outs }).model
+    expect(m.graph.node.filter((n) => n.opType === 'Transpose').length).toBeLessThan(perms.length)
+    const session = await rt.session('lower-transpose-test', () => lower({ outputs: outs }).bytes())
+    const data = Float32Array.from({ length: 24 }, (_, i) => i)
+    const r = await session.run({ x: ortTensor({ data, shape, dtype: 'float32' }) })
+    perms.forEach((p, i) => {
+      const out = p.map((a) => shape[a]!)
+      const strides = [12, 4, 4, 1]
+      const want: number[] = []
+      for (let a = 0; a < out[0]!; a++) for (let b = 0; b < out[1]!; b++) for (let c = 0; c < out[2]!; c++) for (let d = 0; d < out[3]!; d++) {
+        const idx = [a, b, c, d]
+        want.push(p.reduce((s, ax, k) => s + idx[k]! * strides[ax]!, 0))
+      }
+      expect(r[`y${i}`]!.dims).toEqual(out)
+      expect(Array.from(r[`y${i}`]!.data as Float32Array)).toEqual(want)
+    })
   })
 })

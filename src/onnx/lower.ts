@@ -201,7 +201,19 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
     b.node('Gemm', ins, outs, [aInt('transA', n.attrs.transA ? 1 : 0), aInt('transB', n.attrs.transB ? 1 : 0), aFloat('alpha', n.attrs.alpha), aFloat('beta', n.attrs.beta)]),
   // a 0 in the target is a real zero-size axis, not ONNX's "copy this dimension"
   Reshape: (b, n, ins, outs) => b.node('Reshape', [ins[0]!, b.const(n.attrs.shape)], outs, n.attrs.shape.includes(0) ? [aInt('allowzero', 1)] : []),
-  Transpose: (b, n, ins, outs) => b.node('Transpose', ins, outs, [aInts('perm', n.attrs.perm)]),
+  Transpose: (b, n, ins, outs) => {
+    const c = canonicalTranspose(n.inputs[0]!.shape, n.attrs.perm)
+    if (c.perm.length === n.attrs.perm.length) return b.node('Transpose', ins, outs, [aInts('perm', n.attrs.perm)])
+    const shape = n.outputs[0]!.shape
+    // the same element order with fewer axes: ONNX Runtime's Transpose is 3-5x faster on the merged
+    // form ([4,10,10,6,91] -> [4,6,91,10,10] is [4,100,546] -> [4,546,100]); reshapes are free
+    if (c.perm.every((p, i) => p === i)) return b.node('Reshape', [ins[0]!, b.const(shape)], outs, shape.includes(0) ? [aInt('allowzero', 1)] : [])
+    const a = b.tmp()
+    const t = b.tmp()
+    b.node('Reshape', [ins[0]!, b.const(c.shape)], [a])
+    b.node('Transpose', [a], [t], [aInts('perm', c.perm)])
+    b.node('Reshape', [t, b.const(shape)], outs)
+  },
   Slice: (b, n, ins, outs) => {
     const { starts, ends, axes, steps } = n.attrs
     const s = [ins[0]!, b.const(starts), b.const(ends), b.const(axes)]
@@ -252,6 +264,34 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
       aInts('pads', n.attrs.pads),
       aInt('count_include_pad', n.attrs.countIncludePad ? 1 : 0),
     ]),
+}
+
+/**
+ * The smallest transpose with the same element order: axes of size 1 dropped, and input axes that
+ * stay next to each other, in order, merged into one. Returns the merged input shape and its perm.
+ */
+export function canonicalTranspose(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+  if (shape.includes(0)) return { shape: [...shape], perm: [...perm] }
+  const kept = perm.filter((a) => shape[a] !== 1)
+  // runs of output positions whose input axes are consecutive
+  const runs: number[][] = []
+  for (const a of kept) {
+    const last = runs[runs.length - 1]
+    if (last && last[last.length - 1] === a - 1 - countOnesBetween(shape, last[last.length - 1]!, a)) last.push(a)
+    else runs.push([a])
+  }
+  const byInput = [...runs].sort((x, y) => x[0]! - y[0]!)
+  return {
+    shape: byInput.map((r) => r.reduce((p, a) => p * shape[a]!, 1)),
+    perm: runs.map((r) => byInput.indexOf(r)),
+  }
+}
+
+/** How many axes strictly between `from` and `to` have size 1 (they vanish when merging). */
+function countOnesBetween(shape: readonly number[], from: number, to: number): number {
+  let k = 0
+  for (let a = from + 1; a < to; a++) if (shape[a] === 1) k++
+  return k
 }
 
 /** Lowers the part of a graph that the requested outputs need. */
