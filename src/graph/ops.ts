@@ -76,7 +76,8 @@ export interface OpAttrs {
   Softmax: { axis: number }
   LogSoftmax: { axis: number }
   LayerNormalization: { axis: number; epsilon: number }
-  BatchNormalization: { epsilon: number }
+  /** batchStats: mean and var are x's own batch statistics (training); the gradient then covers them */
+  BatchNormalization: { epsilon: number; batchStats?: boolean }
   Conv: { strides: readonly number[]; pads: readonly number[]; dilations: readonly number[]; group: number }
   ConvTranspose: {
     strides: readonly number[]
