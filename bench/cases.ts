@@ -51,6 +51,7 @@ function randn(n: number, rng: Rng): Float32Array {
 async function timeSteps(session: TrainSession, batch: Record<string, HostTensor>, ctx: BenchContext): Promise<{ ms: number; extra: Record<string, unknown> }> {
   const times: number[] = []
   const cpu: number[] = []
+  const faults: number[] = []
   let loss = NaN
   let first = NaN
   const t0 = performance.now()
@@ -71,15 +72,17 @@ async function timeSteps(session: TrainSession, batch: Record<string, HostTensor
   for (let i = 0; i < Math.ceil(ctx.warmup / K) + Math.ceil(ctx.steps / K); i++) {
     const t = performance.now()
     const c = process.cpuUsage()
+    const f0 = process.resourceUsage().minorPageFault
     const rs = K === 1 ? [await session.trainStep(batch)] : await session.trainSteps(Array(K).fill(batch), Array(K).fill(1))
     loss = rs.at(-1)!.loss
     times.push((performance.now() - t) / K)
     const dc = process.cpuUsage(c)
     cpu.push((dc.user + dc.system) / 1000 / K)
+    faults.push((process.resourceUsage().minorPageFault - f0) / K)
     if (i === 0 && ctx.stepsPerRun !== 'auto') first = rs[0]!.loss
     if (i === 0) console.error(`[bench] first step (graph build + session) ${(performance.now() - t0).toFixed(0)} ms`)
   }
-  return { ms: ctx.median(times.slice(Math.ceil(ctx.warmup / K))), extra: { finetune_loss: loss, first_loss: first, ...(ctx.stepsPerRun !== undefined ? { steps_per_run: K } : {}), finetune_cpu_ms: Math.round(ctx.median(cpu.slice(Math.ceil(ctx.warmup / K))) * 100) / 100 } }
+  return { ms: ctx.median(times.slice(Math.ceil(ctx.warmup / K))), extra: { finetune_loss: loss, first_loss: first, ...(ctx.stepsPerRun !== undefined ? { steps_per_run: K } : {}), finetune_cpu_ms: Math.round(ctx.median(cpu.slice(Math.ceil(ctx.warmup / K))) * 100) / 100, finetune_page_faults: Math.round(ctx.median(faults.slice(Math.ceil(ctx.warmup / K)))) } }
 }
 
 class ConvBlock extends Module {
@@ -304,6 +307,7 @@ export const cases: Record<string, BenchCase> = {
         ms: full.ms,
         extra: {
           finetune_loss: full.extra['finetune_loss'],
+          finetune_page_faults: full.extra['finetune_page_faults'],
           full_examples_per_s: exps(full.ms),
           frozen_feature_examples_per_s: exps(fwdMs),
           frozen_head_examples_per_s: exps(head.ms),

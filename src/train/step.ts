@@ -312,7 +312,6 @@ export class TrainSession {
     }
     if (missing.length) throw new ConfigError('STATE_MISSING', `saved state lacks ${missing.length} parameter(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, 'resume with the same model configuration')
     this.state.buffers.clear()
-    this.state.dropSpares()
     for (const [k, t] of Object.entries(s.tensors)) {
       if (!k.startsWith('optim.') && !k.startsWith('grad.')) continue
       const scale = s.moments === 'torch' ? stateScale(this.optimizer, k) : 1
