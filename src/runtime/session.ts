@@ -117,7 +117,7 @@ export class Runtime {
       // ONNX Runtime's memory pattern puts every intermediate of a run in one block planned from the
       // first run; the arena then holds that block next to its other chunks. Without it, peak RSS
       // of a training step fell 15-40% (DeepLabV3 at 512 px: 5.9 -> 3.5 GB; BERT-small 1.12 ->
-      // 0.92 GB) at the same step time (BENCHMARKS.md, "Memory").
+      // 0.92 GB) at the same step time (BENCHMARKS.md, "Slow paths ...", item 5).
       enableMemPattern: false,
       // ONNX Runtime's own log lines would duplicate (and precede) the clear error finetune raises
       logSeverityLevel: 4,
