@@ -12,9 +12,9 @@ import * as ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../test/cli.js'
+import { writeShapes } from '../../test/detection-shapes.js'
 import { writeSafetensorsFile } from '../checkpoint/io-node.js'
 import { FCOS } from '../models/fcos.js'
-import { Rng } from '../runtime/rng.js'
 import { detTensors } from '../tasks/object-detection/checkpoint-node.js'
 import { loadDetectionImage } from '../tasks/object-detection/data-node.js'
 import { expectClose } from '../../test/op-check.js'
@@ -29,31 +29,6 @@ const data = join(dir, 'shapes')
 const weights = join(dir, 'fcos.safetensors')
 const out = join(dir, 'out')
 const common = ['--threads', '2', '--min-size', String(S), '--max-size', String(S)]
-
-/** COCO JSON with n images: a red square (category 5) and a blue bar (category 9) each; image 0 also has a crowd box. */
-async function writeShapes(root: string, n: number, seed: number): Promise<void> {
-  mkdirSync(join(root, 'images'), { recursive: true })
-  const rng = new Rng(seed)
-  const images: unknown[] = []
-  const annotations: unknown[] = []
-  for (let i = 0; i < n; i++) {
-    const rgb = new Uint8Array(S * S * 3)
-    for (let p = 0; p < rgb.length; p++) rgb[p] = Math.floor(rng.next() * 50)
-    const paint = (x0: number, y0: number, w: number, h: number, c: [number, number, number]): void => {
-      for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) rgb.set(c, 3 * (y * S + x))
-    }
-    const sq = { x: rng.int(20), y: rng.int(20), w: 16 + rng.int(8) }
-    const bar = { x: 40 + rng.int(8), y: 8 + rng.int(16), w: 10, h: 36 }
-    paint(sq.x, sq.y, sq.w, sq.w, [230, 40, 40])
-    paint(bar.x, bar.y, bar.w, bar.h, [40, 60, 230])
-    await sharp(rgb, { raw: { width: S, height: S, channels: 3 } }).png().toFile(join(root, 'images', `s${i}.png`))
-    images.push({ id: 100 + i, file_name: `s${i}.png`, width: S, height: S })
-    annotations.push({ id: 1000 + 2 * i, image_id: 100 + i, category_id: 5, bbox: [sq.x, sq.y, sq.w, sq.w], area: sq.w * sq.w, iscrowd: 0 })
-    annotations.push({ id: 1001 + 2 * i, image_id: 100 + i, category_id: 9, bbox: [bar.x, bar.y, bar.w, bar.h], area: bar.w * bar.h, iscrowd: 0 })
-    if (i === 0) annotations.push({ id: 999, image_id: 100, category_id: 5, bbox: [0, 50, 14, 14], area: 196, iscrowd: 1 })
-  }
-  writeFileSync(join(root, 'instances.json'), JSON.stringify({ images, annotations, categories: [{ id: 9, name: 'blue' }, { id: 5, name: 'red' }] }))
-}
 
 beforeAll(async () => {
   await writeShapes(data, 8, 1)
