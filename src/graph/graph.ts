@@ -25,7 +25,10 @@ export interface Node<K extends OpName = OpName> {
 export class Parameter {
   /** The dotted checkpoint key, set when the owning module tree is named. */
   name = ''
-  data: Float32Array
+  #data: Float32Array
+  #device: string | null = null
+  /** Counts replacements of `data`, so a copy on an accelerator can tell it is outdated. */
+  version = 0
   readonly shape: readonly number[]
   requiresGrad: boolean
   readonly kind: 'param' | 'buffer'
@@ -35,10 +38,34 @@ export class Parameter {
     this.shape = [...shape]
     const n = size(shape)
     if (opts.data && opts.data.length !== n) throw new GraphError('PARAM_SIZE', `parameter data has ${opts.data.length} values, shape ${fmt(shape)} needs ${n}`)
-    this.data = opts.data ?? new Float32Array(n)
+    this.#data = opts.data ?? new Float32Array(n)
     this.kind = opts.kind ?? 'param'
     this.requiresGrad = opts.requiresGrad ?? this.kind === 'param'
     this.decay = opts.decay ?? shape.length > 1
+  }
+
+  /** The values on the host. Reading them while the current ones live on an accelerator is an error. */
+  get data(): Float32Array {
+    if (this.#device)
+      throw new GraphError('PARAM_ON_DEVICE', `parameter "${this.name}" has its current value on the ${this.#device} device, not in host memory`, "await the training session's syncToHost() before reading parameters")
+    return this.#data
+  }
+
+  /** Replaces the values (a device copy then counts as outdated). */
+  set data(v: Float32Array) {
+    this.#data = v
+    this.#device = null
+    this.version++
+  }
+
+  /** The device that holds the current value while the host copy is stale, else null. */
+  get onDevice(): string | null {
+    return this.#device
+  }
+
+  /** The runtime marks a value it updated on `device` (the host copy is then stale). */
+  markOnDevice(device: string): void {
+    this.#device = device
   }
 }
 

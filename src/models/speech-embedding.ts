@@ -234,7 +234,7 @@ export async function speechEmbeddingFeatures(model: SpeechEmbedding, runtime: R
   const out = withGraph(g, () => model.forward(g.input('audio', [B, N])))
   const lowered = lower({ outputs: [{ name: 'embeddings', tensor: out }], graphName: 'speech_embedding' })
   // parameters are fed, not baked in, so one compiled graph serves every weight update
-  const session = await runtime.session(`speech-embedding:${B}x${N}`, () => lowered.bytes())
+  const session = await runtime.session(`speech-embedding:${B}x${N}`, () => lowered.model)
   const byTensor = new Map<Tensor, Float32Array>()
   for (const [p, t] of g.params) byTensor.set(t, p.data)
   const feeds: Record<string, ReturnType<typeof ortTensor>> = {}

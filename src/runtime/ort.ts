@@ -5,7 +5,11 @@
 import type * as OrtCommon from 'onnxruntime-common'
 import { RuntimeError } from '../errors.js'
 
-export type Ort = Pick<typeof OrtCommon, 'InferenceSession' | 'Tensor' | 'env'> & { listSupportedBackends?: () => { name: string; bundled: boolean }[] }
+export type Ort = Pick<typeof OrtCommon, 'InferenceSession' | 'Tensor' | 'env'> & {
+  listSupportedBackends?: () => { name: string; bundled: boolean }[]
+  /** The nodes of a graph that `options`' provider would leave to the CPU, where the binding can tell. */
+  cpuNodes?: (bytes: Uint8Array, options: OrtCommon.InferenceSession.SessionOptions) => Promise<string[]>
+}
 export type OrtTensor = OrtCommon.Tensor
 export type OrtSession = OrtCommon.InferenceSession
 

@@ -5,8 +5,9 @@
 import { RuntimeError } from '../errors.js'
 import type { DType } from '../graph/dtype.js'
 import type * as OrtCommon from 'onnxruntime-common'
-import { encodeModel } from '../onnx/proto.js'
+import { encodeModel, type ModelProtoObj } from '../onnx/proto.js'
 import { valueInfo } from '../onnx/lower.js'
+import { forWebGpu } from '../onnx/webgpu.js'
 import { availableProviders, getOrt, type OrtSession, type OrtTensor } from './ort.js'
 
 export type Provider = 'cpu' | 'webgpu' | 'cuda'
@@ -64,15 +65,28 @@ export class Runtime {
     this.options = { provider: this.provider, threads: opts.threads, optimization: opts.optimization ?? 'all', maxSessions: opts.maxSessions ?? 16, profilePrefix: opts.profilePrefix ?? '', dumpOptimizedTo: opts.dumpOptimizedTo ?? '' }
   }
 
-  /** The cached session for `key`, building the model with `build` on first use. */
-  session(key: string, build: () => Uint8Array): Promise<OrtSession> {
+  /**
+   * Whether runs keep the values they carry between runs (parameters, optimizer state) in the
+   * accelerator's memory: true on WebGPU, whose binding returns and accepts GPU-buffer tensors.
+   */
+  get resident(): boolean {
+    return this.provider === 'webgpu'
+  }
+
+  /**
+   * The cached session for `key`, building the model with `build` on first use. On a resident
+   * provider the outputs named in `deviceOutputs` stay in device memory.
+   */
+  session(key: string, build: () => Uint8Array | ModelProtoObj, deviceOutputs: readonly string[] = []): Promise<OrtSession> {
     const hit = this.#cache.get(key)
     if (hit) {
       this.#cache.delete(key)
       this.#cache.set(key, hit)
       return hit
     }
-    const p = this.#create(build(), key)
+    const built = build()
+    // a model (not bytes) is rewritten into the operators the provider has
+    const p = this.#create(built instanceof Uint8Array ? built : encodeModel(this.provider === 'webgpu' ? forWebGpu(built) : built), key, deviceOutputs)
     this.#cache.set(key, p)
     p.catch(() => this.#cache.delete(key))
     while (this.#cache.size > this.options.maxSessions) {
@@ -98,6 +112,47 @@ export class Runtime {
     await s.release()
   }
 
+  /**
+   * Host values copied into device memory (a resident provider only), by one Identity graph per
+   * signature of shapes and types.
+   */
+  async upload(tensors: readonly HostTensor[]): Promise<OrtTensor[]> {
+    const feeds: Record<string, OrtTensor> = {}
+    tensors.forEach((t, i) => (feeds[`x${i}`] = ortTensor(t)))
+    return this.#identity('upload', tensors, feeds, true)
+  }
+
+  /**
+   * Device tensors copied to host memory, by an Identity graph with host outputs: onnxruntime-node
+   * 1.30 aborts the process (an uncaught C++ throw) on `getData()` of a WebGPU tensor.
+   */
+  async download(tensors: readonly OrtTensor[]): Promise<OrtTensor[]> {
+    const feeds: Record<string, OrtTensor> = {}
+    tensors.forEach((t, i) => (feeds[`x${i}`] = t))
+    const dtype = (t: OrtTensor): DType => (t.type === 'float32' ? 'float32' : t.type === 'int64' ? 'int64' : t.type === 'bool' ? 'bool' : 'uint8')
+    return this.#identity('download', tensors.map((t) => ({ shape: t.dims, dtype: dtype(t) })), feeds, false)
+  }
+
+  async #identity(kind: string, tensors: readonly { shape: readonly number[]; dtype: DType }[], feeds: Record<string, OrtTensor>, toDevice: boolean): Promise<OrtTensor[]> {
+    const sig = tensors.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(';')
+    const names = tensors.map((_, i) => `y${i}`)
+    const s = await this.session(`${kind}:${sig}`, () =>
+      encodeModel({
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 17 }],
+        producerName: 'finetune',
+        graph: {
+          name: 'upload',
+          node: tensors.map((_, i) => ({ opType: 'Identity', input: [`x${i}`], output: [`y${i}`] })),
+          initializer: [],
+          input: tensors.map((t, i) => valueInfo(`x${i}`, t)),
+          output: tensors.map((t, i) => valueInfo(`y${i}`, t)),
+        },
+      }), toDevice ? names : [])
+    const out = await s.run(feeds)
+    return names.map((n) => out[n]!)
+  }
+
   /** Whether the session for `key` is cached (not yet released to keep within maxSessions). */
   has(key: string): boolean {
     return this.#cache.has(key)
@@ -107,7 +162,7 @@ export class Runtime {
     return this.#cache.size
   }
 
-  async #create(bytes: Uint8Array, key: string): Promise<OrtSession> {
+  async #create(bytes: Uint8Array, key: string, deviceOutputs: readonly string[] = []): Promise<OrtSession> {
     const ort = getOrt()
     const opts: OrtCommon.InferenceSession.SessionOptions = {
       executionProviders: [this.provider],
@@ -122,6 +177,9 @@ export class Runtime {
       // ONNX Runtime's own log lines would duplicate (and precede) the clear error finetune raises
       logSeverityLevel: 4,
     }
+    // an operator the provider lacks fails loudly (naming it, below) instead of running on the CPU
+    if (this.provider !== 'cpu') opts.extra = { session: { disable_cpu_ep_fallback: '1' } }
+    if (this.resident && deviceOutputs.length) opts.preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const]))
     if (this.options.threads !== undefined) opts.intraOpNumThreads = this.options.threads
     if (this.options.dumpOptimizedTo) opts.optimizedModelFilePath = `${this.options.dumpOptimizedTo}/${key.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 80)}.onnx`
     if (this.options.profilePrefix) {
@@ -132,6 +190,14 @@ export class Runtime {
       return await ort.InferenceSession.create(bytes, opts)
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e)
+      if (this.provider !== 'cpu' && /fallback to CPU EP has been explicitly disabled/.test(msg)) {
+        const nodes = await ort.cpuNodes?.(bytes, opts).catch(() => undefined)
+        throw new RuntimeError(
+          'RUNTIME_PROVIDER_OPS',
+          `the ${this.provider} execution provider cannot run ${nodes?.length ? `these operators of graph "${key}": ${nodes.join(', ')}` : `every operator of graph "${key}"`}; finetune does not let them fall back to the CPU silently`,
+          'train with --device cpu, or report the operators so the model can avoid them',
+        )
+      }
       if (this.provider !== 'cpu') throw new RuntimeError('RUNTIME_PROVIDER_FAILED', `could not start the ${this.provider} execution provider: ${msg}`, PROVIDER_HINTS[this.provider])
       throw new RuntimeError('RUNTIME_SESSION', `ONNX Runtime rejected graph "${key}": ${msg}`, 'this is a bug in finetune; please report it with the command you ran')
     }

@@ -29,7 +29,7 @@ describe('training state files', () => {
     const b = make()
     for (let i = 0; i < 3; i++) await b.s.trainStep(batch)
     const path = join(dir, 'state.safetensors')
-    await saveTrainState(path, b.s.exportState())
+    await saveTrainState(path, await b.s.exportState())
     const f = await openSafetensorsFile(path)
     expect(f.keys()).toContain('optim.attn.c_attn.weight.exp_avg_sq')
     expect(f.info('optim.attn.c_attn.weight.exp_avg').shape).toEqual([24, 8])
@@ -51,7 +51,7 @@ describe('training state files', () => {
     for (let i = 0; i < 5; i++) ref.push((await a.s.trainStep(batch)).loss)
     const b = make()
     for (let i = 0; i < 2; i++) await b.s.trainStep(batch)
-    const s = b.s.exportState()
+    const s = await b.s.exportState()
     expect(s.moments).toBe('scaled')
     // torch.optim's exp_avg is (1 - beta1) times the graph's buffer, exp_avg_sq (1 - beta2) times
     const m = s.tensors['optim.attn.c_attn.weight.exp_avg']!.data[0]!

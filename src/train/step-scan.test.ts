@@ -93,9 +93,9 @@ async function bothWays(make: () => Setup, opt: OptimizerConfig, chunks: readonl
   return { one, many, r1, rk }
 }
 
-function expectSameState(one: TrainSession, many: TrainSession, tol: number): void {
-  const s1 = one.exportState()
-  const sk = many.exportState()
+async function expectSameState(one: TrainSession, many: TrainSession, tol: number): Promise<void> {
+  const s1 = await one.exportState()
+  const sk = await many.exportState()
   expect(Object.keys(sk.tensors).sort()).toEqual(Object.keys(s1.tensors).sort())
   for (const [k, t] of Object.entries(s1.tensors)) {
     const u = sk.tensors[k]!.data
@@ -129,7 +129,7 @@ describe('K training steps in one runtime call (Scan) equal K single steps', () 
   it('MLP with AdamW, gradient clipping, dropout and a per-step learning rate: losses, norms, outputs, parameters and moments', async () => {
     const { one, many, r1, rk } = await bothWays(mlp, adamw, [4, 2])
     expectSameResults(r1, rk, TOL)
-    expectSameState(one, many, TOL)
+    await expectSameState(one, many, TOL)
     // the learning rates differed per step and dropout drew a new mask each step
     expect(new Set(r1.map((r) => r.loss)).size).toBe(6)
     expect(many.compiledGraphs).toBe(2)
@@ -138,7 +138,7 @@ describe('K training steps in one runtime call (Scan) equal K single steps', () 
   it('SGD with momentum and a Conv + BatchNorm model: running statistics are carried through the steps', async () => {
     const { one, many, r1, rk } = await bothWays(convBn, { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-3 }, [3])
     expectSameResults(r1, rk, TOL)
-    expectSameState(one, many, TOL)
+    await expectSameState(one, many, TOL)
     const mean = (many.model as ConvBn).bn.running_mean.data
     expect(Array.from(mean).some((v) => v !== 0)).toBe(true)
   })
@@ -146,7 +146,7 @@ describe('K training steps in one runtime call (Scan) equal K single steps', () 
   it('a transformer block with attention dropout and Adam', async () => {
     const { one, many, r1, rk } = await bothWays(block, { kind: 'adam', lr: 0.003 }, [5])
     expectSameResults(r1, rk, 0)
-    expectSameState(one, many, 0)
+    await expectSameState(one, many, 0)
   })
 
   it('frozen parameters stay bit-identical and get no optimizer state', async () => {
@@ -158,7 +158,7 @@ describe('K training steps in one runtime call (Scan) equal K single steps', () 
     const before = (a.model as MLP).layers[0]!.parameters().map((p) => p.data.slice())
     const { one, many, r1, rk } = await bothWays(mlp, adamw, [3], freeze)
     expectSameResults(r1, rk, TOL)
-    expectSameState(one, many, TOL)
+    await expectSameState(one, many, TOL)
     const after = (many.model as MLP).layers[0]!.parameters()
     after.forEach((p, i) => expect(Array.from(p.data)).toEqual(Array.from(before[i]!)))
     expect(many.optimizerStateKeys().some((k) => k.includes('layers.0'))).toBe(false)

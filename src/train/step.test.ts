@@ -157,7 +157,7 @@ describe('training', () => {
     for (let i = 0; i < 8; i++) all.push((await a.s.trainStep(batch)).loss)
     const b = make()
     for (let i = 0; i < 4; i++) await b.s.trainStep(batch)
-    const saved = JSON.parse(JSON.stringify(b.s.exportState(), (_k, v) => (v instanceof Float32Array ? Array.from(v) : v)))
+    const saved = JSON.parse(JSON.stringify(await b.s.exportState(), (_k, v) => (v instanceof Float32Array ? Array.from(v) : v)))
     for (const t of Object.values(saved.tensors) as { data: number[] | Float32Array }[]) t.data = Float32Array.from(t.data as number[])
     const c = make()
     c.s.importState(saved)

@@ -9,10 +9,11 @@ import type { DType } from '../graph/dtype.js'
 import { Graph, withGraph, type Parameter, type Tensor } from '../graph/graph.js'
 import { currentStructureVersion, type Module } from '../graph/module.js'
 import { lower } from '../onnx/lower.js'
-import { encodeModel, type ModelProtoObj } from '../onnx/proto.js'
+import type { ModelProtoObj } from '../onnx/proto.js'
 import { scanSteps } from '../onnx/scan.js'
 import { clipByGlobalNorm, emitUpdates, resolveGroups, stateKeys, stateScale, stepScalars, validateOptimizer, type OptimizerConfig, type ResolvedGroup } from '../optim/optimizers.js'
 import { Program, ResidentState, type InputBinding, type OutputBinding, type ProgramInput, type ProgramOutput } from '../runtime/program.js'
+import type { OrtTensor } from '../runtime/ort.js'
 import type { HostTensor, Runtime } from '../runtime/session.js'
 
 export type InputSpec = Readonly<Record<string, { shape: readonly number[]; dtype: DType }>>
@@ -141,6 +142,7 @@ export class TrainSession {
     if (K === 0) return []
     if (lrFactors.length !== K) throw new RuntimeError('TRAIN_STEPS_LR', `internal: ${K} batches but ${lrFactors.length} learning-rate factors`)
     if (K === 1) return [await this.trainStep(batches[0]!, lrFactors[0])]
+    if (this.runtime.resident) throw new ConfigError('CONFIG_STEPS_PER_RUN', `several steps per run use a Scan, which the ${this.runtime.provider} provider has no kernel for`, 'train one step per run (trainStep): the state stays on the device between runs')
     if (this.accumulation !== 1 || this.#micro !== 0)
       throw new ConfigError('CONFIG_STEPS_PER_RUN', `several steps per run need one micro-batch per update; gradient accumulation is ${this.accumulation}`, 'use --steps-per-run 1 with --grad-accum, or drop --grad-accum')
     const spec = specOf(batches[0]!)
@@ -229,9 +231,11 @@ export class TrainSession {
       return { name: (t.source as { name: string }).name, shape: t.shape, dtype: t.dtype, bind: b }
     })
     const pout: ProgramOutput[] = outputs.map((o) => ({ name: o.name, shape: o.tensor.shape, dtype: o.tensor.dtype, bind: o.bind }))
-    if (steps === 1) return new Program(await this.runtime.session(key, () => lowered.bytes()), pin, pout)
+    const rt = this.runtime
+    const residency = rt.resident ? { device: rt.provider, upload: (t: readonly HostTensor[]) => rt.upload(t), download: (t: readonly OrtTensor[]) => rt.download(t) } : undefined
+    if (steps === 1) return new Program(await rt.session(key, () => lowered.model, Program.deviceOutputs(pout)), pin, pout, 1, residency)
     const scan = scanProgram(lowered.model, pin, pout, steps)
-    return new Program(await this.runtime.session(key, () => encodeModel(scan.model)), scan.inputs, scan.outputs, steps)
+    return new Program(await rt.session(key, () => scan.model, Program.deviceOutputs(scan.outputs)), scan.inputs, scan.outputs, steps, residency)
   }
 
   #emitBackward(kind: Kind, g: Graph, loss: Tensor, bindings: Map<Tensor, InputBinding>, outputs: { name: string; tensor: Tensor; bind: OutputBinding }[]): void {
@@ -282,10 +286,19 @@ export class TrainSession {
   }
 
   /**
+   * Copies parameters, buffers and optimizer state that a resident provider (WebGPU) updated in
+   * device memory back to the host; until then reading `Parameter.data` is an error.
+   */
+  async syncToHost(): Promise<void> {
+    await this.state.syncToHost()
+  }
+
+  /**
    * Everything a resumed run needs: parameters and buffers under their checkpoint names, optimizer
    * and accumulation buffers under their state keys, and the counters. Arrays are copies.
    */
-  exportState(): TrainState {
+  async exportState(): Promise<TrainState> {
+    await this.syncToHost()
     const tensors: Record<string, { shape: readonly number[]; data: Float32Array }> = {}
     for (const p of this.#params) tensors[p.name] = { shape: p.shape, data: p.data.slice() }
     const byName = new Map(this.#params.map((p) => [p.name, p]))
@@ -312,6 +325,7 @@ export class TrainSession {
     }
     if (missing.length) throw new ConfigError('STATE_MISSING', `saved state lacks ${missing.length} parameter(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, 'resume with the same model configuration')
     this.state.buffers.clear()
+    this.state.dropDeviceBuffers()
     for (const [k, t] of Object.entries(s.tensors)) {
       if (!k.startsWith('optim.') && !k.startsWith('grad.')) continue
       const scale = s.moments === 'torch' ? stateScale(this.optimizer, k) : 1

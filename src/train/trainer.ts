@@ -113,6 +113,8 @@ export class Trainer {
     if (job.batchesPerEpoch === 0) throw new ConfigError('DATA_EMPTY', 'the training data has no examples', 'check the data file and the column names')
     const k = opts.stepsPerRun
     if (k !== undefined && k !== 'auto' && !(Number.isInteger(k) && k >= 1)) throw new ConfigError('CONFIG_STEPS_PER_RUN', `steps per run must be a positive integer or "auto", got ${k}`, 'pass --steps-per-run auto, or a number such as 8')
+    if (typeof k === 'number' && k > 1 && job.session.runtime.resident)
+      throw new ConfigError('CONFIG_STEPS_PER_RUN', `--steps-per-run ${k} runs a Scan, which the ${job.session.runtime.provider} provider has no kernel for`, 'use --steps-per-run 1 (or auto): with the state resident on the device there is no per-run copy to spread')
     if (typeof k === 'number' && k > 1 && job.session.accumulation > 1)
       throw new ConfigError('CONFIG_STEPS_PER_RUN', `--steps-per-run ${k} runs one micro-batch per update, but --grad-accum is ${job.session.accumulation}`, 'use --steps-per-run 1 (or auto) with --grad-accum')
   }
@@ -170,7 +172,7 @@ export class Trainer {
         p.bestStep = s.step
         p.badEvals = 0
         if (this.checkpointer) {
-          const path = await this.checkpointer.saveBest(s.step, s.exportState(), m)
+          const path = await this.checkpointer.saveBest(s.step, await s.exportState(), m)
           await emit({ type: 'checkpoint', step: s.step, path, best: true })
         }
       } else {
@@ -180,7 +182,7 @@ export class Trainer {
     }
     const checkpoint = async (): Promise<void> => {
       if (!this.checkpointer) return
-      const path = await this.checkpointer.save(s.step, s.exportState(), p)
+      const path = await this.checkpointer.save(s.step, await s.exportState(), p)
       await emit({ type: 'checkpoint', step: s.step, path, best: false })
     }
 
@@ -190,7 +192,9 @@ export class Trainer {
     let windowStart = performance.now()
     // 'auto' decides after timing a few single steps (the first compiles its graph, so it is not timed)
     const want = this.opts.stepsPerRun ?? 1
-    let decided = want !== 'auto' || s.accumulation > 1
+    // several steps per run spread the copy of parameters and state to and from the host; a resident
+    // provider (WebGPU) has no such copy, and no Scan kernel
+    let decided = want !== 'auto' || s.accumulation > 1 || s.runtime.resident
     if (decided && typeof want === 'number') this.stepsPerRun = s.accumulation > 1 ? 1 : want
     const timed: number[] = []
     let autoRuns = 0
@@ -289,6 +293,8 @@ export class Trainer {
     }
     // a final evaluation when the last one is stale
     if (this.opts.evalEvery.kind !== 'none' && lastEvalStep !== s.step) await evaluate(p.epoch)
+    // the model's parameters are read after training (export, predict): bring them back from a device
+    await s.syncToHost()
     const reason: StopReason = stopReason ?? 'completed'
     const elapsedMs = performance.now() - t0
     await emit({ type: 'end', step: s.step, reason, elapsedMs, bestStep: p.bestStep, metrics: p.lastMetrics })

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest'
+import { concat, Graph, where, withGraph, type Tensor } from '../graph/graph.js'
+import * as nn from '../graph/nn.js'
+import { getOrt } from '../runtime/ort.js'
+import { Runtime, ortTensor } from '../runtime/session.js'
+import { lower } from './lower.js'
+import type { ModelProtoObj } from './proto.js'
+import { forWebGpu } from './webgpu.js'
+
+const rt = new Runtime({ threads: 1 })
+const INT64 = 7
+
+/** int64 values read as data (not shapes, axes or ScatterND indices) in a rewritten graph. */
+function int64DataInputs(m: ModelProtoObj): string[] {
+  const types = new Map<string, number>()
+  for (const i of m.graph.input) types.set(i.name, i.type.tensorType.elemType)
+  for (const t of m.graph.initializer) types.set(t.name ?? '', t.dataType)
+  const shapeInputs: Record<string, number[]> = { Reshape: [1], Expand: [1], Slice: [1, 2, 3, 4], Pad: [1], Split: [1], ReduceSum: [1], CumSum: [1], ScatterND: [1] }
+  const bad: string[] = []
+  for (const n of m.graph.node) {
+    n.input.forEach((x, pos) => {
+      if (types.get(x) === INT64 && !(shapeInputs[n.opType] ?? []).includes(pos)) bad.push(`${n.opType}[${pos}] ${x}`)
+    })
+    // outputs: ArgMax stays int64, a Cast names its type, the rest follow their first input
+    const to = n.attribute?.find((a) => a.name === 'to')?.i
+    for (const o of n.output) types.set(o, n.opType === 'ArgMax' ? INT64 : n.opType === 'Cast' ? Number(to) : (types.get(n.opType === 'Where' ? n.input[1]! : n.input[0]!) ?? 1))
+  }
+  return bad
+}
+
+describe('forWebGpu: the graph in the WebGPU provider operators', () => {
+  it('turns int64 data into int32 and LogSoftmax into its decomposition, with the same results on the CPU', async () => {
+    const g = new Graph()
+    let outs: { name: string; tensor: Tensor }[] = []
+    withGraph(g, () => {
+      const logits = g.input('logits', [4, 5])
+      const y = g.input('y', [4], 'int64')
+      const ids = g.input('ids', [2, 3], 'int64')
+      const table = g.input('table', [10, 3])
+      const flat = ids.reshape([6]) // an int64 Reshape
+      const shifted = where(flat.ne(0), flat, 9) // int64 Equal/Where with an int64 constant
+      outs = [
+        { name: 'loss', tensor: nn.crossEntropy(logits, y) }, // LogSoftmax, Equal/Where on labels, GatherElements
+        { name: 'logp', tensor: logits.logSoftmax(0) },
+        { name: 'emb', tensor: nn.embedding(shifted, table) },
+        { name: 'ids2', tensor: concat([flat, shifted]) }, // an int64 output
+        { name: 'pred', tensor: logits.argmax(-1) }, // ONNX defines it as int64
+      ]
+    })
+    const model = lower({ outputs: outs }).model
+    const wg = forWebGpu(model)
+    expect(wg.graph.node.map((n) => n.opType)).not.toContain('LogSoftmax')
+    expect(int64DataInputs(wg)).toEqual([])
+    const elem = (vs: typeof wg.graph.input, n: string) => vs.find((v) => v.name === n)!.type.tensorType.elemType
+    expect([elem(wg.graph.input, 'y'), elem(wg.graph.input, 'ids'), elem(wg.graph.output, 'ids2'), elem(wg.graph.output, 'pred')]).toEqual([6, 6, 6, INT64])
+    expect(int64DataInputs(model).length).toBeGreaterThan(0) // the check sees what the rewrite removes
+
+    const { Tensor } = getOrt()
+    const logits = Float32Array.from({ length: 20 }, (_, i) => Math.sin(i * 1.7) * 30) // large: a naive log(softmax) would underflow
+    const yv = [3, -100, 0, 4]
+    const idv = [1, 0, 7, 2, 0, 5]
+    const table = Float32Array.from({ length: 30 }, (_, i) => i / 10)
+    const f = (d: Float32Array, shape: number[]) => ortTensor({ data: d, shape, dtype: 'float32' })
+    const a = await (await rt.session('webgpu-rewrite-original', () => model)).run({ logits: f(logits, [4, 5]), table: f(table, [10, 3]), y: ortTensor({ data: BigInt64Array.from(yv, BigInt), shape: [4], dtype: 'int64' }), ids: ortTensor({ data: BigInt64Array.from(idv, BigInt), shape: [2, 3], dtype: 'int64' }) })
+    const b = await (await rt.session('webgpu-rewrite-rewritten', () => wg)).run({ logits: f(logits, [4, 5]), table: f(table, [10, 3]), y: new Tensor('int32', Int32Array.from(yv), [4]), ids: new Tensor('int32', Int32Array.from(idv), [2, 3]) })
+    for (const k of ['loss', 'logp', 'emb']) {
+      const x = a[k]!.data as Float32Array
+      const z = b[k]!.data as Float32Array
+      expect(z.length).toBe(x.length)
+      x.forEach((v, i) => expect(z[i], `${k}[${i}]`).toBeCloseTo(v, 4))
+    }
+    expect(Number.isFinite((b['logp']!.data as Float32Array).reduce((m, v) => Math.min(m, v), 0))).toBe(true)
+    expect(b['ids2']!.type).toBe('int32')
+    expect(Array.from(b['ids2']!.data as Int32Array)).toEqual(Array.from(a['ids2']!.data as BigInt64Array, Number))
+    expect(Array.from(b['pred']!.data as BigInt64Array)).toEqual(Array.from(a['pred']!.data as BigInt64Array))
+  })
+
+  it('leaves a graph with control flow (a Scan of several steps) as it is', () => {
+    const m: ModelProtoObj = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      producerName: 't',
+      graph: { name: 'g', node: [{ opType: 'Scan', input: ['x'], output: ['y'], attribute: [{ name: 'body', type: 5, g: { name: 'b', node: [], initializer: [], input: [], output: [] } }] }], initializer: [], input: [], output: [] },
+    }
+    expect(forWebGpu(m)).toBe(m)
+  })
+})
