@@ -1,7 +1,5 @@
 // Training on ONNX Runtime's WebGPU provider with parameters and optimizer state resident on the
-// device. Without a GPU it runs on SwiftShader, the CPU Vulkan driver Debian's chromium ships (slow,
-// but the same provider code); skipped where neither a Vulkan driver nor SwiftShader is present.
-import { existsSync } from 'node:fs'
+// device (SwiftShader where there is no GPU, see test/webgpu.ts); skipped where it cannot start.
 import { describe, expect, it } from 'vitest'
 import type { Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
@@ -11,14 +9,10 @@ import { encodeModel } from '../onnx/proto.js'
 import { valueInfo } from '../onnx/lower.js'
 import { Rng } from '../runtime/rng.js'
 import { Runtime } from '../runtime/session.js'
+import { webgpuAvailable } from '../../test/webgpu.js'
 import { TrainSession, hostF32, hostI64 } from './step.js'
 
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json'
-if (!process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER)) process.env['VK_ICD_FILENAMES'] = SWIFTSHADER
-const webgpu = await new Runtime({ provider: 'webgpu' })
-  .check()
-  .then(() => true)
-  .catch(() => false)
+const webgpu = await webgpuAvailable()
 
 class Net extends Module {
   conv = new Conv2d(3, 8, 3, new Rng(1), { padding: 1, bias: false })
