@@ -5,7 +5,7 @@ import { Module } from '../src/graph/module.js'
 import * as nn from '../src/graph/nn.js'
 import { BatchNorm2d, Conv2d, Linear, Rng } from '../src/models/layers.js'
 import { TransformerBlock } from '../src/models/transformer-block.js'
-import { Runtime, type HostTensor } from '../src/runtime/session.js'
+import { Runtime, type HostTensor, type Provider } from '../src/runtime/session.js'
 import { TrainSession, type ForwardFn } from '../src/train/step.js'
 import { autoStepsPerRun } from '../src/train/trainer.js'
 import { textFamilies } from '../src/models/registry.js'
@@ -109,7 +109,7 @@ class ConvBlock extends Module {
 const adamw = { kind: 'adamw' as const, lr: 1e-4, weightDecay: 0.01 }
 
 /** Lets bench/profile.ts swap in a profiling runtime and flush the profile at the end. */
-export const profileHooks: { runtime: () => Runtime; end?: () => Promise<void> } = { runtime: () => new Runtime({ ...(process.env['FINETUNE_THREADS'] ? { threads: Number(process.env['FINETUNE_THREADS']) } : {}), ...(process.env['FINETUNE_DUMP'] ? { dumpOptimizedTo: process.env['FINETUNE_DUMP'] } : {}), ...(process.env['FINETUNE_ORT_OPT'] ? { optimization: process.env['FINETUNE_ORT_OPT'] as 'all' } : {}) }) }
+export const profileHooks: { runtime: () => Runtime; end?: () => Promise<void> } = { runtime: () => new Runtime({ ...(process.env['FINETUNE_DEVICE'] ? { provider: process.env['FINETUNE_DEVICE'] as Provider } : {}), ...(process.env['FINETUNE_THREADS'] ? { threads: Number(process.env['FINETUNE_THREADS']) } : {}), ...(process.env['FINETUNE_DUMP'] ? { dumpOptimizedTo: process.env['FINETUNE_DUMP'] } : {}), ...(process.env['FINETUNE_ORT_OPT'] ? { optimization: process.env['FINETUNE_ORT_OPT'] as 'all' } : {}) }) }
 let sessions: TrainSession[] = []
 
 /** Releases the ONNX Runtime sessions a case built (between rounds of bench/run.ts). */

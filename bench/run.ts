@@ -5,6 +5,7 @@
  * picks K by the trainer's rule (autoStepsPerRun) from the warm-up steps.
  * --rounds N alternates finetune and PyTorch N times (PyTorch in all its configurations in round 1,
  * then in round 1's fastest) and reports medians and the median of the per-round ratios.
+ * --device webgpu|cuda runs finetune on that ONNX Runtime provider and PyTorch on CUDA (bench/device.sh).
  * Prints progress on stderr and one JSON line on stdout at the end.
  */
 import { spawnSync } from 'node:child_process'
@@ -26,6 +27,8 @@ if (!name || !(name in cases)) {
 const steps = opt('steps', 20)
 const warmup = opt('warmup', 5)
 const bench = cases[name]!
+const device = args.includes('--device') ? args[args.indexOf('--device') + 1]! : 'cpu'
+if (device !== 'cpu') process.env['FINETUNE_DEVICE'] = device
 const stepsPerRunArg = args[args.indexOf('--steps-per-run') + 1]
 const stepsPerRun: number | 'auto' = args.includes('--steps-per-run') && stepsPerRunArg === 'auto' ? 'auto' : opt('steps-per-run', 1)
 
@@ -36,6 +39,7 @@ const stepsPerRun: number | 'auto' = args.includes('--steps-per-run') && stepsPe
  */
 function torchMs(threads: number, blasThreads: number): { median_ms: number; peak_rss_mb: number } | { error: string } {
   const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '67108864', MALLOC_TOP_PAD_: '67108864', OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(blasThreads) }
+  if (device !== 'cpu') env['TORCH_DEVICE'] = 'cuda'
   delete env['OPENBLAS_CORETYPE']
   delete env['OPENBLAS_L2_SIZE']
   const script = fileURLToPath(new URL('./torch_bench.py', import.meta.url))
@@ -47,7 +51,7 @@ function torchMs(threads: number, blasThreads: number): { median_ms: number; pea
 
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!
 
-const result: Record<string, unknown> = { case: name, steps, warmup, ...(stepsPerRun !== 1 ? { steps_per_run_option: stepsPerRun } : {}) }
+const result: Record<string, unknown> = { case: name, steps, warmup, ...(device !== 'cpu' ? { device } : {}), ...(stepsPerRun !== 1 ? { steps_per_run_option: stepsPerRun } : {}) }
 const rounds = Math.max(1, opt('rounds', 1))
 const perRound: { finetune_ms: number; torch_ms?: number; ratio?: number }[] = []
 let best: [number, number] | null = null

@@ -3,8 +3,9 @@
 Run by bench/run.ts with Debian's python3-torch, OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and the
 glibc allocator tuned (see bench/run.ts). Prints one JSON line: {"median_ms": ..., "peak_rss_mb": ...}.
 usage: python3 bench/torch_bench.py CASE THREADS STEPS WARMUP
+TORCH_DEVICE=cuda runs the model and the step's tensors on the GPU (timed after a synchronize).
 """
-import json, math, resource, sys, time
+import json, math, os, resource, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -201,6 +202,25 @@ def build():
 
 
 model, loss_fn = build()
+device = os.environ.get('TORCH_DEVICE', 'cpu')
+
+
+def to_device(v):
+    if torch.is_tensor(v):
+        return v.to(device)
+    if isinstance(v, list):
+        return [to_device(u) for u in v]
+    if isinstance(v, dict):
+        return {k: to_device(u) for k, u in v.items()}
+    return v
+
+
+if device != 'cpu':
+    model.to(device)
+    for cell in loss_fn.__closure__ or ():  # the batch each case's loss closes over
+        if not isinstance(cell.cell_contents, nn.Module):
+            cell.cell_contents = to_device(cell.cell_contents)
+sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
 model.train()
 decay = [p for n, p in model.named_parameters() if p.ndim > 1 and p.requires_grad]
 no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 and p.requires_grad]
@@ -212,6 +232,7 @@ for i in range(warmup + steps):
     loss = loss_fn()
     loss.backward()
     opt.step()
+    sync()
     times.append((time.perf_counter() - t0) * 1000)
 times = sorted(times[warmup:])
 print(json.dumps({'median_ms': times[len(times) // 2], 'loss': float(loss), 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -177,8 +177,9 @@ export class Runtime {
       // ONNX Runtime's own log lines would duplicate (and precede) the clear error finetune raises
       logSeverityLevel: 4,
     }
-    // an operator the provider lacks fails loudly (naming it, below) instead of running on the CPU
-    if (this.provider !== 'cpu') opts.extra = { session: { disable_cpu_ep_fallback: '1' } }
+    // on WebGPU an operator the provider lacks fails loudly (naming it, below) instead of running on
+    // the CPU between device copies; CUDA places shape computations on the CPU by design
+    if (this.provider === 'webgpu') opts.extra = { session: { disable_cpu_ep_fallback: '1' } }
     if (this.resident && deviceOutputs.length) opts.preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const]))
     if (this.options.threads !== undefined) opts.intraOpNumThreads = this.options.threads
     if (this.options.dumpOptimizedTo) opts.optimizedModelFilePath = `${this.options.dumpOptimizedTo}/${key.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 80)}.onnx`
