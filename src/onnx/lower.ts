@@ -5,7 +5,7 @@
 import { RuntimeError } from '../errors.js'
 import { onnxDType, type DType } from '../graph/dtype.js'
 import type { ConstData, Node, Tensor } from '../graph/graph.js'
-import type { OpName } from '../graph/ops.js'
+import type { OpAttrs, OpName } from '../graph/ops.js'
 import { AttrType, encodeModel, type AttributeProtoObj, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj, type ValueInfoObj } from './proto.js'
 
 export const OPSET = 17
@@ -338,6 +338,14 @@ export function lower(opts: LowerOptions): Lowered {
     ;(lowerings[n.op] as Lowering<OpName>)(b, n, ins, os, (t) => usedTensors.has(t.id))
   }
   for (const a of aliases) b.node('Identity', [b.name(a.from)], [a.name])
+  // shapes forWebGpu needs: the inputs of max pools whose indices are used (it computes them) and
+  // the outputs of grouped convolutions (it splits some)
+  const shapesFor = g.nodes.filter((n) => live.has(n.id)).flatMap((n) => {
+    if (n.op === 'MaxPool' && usedTensors.has(n.outputs[1]!.id)) return [n.inputs[0]!]
+    if (n.op === 'Conv' && (n.attrs as OpAttrs['Conv']).group > 1) return [n.outputs[0]!]
+    return []
+  })
+  const shaped = shapesFor.map((t) => valueInfo(b.name(t), t))
   const model: ModelProtoObj = {
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
@@ -349,6 +357,7 @@ export function lower(opts: LowerOptions): Lowered {
       initializer: b.inits,
       input: inputs.map((t) => valueInfo(b.name(t), t)),
       output: outs.map((o) => valueInfo(o.name, o.tensor)),
+      ...(shaped.length ? { valueInfo: shaped } : {}),
     },
     metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
   }

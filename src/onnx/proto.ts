@@ -55,6 +55,8 @@ export interface GraphProtoObj {
   initializer: TensorProtoObj[]
   input: ValueInfoObj[]
   output: ValueInfoObj[]
+  /** Shapes of intermediate values, where a later rewrite needs them. */
+  valueInfo?: ValueInfoObj[]
 }
 
 export interface ModelProtoObj {

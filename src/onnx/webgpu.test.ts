@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { concat, Graph, where, withGraph, type Tensor } from '../graph/graph.js'
 import * as nn from '../graph/nn.js'
+import { grad } from '../autodiff/grad.js'
 import { getOrt } from '../runtime/ort.js'
 import { Runtime, ortTensor } from '../runtime/session.js'
 import { lower } from './lower.js'
@@ -73,6 +74,70 @@ describe('forWebGpu: the graph in the WebGPU provider operators', () => {
     expect(b['ids2']!.type).toBe('int32')
     expect(Array.from(b['ids2']!.data as Int32Array)).toEqual(Array.from(a['ids2']!.data as BigInt64Array, Number))
     expect(Array.from(b['pred']!.data as BigInt64Array)).toEqual(Array.from(a['pred']!.data as BigInt64Array))
+  })
+
+  it("computes MaxPool's indices from standard operators: the same gradient, ties going to the first cell in window order", async () => {
+    const pools: [string, nn.PoolOptions & { kernel: number }][] = [
+      ['3x3 stride 2 padding 1 (ResNet)', { kernel: 3, stride: 2, padding: 1 }],
+      ['2x2 ceil mode on an odd size', { kernel: 2, stride: 2, ceilMode: true }],
+      ['3x3 stride 1', { kernel: 3, stride: 1 }],
+    ]
+    const xs = Float32Array.from({ length: 2 * 3 * 7 * 7 }, (_, i) => (i * 7919) % 4) // few values: many ties
+    for (const [label, { kernel, ...o }] of pools) {
+      const g = new Graph()
+      let outs: { name: string; tensor: Tensor }[] = []
+      withGraph(g, () => {
+        const x = g.input('x', [2, 3, 7, 7])
+        const y = nn.maxPool2d(x, kernel, o)
+        const w = g.input('w', y.shape)
+        outs = [
+          { name: 'y', tensor: y },
+          { name: 'dx', tensor: grad(y.mul(w).sum(), [x])[0]! },
+        ]
+      })
+      const model = lower({ outputs: outs }).model
+      const wg = forWebGpu(model)
+      const pool = wg.graph.node.find((n) => n.opType === 'MaxPool')!
+      expect(pool.output, label).toHaveLength(1)
+      const yShape = outs[0]!.tensor.shape
+      const ws = Float32Array.from({ length: yShape.reduce((a, b) => a * b, 1) }, (_, i) => 1 + (i % 5))
+      const feeds = () => ({ x: ortTensor({ data: xs, shape: [2, 3, 7, 7], dtype: 'float32' }), w: ortTensor({ data: ws, shape: yShape, dtype: 'float32' }) })
+      const a = await (await rt.session(`webgpu-pool-a-${label}`, () => model)).run(feeds())
+      const b = await (await rt.session(`webgpu-pool-b-${label}`, () => wg)).run(feeds())
+      expect(Array.from(b['y']!.data as Float32Array), label).toEqual(Array.from(a['y']!.data as Float32Array))
+      expect(Array.from(b['dx']!.data as Float32Array), label).toEqual(Array.from(a['dx']!.data as Float32Array))
+    }
+  })
+
+  it('splits grouped convolutions with more than 4 outputs per group (wrong on WebGPU), with the same results', async () => {
+    const cases: [string, number[], number[], number, boolean][] = [
+      ['2-D, 9 outputs per group (the weight gradient patches)', [2, 8, 6, 6], [72, 1, 3, 3], 8, false],
+      ['2-D, 2 inputs and 5 outputs per group, bias', [2, 16, 5, 5], [40, 2, 3, 3], 8, true],
+      ['1-D, 16 groups of 6 outputs (positional convolution)', [2, 32, 20], [96, 2, 5], 16, true],
+    ]
+    for (const [label, xs, ws, group, bias] of cases) {
+      const g = new Graph()
+      let outs: { name: string; tensor: Tensor }[] = []
+      withGraph(g, () => {
+        const x = g.input('x', xs)
+        const w = g.input('w', ws)
+        const b = bias ? g.input('b', [ws[0]!]) : null
+        const p = (ws[2]! - 1) / 2
+        outs = [{ name: 'y', tensor: g.emit('Conv', b ? [x, w, b] : [x, w], { strides: xs.slice(2).map(() => 1), pads: [...xs.slice(2).map(() => p), ...xs.slice(2).map(() => p)], dilations: xs.slice(2).map(() => 1), group })[0]! }]
+      })
+      const model = lower({ outputs: outs }).model
+      const wg = forWebGpu(model)
+      const convs = wg.graph.node.filter((n) => n.opType === 'Conv')
+      expect(convs.length, label).toBe(Math.ceil(ws[0]! / group / 4))
+      const f = (shape: number[], k: number) => ortTensor({ data: Float32Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(i * k)), shape, dtype: 'float32' })
+      const feeds = () => ({ x: f(xs, 0.37), w: f(ws, 0.71), ...(bias ? { b: f([ws[0]!], 1.3) } : {}) })
+      const a = await (await rt.session(`webgpu-gconv-a-${label}`, () => model)).run(feeds())
+      const b = await (await rt.session(`webgpu-gconv-b-${label}`, () => wg)).run(feeds())
+      expect(b['y']!.dims, label).toEqual(a['y']!.dims)
+      const ya = a['y']!.data as Float32Array
+      const yb = b['y']!.data as Float32Array
+      ya.forEach((v, i) => expect(Math.abs(yb[i]! - v), `${label} [${i}]`).toBeLessThan(1e-5))
+    }
   })
 
   it('leaves a graph with control flow (a Scan of several steps) as it is', () => {

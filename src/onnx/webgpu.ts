@@ -2,9 +2,11 @@
  * Rewrites a lowered graph into the operators ONNX Runtime's WebGPU provider has kernels for, with
  * the same results. Measured on its 1.30 build: it has no kernels that read int64 data (Equal, Where,
  * Reshape, Concat, Mul, and even Cast from int64 fall back to the CPU), only int64 indices; and no
- * LogSoftmax. So int64 values become int32 (graph inputs and outputs included: the runtime converts
- * feeds and fetches), a Cast back to int64 precedes the inputs that ONNX requires to be int64 (shapes,
- * axes, ScatterND's indices), and LogSoftmax becomes its stable decomposition.
+ * LogSoftmax; its MaxPool computes no Indices; and its grouped convolution is wrong with many
+ * outputs per group. So int64 values become int32 (graph inputs and outputs included: the runtime
+ * converts feeds and fetches), a Cast back to int64 precedes the inputs that ONNX requires to be
+ * int64 (shapes, axes, ScatterND's indices), LogSoftmax becomes its stable decomposition, MaxPool's
+ * indices are computed from standard operators, and such convolutions are split.
  */
 import type { AttributeProtoObj, ModelProtoObj, NodeProtoObj, TensorProtoObj } from './proto.js'
 
@@ -55,6 +57,99 @@ function int64ToInt32(t: TensorProtoObj, name: string): TensorProtoObj {
 
 const aInt = (name: string, i: number): AttributeProtoObj => ({ name, type: 2, i })
 const aInts = (name: string, ints: number[]): AttributeProtoObj => ({ name, type: 7, ints })
+const ints = (n: NodeProtoObj, name: string): number[] | undefined => n.attribute?.find((a) => a.name === name)?.ints?.map(Number)
+
+function constant(name: string, dataType: number, values: readonly number[], dims: readonly number[] = [values.length]): TensorProtoObj {
+  const data = dataType === INT64 ? BigInt64Array.from(values, (v) => BigInt(v)) : dataType === INT32 ? Int32Array.from(values) : Float32Array.from(values)
+  return { name, dims: [...dims], dataType, rawData: new Uint8Array(data.buffer) }
+}
+
+/**
+ * A 2-D MaxPool's Indices output, which the WebGPU provider does not compute ("not supported yet"
+ * at run time), from standard operators: each window offset's strided slice of the (padded) input
+ * is compared with the pooled value, and the first offset in window order that equals it wins, as in
+ * ONNX Runtime's CPU kernel. Indices are flat positions in the whole input, as ONNX defines them.
+ */
+function maxPoolWithIndices(n: NodeProtoObj, x: string, shape: readonly number[], fresh: (base: string) => string, inits: TensorProtoObj[]): NodeProtoObj[] | null {
+  const [kh, kw] = ints(n, 'kernel_shape') ?? []
+  const [sh, sw] = ints(n, 'strides') ?? [1, 1]
+  const [pt, pl, pb, pr] = ints(n, 'pads') ?? [0, 0, 0, 0]
+  const dil = ints(n, 'dilations')
+  const ceil = n.attribute?.find((a) => a.name === 'ceil_mode')?.i
+  if (shape.length !== 4 || kh === undefined || kw === undefined || (dil && dil.some((d) => d !== 1)) || ceil || sh === undefined || sw === undefined || pr === undefined || pb === undefined || pl === undefined || pt === undefined) return null
+  const [N, C, H, W] = shape as [number, number, number, number]
+  const OH = Math.floor((H + pt + pb - kh) / sh) + 1
+  const OW = Math.floor((W + pl + pr - kw) / sw) + 1
+  const out: NodeProtoObj[] = []
+  const c = (base: string, dataType: number, values: readonly number[], dims?: readonly number[]): string => {
+    const name = fresh(base)
+    inits.push(constant(name, dataType, values, dims))
+    return name
+  }
+  const node = (opType: string, input: string[], attribute: AttributeProtoObj[] = [], output = fresh(opType)): string => {
+    out.push({ opType, input, output: [output], attribute, name: fresh('n') })
+    return output
+  }
+  const y = n.output[0]!
+  out.push({ ...n, input: [x], output: [y] })
+  const padded = pt || pl || pb || pr ? node('Pad', [x, c('pads', INT64, [0, 0, pt, pl, 0, 0, pb, pr]), c('lowest', FLOAT, [-3.4028234663852886e38], [])], [{ name: 'mode', type: 3, s: new TextEncoder().encode('constant') }]) : x
+  // the window offset (row-major) of each output's maximum: the first offset whose value equals it
+  const offsets: number[] = []
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets.push(i * W + j)
+  const equal = (k: number): string => {
+    const [i, j] = [Math.floor(k / kw), k % kw]
+    const s = node('Slice', [padded, c('starts', INT64, [i, j]), c('ends', INT64, [i + (OH - 1) * sh + 1, j + (OW - 1) * sw + 1]), c('axes', INT64, [2, 3]), c('steps', INT64, [sh, sw])])
+    return node('Equal', [s, y])
+  }
+  let off = c('offset', INT32, [offsets[offsets.length - 1]!], [])
+  for (let k = offsets.length - 2; k >= 0; k--) off = node('Where', [equal(k), c('offset', INT32, [offsets[k]!], []), off])
+  // flat index of each window's first cell: (n*C + c)*H*W + (oh*sh - pt)*W + (ow*sw - pl)
+  const base = c('base', INT32, Array.from({ length: N * C }, (_, k) => k * H * W), [N, C, 1, 1])
+  const grid = c('grid', INT32, Array.from({ length: OH * OW }, (_, k) => (Math.floor(k / OW) * sh - pt) * W + ((k % OW) * sw - pl)), [OH, OW])
+  node('Add', [node('Add', [base, grid]), off], [], n.output[1]!)
+  return out
+}
+
+/** Most outputs per group that the WebGPU provider's grouped convolution computes correctly. */
+const GROUP_OUTPUTS = 4
+
+/**
+ * A grouped convolution with more than GROUP_OUTPUTS outputs per group, as several with at most that
+ * many, whose outputs are interleaved back. ONNX Runtime 1.30's WebGPU grouped convolution returns
+ * wrong values (20-75% relative error) for an even number of groups with 5 or more outputs per group
+ * (measured on SwiftShader; 1 to 4 were exact): the weight gradient's patch extraction (9 outputs per
+ * group) and wav2vec2's positional convolution are such convolutions.
+ */
+function splitGroupedConv(n: NodeProtoObj, input: string[], outShape: readonly number[], fresh: (base: string) => string, inits: TensorProtoObj[]): NodeProtoObj[] | null {
+  const G = Number(n.attribute?.find((a) => a.name === 'group')?.i ?? 1)
+  const [N, O] = outShape as [number, number]
+  const spatial = outShape.slice(2)
+  const Og = O / G
+  if (G <= 1 || Og <= GROUP_OUTPUTS || !Number.isInteger(Og)) return null
+  const out: NodeProtoObj[] = []
+  const node = (opType: string, ins: string[], attribute: AttributeProtoObj[] = [], output = fresh(opType)): string => {
+    out.push({ opType, input: ins, output: [output], attribute, name: fresh('n') })
+    return output
+  }
+  const c = (base: string, dataType: number, values: readonly number[], dims?: readonly number[]): string => {
+    const name = fresh(base)
+    inits.push(constant(name, dataType, values, dims))
+    return name
+  }
+  const L = spatial.reduce((a, b) => a * b, 1)
+  const parts: string[] = []
+  for (let from = 0; from < Og; from += GROUP_OUTPUTS) {
+    const size = Math.min(GROUP_OUTPUTS, Og - from)
+    const rows = c('rows', INT32, Array.from({ length: G * size }, (_, k) => Math.floor(k / size) * Og + from + (k % size)))
+    const w = node('Gather', [input[1]!, rows], [aInt('axis', 0)])
+    const ins = [input[0]!, w, ...(input[2] ? [node('Gather', [input[2], rows], [aInt('axis', 0)])] : [])]
+    const y = node('Conv', ins, n.attribute ?? [])                                             // (N, G*size, ...)
+    parts.push(node('Reshape', [y, c('shape', INT64, [N, G, size, L])]))                        // (N, G, size, L)
+  }
+  const all = node('Concat', parts, [aInt('axis', 2)])                                          // (N, G, Og, L)
+  node('Reshape', [all, c('shape', INT64, outShape)], [], n.output[0]!)
+  return out
+}
 
 export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
   const g = model.graph
@@ -65,9 +160,12 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
   const inits = new Map(g.initializer.map((t) => [t.name ?? '', t]))
   for (const t of g.initializer) type.set(t.name ?? '', t.dataType)
   for (const n of g.node) outputTypes(n, (x) => type.get(x)).forEach((t, k) => type.set(n.output[k]!, t))
+  // max pools whose indices are computed here, as int32 (lower() records their input shapes)
+  const shapes = new Map((g.valueInfo ?? []).map((v) => [v.name, v.type.tensorType.shape.dim.map((d) => Number(d.dimValue))]))
+  const pools = new Set(g.node.filter((n) => n.opType === 'MaxPool' && n.output[1] && shapes.has(n.input[0]!)))
   // which int64 values become int32: all but those ONNX defines as int64
   const keep64 = new Set<string>()
-  for (const n of g.node) for (const k of INT64_OUTPUTS[n.opType] ?? []) if (n.output[k]) keep64.add(n.output[k]!)
+  for (const n of g.node) for (const k of INT64_OUTPUTS[n.opType] ?? []) if (n.output[k] && !(pools.has(n) && k === 1)) keep64.add(n.output[k]!)
   const converts = (name: string): boolean => type.get(name) === INT64 && !keep64.has(name) && !inits.has(name)
 
   const nodes: NodeProtoObj[] = []
@@ -102,7 +200,11 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
       }
       return x
     })
-    if (n.opType === 'Cast' && n.output.some(converts)) {
+    const pooled = pools.has(n) ? maxPoolWithIndices(n, input[0]!, shapes.get(n.input[0]!)!, fresh, newInits) : null
+    const split = n.opType === 'Conv' && shapes.has(n.output[0]!) ? splitGroupedConv(n, input, shapes.get(n.output[0]!)!, fresh, newInits) : null
+    if (pooled) nodes.push(...pooled)
+    else if (split) nodes.push(...split)
+    else if (n.opType === 'Cast' && n.output.some(converts)) {
       nodes.push({ ...n, input, attribute: (n.attribute ?? []).map((a) => (a.name === 'to' ? aInt('to', INT32) : a)) })
     } else if (n.opType === 'LogSoftmax') {
       // x - max - log(sum(exp(x - max))), over the one axis

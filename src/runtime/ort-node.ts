@@ -26,7 +26,7 @@ async function cpuNodes(bytes: Uint8Array, options: OrtCommon.InferenceSession.S
       if (!m.isTensor) continue
       const shape = m.shape.map((d) => (typeof d === 'number' ? d : 1))
       const n = shape.reduce((a, b) => a * b, 1)
-      const data = m.type === 'int64' ? new BigInt64Array(n) : m.type === 'bool' ? new Uint8Array(n) : m.type === 'uint8' ? new Uint8Array(n) : new Float32Array(n)
+      const data = m.type === 'int64' ? new BigInt64Array(n) : m.type === 'int32' ? new Int32Array(n) : m.type === 'bool' || m.type === 'uint8' ? new Uint8Array(n) : new Float32Array(n)
       feeds[m.name] = new ort.Tensor(m.type as 'float32', data as Float32Array, shape)
     }
     await s.run(feeds)

@@ -183,7 +183,11 @@ export class Program {
       if (this.#int32.has(i.name) && data instanceof BigInt64Array) inp[i.name] = new (getOrt().Tensor)('int32', Int32Array.from(data, Number), i.shape as number[])
       else inp[i.name] = ortTensor({ data, shape: i.shape, dtype: i.dtype })
     }
-    const res = await this.session.run(inp)
+    const res = await this.session.run(inp).catch((e: unknown) => {
+      // ONNX Runtime's message names the node and its operator
+      if (!r) throw e
+      throw new RuntimeError('RUNTIME_PROVIDER_RUN', `the ${r.device} execution provider failed to run a graph: ${e instanceof Error ? e.message : String(e)}`, 'train with --device cpu, or report the operator so the model can avoid it')
+    })
     if (this.usesRandom) state.randomCounter = counter + this.steps
     for (const o of this.outputs) {
       const b = o.bind

@@ -195,7 +195,7 @@ export class Runtime {
         const nodes = await ort.cpuNodes?.(bytes, opts).catch(() => undefined)
         throw new RuntimeError(
           'RUNTIME_PROVIDER_OPS',
-          `the ${this.provider} execution provider cannot run ${nodes?.length ? `these operators of graph "${key}": ${nodes.join(', ')}` : `every operator of graph "${key}"`}; finetune does not let them fall back to the CPU silently`,
+          `the ${this.provider} execution provider has no kernel for ${nodes?.length ? `these operators of graph "${shortKey(key)}": ${nodes.join(', ')}` : `some operators of graph "${shortKey(key)}"`}; finetune does not let them fall back to the CPU silently`,
           'train with --device cpu, or report the operators so the model can avoid them',
         )
       }
@@ -217,4 +217,9 @@ export class Runtime {
     this.#cache.clear()
     for (const p of all) await p.then((s) => s.release()).catch(() => undefined)
   }
+}
+
+/** A session key short enough for a message (keys of training graphs list every trainable name). */
+function shortKey(key: string): string {
+  return key.length > 160 ? `${key.slice(0, 157)}...` : key
 }
