@@ -3,6 +3,7 @@
  * (`encoder.layer.0.attention.self.query.weight`), so loading a checkpoint is a lookup.
  */
 import { Parameter } from './graph.js'
+import { size } from './shape.js'
 
 let structureVersion = 0
 
@@ -73,7 +74,7 @@ export abstract class Module {
   /** Number of values in learnable parameters (all, or only trainable ones). */
   countParameters(trainableOnly = false): number {
     let n = 0
-    for (const p of this.parameters()) if (p.kind === 'param' && (!trainableOnly || p.requiresGrad)) n += p.data.length
+    for (const p of this.parameters()) if (p.kind === 'param' && (!trainableOnly || p.requiresGrad)) n += size(p.shape)
     return n
   }
 }

@@ -140,6 +140,36 @@ describe('forWebGpu: the graph in the WebGPU provider operators', () => {
     }
   })
 
+  it('rewrites Sign, int32 and bool Slices, and Splits and Concats of many tensors, with the same results', async () => {
+    const g = new Graph()
+    let outs: { name: string; tensor: Tensor }[] = []
+    withGraph(g, () => {
+      const x = g.input('x', [3, 12])
+      const ids = g.input('ids', [3, 12], 'int64')
+      const parts = x.split(Array.from({ length: 12 }, () => 1), 1) // 12 outputs: more than a shader binds
+      const masks = x.gt(0).cast('float32').split(Array.from({ length: 12 }, () => 1), 1)
+      outs = [
+        { name: 'sign', tensor: x.sign() },
+        { name: 'sliced', tensor: ids.slice(1, 2, 9) }, // int64 (int32 on WebGPU) data
+        { name: 'mask', tensor: x.gt(0).slice(1, 0, 5).cast('float32') }, // a bool Slice
+        { name: 'cat', tensor: concat(parts.map((p, i) => p.mul(masks[i]!)).reverse(), 1) }, // 12 inputs
+      ]
+    })
+    const model = lower({ outputs: outs }).model
+    const wg = forWebGpu(model)
+    const ops = wg.graph.node.map((n) => n.opType)
+    expect(ops).not.toContain('Sign')
+    expect(ops).not.toContain('Split')
+    expect(Math.max(...wg.graph.node.filter((n) => n.opType === 'Concat').map((n) => n.input.length))).toBeLessThanOrEqual(7)
+    const { Tensor } = getOrt()
+    const xs = Float32Array.from({ length: 36 }, (_, i) => (i % 5 === 0 ? 0 : Math.sin(i)))
+    const idv = Array.from({ length: 36 }, (_, i) => i * 1000)
+    const a = await (await rt.session('webgpu-misc-a', () => model)).run({ x: ortTensor({ data: xs, shape: [3, 12], dtype: 'float32' }), ids: ortTensor({ data: BigInt64Array.from(idv, BigInt), shape: [3, 12], dtype: 'int64' }) })
+    const b = await (await rt.session('webgpu-misc-b', () => wg)).run({ x: ortTensor({ data: xs, shape: [3, 12], dtype: 'float32' }), ids: new Tensor('int32', Int32Array.from(idv), [3, 12]) })
+    for (const k of ['sign', 'mask', 'cat']) expect(Array.from(b[k]!.data as Float32Array), k).toEqual(Array.from(a[k]!.data as Float32Array))
+    expect(Array.from(b['sliced']!.data as Int32Array)).toEqual(Array.from(a['sliced']!.data as BigInt64Array, Number))
+  })
+
   it('leaves a graph with control flow (a Scan of several steps) as it is', () => {
     const m: ModelProtoObj = {
       irVersion: 8,

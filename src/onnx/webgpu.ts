@@ -1,12 +1,13 @@
 /**
  * Rewrites a lowered graph into the operators ONNX Runtime's WebGPU provider has kernels for, with
- * the same results. Measured on its 1.30 build: it has no kernels that read int64 data (Equal, Where,
- * Reshape, Concat, Mul, and even Cast from int64 fall back to the CPU), only int64 indices; and no
- * LogSoftmax; its MaxPool computes no Indices; and its grouped convolution is wrong with many
- * outputs per group. So int64 values become int32 (graph inputs and outputs included: the runtime
- * converts feeds and fetches), a Cast back to int64 precedes the inputs that ONNX requires to be
- * int64 (shapes, axes, ScatterND's indices), LogSoftmax becomes its stable decomposition, MaxPool's
- * indices are computed from standard operators, and such convolutions are split.
+ * the same results. Measured on its 1.30 build:
+ * - no kernels read int64 data (Equal, Where, Reshape, Concat, Mul, even Cast from int64), only int64
+ *   indices: int64 values become int32 (graph inputs and outputs too: the runtime converts feeds and
+ *   fetches), with a Cast back before the inputs ONNX requires to be int64 (shapes, axes, ScatterND);
+ * - no LogSoftmax, Sign, or int32 and bool Slice kernels: decompositions, or a float32 Slice;
+ * - MaxPool computes no Indices: they are computed from standard operators;
+ * - grouped convolutions with over 4 outputs per group give wrong values: they are split;
+ * - a shader binds at most 8 tensors: Splits and Concats of more are split.
  */
 import type { AttributeProtoObj, ModelProtoObj, NodeProtoObj, TensorProtoObj } from './proto.js'
 
@@ -110,6 +111,68 @@ function maxPoolWithIndices(n: NodeProtoObj, x: string, shape: readonly number[]
   return out
 }
 
+/**
+ * Most tensors one node may read and write: a WebGPU shader binds each as a storage buffer, and
+ * WebGPU guarantees 8 per shader stage (SwiftShader offers 12; wav2vec2's 16-way Split needed 17).
+ */
+const MAX_BUFFERS = 8
+
+/**
+ * Slices of `x` (`specs`: the Slice inputs after the data) into `outputs`. The provider has no int32
+ * or bool Slice kernel: such data is sliced as float32, exact for the ids, labels and masks it slices
+ * (|v| < 2^24).
+ */
+function slices(x: string, dataType: number, specs: readonly string[][], outputs: readonly string[], fresh: (base: string) => string): NodeProtoObj[] {
+  const out: NodeProtoObj[] = []
+  const asFloat = dataType === INT32 || dataType === BOOL
+  const src = asFloat ? fresh('float') : x
+  if (asFloat) out.push({ opType: 'Cast', input: [x], output: [src], attribute: [aInt('to', FLOAT)], name: fresh('n') })
+  specs.forEach((spec, k) => {
+    const y = asFloat ? fresh('sliced') : outputs[k]!
+    out.push({ opType: 'Slice', input: [src, ...spec], output: [y], name: fresh('n') })
+    if (asFloat) out.push({ opType: 'Cast', input: [y], output: [outputs[k]!], attribute: [aInt('to', dataType)], name: fresh('n') })
+  })
+  return out
+}
+
+/** A Split into more outputs than a shader can bind, as one Slice per output (sizes from its constant). */
+function splitAsSlices(n: NodeProtoObj, x: string, dataType: number, sizes: readonly number[], fresh: (base: string) => string, inits: TensorProtoObj[]): NodeProtoObj[] {
+  const axis = Number(n.attribute?.find((a) => a.name === 'axis')?.i ?? 0)
+  const c = (values: number[]): string => {
+    const name = fresh('slice')
+    inits.push(constant(name, INT64, values))
+    return name
+  }
+  let at = 0
+  const specs = sizes.map((size) => {
+    const spec = [c([at]), c([at + size]), c([axis])]
+    at += size
+    return spec
+  })
+  return slices(x, dataType, specs, n.output, fresh)
+}
+
+/** A Concat of more inputs than a shader can bind, as a tree of Concats of at most MAX_BUFFERS - 1. */
+function concatTree(n: NodeProtoObj, input: string[], fresh: (base: string) => string): NodeProtoObj[] {
+  const out: NodeProtoObj[] = []
+  let level = input
+  while (level.length > MAX_BUFFERS - 1) {
+    const next: string[] = []
+    for (let i = 0; i < level.length; i += MAX_BUFFERS - 1) {
+      const part = level.slice(i, i + MAX_BUFFERS - 1)
+      if (part.length === 1) next.push(part[0]!)
+      else {
+        const o = fresh('concat')
+        out.push({ ...n, input: part, output: [o], name: fresh('n') })
+        next.push(o)
+      }
+    }
+    level = next
+  }
+  out.push({ ...n, input: level })
+  return out
+}
+
 /** Most outputs per group that the WebGPU provider's grouped convolution computes correctly. */
 const GROUP_OUTPUTS = 4
 
@@ -167,6 +230,8 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
   const keep64 = new Set<string>()
   for (const n of g.node) for (const k of INT64_OUTPUTS[n.opType] ?? []) if (n.output[k] && !(pools.has(n) && k === 1)) keep64.add(n.output[k]!)
   const converts = (name: string): boolean => type.get(name) === INT64 && !keep64.has(name) && !inits.has(name)
+  /** The element type a value has in the rewritten graph. */
+  const dataOf = (name: string): number => (converts(name) ? INT32 : (type.get(name) ?? FLOAT))
 
   const nodes: NodeProtoObj[] = []
   const newInits: TensorProtoObj[] = []
@@ -204,6 +269,21 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
     const split = n.opType === 'Conv' && shapes.has(n.output[0]!) ? splitGroupedConv(n, input, shapes.get(n.output[0]!)!, fresh, newInits) : null
     if (pooled) nodes.push(...pooled)
     else if (split) nodes.push(...split)
+    else if (n.opType === 'Split' && n.output.length > MAX_BUFFERS - 1 && inits.has(n.input[1] ?? '')) {
+      const sizes = Array.from(new BigInt64Array(new Uint8Array(inits.get(n.input[1]!)!.rawData!).buffer), Number)
+      nodes.push(...splitAsSlices(n, input[0]!, dataOf(n.input[0]!), sizes, fresh, newInits))
+    } else if (n.opType === 'Concat' && input.length > MAX_BUFFERS - 1) nodes.push(...concatTree(n, input, fresh))
+    else if (n.opType === 'Sign') {
+      // no Sign kernel: (x > 0) - (x < 0)
+      const zero = fresh('zero')
+      newInits.push(constant(zero, FLOAT, [0], []))
+      const [gt, lt, gf, lf] = [fresh('gt'), fresh('lt'), fresh('gtf'), fresh('ltf')]
+      nodes.push({ opType: 'Greater', input: [input[0]!, zero], output: [gt], name: fresh('n') })
+      nodes.push({ opType: 'Less', input: [input[0]!, zero], output: [lt], name: fresh('n') })
+      nodes.push({ opType: 'Cast', input: [gt], output: [gf], attribute: [aInt('to', FLOAT)], name: fresh('n') })
+      nodes.push({ opType: 'Cast', input: [lt], output: [lf], attribute: [aInt('to', FLOAT)], name: fresh('n') })
+      nodes.push({ opType: 'Sub', input: [gf, lf], output: [n.output[0]!], name: fresh('n') })
+    } else if (n.opType === 'Slice') nodes.push(...slices(input[0]!, dataOf(n.input[0]!), [input.slice(1)], n.output, fresh))
     else if (n.opType === 'Cast' && n.output.some(converts)) {
       nodes.push({ ...n, input, attribute: (n.attribute ?? []).map((a) => (a.name === 'to' ? aInt('to', INT32) : a)) })
     } else if (n.opType === 'LogSoftmax') {

@@ -192,10 +192,11 @@ export class Runtime {
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e)
       if (this.provider !== 'cpu' && /fallback to CPU EP has been explicitly disabled/.test(msg)) {
-        const nodes = await ort.cpuNodes?.(bytes, opts).catch(() => undefined)
+        let why = ''
+        const nodes = await ort.cpuNodes?.(bytes, opts).catch((f: unknown) => void (why = ` (a run to name them failed: ${f instanceof Error ? f.message : String(f)})`))
         throw new RuntimeError(
           'RUNTIME_PROVIDER_OPS',
-          `the ${this.provider} execution provider has no kernel for ${nodes?.length ? `these operators of graph "${shortKey(key)}": ${nodes.join(', ')}` : `some operators of graph "${shortKey(key)}"`}; finetune does not let them fall back to the CPU silently`,
+          `the ${this.provider} execution provider has no kernel for ${nodes?.length ? `these operators of graph "${shortKey(key)}": ${nodes.join(', ')}` : `some operators of graph "${shortKey(key)}"${why}`}; finetune does not let them fall back to the CPU silently`,
           'train with --device cpu, or report the operators so the model can avoid them',
         )
       }

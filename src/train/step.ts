@@ -7,6 +7,7 @@ import { grad } from '../autodiff/grad.js'
 import { ConfigError, RuntimeError } from '../errors.js'
 import type { DType } from '../graph/dtype.js'
 import { Graph, withGraph, type Parameter, type Tensor } from '../graph/graph.js'
+import { size } from '../graph/shape.js'
 import { currentStructureVersion, type Module } from '../graph/module.js'
 import { lower } from '../onnx/lower.js'
 import type { ModelProtoObj } from '../onnx/proto.js'
@@ -341,7 +342,7 @@ export class TrainSession {
   carriedBytes(): number {
     const params = this.groups().flatMap((gr) => gr.params)
     const slots = params.length ? this.optimizerStateKeys().length / params.length : 0
-    return params.reduce((n, p) => n + p.data.length, 0) * 4 * (1 + slots)
+    return params.reduce((n, p) => n + size(p.shape), 0) * 4 * (1 + slots)
   }
 
   /** Optimizer buffer names for the current trainable parameters. */

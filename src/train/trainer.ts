@@ -161,6 +161,8 @@ export class Trainer {
     const evaluate = async (epoch: number): Promise<void> => {
       if (!this.job.evaluate) return
       lastEvalStep = s.step
+      // an evaluation may read parameters on the host (generation builds its own graphs)
+      await s.syncToHost()
       const m = await this.job.evaluate()
       p.lastMetrics = m
       await emit({ type: 'eval', step: s.step, epoch, metrics: m })
