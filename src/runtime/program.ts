@@ -86,6 +86,13 @@ export class ResidentState {
     })
   }
 
+  /** Copies what is newer back to the host and frees every device copy (the next run uploads again). */
+  async releaseDevice(): Promise<void> {
+    await this.syncToHost()
+    for (const c of this.device.values()) c.tensor.dispose()
+    this.device.clear()
+  }
+
   /** Drops the device copies of the buffers (their host values were replaced, e.g. by a resume). */
   dropDeviceBuffers(): void {
     for (const [k, c] of this.device) {

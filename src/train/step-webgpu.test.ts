@@ -75,6 +75,11 @@ describe.skipIf(!webgpu)('training on WebGPU with the state resident on the devi
     const a = await cpu.s.trainStep(batch)
     const b = await gpu.s.trainStep(batch)
     expect(b.loss).toBeCloseTo(a.loss, 5)
+    // the end of training frees the device copies; the values are on the host, and a step uploads them again
+    await gpu.s.releaseDevice()
+    expect(gpu.s.state.device.size).toBe(0)
+    expect(gpu.m.fc.weight.onDevice).toBeNull()
+    expect((await gpu.s.trainStep(batch)).loss).toBeCloseTo((await cpu.s.trainStep(batch)).loss, 5)
   })
 
   it('refuses several steps per run (a Scan has no WebGPU kernel) with what to do', async () => {

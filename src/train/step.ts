@@ -294,6 +294,11 @@ export class TrainSession {
     await this.state.syncToHost()
   }
 
+  /** syncToHost, then frees the device memory the state held (a later step uploads it again). */
+  async releaseDevice(): Promise<void> {
+    await this.state.releaseDevice()
+  }
+
   /**
    * Everything a resumed run needs: parameters and buffers under their checkpoint names, optimizer
    * and accumulation buffers under their state keys, and the counters. Arrays are copies.

@@ -295,8 +295,9 @@ export class Trainer {
     }
     // a final evaluation when the last one is stale
     if (this.opts.evalEvery.kind !== 'none' && lastEvalStep !== s.step) await evaluate(p.epoch)
-    // the model's parameters are read after training (export, predict): bring them back from a device
-    await s.syncToHost()
+    // the model's parameters are read after training (export, predict): bring them back from a
+    // device, and free its memory (a process may train several models, as compare does)
+    await s.releaseDevice()
     const reason: StopReason = stopReason ?? 'completed'
     const elapsedMs = performance.now() - t0
     await emit({ type: 'end', step: s.step, reason, elapsedMs, bestStep: p.bestStep, metrics: p.lastMetrics })
