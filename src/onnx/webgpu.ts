@@ -51,18 +51,34 @@ function outputTypes(n: NodeProtoObj, typeOf: (name: string) => number | undefin
   })
 }
 
-function int64ToInt32(t: TensorProtoObj, name: string): TensorProtoObj {
-  const out = t.rawData ? Int32Array.from(new BigInt64Array(new Uint8Array(t.rawData).buffer), Number) : Int32Array.from(t.int64Data ?? [], Number)
-  return { name, dims: [...t.dims], dataType: INT32, rawData: new Uint8Array(out.buffer) }
-}
-
 const aInt = (name: string, i: number): AttributeProtoObj => ({ name, type: 2, i })
 const aInts = (name: string, ints: number[]): AttributeProtoObj => ({ name, type: 7, ints })
 const ints = (n: NodeProtoObj, name: string): number[] | undefined => n.attribute?.find((a) => a.name === name)?.ints?.map(Number)
+const int = (n: NodeProtoObj, name: string, d: number): number => Number(n.attribute?.find((a) => a.name === name)?.i ?? d)
 
-function constant(name: string, dataType: number, values: readonly number[], dims: readonly number[] = [values.length]): TensorProtoObj {
-  const data = dataType === INT64 ? BigInt64Array.from(values, (v) => BigInt(v)) : dataType === INT32 ? Int32Array.from(values) : Float32Array.from(values)
-  return { name, dims: [...dims], dataType, rawData: new Uint8Array(data.buffer) }
+/** The rewritten graph's nodes and new initializers, with fresh names. */
+class Emitter {
+  readonly nodes: NodeProtoObj[] = []
+  readonly inits: TensorProtoObj[] = []
+  #k = 0
+  fresh(base: string): string {
+    return `${base}:wg${this.#k++}`
+  }
+  constant(base: string, dataType: number, values: readonly number[], dims: readonly number[] = [values.length]): string {
+    const name = this.fresh(base)
+    const data = dataType === INT64 ? BigInt64Array.from(values, (v) => BigInt(v)) : dataType === INT32 ? Int32Array.from(values) : Float32Array.from(values)
+    this.inits.push({ name, dims: [...dims], dataType, rawData: new Uint8Array(data.buffer) })
+    return name
+  }
+  node(opType: string, input: string[], attribute: AttributeProtoObj[] = [], output = this.fresh(opType)): string {
+    this.nodes.push({ opType, input, output: [output], attribute, name: this.fresh('n') })
+    return output
+  }
+}
+
+/** An int64 initializer's values, from raw bytes or the int64 field. */
+function int64Values(t: TensorProtoObj): number[] {
+  return t.rawData ? Array.from(new BigInt64Array(new Uint8Array(t.rawData).buffer), Number) : (t.int64Data ?? []).map(Number)
 }
 
 /**
@@ -70,45 +86,35 @@ function constant(name: string, dataType: number, values: readonly number[], dim
  * at run time), from standard operators: each window offset's strided slice of the (padded) input
  * is compared with the pooled value, and the first offset in window order that equals it wins, as in
  * ONNX Runtime's CPU kernel. Indices are flat positions in the whole input, as ONNX defines them.
+ * False (nothing emitted) for a pool this does not cover.
  */
-function maxPoolWithIndices(n: NodeProtoObj, x: string, shape: readonly number[], fresh: (base: string) => string, inits: TensorProtoObj[]): NodeProtoObj[] | null {
+function maxPoolWithIndices(e: Emitter, n: NodeProtoObj, x: string, shape: readonly number[]): boolean {
   const [kh, kw] = ints(n, 'kernel_shape') ?? []
   const [sh, sw] = ints(n, 'strides') ?? [1, 1]
   const [pt, pl, pb, pr] = ints(n, 'pads') ?? [0, 0, 0, 0]
   const dil = ints(n, 'dilations')
-  const ceil = n.attribute?.find((a) => a.name === 'ceil_mode')?.i
-  if (shape.length !== 4 || kh === undefined || kw === undefined || (dil && dil.some((d) => d !== 1)) || ceil || sh === undefined || sw === undefined || pr === undefined || pb === undefined || pl === undefined || pt === undefined) return null
+  if (shape.length !== 4 || kh === undefined || kw === undefined || (dil && dil.some((d) => d !== 1)) || int(n, 'ceil_mode', 0) || sh === undefined || sw === undefined || pr === undefined || pb === undefined || pl === undefined || pt === undefined) return false
   const [N, C, H, W] = shape as [number, number, number, number]
   const OH = Math.floor((H + pt + pb - kh) / sh) + 1
   const OW = Math.floor((W + pl + pr - kw) / sw) + 1
-  const out: NodeProtoObj[] = []
-  const c = (base: string, dataType: number, values: readonly number[], dims?: readonly number[]): string => {
-    const name = fresh(base)
-    inits.push(constant(name, dataType, values, dims))
-    return name
-  }
-  const node = (opType: string, input: string[], attribute: AttributeProtoObj[] = [], output = fresh(opType)): string => {
-    out.push({ opType, input, output: [output], attribute, name: fresh('n') })
-    return output
-  }
   const y = n.output[0]!
-  out.push({ ...n, input: [x], output: [y] })
-  const padded = pt || pl || pb || pr ? node('Pad', [x, c('pads', INT64, [0, 0, pt, pl, 0, 0, pb, pr]), c('lowest', FLOAT, [-3.4028234663852886e38], [])], [{ name: 'mode', type: 3, s: new TextEncoder().encode('constant') }]) : x
+  e.nodes.push({ ...n, input: [x], output: [y] })
+  const padded = pt || pl || pb || pr ? e.node('Pad', [x, e.constant('pads', INT64, [0, 0, pt, pl, 0, 0, pb, pr]), e.constant('lowest', FLOAT, [-3.4028234663852886e38], [])], [{ name: 'mode', type: 3, s: new TextEncoder().encode('constant') }]) : x
   // the window offset (row-major) of each output's maximum: the first offset whose value equals it
   const offsets: number[] = []
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets.push(i * W + j)
   const equal = (k: number): string => {
     const [i, j] = [Math.floor(k / kw), k % kw]
-    const s = node('Slice', [padded, c('starts', INT64, [i, j]), c('ends', INT64, [i + (OH - 1) * sh + 1, j + (OW - 1) * sw + 1]), c('axes', INT64, [2, 3]), c('steps', INT64, [sh, sw])])
-    return node('Equal', [s, y])
+    const s = e.node('Slice', [padded, e.constant('starts', INT64, [i, j]), e.constant('ends', INT64, [i + (OH - 1) * sh + 1, j + (OW - 1) * sw + 1]), e.constant('axes', INT64, [2, 3]), e.constant('steps', INT64, [sh, sw])])
+    return e.node('Equal', [s, y])
   }
-  let off = c('offset', INT32, [offsets[offsets.length - 1]!], [])
-  for (let k = offsets.length - 2; k >= 0; k--) off = node('Where', [equal(k), c('offset', INT32, [offsets[k]!], []), off])
+  let off = e.constant('offset', INT32, [offsets[offsets.length - 1]!], [])
+  for (let k = offsets.length - 2; k >= 0; k--) off = e.node('Where', [equal(k), e.constant('offset', INT32, [offsets[k]!], []), off])
   // flat index of each window's first cell: (n*C + c)*H*W + (oh*sh - pt)*W + (ow*sw - pl)
-  const base = c('base', INT32, Array.from({ length: N * C }, (_, k) => k * H * W), [N, C, 1, 1])
-  const grid = c('grid', INT32, Array.from({ length: OH * OW }, (_, k) => (Math.floor(k / OW) * sh - pt) * W + ((k % OW) * sw - pl)), [OH, OW])
-  node('Add', [node('Add', [base, grid]), off], [], n.output[1]!)
-  return out
+  const base = e.constant('base', INT32, Array.from({ length: N * C }, (_, k) => k * H * W), [N, C, 1, 1])
+  const grid = e.constant('grid', INT32, Array.from({ length: OH * OW }, (_, k) => (Math.floor(k / OW) * sh - pt) * W + ((k % OW) * sw - pl)), [OH, OW])
+  e.node('Add', [e.node('Add', [base, grid]), off], [], n.output[1]!)
+  return true
 }
 
 /**
@@ -122,55 +128,39 @@ const MAX_BUFFERS = 8
  * or bool Slice kernel: such data is sliced as float32, exact for the ids, labels and masks it slices
  * (|v| < 2^24).
  */
-function slices(x: string, dataType: number, specs: readonly string[][], outputs: readonly string[], fresh: (base: string) => string): NodeProtoObj[] {
-  const out: NodeProtoObj[] = []
+function slices(e: Emitter, x: string, dataType: number, specs: readonly string[][], outputs: readonly string[]): void {
   const asFloat = dataType === INT32 || dataType === BOOL
-  const src = asFloat ? fresh('float') : x
-  if (asFloat) out.push({ opType: 'Cast', input: [x], output: [src], attribute: [aInt('to', FLOAT)], name: fresh('n') })
+  const src = asFloat ? e.node('Cast', [x], [aInt('to', FLOAT)]) : x
   specs.forEach((spec, k) => {
-    const y = asFloat ? fresh('sliced') : outputs[k]!
-    out.push({ opType: 'Slice', input: [src, ...spec], output: [y], name: fresh('n') })
-    if (asFloat) out.push({ opType: 'Cast', input: [y], output: [outputs[k]!], attribute: [aInt('to', dataType)], name: fresh('n') })
+    const y = e.node('Slice', [src, ...spec], [], asFloat ? e.fresh('sliced') : outputs[k]!)
+    if (asFloat) e.node('Cast', [y], [aInt('to', dataType)], outputs[k]!)
   })
-  return out
 }
 
 /** A Split into more outputs than a shader can bind, as one Slice per output (sizes from its constant). */
-function splitAsSlices(n: NodeProtoObj, x: string, dataType: number, sizes: readonly number[], fresh: (base: string) => string, inits: TensorProtoObj[]): NodeProtoObj[] {
-  const axis = Number(n.attribute?.find((a) => a.name === 'axis')?.i ?? 0)
-  const c = (values: number[]): string => {
-    const name = fresh('slice')
-    inits.push(constant(name, INT64, values))
-    return name
-  }
+function splitAsSlices(e: Emitter, n: NodeProtoObj, x: string, dataType: number, sizes: readonly number[]): void {
+  const axis = int(n, 'axis', 0)
   let at = 0
   const specs = sizes.map((size) => {
-    const spec = [c([at]), c([at + size]), c([axis])]
+    const spec = [e.constant('slice', INT64, [at]), e.constant('slice', INT64, [at + size]), e.constant('slice', INT64, [axis])]
     at += size
     return spec
   })
-  return slices(x, dataType, specs, n.output, fresh)
+  slices(e, x, dataType, specs, n.output)
 }
 
 /** A Concat of more inputs than a shader can bind, as a tree of Concats of at most MAX_BUFFERS - 1. */
-function concatTree(n: NodeProtoObj, input: string[], fresh: (base: string) => string): NodeProtoObj[] {
-  const out: NodeProtoObj[] = []
+function concatTree(e: Emitter, n: NodeProtoObj, input: string[]): void {
   let level = input
   while (level.length > MAX_BUFFERS - 1) {
     const next: string[] = []
     for (let i = 0; i < level.length; i += MAX_BUFFERS - 1) {
       const part = level.slice(i, i + MAX_BUFFERS - 1)
-      if (part.length === 1) next.push(part[0]!)
-      else {
-        const o = fresh('concat')
-        out.push({ ...n, input: part, output: [o], name: fresh('n') })
-        next.push(o)
-      }
+      next.push(part.length === 1 ? part[0]! : e.node('Concat', part, n.attribute ?? []))
     }
     level = next
   }
-  out.push({ ...n, input: level })
-  return out
+  e.nodes.push({ ...n, input: level })
 }
 
 /** Most outputs per group that the WebGPU provider's grouped convolution computes correctly. */
@@ -181,37 +171,27 @@ const GROUP_OUTPUTS = 4
  * many, whose outputs are interleaved back. ONNX Runtime 1.30's WebGPU grouped convolution returns
  * wrong values (20-75% relative error) for an even number of groups with 5 or more outputs per group
  * (measured on SwiftShader; 1 to 4 were exact): the weight gradient's patch extraction (9 outputs per
- * group) and wav2vec2's positional convolution are such convolutions.
+ * group) and wav2vec2's positional convolution are such convolutions. False (nothing emitted) for a
+ * convolution that needs no split.
  */
-function splitGroupedConv(n: NodeProtoObj, input: string[], outShape: readonly number[], fresh: (base: string) => string, inits: TensorProtoObj[]): NodeProtoObj[] | null {
-  const G = Number(n.attribute?.find((a) => a.name === 'group')?.i ?? 1)
+function splitGroupedConv(e: Emitter, n: NodeProtoObj, input: string[], outShape: readonly number[]): boolean {
+  const G = int(n, 'group', 1)
   const [N, O] = outShape as [number, number]
-  const spatial = outShape.slice(2)
   const Og = O / G
-  if (G <= 1 || Og <= GROUP_OUTPUTS || !Number.isInteger(Og)) return null
-  const out: NodeProtoObj[] = []
-  const node = (opType: string, ins: string[], attribute: AttributeProtoObj[] = [], output = fresh(opType)): string => {
-    out.push({ opType, input: ins, output: [output], attribute, name: fresh('n') })
-    return output
-  }
-  const c = (base: string, dataType: number, values: readonly number[], dims?: readonly number[]): string => {
-    const name = fresh(base)
-    inits.push(constant(name, dataType, values, dims))
-    return name
-  }
-  const L = spatial.reduce((a, b) => a * b, 1)
+  if (G <= 1 || Og <= GROUP_OUTPUTS || !Number.isInteger(Og)) return false
+  const L = outShape.slice(2).reduce((a, b) => a * b, 1)
   const parts: string[] = []
   for (let from = 0; from < Og; from += GROUP_OUTPUTS) {
     const size = Math.min(GROUP_OUTPUTS, Og - from)
-    const rows = c('rows', INT32, Array.from({ length: G * size }, (_, k) => Math.floor(k / size) * Og + from + (k % size)))
-    const w = node('Gather', [input[1]!, rows], [aInt('axis', 0)])
-    const ins = [input[0]!, w, ...(input[2] ? [node('Gather', [input[2], rows], [aInt('axis', 0)])] : [])]
-    const y = node('Conv', ins, n.attribute ?? [])                                             // (N, G*size, ...)
-    parts.push(node('Reshape', [y, c('shape', INT64, [N, G, size, L])]))                        // (N, G, size, L)
+    const rows = e.constant('rows', INT32, Array.from({ length: G * size }, (_, k) => Math.floor(k / size) * Og + from + (k % size)))
+    const w = e.node('Gather', [input[1]!, rows], [aInt('axis', 0)])
+    const ins = [input[0]!, w, ...(input[2] ? [e.node('Gather', [input[2], rows], [aInt('axis', 0)])] : [])]
+    const y = e.node('Conv', ins, n.attribute ?? [])                                           // (N, G*size, ...)
+    parts.push(e.node('Reshape', [y, e.constant('shape', INT64, [N, G, size, L])]))             // (N, G, size, L)
   }
-  const all = node('Concat', parts, [aInt('axis', 2)])                                          // (N, G, Og, L)
-  node('Reshape', [all, c('shape', INT64, outShape)], [], n.output[0]!)
-  return out
+  const all = e.node('Concat', parts, [aInt('axis', 2)])                                        // (N, G, Og, L)
+  e.node('Reshape', [all, e.constant('shape', INT64, outShape)], [], n.output[0]!)
+  return true
 }
 
 export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
@@ -233,12 +213,9 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
   /** The element type a value has in the rewritten graph. */
   const dataOf = (name: string): number => (converts(name) ? INT32 : (type.get(name) ?? FLOAT))
 
-  const nodes: NodeProtoObj[] = []
-  const newInits: TensorProtoObj[] = []
+  const e = new Emitter()
   const int32Init = new Map<string, string>()
   const back64 = new Map<string, string>()
-  let k = 0
-  const fresh = (base: string): string => `${base}:wg${k++}`
   for (const n of g.node) {
     const need64 = INT64_INPUTS[n.opType] ?? []
     const input = n.input.map((x, pos) => {
@@ -246,69 +223,48 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
       if (need64.includes(pos)) {
         if (!converts(x)) return x
         let c = back64.get(x)
-        if (!c) {
-          c = fresh(x)
-          nodes.push({ opType: 'Cast', input: [x], output: [c], attribute: [aInt('to', INT64)], name: fresh('cast') })
-          back64.set(x, c)
-        }
+        if (!c) back64.set(x, (c = e.node('Cast', [x], [aInt('to', INT64)])))
         return c
       }
       const init = inits.get(x)
       if (init && init.dataType === INT64) {
         let c = int32Init.get(x)
-        if (!c) {
-          c = fresh(x)
-          newInits.push(int64ToInt32(init, c))
-          int32Init.set(x, c)
-        }
+        if (!c) int32Init.set(x, (c = e.constant(x, INT32, int64Values(init), init.dims.map(Number))))
         return c
       }
       return x
     })
-    const pooled = pools.has(n) ? maxPoolWithIndices(n, input[0]!, shapes.get(n.input[0]!)!, fresh, newInits) : null
-    const split = n.opType === 'Conv' && shapes.has(n.output[0]!) ? splitGroupedConv(n, input, shapes.get(n.output[0]!)!, fresh, newInits) : null
-    if (pooled) nodes.push(...pooled)
-    else if (split) nodes.push(...split)
-    else if (n.opType === 'Split' && n.output.length > MAX_BUFFERS - 1 && inits.has(n.input[1] ?? '')) {
-      const sizes = Array.from(new BigInt64Array(new Uint8Array(inits.get(n.input[1]!)!.rawData!).buffer), Number)
-      nodes.push(...splitAsSlices(n, input[0]!, dataOf(n.input[0]!), sizes, fresh, newInits))
-    } else if (n.opType === 'Concat' && input.length > MAX_BUFFERS - 1) nodes.push(...concatTree(n, input, fresh))
+    if (pools.has(n) && maxPoolWithIndices(e, n, input[0]!, shapes.get(n.input[0]!)!)) continue
+    if (n.opType === 'Conv' && shapes.has(n.output[0]!) && splitGroupedConv(e, n, input, shapes.get(n.output[0]!)!)) continue
+    if (n.opType === 'Split' && n.output.length > MAX_BUFFERS - 1 && inits.has(n.input[1] ?? '')) splitAsSlices(e, n, input[0]!, dataOf(n.input[0]!), int64Values(inits.get(n.input[1]!)!))
+    else if (n.opType === 'Concat' && input.length > MAX_BUFFERS - 1) concatTree(e, n, input)
     else if (n.opType === 'Sign') {
       // no Sign kernel: (x > 0) - (x < 0)
-      const zero = fresh('zero')
-      newInits.push(constant(zero, FLOAT, [0], []))
-      const [gt, lt, gf, lf] = [fresh('gt'), fresh('lt'), fresh('gtf'), fresh('ltf')]
-      nodes.push({ opType: 'Greater', input: [input[0]!, zero], output: [gt], name: fresh('n') })
-      nodes.push({ opType: 'Less', input: [input[0]!, zero], output: [lt], name: fresh('n') })
-      nodes.push({ opType: 'Cast', input: [gt], output: [gf], attribute: [aInt('to', FLOAT)], name: fresh('n') })
-      nodes.push({ opType: 'Cast', input: [lt], output: [lf], attribute: [aInt('to', FLOAT)], name: fresh('n') })
-      nodes.push({ opType: 'Sub', input: [gf, lf], output: [n.output[0]!], name: fresh('n') })
-    } else if (n.opType === 'Slice') nodes.push(...slices(input[0]!, dataOf(n.input[0]!), [input.slice(1)], n.output, fresh))
+      const zero = e.constant('zero', FLOAT, [0], [])
+      const gt = e.node('Cast', [e.node('Greater', [input[0]!, zero])], [aInt('to', FLOAT)])
+      const lt = e.node('Cast', [e.node('Less', [input[0]!, zero])], [aInt('to', FLOAT)])
+      e.node('Sub', [gt, lt], [], n.output[0]!)
+    } else if (n.opType === 'Slice') slices(e, input[0]!, dataOf(n.input[0]!), [input.slice(1)], n.output)
     else if (n.opType === 'Cast' && n.output.some(converts)) {
-      nodes.push({ ...n, input, attribute: (n.attribute ?? []).map((a) => (a.name === 'to' ? aInt('to', INT32) : a)) })
+      e.nodes.push({ ...n, input, attribute: (n.attribute ?? []).map((a) => (a.name === 'to' ? aInt('to', INT32) : a)) })
     } else if (n.opType === 'LogSoftmax') {
       // x - max - log(sum(exp(x - max))), over the one axis
-      const axis = Number(n.attribute?.find((a) => a.name === 'axis')?.i ?? -1)
-      const [m, d, e, s, l, ax] = [fresh('max'), fresh('shifted'), fresh('exp'), fresh('sum'), fresh('logsum'), fresh('axes')]
-      newInits.push({ name: ax, dims: [1], dataType: INT64, rawData: new Uint8Array(BigInt64Array.of(BigInt(axis)).buffer) })
-      nodes.push({ opType: 'ReduceMax', input: [input[0]!], output: [m], attribute: [aInts('axes', [axis]), aInt('keepdims', 1)], name: fresh('n') })
-      nodes.push({ opType: 'Sub', input: [input[0]!, m], output: [d], name: fresh('n') })
-      nodes.push({ opType: 'Exp', input: [d], output: [e], name: fresh('n') })
-      nodes.push({ opType: 'ReduceSum', input: [e, ax], output: [s], attribute: [aInt('keepdims', 1)], name: fresh('n') })
-      nodes.push({ opType: 'Log', input: [s], output: [l], name: fresh('n') })
-      nodes.push({ opType: 'Sub', input: [d, l], output: [n.output[0]!], name: n.name ?? fresh('n') })
-    } else nodes.push({ ...n, input })
+      const axis = int(n, 'axis', -1)
+      const d = e.node('Sub', [input[0]!, e.node('ReduceMax', [input[0]!], [aInts('axes', [axis]), aInt('keepdims', 1)])])
+      const sum = e.node('ReduceSum', [e.node('Exp', [d]), e.constant('axes', INT64, [axis])], [aInt('keepdims', 1)])
+      e.node('Sub', [d, e.node('Log', [sum])], [], n.output[0]!)
+    } else e.nodes.push({ ...n, input })
   }
   const retype = <T extends { name: string; type: { tensorType: { elemType: number } } }>(v: T): T =>
     converts(v.name) ? { ...v, type: { ...v.type, tensorType: { ...v.type.tensorType, elemType: INT32 } } } : v
   // initializers still read as int64 (shapes, axes) stay; those only read as data are replaced
-  const still = new Set(nodes.flatMap((n) => n.input))
+  const still = new Set(e.nodes.flatMap((n) => n.input))
   return {
     ...model,
     graph: {
       ...g,
-      node: nodes,
-      initializer: [...g.initializer.filter((t) => still.has(t.name ?? '')), ...newInits],
+      node: e.nodes,
+      initializer: [...g.initializer.filter((t) => still.has(t.name ?? '')), ...e.inits],
       input: g.input.map(retype),
       output: g.output.map(retype),
     },

@@ -104,6 +104,9 @@ export class ResidentState {
   }
 }
 
+/** Where a parameter's or buffer's device copy is kept in ResidentState.device. */
+const keyOf = (b: InputBinding | OutputBinding): Parameter | string => (b.kind === 'param' ? b.param : (b as { key: string }).key)
+
 /** What a program needs from the runtime to keep values in device memory between runs. */
 export interface Residency {
   /** Device name marked on parameters whose current value is on the device. */
@@ -144,7 +147,6 @@ export class Program {
 
   /** Device tensors for every parameter and state input, uploading those without a current copy. */
   async #deviceInputs(state: ResidentState, r: Residency): Promise<Record<string, OrtTensor>> {
-    const keyOf = (b: InputBinding): Parameter | string => (b.kind === 'param' ? b.param : (b as { key: string }).key)
     const carried = this.inputs.filter((i) => i.bind.kind === 'param' || i.bind.kind === 'state')
     const missing = carried.filter((i) => {
       const c = state.device.get(keyOf(i.bind))
@@ -201,7 +203,7 @@ export class Program {
       if (b.kind === 'fetch') continue
       const t = res[o.name]!
       if (r) {
-        const key = b.kind === 'param' ? b.param : b.key
+        const key = keyOf(b)
         const old = state.device.get(key)
         if (old && old.tensor !== t) old.tensor.dispose()
         state.device.set(key, { tensor: t, version: b.kind === 'param' ? b.param.version : 0 })
