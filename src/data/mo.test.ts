@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { parseMo, writeMo, type MoEntry } from './mo.js'
 
 const entries: MoEntry[] = [
@@ -13,6 +13,11 @@ const entries: MoEntry[] = [
 ]
 const key = (e: MoEntry): string => `${e.context ?? ''}\u0004${e.msgid}`
 const sorted = (es: MoEntry[]): MoEntry[] => [...es].sort((a, b) => (key(a) < key(b) ? -1 : 1))
+
+const dirs: string[] = []
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
 
 describe('.mo catalogues', () => {
   it('round-trips messages with contexts, plurals and non-ASCII text', () => {
@@ -55,6 +60,7 @@ describe('.mo catalogues', () => {
     }
     if (!msgfmt) return // gettext tools not installed: the round trip above still covers the format
     const dir = mkdtempSync(join(tmpdir(), 'mo-'))
+    dirs.push(dir)
     writeFileSync(
       join(dir, 'a.po'),
       'msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\nPlural-Forms: nplurals=2; plural=(n != 1);\\n"\n\n' +

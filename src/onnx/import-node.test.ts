@@ -1,9 +1,9 @@
 // loadOnnxFile reads weights stored as external data beside the model, and refuses locations
 // outside the model's folder.
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { trace } from '../graph/graph.js'
 import { evaluate } from '../runtime/reference.js'
 import { nd } from '../runtime/ndarray.js'
@@ -18,9 +18,15 @@ const external = (name: string, location: string, offset: number, dims: number[]
   externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(4 * dims.reduce((a, b) => a * b, 1)) }],
 })
 
+const dirs: string[] = []
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
 describe('loadOnnxFile', () => {
   it('reads external-data initializers from the file beside the model', () => {
     const dir = mkdtempSync(join(tmpdir(), 'onnx-ext-'))
+    dirs.push(dir)
     const w = Float32Array.from([1, 2, 3, 4, 5, 6])
     const b = Float32Array.from([0.5, -0.5])
     const data = new Uint8Array(8 + 24 + 8)
@@ -42,6 +48,7 @@ describe('loadOnnxFile', () => {
 
   it('refuses external data outside the model folder, and names a missing file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'onnx-ext-'))
+    dirs.push(dir)
     const mk = (loc: string) => buildModel({ inputs: [vi('x', [1, 2])], outputs: [vi('y', [1, 2])], inits: [external('w', loc, 0, [2])], nodes: [node('Mul', ['x', 'w'], ['y'])] })
     writeFileSync(join(dir, 'a.onnx'), mk('../secret.bin'))
     expect(() => loadOnnxFile(join(dir, 'a.onnx'))).toThrow(/outside the model's folder/)
