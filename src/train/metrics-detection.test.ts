@@ -61,6 +61,23 @@ describe('cocoEvaluate (pycocotools COCOeval)', () => {
     expect(r2.map_50).toBeCloseTo((51 * 0.25) / 101, 12) // recall reaches 0.5: the 51 points 0..0.5 have precision 1/4
   })
 
+  it("ignores VOC's difficult objects: neither a miss nor, when hit, a false positive (the usual IoU)", () => {
+    // a regular object and a difficult one; two detections on the difficult object, one on the regular
+    const gt: DetectionGroundTruth[] = [{ boxes: [0, 0, 10, 10, 50, 50, 60, 60], labels: [1, 1], iscrowd: [0, 0], ignore: [0, 1] }]
+    const onDifficult = [50, 50, 60, 60, 50, 50, 60, 60.4] // IoU 1 and 0.96: both above every threshold
+    const dt: DetectionPrediction[] = [{ boxes: [...onDifficult, 0, 0, 10, 10], scores: [0.9, 0.8, 0.7], labels: [1, 1, 1] }]
+    expect(cocoEvaluate(gt, dt).map).toBeCloseTo(1, 12)
+    // missing the difficult object costs nothing either
+    expect(cocoEvaluate(gt, [{ boxes: [0, 0, 10, 10], scores: [0.9], labels: [1] }]).map).toBeCloseTo(1, 12)
+    // unlike crowd, the IoU is the usual one: a small box inside the difficult object is a false positive
+    // (IoU 0.01), ranked first, so precision is 1/2 wherever the regular object is recalled
+    const inside = cocoEvaluate(gt, [{ boxes: [50, 50, 51, 51, 0, 0, 10, 10], scores: [0.9, 0.8], labels: [1, 1] }])
+    expect(inside.map).toBeCloseTo(0.5, 12)
+    expect(cocoEvaluate([{ ...gt[0]!, iscrowd: [0, 1], ignore: [0, 0] }], [{ boxes: [50, 50, 51, 51, 0, 0, 10, 10], scores: [0.9, 0.8], labels: [1, 1] }]).map).toBeCloseTo(1, 12)
+    // without the flag the difficult object is a regular one: recall 1 needs both
+    expect(cocoEvaluate([{ ...gt[0]!, ignore: [0, 0] }], [{ boxes: [0, 0, 10, 10], scores: [0.9], labels: [1] }]).map_50).toBeCloseTo(51 / 101, 12)
+  })
+
   it('keeps at most maxDets detections per image and category, by score', () => {
     const gt: DetectionGroundTruth[] = [{ boxes: [0, 0, 10, 10], labels: [0] }]
     // the match has the lowest score: with maxDets 1 it is cut

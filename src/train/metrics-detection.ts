@@ -6,6 +6,9 @@
  *   truth of highest IoU >= the threshold, preferring regular ground truth over ignored;
  * - crowd ground truth (`iscrowd`) is ignored: a detection on it counts neither way, and it can
  *   absorb any number of detections; its IoU is intersection over the detection's area alone;
+ * - ground truth flagged `ignore` (Pascal VOC's `difficult` objects) is ignored the same way, with
+ *   the usual IoU: as VOC's devkit (and Detectron2's VOC evaluator) it counts neither as a miss nor,
+ *   when a detection hits it, as a false positive, however many detections do;
  * - area ranges all / small (< 32²) / medium / large (> 96²) use the ground truth's `area` (the
  *   COCO annotation's, else the box or mask area); ground truth outside the range is ignored,
  *   and so are unmatched detections outside it;
@@ -24,6 +27,8 @@ export interface DetectionGroundTruth {
   labels: ArrayLike<number>
   /** 1 for crowd regions (default none). */
   iscrowd?: ArrayLike<number>
+  /** 1 for objects a detector need not find (VOC's `difficult`; default none): see the module comment. */
+  ignore?: ArrayLike<number>
   /** The areas the size ranges use (COCO's annotation `area`); default the box area ('bbox') or mask area ('segm'). */
   areas?: ArrayLike<number>
   /** Instance masks, needed for iouType 'segm'. */
@@ -91,6 +96,8 @@ interface Instance {
   box: number[] // x y w h, as COCO stores it
   area: number
   crowd: boolean
+  /** VOC's difficult: ignored like crowd, with the usual IoU. */
+  ignore: boolean
   mask: Rle | undefined
   score: number
 }
@@ -108,7 +115,7 @@ function instances(
   labels: ArrayLike<number>,
   i: number,
   what: string,
-  extra: { crowd?: ArrayLike<number> | undefined; areas?: ArrayLike<number> | undefined; masks?: readonly Rle[] | undefined; scores?: ArrayLike<number> },
+  extra: { crowd?: ArrayLike<number> | undefined; ignore?: ArrayLike<number> | undefined; areas?: ArrayLike<number> | undefined; masks?: readonly Rle[] | undefined; scores?: ArrayLike<number> },
   segm: boolean,
 ): Map<number, Instance[]> {
   const n = labels.length
@@ -120,7 +127,7 @@ function instances(
     const mask = extra.masks?.[k]
     const box = boxes.length ? [boxes[4 * k]!, boxes[4 * k + 1]!, boxes[4 * k + 2]! - boxes[4 * k]!, boxes[4 * k + 3]! - boxes[4 * k + 1]!] : [0, 0, 0, 0]
     const own = segm ? rleArea(mask!) : boxAreasOf[k]!
-    const inst: Instance = { box, area: extra.areas?.[k] ?? own, crowd: !!extra.crowd?.[k], mask, score: extra.scores?.[k] ?? 0 }
+    const inst: Instance = { box, area: extra.areas?.[k] ?? own, crowd: !!extra.crowd?.[k], ignore: !!extra.ignore?.[k], mask, score: extra.scores?.[k] ?? 0 }
     const l = labels[k]!
     const list = out.get(l)
     if (list) list.push(inst)
@@ -143,10 +150,11 @@ function bboxIou(d: number[], g: number[], crowd: boolean): number {
 function evaluateImage(gts: Instance[], dts: Instance[], ious: Float64Array, range: readonly [number, number], maxDet: number, thresholds: readonly number[]): ImageEval {
   const G = gts.length
   // ground truth: regular first, ignored last (stable)
-  const gIgnore = gts.map((g) => (g.crowd || g.area < range[0] || g.area > range[1] ? 1 : 0))
+  const gIgnore = gts.map((g) => (g.crowd || g.ignore || g.area < range[0] || g.area > range[1] ? 1 : 0))
   const order = Array.from({ length: G }, (_, i) => i).sort((a, b) => gIgnore[a]! - gIgnore[b]! || a - b)
   const gtIgnore = Uint8Array.from(order.map((i) => gIgnore[i]!))
-  const crowd = order.map((i) => gts[i]!.crowd)
+  // crowd and difficult ground truth take any number of detections
+  const absorbs = order.map((i) => gts[i]!.crowd || gts[i]!.ignore)
   const D = Math.min(dts.length, maxDet)
   const matched: Uint8Array[] = []
   const ignoredDt: Uint8Array[] = []
@@ -158,7 +166,7 @@ function evaluateImage(gts: Instance[], dts: Instance[], ious: Float64Array, ran
       let best = Math.min(t, 1 - 1e-10)
       let m = -1
       for (let gi = 0; gi < G; gi++) {
-        if (gtm[gi] && !crowd[gi]) continue
+        if (gtm[gi] && !absorbs[gi]) continue
         if (m > -1 && gtIgnore[m] === 0 && gtIgnore[gi] === 1) break
         const iou = ious[d * G + order[gi]!]!
         if (iou < best) continue
@@ -203,7 +211,7 @@ export function cocoEvaluate(groundTruth: readonly DetectionGroundTruth[], predi
   const R = opts.recallThresholds ?? COCO_RECALL_THRESHOLDS
   const maxDets = opts.maxDets ?? [1, 10, 100]
   const maxDet = maxDets[2]
-  const gtBy = groundTruth.map((g, i) => instances(g.boxes, g.labels, i, 'ground truth', { crowd: g.iscrowd, areas: g.areas, masks: g.masks }, segm))
+  const gtBy = groundTruth.map((g, i) => instances(g.boxes, g.labels, i, 'ground truth', { crowd: g.iscrowd, ignore: g.ignore, areas: g.areas, masks: g.masks }, segm))
   const dtBy = predictions.map((p, i) => {
     if (p.scores.length !== p.labels.length) throw new RangeError(`predictions ${i}: ${p.scores.length} scores but ${p.labels.length} labels`)
     return instances(p.boxes, p.labels, i, 'predictions', { masks: p.masks, scores: p.scores }, segm)

@@ -26,6 +26,7 @@ import { ConfigError } from '../../errors.js'
 import { loadCocoDetection, loadVocDetection, loadYoloDetection } from '../../data/detection-data-node.js'
 import { parseYoloDataYaml, type AnnotatedImage, type Category } from '../../data/detection-annotations.js'
 import type { BadRowReport, OnBadRow } from '../../data/errors.js'
+import { cocoEvaluate, type DetectionGroundTruth, type DetectionPrediction } from '../../train/metrics-detection.js'
 import { decodeImageFile } from '../../data/image-decode-node.js'
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../data/image-preprocessing.js'
 import { augmentRng } from '../../data/image-transforms.js'
@@ -240,6 +241,40 @@ export class DetSplit {
     items.forEach((it, k) => pixels.set(it.pixels, k * 3 * C * C))
     return { pixels, shape: [ix.length, 3, C, C], indices: ix, sizes: items.map((it) => it.size), originals: items.map((it) => it.original), targets: items.map((it) => ({ boxes: it.boxes, labels: it.labels })) }
   }
+}
+
+/** What the COCO evaluation compares a split's detections with: crowd regions and VOC's difficult objects ignored. */
+export function groundTruthOf(img: AnnotatedImage): DetectionGroundTruth {
+  return { boxes: img.boxes, labels: img.labels, iscrowd: img.iscrowd, ...(img.difficult ? { ignore: img.difficult } : {}), ...(img.areas ? { areas: img.areas } : {}) }
+}
+
+/**
+ * COCO mAP (pycocotools' algorithm), per-class AP and eval_loss over a split; `run` gives one
+ * batch's detections (in the original image frame) and its mean loss.
+ */
+export async function evaluateDetectionSplit(
+  split: DetSplit,
+  batchSize: number,
+  labels: readonly string[],
+  run: (b: DetBatch) => Promise<{ detections: DetectionPrediction[]; loss: number }>,
+): Promise<Record<string, number>> {
+  const gts: DetectionGroundTruth[] = []
+  const preds: DetectionPrediction[] = []
+  let lossSum = 0
+  let n = 0
+  for await (const b of split.batches(0, 0, { batchSize, train: false })) {
+    const r = await run(b)
+    preds.push(...r.detections)
+    for (const i of b.indices) gts.push(groundTruthOf(split.images[i]!))
+    lossSum += r.loss * b.indices.length
+    n += b.indices.length
+  }
+  const m = cocoEvaluate(gts, preds, { categories: labels.map((_, i) => i) })
+  const perClass: Record<string, number> = {}
+  m.classes.forEach((c, k) => {
+    if (m.map_per_class[k]! >= 0) perClass[`ap_${labels[c]}`] = m.map_per_class[k]!
+  })
+  return { eval_loss: lossSum / Math.max(n, 1), map: m.map, map_50: m.map_50, map_75: m.map_75, map_small: m.map_small, map_medium: m.map_medium, map_large: m.map_large, mar_100: m.mar_100, ...perClass }
 }
 
 export interface DetSource {

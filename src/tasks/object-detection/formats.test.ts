@@ -11,7 +11,7 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeImageFile } from '../../data/image-decode-node.js'
 import type { Rng } from '../../runtime/rng.js'
-import { augmentationsFrom, augmentDetectionSample, detectDetectionFormat, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetTransform } from './data-node.js'
+import { augmentationsFrom, augmentDetectionSample, detectDetectionFormat, detectionSplits, DetSplit, groundTruthOf, loadDetectionImage, readDetectionSource, type DetTransform } from './data-node.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-det-formats-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -53,7 +53,7 @@ beforeAll(async () => {
       const [x1, y1, x2, y2] = o.box
       annotations.push({ id: 10 * i + k, image_id: i + 1, category_id: o.name === 'red' ? 1 : 2, bbox: [x1, y1, x2 - x1, y2 - y1], iscrowd: 0 })
     })
-    const xmlObjects = objects(i).map((o) => `<object><name>${o.name}</name><difficult>0</difficult><bndbox><xmin>${o.box[0] + 1}</xmin><ymin>${o.box[1] + 1}</ymin><xmax>${o.box[2]}</xmax><ymax>${o.box[3]}</ymax></bndbox></object>`)
+    const xmlObjects = objects(i).map((o) => `<object><name>${o.name}</name><difficult>${i === 3 && o.name === 'blue' ? 1 : 0}</difficult><bndbox><xmin>${o.box[0] + 1}</xmin><ymin>${o.box[1] + 1}</ymin><xmax>${o.box[2]}</xmax><ymax>${o.box[3]}</ymax></bndbox></object>`)
     writeFileSync(join(voc, 'Annotations', `im${i}.xml`), `<annotation><filename>im${i}.png</filename><size><width>${W}</width><height>${H}</height><depth>3</depth></size>${xmlObjects.join('')}</annotation>`)
     const lines = objects(i).map((o) => `${o.name === 'red' ? 0 : 1} ${(o.box[0] + o.box[2]) / 2 / W} ${(o.box[1] + o.box[3]) / 2 / H} ${(o.box[2] - o.box[0]) / W} ${(o.box[3] - o.box[1]) / H}`)
     writeFileSync(join(yolo, 'labels', split(i), `im${i}.txt`), lines.join('\n') + '\n')
@@ -96,6 +96,11 @@ describe('object-detection data layouts', () => {
     expect(Array.from(y.images[0]!.labels)).toEqual([1, 0])
     const v = await readDetectionSource({ data: voc, split: 'train', onBadRow: 'error', labels: ['red', 'blue'] })
     expect(Array.from(v.images[0]!.labels)).toEqual([0, 1])
+    // VOC's difficult object (im3's blue one) is ignored by the evaluation, not dropped from the data
+    const vv = await readDetectionSource({ data: voc, split: 'val', onBadRow: 'error', labels: ['red', 'blue'] })
+    expect(Array.from(vv.images[0]!.labels)).toEqual([0, 1])
+    expect(Array.from(groundTruthOf(vv.images[0]!).ignore!)).toEqual([0, 1])
+    expect(groundTruthOf(c.images[3]!).ignore).toBeUndefined()
   })
 
   it('--format is checked against the path; an unknown layout lists the three', async () => {

@@ -34,13 +34,13 @@ import { SSDLite, SSDLITE_DEFAULTS, SSDLITE_MEAN, SSDLITE_SIZE, SSDLITE_STD, ssd
 import type { OptimizerConfig } from '../../optim/optimizers.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime, type HostTensor } from '../../runtime/session.js'
-import { cocoEvaluate, type DetectionGroundTruth, type DetectionPrediction } from '../../train/metrics-detection.js'
+import type { DetectionPrediction } from '../../train/metrics-detection.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
 import { assertFiniteOutputs, freezeByName, type OpenedModel, type OpenOptions, type PreparedTraining, type TaskTrainOptions } from '../task.js'
 import { TASK } from './checkpoint-node.js'
 import { predictDetections } from './predict-node.js'
-import { augmentationsFrom, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
+import { augmentationsFrom, detectionSplits, DetSplit, evaluateDetectionSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 import { appendDetectionNms } from './onnx.js'
 import { keepTopkPerClass } from './ssdlite-onnx.js'
 
@@ -261,26 +261,10 @@ function detectionsOf(r: { outputs: Record<string, HostTensor> }, b: DetBatch, g
 }
 
 async function evaluateSplit(s: TrainSession, split: DetSplit, ck: SsdCheckpoint, geo: Geometry, batchSize: number, what: string): Promise<Record<string, number>> {
-  const gts: DetectionGroundTruth[] = []
-  const preds: DetectionPrediction[] = []
-  let lossSum = 0
-  let n = 0
-  for await (const b of split.batches(0, 0, { batchSize, train: false })) {
+  return evaluateDetectionSplit(split, batchSize, ck.labels, async (b) => {
     const r = await s.evaluate(feeds(b, ck.model, geo, ck.settings.iouThresh, true))
-    preds.push(...detectionsOf(r, b, geo, ck.model.numClasses, ck.settings, what))
-    for (const i of b.indices) {
-      const img = split.images[i]!
-      gts.push({ boxes: img.boxes, labels: img.labels, iscrowd: img.iscrowd, ...(img.areas ? { areas: img.areas } : {}) })
-    }
-    lossSum += (r.loss ?? 0) * b.indices.length
-    n += b.indices.length
-  }
-  const m = cocoEvaluate(gts, preds, { categories: ck.labels.map((_, i) => i) })
-  const perClass: Record<string, number> = {}
-  m.classes.forEach((c, k) => {
-    if (m.map_per_class[k]! >= 0) perClass[`ap_${ck.labels[c]}`] = m.map_per_class[k]!
+    return { detections: detectionsOf(r, b, geo, ck.model.numClasses, ck.settings, what), loss: r.loss ?? 0 }
   })
-  return { eval_loss: lossSum / Math.max(n, 1), map: m.map, map_50: m.map_50, map_75: m.map_75, map_small: m.map_small, map_medium: m.map_medium, map_large: m.map_large, mar_100: m.mar_100, ...perClass }
 }
 
 /** `finetune train --task object-detection` for an SSDlite (see task-node.ts for the shared flow). */

@@ -16,7 +16,7 @@ import { exportInferenceOnnx } from '../../export/onnx.js'
 import { rescaleBoxes } from '../../models/fcos.js'
 import type { OptimizerConfig } from '../../optim/optimizers.js'
 import { Runtime, type HostTensor } from '../../runtime/session.js'
-import { cocoEvaluate, type DetectionGroundTruth, type DetectionPrediction } from '../../train/metrics-detection.js'
+import type { DetectionPrediction } from '../../train/metrics-detection.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
 import { assertFiniteOutputs, freezeByName, type OpenOptions, type Task } from '../task.js'
@@ -25,7 +25,7 @@ import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setD
 import { appendDetectionNms } from './onnx.js'
 import { drawOption } from '../draw-node.js'
 import { predictDetections } from './predict-node.js'
-import { augmentationsFrom, canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, detectionSplits, DetSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
+import { augmentationsFrom, canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, detectionSplits, DetSplit, evaluateDetectionSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
 import { isSsdlite, openSsdlite, prepareSsdlite } from './ssdlite-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
@@ -62,26 +62,10 @@ function detectionsOf(r: { outputs: Record<string, HostTensor> }, b: DetBatch, g
 
 /** COCO mAP (pycocotools' algorithm) and eval_loss over a split. */
 async function evaluateSplit(s: TrainSession, split: DetSplit, ck: DetCheckpoint, geo: Geometry, batchSize: number, what: string): Promise<Record<string, number>> {
-  const gts: DetectionGroundTruth[] = []
-  const preds: DetectionPrediction[] = []
-  let lossSum = 0
-  let n = 0
-  for await (const b of split.batches(0, 0, { batchSize, train: false })) {
+  return evaluateDetectionSplit(split, batchSize, ck.labels, async (b) => {
     const r = await s.evaluate(feeds(b, ck, geo, true))
-    preds.push(...detectionsOf(r, b, geo, ck, what))
-    for (const i of b.indices) {
-      const img = split.images[i]!
-      gts.push({ boxes: img.boxes, labels: img.labels, iscrowd: img.iscrowd, ...(img.areas ? { areas: img.areas } : {}) })
-    }
-    lossSum += (r.loss ?? 0) * b.indices.length
-    n += b.indices.length
-  }
-  const m = cocoEvaluate(gts, preds, { categories: ck.labels.map((_, i) => i) })
-  const perClass: Record<string, number> = {}
-  m.classes.forEach((c, k) => {
-    if (m.map_per_class[k]! >= 0) perClass[`ap_${ck.labels[c]}`] = m.map_per_class[k]!
+    return { detections: detectionsOf(r, b, geo, ck, what), loss: r.loss ?? 0 }
   })
-  return { eval_loss: lossSum / Math.max(n, 1), map: m.map, map_50: m.map_50, map_75: m.map_75, map_small: m.map_small, map_medium: m.map_medium, map_large: m.map_large, mar_100: m.mar_100, ...perClass }
 }
 
 function settingsFrom(o: Record<string, unknown>, base: DetSettings): DetSettings {
