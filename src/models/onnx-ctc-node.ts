@@ -60,15 +60,19 @@ function vocabOf(folder: string | null, flag: string | undefined, file: string):
   return { files: { vocab: read(from), ...(existsSync(tc) ? { tokenizerConfig: read(tc) } : {}) }, from }
 }
 
-/** Sample rate and normalisation: a folder's preprocessor_config.json, else the flags (defaults in ONNX_CTC_DEFAULTS). */
-async function preprocessorOf(folder: string | null, o: OnnxCtcOptions): Promise<Wav2Vec2Preprocessor> {
+/**
+ * Sample rate, normalisation and the attention mask: a folder's preprocessor_config.json, else the
+ * flags (defaults in ONNX_CTC_DEFAULTS). The runner's own frame mask stays off (the graph is opaque;
+ * the CTC loss reads each clip's own frames); `attentionMask` says whether the graph's attention_mask
+ * input marks each clip's samples.
+ */
+async function preprocessorOf(folder: string | null, o: OnnxCtcOptions): Promise<{ pre: Wav2Vec2Preprocessor; attentionMask: boolean }> {
   const file = folder ? join(folder, 'preprocessor_config.json') : null
-  if (!file || !existsSync(file)) return { sampling_rate: o.samplingRate ?? ONNX_CTC_DEFAULTS.sampleRate, do_normalize: o.normalize ?? ONNX_CTC_DEFAULTS.normalize, return_attention_mask: false, padding_value: 0 }
+  if (!file || !existsSync(file)) return { pre: { sampling_rate: o.samplingRate ?? ONNX_CTC_DEFAULTS.sampleRate, do_normalize: o.normalize ?? ONNX_CTC_DEFAULTS.normalize, return_attention_mask: false, padding_value: 0 }, attentionMask: false }
   const p = await readPreprocessor(folder!)
   if (o.samplingRate !== undefined && o.samplingRate !== p.sampling_rate) throw new ConfigError('CONFIG_SAMPLING_RATE', `${file} says sampling_rate ${p.sampling_rate}; --sampling-rate is ${o.samplingRate}`, "drop --sampling-rate: files are resampled to the model's rate")
   if (o.normalize !== undefined && o.normalize !== p.do_normalize) throw new ConfigError('CLI_USAGE', `${file} says do_normalize ${p.do_normalize}; --normalize is ${o.normalize}`, 'drop --normalize: the folder states how its model was trained')
-  // the graph sees padded batches as they are (an all-ones attention mask, if it takes one); the CTC loss reads each clip's own frames
-  return { ...p, return_attention_mask: false }
+  return { pre: { ...p, return_attention_mask: false }, attentionMask: p.return_attention_mask }
 }
 
 /** The raw-audio input contract, its errors worded for speech recognition. */
@@ -94,13 +98,13 @@ function configRule(config: HfConfig): FrameRule | null {
 /** Opens an imported CTC model (untrained, or a folder trained from one); the vocabulary is checked against the graph. */
 export async function openOnnxCtc(path: string, o: OnnxCtcOptions = {}): Promise<OnnxCtcFolder> {
   const s = openSource(path)
-  const pre = await preprocessorOf(s.folder, o)
+  const { pre, attentionMask } = await preprocessorOf(s.folder, o)
   if (s.trained && o.features !== undefined) throw new ConfigError('CLI_USAGE', `--features ${o.features}: ${path} was trained with features ${JSON.stringify(s.config['onnx_features'] ?? "the graph's own logits")}`, 'drop --features, or start from the original .onnx')
   const contract = ctcContract(s, pre.sampling_rate)
   const reduction = s.config['ctc_loss_reduction'] === 'sum' ? 'sum' : ONNX_CTC_DEFAULTS.ctcLossReduction
   const v = vocabOf(s.folder, o.vocab, s.file)
   const vocab = v ? CtcVocab.fromFiles(v.files) : null
-  const model = new ImportedCtcModel(s.onnx, contract, s.file, { blank: vocab?.pad ?? 0, reduction, zeroInfinity: s.config['ctc_zero_infinity'] === true }, configRule(s.config))
+  const model = new ImportedCtcModel(s.onnx, contract, s.file, { blank: vocab?.pad ?? 0, reduction, zeroInfinity: s.config['ctc_zero_infinity'] === true, attentionMask }, configRule(s.config))
   if (s.trained) await loadTrainedWeights(model, s.trained.dir, s.trained.cut, () => ({}))
   if (!vocab) {
     if (!o.newVocab) throw new ConfigError('MODEL_NO_VOCAB', `${s.file}: which characters are its ${model.c.vocab_size} outputs? ${s.folder ? `${s.folder} has no vocab.json` : 'a bare .onnx file carries no vocabulary'}`, 'pass --vocab vocab.json (character -> output index, <pad> = the CTC blank, | between words), or --new-vocab to build one from the training transcripts and train a new CTC head')
@@ -155,6 +159,6 @@ export async function saveOnnxCtc(dir: string, ck: OnnxCtcFolder, extra: Record<
   await writeImported(dir, ck.file, m, config)
   await writeFileAtomic(join(dir, 'vocab.json'), ck.vocabFiles.vocab)
   if (ck.vocabFiles.tokenizerConfig !== undefined) await writeFileAtomic(join(dir, 'tokenizer_config.json'), ck.vocabFiles.tokenizerConfig)
-  const pre = { do_normalize: p.do_normalize, feature_extractor_type: 'Wav2Vec2FeatureExtractor', feature_size: 1, padding_side: 'right', padding_value: p.padding_value, processor_class: 'Wav2Vec2Processor', return_attention_mask: false, sampling_rate: p.sampling_rate }
+  const pre = { do_normalize: p.do_normalize, feature_extractor_type: 'Wav2Vec2FeatureExtractor', feature_size: 1, padding_side: 'right', padding_value: p.padding_value, processor_class: 'Wav2Vec2Processor', return_attention_mask: m.takesInputLengths, sampling_rate: p.sampling_rate }
   await writeFileAtomic(join(dir, 'preprocessor_config.json'), `${JSON.stringify(pre, null, 2)}\n`)
 }

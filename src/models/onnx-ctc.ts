@@ -3,9 +3,12 @@
  * (`--task speech-recognition --model FILE.onnx | FOLDER`): Transformers.js's Wav2Vec2ForCTC
  * exports, torch.onnx.export of torchaudio's wav2vec2 models, anything of that shape.
  *
- * The contract: one float input [B, N] or [B, 1, N] of samples (an int `attention_mask` beside it
- * gets ones: the graph sees a padded batch as it is, as Wav2Vec2 checkpoints whose preprocessor returns
- * no attention mask do); the first output frame logits [B, T, V] or [T, B, V] (which is found by tracing the graph
+ * The contract: one float input [B, N] or [B, 1, N] of samples, and maybe an int `attention_mask`
+ * beside it. Where preprocessor_config.json says `return_attention_mask: true` (Wav2Vec2 checkpoints
+ * with layer-norm feature encoders, e.g. the large lv60 ones), the mask marks each clip's own samples
+ * of a padded batch, as Hugging Face's processor makes it; otherwise it is all ones and the graph sees
+ * the padded batch as it is, as Hugging Face advises for checkpoints whose preprocessor returns no
+ * mask (wav2vec2-base); the first output frame logits [B, T, V] or [T, B, V] (which is found by tracing the graph
  * at two batch sizes; the logits are always handed on as (B, T, V)).
  *
  * The head: the graph's own output while the vocabulary fits it (an untrained import computes
@@ -50,6 +53,8 @@ export interface FrameRule {
 
 export interface OnnxCtcSettings {
   blank: number
+  /** Feed the graph's attention_mask each clip's real length (preprocessor_config.json's return_attention_mask). */
+  attentionMask?: boolean
   reduction: 'sum' | 'mean'
   zeroInfinity: boolean
 }
@@ -74,6 +79,8 @@ export class ImportedCtcModel extends ImportedAudioModel {
   readonly outputLayout: FrameLayout
   /** The CTC loss reads each clip's own frames: the graph sees the padding, the loss does not. */
   readonly perClipFrames = true
+  /** The graph's attention_mask marks each clip's own samples (from `input_lengths`, each clip's sample count). */
+  readonly takesInputLengths: boolean
   /** Layout of the cut value once a head is attached. */
   cutLayout: FrameLayout = 'batch-first'
   frameRule: FrameRule
@@ -82,6 +89,7 @@ export class ImportedCtcModel extends ImportedAudioModel {
 
   constructor(onnx: OnnxModel, contract: AudioInputContract, file: string, s: OnnxCtcSettings, ruleHint: FrameRule | null) {
     super(onnx, { ...contract, normalize: false }, null)
+    this.takesInputLengths = s.attentionMask === true && contract.mask !== null
     this.file = file
     if (contract.frontEnd !== 'none') throw new ConfigError('ONNX_AUDIO_FRONT_END', 'speech recognition feeds raw audio to the graph', 'internal: pass a contract with front-end none')
     const out = onnx.outputs[0]
@@ -95,13 +103,16 @@ export class ImportedCtcModel extends ImportedAudioModel {
     this.frameRule = this.#findRule(ruleHint)
   }
 
-  /** Graph inputs for clips (B, N). */
-  #feed(audio: Tensor): Record<string, Tensor> {
+  /** Graph inputs for clips (B, N); `lengths` (B) int64, each clip's sample count, where the mask marks them. */
+  #feed(audio: Tensor, lengths: Tensor | null = null): Record<string, Tensor> {
     const c = this.contract
     const [B, N] = audio.shape as [number, number]
     const input = c.layout === 'channel-samples' ? audio.reshape([B, 1, N]) : audio
     const feed: Record<string, Tensor> = { [c.input]: input }
-    if (c.mask) feed[c.mask] = audio.mul(0).add(1).cast('int64') // (B, N) ones
+    if (c.mask) {
+      const at = audio.graph.constant(Array.from({ length: N }, (_, i) => i), [1, N], 'int64')
+      feed[c.mask] = this.takesInputLengths && lengths ? at.lt(lengths.reshape([B, 1])).cast('int64') : audio.mul(0).add(1).cast('int64') // (B, N)
+    }
     return feed
   }
 
@@ -203,11 +214,11 @@ export class ImportedCtcModel extends ImportedAudioModel {
     return layout === 'batch-first' ? x : x.transpose([1, 0, 2]) // (T, B, X) -> (B, T, X)
   }
 
-  /** Frame features (B, T, F) at the cut. */
-  frameFeatures(inputValues: Tensor): Tensor {
+  /** Frame features (B, T, F) at the cut; `inputLengths` as in logits. */
+  frameFeatures(inputValues: Tensor, inputLengths: Tensor | null = null): Tensor {
     const cut = this._cut
     if (!cut) throw new OnnxImportError('ONNX_NO_HEAD', 'this imported model has no cut (no head attached)', 'train it first (finetune train) to attach a head')
-    return this.#batchFirst(this.valuesOf(this.#feed(inputValues), [cut.name])[cut.name]!, this.cutLayout)
+    return this.#batchFirst(this.valuesOf(this.#feed(inputValues, inputLengths), [cut.name])[cut.name]!, this.cutLayout)
   }
 
   /** The head on frame features (B, T, F) -> (B, T, V). */
@@ -215,11 +226,15 @@ export class ImportedCtcModel extends ImportedAudioModel {
     return this.headOf(features)
   }
 
-  /** CTC logits (B, T, V) of clips (B, N): the new head on every frame of the cut, or the graph's own output. */
-  override logits(inputValues: Tensor, _frameMask: Tensor | null = null, _timeMask: Tensor | null = null): Tensor {
-    if (this._head) return this.headOf(this.frameFeatures(inputValues))
+  /**
+   * CTC logits (B, T, V) of clips (B, N): the new head on every frame of the cut, or the graph's own
+   * output. `inputLengths` (B) int64, each clip's sample count, sets the attention mask where
+   * `takesInputLengths`.
+   */
+  override logits(inputValues: Tensor, _frameMask: Tensor | null = null, _timeMask: Tensor | null = null, inputLengths: Tensor | null = null): Tensor {
+    if (this._head) return this.headOf(this.frameFeatures(inputValues, inputLengths))
     const name = this.graph.outputs[0]!.name
-    return this.#batchFirst(this.valuesOf(this.#feed(inputValues), [name])[name]!, this.outputLayout)
+    return this.#batchFirst(this.valuesOf(this.#feed(inputValues, inputLengths), [name])[name]!, this.outputLayout)
   }
 
   /** Wav2Vec2ForCTC's loss: CTC on log_softmax(logits), the pad token as blank. */

@@ -74,7 +74,7 @@ export interface CtcSpeechModel extends Module {
 
 /** A CTC model whose logits are a head on frame features (B, T, F): its features can be cached. */
 export interface FrameFeatureModel {
-  frameFeatures(inputValues: Tensor): Tensor
+  frameFeatures(inputValues: Tensor, inputLengths?: Tensor | null): Tensor
   frameHead(features: Tensor): Tensor
   readonly featureSize: number
   readonly headPrefixes: readonly string[]
@@ -205,7 +205,7 @@ export class SpeechTaskRunner {
     const N = SpeechTaskRunner.lengthOf(us)
     const T = m.frames(N)
     const F = m.featureSize
-    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { f: m.frameFeatures(i['input_values']!) } }) })
+    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { f: m.frameFeatures(i['input_values']!, i['input_lengths'] ?? null) } }) })
     const bs = c.evalBatchSize ?? c.batchSize
     for (let s = 0; s < us.length; s += bs) {
       const part = us.slice(s, s + bs)
