@@ -491,4 +491,25 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
     }
     return g.graph.emit('ConvTranspose', [scaled, ones], { strides, pads, dilations: kernel.map(() => 1), group: C, outputPadding: outPad })[0]!
   }),
+  // CTC in closed form (Graves et al. 2006, eq. 14-16): d ll / d emit[t, s] = exp(alpha + beta - emit - ll)
+  // on each clip's own frames, beta from the backward recursion; no gradient through the recursions' graphs
+  CtcAlpha: (n, dy, needs) => {
+    if (dy[1]) noRule('CtcAlpha', 'its alphas (only the log-likelihood is differentiable)')
+    if (!needs[0] || !dy[0]) return [null, null, null, null]
+    const [emit, skip, live, ends] = n.inputs as [Tensor, Tensor, Tensor, Tensor]
+    const alphas = n.outputs[1]!
+    const [B, T] = emit.shape as [number, number, number]
+    // a clip's last frame: live, and the next frame is not (or there is none)
+    const nextLive = T > 1 ? concat([live.slice(1, 1, T), live.graph.constant(new Float32Array(B), [B, 1])], 1) : live.mul(0)
+    const last = live.mul(nextLive.neg().add(1))
+    const betas = live.graph.emit('CtcBeta', [emit, skip, live, last, ends], {})[0]!
+    // log of each state's share of the paths through frame t; every live frame's shares sum to 1, so
+    // dividing by the frame's own sum instead of exp(ll) cancels most of the rounding both recursions
+    // accumulate over long inputs (torch's 60 peaked frames in ctc.test.ts: 2.7e-4 off with ll, <1e-5 so)
+    const gamma = alphas.add(betas).sub(emit)
+    const m = gamma.max(2, true)
+    const share = gamma.sub(m).sub(gamma.sub(m).exp().sum(2, true).log())
+    return [share.exp().mul(live.unsqueeze(2)).mul(dy[0].reshape([B, 1, 1])), null, null, null]
+  },
+  CtcBeta: none,
 }

@@ -1,7 +1,8 @@
 /**
  * Connectionist temporal classification loss (Graves et al. 2006) as torch.nn.functional.ctc_loss
  * computes it, built from standard ops so it runs inside the ONNX training step and autodiff gives
- * the gradient: the forward (alpha) recursion in log space, unrolled over the static frame count.
+ * the gradient: the forward (alpha) recursion in log space as one ONNX Scan over the frames (the
+ * CtcAlpha op, src/onnx/ctc-scan.ts), its gradient in closed form from the backward (beta) recursion.
  *
  * References: https://www.cs.toronto.edu/~graves/icml_2006.pdf,
  * https://pytorch.org/docs/1.13/generated/torch.nn.functional.ctc_loss.html
@@ -24,13 +25,6 @@ export interface CtcOptions {
 const NEG = -1e30
 // a log-likelihood below this came only from unreachable states: the alignment is impossible
 const IMPOSSIBLE = -1e29
-
-/** log(exp(a) + exp(b) + exp(c)), elementwise and stable. */
-function logSumExp3(a: Tensor, b: Tensor, c: Tensor): Tensor {
-  // the gradient through m cancels (d/dm of the whole is 0), so ties in Max need no care
-  const m = a.maximum(b).maximum(c)
-  return a.sub(m).exp().add(b.sub(m).exp()).add(c.sub(m).exp()).log().add(m)
-}
 
 /**
  * CTC loss of `logProbs` (B, T, C) (log-softmax over C; batch first, unlike torch's (T, B, C)) against
@@ -70,34 +64,16 @@ export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: Tensor,
     skip = concat([g.constant(new Float32Array(2).fill(NEG), [1, 2]).expand([B, 2]), where(ok, g.scalar(0), g.scalar(NEG))], 1) // (B, S)
   }
   const emit = logProbs.gatherElements(ext.unsqueeze(1).expand([B, T, S]), 2)                      // (B, T, S)
-  const frames = T === 1 ? [emit] : emit.split(new Array<number>(T).fill(1), 1)
-  const step = frames.map((e) => e.reshape([B, S]))
   const tIdx = g.constant(Array.from({ length: T }, (_, i) => i), [1, T], 'int64')
-  const live = tIdx.lt(inputLengths.unsqueeze(1))                                                  // (B, T) bool
-  const liveAt = T === 1 ? [live] : live.split(new Array<number>(T).fill(1), 1)                        // (B, 1) each
-
-  // alpha_0: only the first blank and the first label can start a path
-  const init = new Float32Array(S).fill(NEG)
-  init[0] = 0
-  if (S > 1) init[1] = 0
-  let alpha = step[0]!.add(g.constant(init, [1, S]))                                               // (B, S)
-  const negCol = (k: number): Tensor => g.constant(new Float32Array(k).fill(NEG), [1, k]).expand([B, k])
-  for (let t = 1; t < T; t++) {
-    const a1 = concat([negCol(1), alpha.slice(1, 0, S - 1)], 1)                                   // from s-1
-    const a2 = S > 2 ? concat([negCol(2), alpha.slice(1, 0, S - 2)], 1).add(skip) : negCol(S)     // from s-2
-    const next = logSumExp3(alpha, a1, a2).add(step[t]!)
-    alpha = where(liveAt[t]!, next, alpha)                                                        // frozen after the clip ends
-  }
-
-  // the path ends on the last label or the blank after it: s = 2·len and 2·len - 1
-  const twoLen = targetLengths.mul(g.scalar(2, 'int64'))
-  const endIdx = concat([twoLen.unsqueeze(1), twoLen.sub(g.scalar(1, 'int64')).maximum(g.scalar(0, 'int64')).unsqueeze(1)], 1) // (B, 2)
-  const ends = alpha.gatherElements(endIdx, 1)                                                     // (B, 2)
-  const endPen = where(targetLengths.gt(g.scalar(0, 'int64')).unsqueeze(1), g.scalar(0), g.scalar(NEG)) // (B, 1)
-  const [e0, e1] = ends.split([1, 1], 1) as [Tensor, Tensor]
-  const e1m = e1.add(endPen)
-  const m = e0.maximum(e1m)
-  const ll = e0.sub(m).exp().add(e1m.sub(m).exp()).log().add(m).reshape([B])                      // (B)
+  const live = tIdx.lt(inputLengths.unsqueeze(1)).cast('float32')                                  // (B, T)
+  // the path ends on the last label or the blank after it: s = 2·len and 2·len - 1 (when len > 0)
+  const sIdx = g.constant(Array.from({ length: S }, (_, i) => i), [1, S], 'int64')
+  const twoLen = targetLengths.mul(g.scalar(2, 'int64')).unsqueeze(1)                             // (B, 1)
+  const isEnd = sIdx.eq(twoLen).or(sIdx.eq(twoLen.sub(g.scalar(1, 'int64'))).and(twoLen.gt(g.scalar(0, 'int64'))))
+  const ends = where(isEnd, g.scalar(0), g.scalar(NEG))                                            // (B, S)
+  // the forward recursion over the frames, frozen after each clip ends (one Scan; its gradient is the
+  // closed form with the backward recursion, src/autodiff/rules.ts)
+  const ll = g.emit('CtcAlpha', [emit, skip, live, ends], {})[0]!                                 // (B)
   const impossible = ll.lt(IMPOSSIBLE)
   let loss = where(impossible, g.scalar(o.zeroInfinity ? 0 : Infinity), ll.neg())                  // (B)
   if (o.reduction === 'none') return loss

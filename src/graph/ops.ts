@@ -88,6 +88,13 @@ export interface OpAttrs {
   }
   MaxPool: { kernel: readonly number[]; strides: readonly number[]; pads: readonly number[] }
   AveragePool: { kernel: readonly number[]; strides: readonly number[]; pads: readonly number[]; countIncludePad: boolean }
+  /**
+   * CTC's forward recursion in log space (graph/ctc.ts): inputs emit (B, T, S), skip (B, S), live
+   * (B, T) and ends (B, S), all float; outputs the log-likelihood (B) and every alpha (B, T, S).
+   */
+  CtcAlpha: Empty
+  /** CTC's backward recursion (the gradient of CtcAlpha): emit, skip, live, last (B, T), ends -> beta (B, T, S). */
+  CtcBeta: Empty
 }
 
 export type OpName = keyof OpAttrs
@@ -418,6 +425,33 @@ export const opSpecs: { [K in OpName]: OpSpec<K> } = {
       return [{ shape: poolOut('AveragePool', i[0]!.shape, kernel, strides, pads), dtype: i[0]!.dtype }]
     },
   },
+  CtcAlpha: {
+    outputs: () => 2,
+    infer(i) {
+      const [B] = ctcShapes('CtcAlpha', i, ['emit', 'skip', 'live', 'ends'])
+      return [{ shape: [B], dtype: 'float32' }, { shape: i[0]!.shape, dtype: 'float32' }]
+    },
+  },
+  CtcBeta: {
+    infer(i) {
+      ctcShapes('CtcBeta', i, ['emit', 'skip', 'live', 'last', 'ends'])
+      return [{ shape: i[0]!.shape, dtype: 'float32' }]
+    },
+  },
+}
+
+/** Checks CtcAlpha/CtcBeta inputs: emit (B, T, S), then (B, S) skip/ends and (B, T) live/last, all float32. */
+function ctcShapes(op: string, i: readonly TensorInfo[], names: readonly string[]): [number, number, number] {
+  need(op, i, names.length)
+  const e = i[0]!.shape
+  if (e.length !== 3) throw err(op, `emit must be (batch, frames, states), got ${fmt(e)}`)
+  const [B, T, S] = e as [number, number, number]
+  names.forEach((n, k) => {
+    needFloat(op, i[k]!, n)
+    const want = k === 0 ? e : n === 'skip' || n === 'ends' ? [B, S] : [B, T]
+    if (i[k]!.shape.join() !== want.join()) throw err(op, `${n} must be ${fmt(want)}, got ${fmt(i[k]!.shape)}`)
+  })
+  return [B, T, S]
 }
 
 /** Ops whose outputs are not differentiable (comparisons, casts to ints, index outputs). */

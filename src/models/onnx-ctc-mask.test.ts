@@ -59,8 +59,8 @@ describe('an imported CTC graph with an attention_mask input', () => {
       const ck = await openOnnxCtc(folder(`mask-${returnMask}`, returnMask))
       const m = ck.model
       expect(m.takesInputLengths).toBe(returnMask)
-      const batch = trace((g) => evaluate([m.logits(g.input('x', [2, 200]), null, null, g.input('n', [2], 'int64'))], { x: nd([2, 200], padded), n: nd([2], [100, 200], 'int64') })[0]!).result
-      const alone = trace((g) => evaluate([m.logits(g.input('x', [1, 100]), null, null, g.input('n', [1], 'int64'))], { x: nd([1, 100], short), n: nd([1], [100], 'int64') })[0]!).result
+      const batch = trace((g) => evaluate([m.logits(g.input('x', [2, 200]), null, null, g.input('n', [2], 'int64'))], { x: nd([2, 200], padded), n: nd([2], [100, 200]) })[0]!).result
+      const alone = trace((g) => evaluate([m.logits(g.input('x', [1, 100]), null, null, g.input('n', [1], 'int64'))], { x: nd([1, 100], short), n: nd([1], [100]) })[0]!).result
       const f = m.frames(100)
       expect(f).toBe(4)
       const T = batch.shape[1]!

@@ -6,6 +6,7 @@ import { RuntimeError } from '../errors.js'
 import { onnxDType, type DType } from '../graph/dtype.js'
 import type { ConstData, Node, Tensor } from '../graph/graph.js'
 import type { OpAttrs, OpName } from '../graph/ops.js'
+import { lowerCtcAlpha, lowerCtcBeta } from './ctc-scan.js'
 import { AttrType, encodeModel, type AttributeProtoObj, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj, type ValueInfoObj } from './proto.js'
 
 export const OPSET = 17
@@ -87,6 +88,10 @@ class Builder {
     const n = `k${this.#k++}`
     this.inits.push(tensorProto(n, data, shape, dtype))
     return n
+  }
+  /** A named constant that is not added to the graph (a Scan body's own). */
+  tensor(name: string, data: readonly number[], dtype: DType, shape: readonly number[]): TensorProtoObj {
+    return tensorProto(name, data, shape, dtype)
   }
   /** A fresh name for an intermediate value inside one op's lowering. */
   tmp(): string {
@@ -264,6 +269,8 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
       aInts('pads', n.attrs.pads),
       aInt('count_include_pad', n.attrs.countIncludePad ? 1 : 0),
     ]),
+  CtcAlpha: (b, n, ins, outs) => lowerCtcAlpha(b, ins, outs, n.inputs[0]!.shape),
+  CtcBeta: (b, n, ins, outs) => lowerCtcBeta(b, ins, outs, n.inputs[0]!.shape),
 }
 
 /**

@@ -498,6 +498,8 @@ export const referenceKernels: { [K in OpName]: Kernel<K> } = {
   ConvTranspose: ([x, w, b], attrs, node) => [convTranspose(x!, w!, b, attrs, node.outputs[0]!.shape)],
   MaxPool: ([x], { kernel, strides: st, pads }, node) => pool(x!, kernel, st, pads, node.outputs[0]!.shape, 'max', false),
   AveragePool: ([x], { kernel, strides: st, pads, countIncludePad }, node) => pool(x!, kernel, st, pads, node.outputs[0]!.shape, 'avg', countIncludePad),
+  CtcAlpha: ([emit, skip, live, ends]) => ctcAlpha(emit!, skip!, live!, ends!),
+  CtcBeta: ([emit, skip, live, last, ends]) => [ctcBeta(emit!, skip!, live!, last!, ends!)],
 }
 
 /** Feeds for `evaluate`: by tensor, or by input name; parameters default to their current data. */
@@ -546,4 +548,65 @@ export function evaluate(outputs: readonly Tensor[], feeds: Feeds = {}): NDArray
     n.outputs.forEach((o, k) => values.set(o.id, { shape: o.shape, data: outs[k]!.data }))
   }
   return outputs.map((t) => value(t))
+}
+
+// CTC's recursions (graph/ctc.ts), in float64: log(exp(a) + exp(b) + exp(c)) with the largest taken out
+const CTC_NEG = -1e30
+function lse3(a: number, b: number, c: number): number {
+  const m = Math.max(a, b, c)
+  return Math.log(Math.exp(a - m) + Math.exp(b - m) + Math.exp(c - m)) + m
+}
+
+function ctcAlpha(emit: NDArray, skip: NDArray, live: NDArray, ends: NDArray): NDArray[] {
+  const [B, T, S] = emit.shape as [number, number, number]
+  const alphas = nd([B, T, S])
+  const ll = nd([B])
+  for (let b = 0; b < B; b++) {
+    let prev = new Float64Array(S).fill(CTC_NEG)
+    prev[0] = 0
+    for (let t = 0; t < T; t++) {
+      const cur = new Float64Array(S)
+      for (let s = 0; s < S; s++) {
+        if (!live.data[b * T + t]) {
+          cur[s] = prev[s]!
+          continue
+        }
+        const a1 = s >= 1 ? prev[s - 1]! : CTC_NEG
+        const a2 = s >= 2 ? prev[s - 2]! + skip.data[b * S + s]! : CTC_NEG
+        cur[s] = lse3(prev[s]!, a1, a2) + emit.data[(b * T + t) * S + s]!
+      }
+      alphas.data.set(cur, (b * T + t) * S)
+      prev = cur
+    }
+    let m = -Infinity
+    for (let s = 0; s < S; s++) m = Math.max(m, prev[s]! + ends.data[b * S + s]!)
+    let sum = 0
+    for (let s = 0; s < S; s++) sum += Math.exp(prev[s]! + ends.data[b * S + s]! - m)
+    ll.data[b] = Math.log(sum) + m
+  }
+  return [ll, alphas]
+}
+
+function ctcBeta(emit: NDArray, skip: NDArray, live: NDArray, last: NDArray, ends: NDArray): NDArray {
+  const [B, T, S] = emit.shape as [number, number, number]
+  const betas = nd([B, T, S])
+  for (let b = 0; b < B; b++) {
+    let next = new Float64Array(S).fill(CTC_NEG)
+    for (let t = T - 1; t >= 0; t--) {
+      const cur = new Float64Array(S)
+      for (let s = 0; s < S; s++) {
+        if (!live.data[b * T + t]) {
+          cur[s] = CTC_NEG
+          continue
+        }
+        const b1 = s + 1 < S ? next[s + 1]! : CTC_NEG
+        const b2 = s + 2 < S ? next[s + 2]! + skip.data[b * S + s + 2]! : CTC_NEG
+        const r = last.data[b * T + t] ? ends.data[b * S + s]! : lse3(next[s]!, b1, b2)
+        cur[s] = r + emit.data[(b * T + t) * S + s]!
+      }
+      betas.data.set(cur, (b * T + t) * S)
+      next = cur
+    }
+  }
+  return betas
 }
