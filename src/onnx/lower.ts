@@ -345,11 +345,12 @@ export function lower(opts: LowerOptions): Lowered {
     ;(lowerings[n.op] as Lowering<OpName>)(b, n, ins, os, (t) => usedTensors.has(t.id))
   }
   for (const a of aliases) b.node('Identity', [b.name(a.from)], [a.name])
-  // shapes forWebGpu needs: the inputs of max pools whose indices are used (it computes them) and
-  // the outputs of grouped convolutions (it splits some)
+  // shapes forWebGpu needs: the inputs of max pools whose indices are used (it computes them), the
+  // outputs of grouped convolutions (it splits some) and what CTC's Scans scan (it unrolls them)
   const shapesFor = g.nodes.filter((n) => live.has(n.id)).flatMap((n) => {
     if (n.op === 'MaxPool' && usedTensors.has(n.outputs[1]!.id)) return [n.inputs[0]!]
     if (n.op === 'Conv' && (n.attrs as OpAttrs['Conv']).group > 1) return [n.outputs[0]!]
+    if (n.op === 'CtcAlpha' || n.op === 'CtcBeta') return [n.inputs[0]!]
     return []
   })
   const shaped = shapesFor.map((t) => valueInfo(b.name(t), t))

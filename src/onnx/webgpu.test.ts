@@ -7,6 +7,7 @@ import { Runtime, ortTensor } from '../runtime/session.js'
 import { lower } from './lower.js'
 import type { ModelProtoObj } from './proto.js'
 import { forWebGpu } from './webgpu.js'
+import { ctcLoss } from '../graph/ctc.js'
 
 const rt = new Runtime({ threads: 1 })
 const INT64 = 7
@@ -168,6 +169,35 @@ describe('forWebGpu: the graph in the WebGPU provider operators', () => {
     const b = await (await rt.session('webgpu-misc-b', () => wg)).run({ x: ortTensor({ data: xs, shape: [3, 12], dtype: 'float32' }), ids: new Tensor('int32', Int32Array.from(idv), [3, 12]) })
     for (const k of ['sign', 'mask', 'cat']) expect(Array.from(b[k]!.data as Float32Array), k).toEqual(Array.from(a[k]!.data as Float32Array))
     expect(Array.from(b['sliced']!.data as Int32Array)).toEqual(Array.from(a['sliced']!.data as BigInt64Array, Number))
+  })
+
+  it("unrolls CTC's Scans (forward and reverse, bool frames), with the same loss and gradient", async () => {
+    const [B, T, C, L] = [2, 6, 5, 2]
+    const g = new Graph()
+    g.training = true
+    let outs: { name: string; tensor: Tensor }[] = []
+    withGraph(g, () => {
+      const x = g.input('x', [B, T, C])
+      const loss = ctcLoss(x.logSoftmax(-1), g.input('t', [B, L], 'int64'), g.input('il', [B], 'int64'), g.input('tl', [B], 'int64'), { reduction: 'sum' })
+      outs = [{ name: 'loss', tensor: loss }, { name: 'dx', tensor: grad(loss, [x])[0]! }]
+    })
+    const model = lower({ outputs: outs }).model
+    expect(model.graph.node.filter((n) => n.opType === 'Scan')).toHaveLength(2)
+    const wg = forWebGpu(model)
+    for (const op of ['Scan', 'Or', 'Sum']) expect(wg.graph.node.map((n) => n.opType)).not.toContain(op)
+    const { Tensor } = getOrt()
+    const xs = Float32Array.from({ length: B * T * C }, (_, i) => Math.sin(i * 0.7) * 2)
+    const i64 = (v: number[], shape: number[]) => ortTensor({ data: BigInt64Array.from(v, BigInt), shape, dtype: 'int64' })
+    const i32 = (v: number[], shape: number[]) => new Tensor('int32', Int32Array.from(v), shape)
+    // clip 2 is shorter than the frames (a frozen tail) and repeats a label
+    const [t, il, tl] = [[1, 2, 3, 3], [6, 4], [2, 2]]
+    const a = await (await rt.session('webgpu-ctc-a', () => model)).run({ x: ortTensor({ data: xs, shape: [B, T, C], dtype: 'float32' }), t: i64(t, [B, L]), il: i64(il, [B]), tl: i64(tl, [B]) })
+    const b = await (await rt.session('webgpu-ctc-b', () => wg)).run({ x: ortTensor({ data: xs, shape: [B, T, C], dtype: 'float32' }), t: i32(t, [B, L]), il: i32(il, [B]), tl: i32(tl, [B]) })
+    expect(Math.abs((b['loss']!.data as Float32Array)[0]! - (a['loss']!.data as Float32Array)[0]!)).toBeLessThan(1e-5)
+    const da = a['dx']!.data as Float32Array
+    const db = b['dx']!.data as Float32Array
+    da.forEach((v, i) => expect(Math.abs(db[i]! - v), `dx[${i}]`).toBeLessThan(1e-6))
+    expect(da.some((v) => Math.abs(v) > 0.05)).toBe(true)
   })
 
   it('leaves a graph with control flow (a Scan of several steps) as it is', () => {

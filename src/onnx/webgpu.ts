@@ -4,12 +4,14 @@
  * - no kernels read int64 data (Equal, Where, Reshape, Concat, Mul, even Cast from int64), only int64
  *   indices: int64 values become int32 (graph inputs and outputs too: the runtime converts feeds and
  *   fetches), with a Cast back before the inputs ONNX requires to be int64 (shapes, axes, ScatterND);
- * - no LogSoftmax, Sign, or int32 and bool Slice kernels: decompositions, or a float32 Slice;
+ * - no LogSoftmax, Sign, Or, Sum or int32 and bool Slice kernels: decompositions,
+ *   Adds, or a float32 Slice;
+ * - no Scan: those of a known length (CTC's recursions) are unrolled;
  * - MaxPool computes no Indices: they are computed from standard operators;
  * - grouped convolutions with over 4 outputs per group give wrong values: they are split;
  * - a shader binds at most 8 tensors: Splits and Concats of more are split.
  */
-import type { AttributeProtoObj, ModelProtoObj, NodeProtoObj, TensorProtoObj } from './proto.js'
+import type { AttributeProtoObj, GraphProtoObj, ModelProtoObj, NodeProtoObj, TensorProtoObj } from './proto.js'
 
 const FLOAT = 1
 const INT32 = 6
@@ -61,8 +63,10 @@ class Emitter {
   readonly nodes: NodeProtoObj[] = []
   readonly inits: TensorProtoObj[] = []
   #k = 0
+  /** `tag` keeps the names of two emitters over one graph apart. */
+  constructor(readonly tag = 'wg') {}
   fresh(base: string): string {
-    return `${base}:wg${this.#k++}`
+    return `${base}:${this.tag}${this.#k++}`
   }
   constant(base: string, dataType: number, values: readonly number[], dims: readonly number[] = [values.length]): string {
     const name = this.fresh(base)
@@ -195,9 +199,10 @@ function splitGroupedConv(e: Emitter, n: NodeProtoObj, input: string[], outShape
 }
 
 export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
-  const g = model.graph
-  // control flow (a Scan of several steps) has no WebGPU kernels: left as it is, to be named as such
-  if (g.node.some((n) => n.attribute?.some((a) => a.g))) return model
+  // control flow has no WebGPU kernels: Scans of a known length are unrolled (CTC's recursions);
+  // anything else is left as it is, to be named as such
+  const g = unrollScans(model.graph)
+  if (!g) return model
   const type = new Map<string, number>()
   for (const i of g.input) type.set(i.name, i.type.tensorType.elemType)
   const inits = new Map(g.initializer.map((t) => [t.name ?? '', t]))
@@ -244,7 +249,15 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
       const gt = e.node('Cast', [e.node('Greater', [input[0]!, zero])], [aInt('to', FLOAT)])
       const lt = e.node('Cast', [e.node('Less', [input[0]!, zero])], [aInt('to', FLOAT)])
       e.node('Sub', [gt, lt], [], n.output[0]!)
-    } else if (n.opType === 'Slice') slices(e, input[0]!, dataOf(n.input[0]!), [input.slice(1)], n.output)
+    } else if (n.opType === 'Or') {
+      // no Or kernel: not(not a and not b)
+      e.node('Not', [e.node('And', [e.node('Not', [input[0]!]), e.node('Not', [input[1]!])])], [], n.output[0]!)
+    } else if (n.opType === 'Sum' && input.length !== 2) {
+      // no Sum kernel: a chain of Adds (one input: a copy)
+      if (input.length === 1) e.node('Identity', [input[0]!], [], n.output[0]!)
+      else e.node('Add', [input.slice(1, -1).reduce((a, x) => e.node('Add', [a, x]), input[0]!), input.at(-1)!], [], n.output[0]!)
+    } else if (n.opType === 'Sum') e.node('Add', input, [], n.output[0]!)
+    else if (n.opType === 'Slice') slices(e, input[0]!, dataOf(n.input[0]!), [input.slice(1)], n.output)
     else if (n.opType === 'Cast' && n.output.some(converts)) {
       e.nodes.push({ ...n, input, attribute: (n.attribute ?? []).map((a) => (a.name === 'to' ? aInt('to', INT32) : a)) })
     } else if (n.opType === 'LogSoftmax') {
@@ -269,4 +282,76 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
       output: g.output.map(retype),
     },
   }
+}
+
+/**
+ * The graph with each Scan written out iteration by iteration: slice t of each scanned input by a
+ * Gather (bool ones through float32, which WebGPU gathers), the body's nodes under fresh names (its
+ * constants once, outside), its carried outputs feeding the next copy, its scan outputs stacked by
+ * Unsqueeze + Concat; directions and axes as the attributes say. The length comes from the first
+ * scanned input's shape (lower() records it). Null where a Scan's length is unknown or a body holds
+ * control flow itself.
+ */
+export function unrollScans(g: GraphProtoObj): GraphProtoObj | null {
+  if (!g.node.some((n) => n.attribute?.some((a) => a.g))) return g
+  const shapes = new Map([...(g.valueInfo ?? []), ...g.input].map((v) => [v.name, v.type.tensorType.shape.dim.map((d) => Number(d.dimValue))]))
+  const e = new Emitter('scan')
+  const inits = [...g.initializer]
+  for (const n of g.node) {
+    const body = n.attribute?.find((a) => a.name === 'body')?.g
+    if (n.opType !== 'Scan' || !body) {
+      if (n.attribute?.some((a) => a.g)) return null
+      e.nodes.push(n)
+      continue
+    }
+    if (body.node.some((b) => b.attribute?.some((a) => a.g))) return null
+    const M = int(n, 'num_scan_inputs', 0)
+    const N = n.input.length - M
+    if (M < 1 || N < 0 || body.input.length !== N + M || body.output.length < N) return null
+    const inAxes = ints(n, 'scan_input_axes') ?? new Array<number>(M).fill(0)
+    const inDirs = ints(n, 'scan_input_directions') ?? new Array<number>(M).fill(0)
+    const K = body.output.length - N
+    const outAxes = ints(n, 'scan_output_axes') ?? new Array<number>(K).fill(0)
+    const outDirs = ints(n, 'scan_output_directions') ?? new Array<number>(K).fill(0)
+    const T = shapes.get(n.input[N]!)?.[inAxes[0]!]
+    if (T === undefined || !Number.isInteger(T)) return null
+    const hoisted = new Map<string, string>()
+    for (const t of body.initializer) {
+      const name = e.fresh(t.name ?? 'k')
+      inits.push({ ...t, name })
+      hoisted.set(t.name ?? '', name)
+    }
+    // bool scanned inputs are gathered as float32
+    const sources = n.input.slice(N).map((x, j) => (body.input[N + j]!.type.tensorType.elemType === BOOL ? e.node('Cast', [x], [aInt('to', FLOAT)]) : x))
+    let state = n.input.slice(0, N)
+    const stacked: string[][] = Array.from({ length: K }, () => new Array<string>(T))
+    const index: string[] = []
+    for (let i = 0; i < T; i++) {
+      const map = new Map(hoisted)
+      body.input.slice(0, N).forEach((v, j) => map.set(v.name, state[j]!))
+      body.input.slice(N).forEach((v, j) => {
+        const t = inDirs[j] ? T - 1 - i : i
+        const at = (index[t] ??= e.constant('t', INT64, [t], []))
+        const slice = e.node('Gather', [sources[j]!, at], [aInt('axis', inAxes[j]!)])
+        map.set(v.name, v.type.tensorType.elemType === BOOL ? e.node('Cast', [slice], [aInt('to', BOOL)]) : slice)
+      })
+      for (const b of body.node) {
+        const output = b.output.map((o) => {
+          const name = e.fresh(o)
+          map.set(o, name)
+          return name
+        })
+        e.nodes.push({ ...b, name: e.fresh('n'), input: b.input.map((x) => (x ? (map.get(x) ?? x) : x)), output })
+      }
+      state = body.output.slice(0, N).map((v) => map.get(v.name) ?? v.name)
+      body.output.slice(N).forEach((v, j) => (stacked[j]![outDirs[j] ? T - 1 - i : i] = map.get(v.name) ?? v.name))
+    }
+    n.output.slice(0, N).forEach((o, j) => o && e.node('Identity', [state[j]!], [], o))
+    n.output.slice(N).forEach((o, j) => {
+      if (!o) return
+      const axes = e.constant('axes', INT64, [outAxes[j]!])
+      e.node('Concat', stacked[j]!.map((x) => e.node('Unsqueeze', [x, axes])), [aInt('axis', outAxes[j]!)], o)
+    })
+  }
+  return { ...g, node: e.nodes, initializer: [...inits, ...e.inits] }
 }

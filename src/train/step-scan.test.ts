@@ -3,6 +3,7 @@ import type { Tensor } from '../graph/graph.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import { BatchNorm2d, Conv2d, Linear, MLP, Rng } from '../models/layers.js'
+import { ctcLoss } from '../graph/ctc.js'
 import { TransformerBlock } from '../models/transformer-block.js'
 import type { OptimizerConfig } from '../optim/optimizers.js'
 import { Runtime, type HostTensor } from '../runtime/session.js'
@@ -65,6 +66,19 @@ function block(): Setup {
       const r = new Rng(300 + k)
       const n = 2 * 5 * 16
       return { x: hostF32(Array.from({ length: n }, () => r.normal()), [2, 5, 16]), t: hostF32(Array.from({ length: n }, () => r.normal()), [2, 5, 16]) }
+    },
+  }
+}
+
+/** A per-frame classifier with CTC's loss: its recursions are Scans inside the Scan of steps. */
+function ctc(): Setup {
+  const m = new MLP([4, 8, 5], new Rng(6))
+  return {
+    model: m,
+    forward: (i) => ({ loss: ctcLoss(m.forward(i['x']!).logSoftmax(-1), i['t']!, i['il']!, i['tl']!) }),
+    batch: (k) => {
+      const r = new Rng(400 + k)
+      return { x: hostF32(Array.from({ length: 2 * 7 * 4 }, () => r.normal()), [2, 7, 4]), t: hostI64([1, 2, 2, 3 + (k % 2), 4, 0], [2, 3]), il: hostI64([7, 5], [2]), tl: hostI64([3, 2], [2]) }
     },
   }
 }
@@ -145,6 +159,12 @@ describe('K training steps in one runtime call (Scan) equal K single steps', () 
 
   it('a transformer block with attention dropout and Adam', async () => {
     const { one, many, r1, rk } = await bothWays(block, { kind: 'adam', lr: 0.003 }, [5])
+    expectSameResults(r1, rk, 0)
+    await expectSameState(one, many, 0)
+  })
+
+  it("CTC's loss (a Scan over frames inside the Scan of steps)", async () => {
+    const { one, many, r1, rk } = await bothWays(ctc, adamw, [2, 3])
     expectSameResults(r1, rk, 0)
     await expectSameState(one, many, 0)
   })
