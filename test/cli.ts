@@ -1,4 +1,4 @@
-/** Runs the finetune CLI from source in a child process (so tests never see a stale build). */
+/** Runs the finetune CLI in a child process: the build test/global-setup.ts brought up to date with src/. */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -14,7 +14,7 @@ export function runCli(args: readonly string[], opts: { cwd?: string; env?: Reco
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [bin, ...args], {
       cwd: opts.cwd,
-      env: { ...process.env, FINETUNE_FROM_SOURCE: '1', ...opts.env },
+      env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''

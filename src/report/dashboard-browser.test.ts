@@ -31,7 +31,7 @@ describe.skipIf(!hasChromium)('finetune train --dashboard in Chromium', () => {
     const out = join(dir, 'out')
     const bin = fileURLToPath(new URL('../../bin/finetune.js', import.meta.url))
     const args = ['train', '--model', join(dir, 'bert'), '--data', join(dir, 'sent.csv'), '--out', out, '--max-steps', String(STEPS), '--eval-every', '80', '--save-every', 'none', '--threads', '1', '--batch-size', '8', '--max-length', '16', '--dashboard']
-    const p = spawn(process.execPath, [bin, ...args], { env: { ...process.env, FINETUNE_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [bin, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
     const exit = new Promise<number | null>((ok) => p.on('exit', (c) => ok(c)))
     const url = await new Promise<string>((ok, fail) => {

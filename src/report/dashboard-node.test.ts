@@ -97,7 +97,7 @@ describe('dashboard server', () => {
 describe('finetune dashboard', () => {
   it('prints its URL, serves the run and stops with exit code 0 on SIGINT', async () => {
     const bin = fileURLToPath(new URL('../../bin/finetune.js', import.meta.url))
-    const p = spawn(process.execPath, [bin, 'dashboard', run], { env: { ...process.env, FINETUNE_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [bin, 'dashboard', run], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     const url = await new Promise<string>((ok, fail) => {
       p.stdout.on('data', (c: Buffer) => {
