@@ -512,4 +512,18 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
     return [share.exp().mul(live.unsqueeze(2)).mul(dy[0].reshape([B, 1, 1])), null, null, null]
   },
   CtcBeta: none,
+  // backpropagation through time in one reverse Scan (RecurrenceGrad); weight_hh's and bias_hh's
+  // gradients are then one product and one sum over every frame
+  Recurrence: (n, dy, needs) => {
+    if (dy[1] || dy[2]) noRule('Recurrence', 'its saved states (only the hidden states are differentiable)')
+    if (!dy[0] || !needs.slice(0, 3).some(Boolean)) return [null, null, null, null]
+    const [, whh, , mask] = n.inputs as [Tensor, Tensor, Tensor, Tensor]
+    const [, hprev, saved] = n.outputs as [Tensor, Tensor, Tensor]
+    const [B, T, H] = hprev.shape as [number, number, number]
+    const GH = whh.shape[0]!
+    const [dgi, dhh] = whh.graph.emit('RecurrenceGrad', [dy[0], whh, mask, hprev, saved], n.attrs) as [Tensor, Tensor]
+    const flat = dhh.reshape([B * T, GH])
+    return [needs[0] ? dgi : null, needs[1] ? flat.transpose([1, 0]).matmul(hprev.reshape([B * T, H])) : null, needs[2] ? flat.sum(0) : null, null]
+  },
+  RecurrenceGrad: none,
 }

@@ -2,7 +2,7 @@
  * Connectionist temporal classification loss (Graves et al. 2006) as torch.nn.functional.ctc_loss
  * computes it, built from standard ops so it runs inside the ONNX training step and autodiff gives
  * the gradient: the forward (alpha) recursion in log space as one ONNX Scan over the frames (the
- * CtcAlpha op, src/onnx/ctc-scan.ts), its gradient in closed form from the backward (beta) recursion.
+ * CtcAlpha op, src/onnx/scan-ops.ts), its gradient in closed form from the backward (beta) recursion.
  *
  * References: https://www.cs.toronto.edu/~graves/icml_2006.pdf,
  * https://pytorch.org/docs/1.13/generated/torch.nn.functional.ctc_loss.html

@@ -95,6 +95,15 @@ export interface OpAttrs {
   CtcAlpha: Empty
   /** CTC's backward recursion (the gradient of CtcAlpha): emit, skip, live, last (B, T), ends -> beta (B, T, S). */
   CtcBeta: Empty
+  /**
+   * A GRU or LSTM direction over the frames (graph/rnn.ts): inputs the input projection (B, T, G·H),
+   * weight_hh (G·H, H), bias_hh (G·H) and mask (B, T); outputs the hidden states (B, T, H) (zero on
+   * padded frames), the state before each frame (B, T, H) and what the backward pass reads
+   * (B, T, 4H for a GRU: r, z, n, hn; 6H for an LSTM: i, f, g, o, c before, tanh c after).
+   */
+  Recurrence: { kind: 'gru' | 'lstm'; reverse: boolean }
+  /** Backpropagation through a Recurrence: d hidden states, weight_hh, mask, states before, saved -> d input projection, d hidden projection (B, T, G·H). */
+  RecurrenceGrad: { kind: 'gru' | 'lstm'; reverse: boolean }
 }
 
 export type OpName = keyof OpAttrs
@@ -438,6 +447,35 @@ export const opSpecs: { [K in OpName]: OpSpec<K> } = {
       return [{ shape: i[0]!.shape, dtype: 'float32' }]
     },
   },
+  Recurrence: {
+    outputs: () => 3,
+    infer(i, { kind }) {
+      need('Recurrence', i, 4)
+      const [B, T, GH, H] = rnnShapes('Recurrence', i, kind, i[0]!, i[1]!, i[3]!)
+      if (i[0]!.shape[2] !== GH || i[2]!.shape.join() !== String(GH)) throw err('Recurrence', `the projection's last axis and bias_hh must be ${GH}, got ${fmt(i[0]!.shape)} and ${fmt(i[2]!.shape)}`)
+      const f = (d: number): TensorInfo => ({ shape: [B, T, d], dtype: 'float32' })
+      return [f(H), f(H), f((kind === 'gru' ? 4 : 6) * H)]
+    },
+  },
+  RecurrenceGrad: {
+    outputs: () => 2,
+    infer(i, { kind }) {
+      need('RecurrenceGrad', i, 5)
+      const [B, T, GH] = rnnShapes('RecurrenceGrad', i, kind, { shape: [i[0]!.shape[0]!, i[0]!.shape[1]!, 0], dtype: 'float32' }, i[1]!, i[2]!)
+      return [{ shape: [B, T, GH], dtype: 'float32' }, { shape: [B, T, GH], dtype: 'float32' }]
+    },
+  },
+}
+
+/** (B, T, G·H, H) of a Recurrence's input projection and weight_hh, checked. */
+function rnnShapes(op: string, i: readonly TensorInfo[], kind: 'gru' | 'lstm', projection: TensorInfo, whh: TensorInfo, mask: TensorInfo): [number, number, number, number] {
+  for (const t of i) needFloat(op, t)
+  if (projection.shape.length !== 3 || whh.shape.length !== 2) throw err(op, `want (B, T, G·H) and weight_hh (G·H, H), got ${fmt(projection.shape)} and ${fmt(whh.shape)}`)
+  const [B, T] = projection.shape as [number, number, number]
+  const [GH, H] = whh.shape as [number, number]
+  if (GH !== (kind === 'gru' ? 3 : 4) * H) throw err(op, `a ${kind}'s weight_hh is (${kind === 'gru' ? 3 : 4}·H, H), got ${fmt(whh.shape)}`)
+  if (mask.shape.join() !== `${B},${T}`) throw err(op, `mask must be [${B}, ${T}], got ${fmt(mask.shape)}`)
+  return [B, T, GH, H]
 }
 
 /** Checks CtcAlpha/CtcBeta inputs: emit (B, T, S), then (B, S) skip/ends and (B, T) live/last, all float32. */

@@ -16,7 +16,7 @@ const In = 3
 const H = 2
 const mask = { shape: [B, T], values: [1, 1, 1, 1, 1, 1, 0, 0], noGrad: true }
 
-describe('unrolled recurrences: gradients against finite differences', () => {
+describe('recurrences (one Scan each way): gradients against finite differences', () => {
   for (const kind of ['gru', 'lstm'] as const) {
     const G = RNN_GATES[kind]
     const specs = [{ shape: [B, T, In] }, { shape: [G * H, In] }, { shape: [G * H, H] }, { shape: [G * H] }, { shape: [G * H] }]

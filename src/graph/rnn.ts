@@ -1,8 +1,9 @@
 /**
- * Recurrent layers as torch.nn.GRU and torch.nn.LSTM compute them, unrolled over the static time
- * axis from standard ops (Gemm/MatMul, Sigmoid, Tanh, Split, Concat), so autodiff needs no new rule:
- * the backward of an unrolled recurrence is the chain of the ops' own rules (backpropagation
- * through time). Gate order as torch stacks the weights: GRU r, z, n; LSTM i, f, g, o.
+ * Recurrent layers as torch.nn.GRU and torch.nn.LSTM compute them: the input projection of every
+ * frame as one product, then the recurrence as one standard ONNX Scan over the frames (the
+ * Recurrence op, src/onnx/scan-ops.ts) whose gradient is backpropagation through time in a reverse
+ * Scan (RecurrenceGrad). Unrolled, a step's graph grew with the clip and ONNX Runtime took minutes
+ * to load it. Gate order as torch stacks the weights: GRU r, z, n; LSTM i, f, g, o.
  * https://pytorch.org/docs/1.13/generated/torch.nn.GRU.html · .../torch.nn.LSTM.html
  *
  * Sequence lengths as torch's pack_padded_sequence gives them: `mask` (B, T) is 1 on real frames.
@@ -10,7 +11,7 @@
  * clip's last real frame and the reverse direction starts there from a zero state.
  */
 import { GraphError } from '../errors.js'
-import { concat, type Tensor, type TensorLike } from './graph.js'
+import { asTensor, type Tensor, type TensorLike } from './graph.js'
 import * as nn from './nn.js'
 
 export type RnnKind = 'gru' | 'lstm'
@@ -39,42 +40,10 @@ export function recurrence(kind: RnnKind, x: Tensor, w: RnnWeights, mask: Tensor
     throw new GraphError('GRAPH_SHAPE', `${kind}: input (B, T, In) ${JSON.stringify(x.shape)} with weight_ih ${JSON.stringify(w.weight_ih.shape)} and weight_hh ${JSON.stringify(w.weight_hh.shape)} do not fit (want (${G}·H, In) and (${G}·H, H))`)
   if (mask && (mask.shape[0] !== B || mask.shape[1] !== T)) throw new GraphError('GRAPH_SHAPE', `${kind}: mask ${JSON.stringify(mask.shape)} must be (B, T) = [${B}, ${T}]`)
   const g = x.graph
-  // the input projection of every step at once; the recurrence only multiplies by weight_hh
+  // the input projection of every frame at once; the recurrence (one Scan, and its backpropagation
+  // through time another) only multiplies by weight_hh
   const gi = nn.linear(x, w.weight_ih, w.bias_ih)                                 // (B, T, G·H)
-  const steps = T === 1 ? [gi] : gi.split(new Array<number>(T).fill(1), 1)      // T × (B, 1, G·H)
-  const masks = mask ? (T === 1 ? [mask] : mask.split(new Array<number>(T).fill(1), 1)) : null // T × (B, 1)
-  let h: Tensor = g.scalar(0).expand([B, H])
-  let c: Tensor = h
-  const out: Tensor[] = new Array<Tensor>(T)
-  for (let k = 0; k < T; k++) {
-    const t = reverse ? T - 1 - k : k
-    const xi = steps[t]!.reshape([B, GH])
-    const hh = nn.linear(h, w.weight_hh, w.bias_hh)                                 // (B, G·H)
-    let hNew: Tensor
-    let cNew: Tensor | null = null
-    if (kind === 'gru') {
-      const [ir, iz, iN] = xi.split([H, H, H], 1) as [Tensor, Tensor, Tensor]
-      const [hr, hz, hn] = hh.split([H, H, H], 1) as [Tensor, Tensor, Tensor]
-      const r = ir.add(hr).sigmoid()
-      const z = iz.add(hz).sigmoid()
-      const n = iN.add(r.mul(hn)).tanh()
-      hNew = n.add(z.mul(h.sub(n)))                                                 // (1 - z) n + z h
-    } else {
-      const [i, f, gg, o] = xi.add(hh).split([H, H, H, H], 1) as [Tensor, Tensor, Tensor, Tensor]
-      cNew = f.sigmoid().mul(c).add(i.sigmoid().mul(gg.tanh()))
-      hNew = o.sigmoid().mul(cNew.tanh())
-    }
-    if (masks) {
-      const m = masks[t]!                                                           // (B, 1)
-      out[t] = hNew.mul(m)
-      // a padded step keeps the state: h + m (h' - h)
-      h = h.add(m.mul(hNew.sub(h)))
-      if (cNew) c = c.add(m.mul(cNew.sub(c)))
-    } else {
-      out[t] = hNew
-      h = hNew
-      if (cNew) c = cNew
-    }
-  }
-  return T === 1 ? out[0]!.reshape([B, 1, H]) : concat(out.map((o) => o.reshape([B, 1, H])), 1) // (B, T, H)
+  const bhh = w.bias_hh === null ? g.constant(new Float32Array(GH), [GH]) : asTensor(w.bias_hh, gi).expand([GH])
+  const m = mask ? mask.cast('float32') : g.scalar(1).expand([B, T])
+  return g.emit('Recurrence', [gi, asTensor(w.weight_hh, gi), bhh, m], { kind, reverse })[0]!   // (B, T, H)
 }

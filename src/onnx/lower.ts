@@ -6,7 +6,7 @@ import { RuntimeError } from '../errors.js'
 import { onnxDType, type DType } from '../graph/dtype.js'
 import type { ConstData, Node, Tensor } from '../graph/graph.js'
 import type { OpAttrs, OpName } from '../graph/ops.js'
-import { lowerCtcAlpha, lowerCtcBeta } from './ctc-scan.js'
+import { lowerCtcAlpha, lowerCtcBeta, lowerRecurrence, lowerRecurrenceGrad } from './scan-ops.js'
 import { AttrType, encodeModel, type AttributeProtoObj, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj, type ValueInfoObj } from './proto.js'
 
 export const OPSET = 17
@@ -271,6 +271,8 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
     ]),
   CtcAlpha: (b, n, ins, outs) => lowerCtcAlpha(b, ins, outs, n.inputs[0]!.shape),
   CtcBeta: (b, n, ins, outs) => lowerCtcBeta(b, ins, outs, n.inputs[0]!.shape),
+  Recurrence: (b, n, ins, outs) => lowerRecurrence(b, n.attrs, ins, outs, n.inputs[0]!.shape, n.inputs[1]!.shape),
+  RecurrenceGrad: (b, n, ins, outs) => lowerRecurrenceGrad(b, n.attrs, ins, outs, n.inputs[0]!.shape, n.inputs[1]!.shape),
 }
 
 /**
@@ -346,11 +348,11 @@ export function lower(opts: LowerOptions): Lowered {
   }
   for (const a of aliases) b.node('Identity', [b.name(a.from)], [a.name])
   // shapes forWebGpu needs: the inputs of max pools whose indices are used (it computes them), the
-  // outputs of grouped convolutions (it splits some) and what CTC's Scans scan (it unrolls them)
+  // outputs of grouped convolutions (it splits some) and what the Scans of scan-ops.ts scan (it unrolls them)
   const shapesFor = g.nodes.filter((n) => live.has(n.id)).flatMap((n) => {
     if (n.op === 'MaxPool' && usedTensors.has(n.outputs[1]!.id)) return [n.inputs[0]!]
     if (n.op === 'Conv' && (n.attrs as OpAttrs['Conv']).group > 1) return [n.outputs[0]!]
-    if (n.op === 'CtcAlpha' || n.op === 'CtcBeta') return [n.inputs[0]!]
+    if (n.op === 'CtcAlpha' || n.op === 'CtcBeta' || n.op === 'Recurrence' || n.op === 'RecurrenceGrad') return [n.inputs[0]!]
     return []
   })
   const shaped = shapesFor.map((t) => valueInfo(b.name(t), t))

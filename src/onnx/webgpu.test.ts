@@ -8,6 +8,7 @@ import { lower } from './lower.js'
 import type { ModelProtoObj } from './proto.js'
 import { forWebGpu } from './webgpu.js'
 import { ctcLoss } from '../graph/ctc.js'
+import { recurrence } from '../graph/rnn.js'
 
 const rt = new Runtime({ threads: 1 })
 const INT64 = 7
@@ -198,6 +199,38 @@ describe('forWebGpu: the graph in the WebGPU provider operators', () => {
     const db = b['dx']!.data as Float32Array
     da.forEach((v, i) => expect(Math.abs(db[i]! - v), `dx[${i}]`).toBeLessThan(1e-6))
     expect(da.some((v) => Math.abs(v) > 0.05)).toBe(true)
+  })
+
+  it('unrolls the recurrences and their backpropagation (GRU, LSTM, both directions, a length mask), with the same results', async () => {
+    const [B, T, In, H] = [2, 5, 3, 4]
+    for (const kind of ['gru', 'lstm'] as const) {
+      const G = kind === 'gru' ? 3 : 4
+      const g = new Graph()
+      g.training = true
+      let outs: { name: string; tensor: Tensor }[] = []
+      withGraph(g, () => {
+        const x = g.input('x', [B, T, In])
+        const [wi, wh, bi, bh] = [g.input('wi', [G * H, In]), g.input('wh', [G * H, H]), g.input('bi', [G * H]), g.input('bh', [G * H])]
+        const mask = g.input('m', [B, T])
+        const w = { weight_ih: wi, weight_hh: wh, bias_ih: bi, bias_hh: bh }
+        const y = recurrence(kind, x, w, mask).add(recurrence(kind, x, w, mask, true))
+        const loss = y.mul(y).sum()
+        const d = grad(loss, [x, wi, wh, bh])
+        outs = [{ name: 'y', tensor: y }, ...d.map((t, i) => ({ name: `d${i}`, tensor: t! }))]
+      })
+      const model = lower({ outputs: outs }).model
+      const wg = forWebGpu(model)
+      expect(wg.graph.node.map((n) => n.opType), kind).not.toContain('Scan')
+      const f = (shape: number[], k: number) => ortTensor({ data: Float32Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(i * k) * 0.5), shape, dtype: 'float32' })
+      const feeds = () => ({ x: f([B, T, In], 0.3), wi: f([G * H, In], 0.7), wh: f([G * H, H], 1.1), bi: f([G * H], 1.7), bh: f([G * H], 2.3), m: ortTensor({ data: Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]), shape: [B, T], dtype: 'float32' }) })
+      const a = await (await rt.session(`webgpu-rnn-a-${kind}`, () => model)).run(feeds())
+      const b = await (await rt.session(`webgpu-rnn-b-${kind}`, () => wg)).run(feeds())
+      for (const o of outs) {
+        const va = a[o.name]!.data as Float32Array
+        const vb = b[o.name]!.data as Float32Array
+        va.forEach((v, i) => expect(Math.abs(vb[i]! - v), `${kind} ${o.name}[${i}]`).toBeLessThan(1e-5))
+      }
+    }
   })
 
   it('leaves a graph with control flow (a Scan of several steps) as it is', () => {

@@ -500,6 +500,8 @@ export const referenceKernels: { [K in OpName]: Kernel<K> } = {
   AveragePool: ([x], { kernel, strides: st, pads, countIncludePad }, node) => pool(x!, kernel, st, pads, node.outputs[0]!.shape, 'avg', countIncludePad),
   CtcAlpha: ([emit, skip, live, ends]) => ctcAlpha(emit!, skip!, live!, ends!),
   CtcBeta: ([emit, skip, live, last, ends]) => [ctcBeta(emit!, skip!, live!, last!, ends!)],
+  Recurrence: ([gi, whh, bhh, mask], { kind, reverse }) => recurrence(kind, reverse, gi!, whh!, bhh!, mask!),
+  RecurrenceGrad: ([dout, whh, mask, hprev, saved], { kind, reverse }) => recurrenceGrad(kind, reverse, dout!, whh!, mask!, hprev!, saved!),
 }
 
 /** Feeds for `evaluate`: by tensor, or by input name; parameters default to their current data. */
@@ -609,4 +611,110 @@ function ctcBeta(emit: NDArray, skip: NDArray, live: NDArray, last: NDArray, end
     }
   }
   return betas
+}
+
+// GRU / LSTM directions (graph/rnn.ts) and their backpropagation through time, in float64
+const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v))
+
+function recurrence(kind: 'gru' | 'lstm', reverse: boolean, gi: NDArray, whh: NDArray, bhh: NDArray, mask: NDArray): NDArray[] {
+  const [B, T, GH] = gi.shape as [number, number, number]
+  const H = whh.shape[1]!
+  const S = (kind === 'gru' ? 4 : 6) * H
+  const out = nd([B, T, H])
+  const hprev = nd([B, T, H])
+  const saved = nd([B, T, S])
+  for (let b = 0; b < B; b++) {
+    const h = new Float64Array(H)
+    const c = new Float64Array(H)
+    for (let k = 0; k < T; k++) {
+      const t = reverse ? T - 1 - k : k
+      const bt = b * T + t
+      hprev.data.set(h, bt * H)
+      const hh = new Float64Array(GH)
+      for (let j = 0; j < GH; j++) {
+        let v = bhh.data[j]!
+        for (let q = 0; q < H; q++) v += whh.data[j * H + q]! * h[q]!
+        hh[j] = v
+      }
+      const x = (j: number): number => gi.data[bt * GH + j]!
+      const m = mask.data[bt]!
+      const sv = bt * S
+      for (let q = 0; q < H; q++) {
+        let hNew: number
+        if (kind === 'gru') {
+          const r = sigmoid(x(q) + hh[q]!)
+          const z = sigmoid(x(H + q) + hh[H + q]!)
+          const hn = hh[2 * H + q]!
+          const n = Math.tanh(x(2 * H + q) + r * hn)
+          hNew = (1 - z) * n + z * h[q]!
+          saved.data[sv + q] = r
+          saved.data[sv + H + q] = z
+          saved.data[sv + 2 * H + q] = n
+          saved.data[sv + 3 * H + q] = hn
+        } else {
+          const i = sigmoid(x(q) + hh[q]!)
+          const f = sigmoid(x(H + q) + hh[H + q]!)
+          const g = Math.tanh(x(2 * H + q) + hh[2 * H + q]!)
+          const o = sigmoid(x(3 * H + q) + hh[3 * H + q]!)
+          const cNew = f * c[q]! + i * g
+          const tc = Math.tanh(cNew)
+          hNew = o * tc
+          for (const [a, v] of [i, f, g, o, c[q]!, tc].entries()) saved.data[sv + a * H + q] = v
+          c[q] = c[q]! + m * (cNew - c[q]!)
+        }
+        out.data[bt * H + q] = hNew * m
+        h[q] = h[q]! + m * (hNew - h[q]!)
+      }
+    }
+  }
+  return [out, hprev, saved]
+}
+
+function recurrenceGrad(kind: 'gru' | 'lstm', reverse: boolean, dout: NDArray, whh: NDArray, mask: NDArray, hprev: NDArray, saved: NDArray): NDArray[] {
+  const [B, T, H] = dout.shape as [number, number, number]
+  const GH = whh.shape[0]!
+  const S = saved.shape[2]!
+  const dgi = nd([B, T, GH])
+  const dhh = nd([B, T, GH])
+  for (let b = 0; b < B; b++) {
+    let dh = new Float64Array(H)
+    const dc = new Float64Array(H)
+    for (let k = 0; k < T; k++) {
+      const t = reverse ? k : T - 1 - k
+      const bt = b * T + t
+      const m = mask.data[bt]!
+      const sv = (a: number, q: number): number => saved.data[bt * S + a * H + q]!
+      const next = new Float64Array(H)
+      for (let q = 0; q < H; q++) {
+        const dhN = (dout.data[bt * H + q]! + dh[q]!) * m
+        if (kind === 'gru') {
+          const [r, z, n, hn] = [sv(0, q), sv(1, q), sv(2, q), sv(3, q)]
+          const dnp = dhN * (1 - z) * (1 - n * n)
+          const drp = dnp * hn * r * (1 - r)
+          const dzp = dhN * (hprev.data[bt * H + q]! - n) * z * (1 - z)
+          for (const [a, v] of [drp, dzp, dnp].entries()) dgi.data[bt * GH + a * H + q] = v
+          for (const [a, v] of [drp, dzp, dnp * r].entries()) dhh.data[bt * GH + a * H + q] = v
+          next[q] = dh[q]! * (1 - m) + dhN * z
+        } else {
+          const [i, f, g, o, cPrev, tc] = [sv(0, q), sv(1, q), sv(2, q), sv(3, q), sv(4, q), sv(5, q)]
+          const dcN = dc[q]! * m + dhN * o * (1 - tc * tc)
+          const pre = [dcN * g * i * (1 - i), dcN * cPrev * f * (1 - f), dcN * i * (1 - g * g), dhN * tc * o * (1 - o)]
+          for (const [a, v] of pre.entries()) {
+            dgi.data[bt * GH + a * H + q] = v
+            dhh.data[bt * GH + a * H + q] = v
+          }
+          dc[q] = dc[q]! * (1 - m) + dcN * f
+          next[q] = dh[q]! * (1 - m)
+        }
+      }
+      // through weight_hh into the state before the frame
+      for (let q = 0; q < H; q++) {
+        let v = next[q]!
+        for (let j = 0; j < GH; j++) v += dhh.data[bt * GH + j]! * whh.data[j * H + q]!
+        next[q] = v
+      }
+      dh = next
+    }
+  }
+  return [dgi, dhh]
 }
