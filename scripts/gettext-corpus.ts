@@ -70,8 +70,8 @@ for (const lang of langs) {
   const splits = splitByPackage(all, HELD_OUT, 0.5)
   const counts: Record<string, number> = {}
   for (const [name, rows] of Object.entries(splits)) {
-    rows.sort((a, b) => (a.package < b.package ? -1 : a.package > b.package ? 1 : a.source < b.source ? -1 : a.source > b.source ? 1 : 0))
-    const text = 'source\ttarget\tpackage\n' + rows.map((p) => [p.source, p.target, p.package].map((v) => quoteField(v, '\t')).join('\t') + '\n').join('')
+    rows.sort((a: ParallelPair, b: ParallelPair) => (a.package < b.package ? -1 : a.package > b.package ? 1 : a.source < b.source ? -1 : a.source > b.source ? 1 : 0))
+    const text = 'source\ttarget\tpackage\n' + rows.map((p: ParallelPair) => [p.source, p.target, p.package].map((v) => quoteField(v, '\t')).join('\t') + '\n').join('')
     writeFileSync(join(out, `en-${lang}.${name}.tsv`), text)
     counts[name] = rows.length
     console.log(`en-${lang}.${name}.tsv: ${rows.length} pairs, ${(Buffer.byteLength(text) / 1024).toFixed(0)} KiB`)

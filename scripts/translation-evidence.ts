@@ -20,6 +20,9 @@ import { modelTensors } from '../src/models/pretrained-node.js'
 import { seq2seqFamily } from '../src/models/seq2seq.js'
 import { evaluateModel, taskDefaults, train } from '../src/tasks/run-node.js'
 import { readPairs } from '../src/tasks/translation/data-node.js'
+import type { CallbackContext, TrainEvent } from '../src/train/events.js'
+
+type StepEvent = Extract<TrainEvent, { type: 'step' }>
 
 const [lang = 'de', preStepsArg = '3000', ftStepsArg = '400', minutesArg = '60', out = '/tmp/ft-translation-evidence', testRowsArg = 'all'] = process.argv.slice(2)
 const root = new URL('../', import.meta.url).pathname
@@ -73,7 +76,7 @@ const preSteps = Number(preStepsArg)
 const t0 = performance.now()
 const p = await train({
   ...common, model: random, data: file('pretrain'), out: pre, epochs: 1000, maxSteps: preSteps,
-  callbacks: [{ onStep: (e, ctx) => { if (e.step % 100 === 0) log(`pre-training step ${e.step} loss ${e.loss.toFixed(3)}`); if (e.elapsedMs > Number(minutesArg) * 60_000) ctx.stop(`${minutesArg} minutes`) } }],
+  callbacks: [{ onStep: (e: StepEvent, ctx: CallbackContext) => { if (e.step % 100 === 0) log(`pre-training step ${e.step} loss ${e.loss.toFixed(3)}`); if (e.elapsedMs > Number(minutesArg) * 60_000) ctx.stop(`${minutesArg} minutes`) } }],
 } as never)
 log(`pre-trained ${p.steps} steps in ${((performance.now() - t0) / 60000).toFixed(1)} min`)
 
