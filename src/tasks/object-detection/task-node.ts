@@ -225,7 +225,7 @@ export const objectDetection: Task = {
             const limits = i['image_size']!.gather(g.constant([1, 0, 1, 0], [4], 'int64'), 0)       // (4): w h w h
             return DETECTOR_KITS[ck.arch].scoredBoxes(ck.model, i['pixel_values']!, limits, g, geo)
           },
-          rewrite: (m) => appendDetectionNms(m, ck.settings),
+          rewrite: (m) => appendDetectionNms(m, ck.settings, geo.counts),
           metadata: { arch: ck.arch, task: TASK, id2label: JSON.stringify(Object.fromEntries(ck.labels.map((l, i) => [i, l]))), image_mean: '0.485,0.456,0.406', image_std: '0.229,0.224,0.225', min_size: String(transform.minSize), max_size: String(transform.maxSize), canvas: String(canvas), score_thresh: String(ck.settings.scoreThresh), nms_thresh: String(ck.settings.nmsThresh), detections_per_img: String(ck.settings.detectionsPerImg) },
         })
         await mkdir(dirname(eo.out) || '.', { recursive: true })
