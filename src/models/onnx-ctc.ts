@@ -109,10 +109,8 @@ export class ImportedCtcModel extends ImportedAudioModel {
     const [B, N] = audio.shape as [number, number]
     const input = c.layout === 'channel-samples' ? audio.reshape([B, 1, N]) : audio
     const feed: Record<string, Tensor> = { [c.input]: input }
-    if (c.mask) {
-      const at = audio.graph.constant(Array.from({ length: N }, (_, i) => i), [1, N], 'int64')
-      feed[c.mask] = this.takesInputLengths && lengths ? at.lt(lengths.reshape([B, 1])).cast('int64') : audio.mul(0).add(1).cast('int64') // (B, N)
-    }
+    if (c.mask && this.takesInputLengths && lengths) feed[c.mask] = audio.graph.constant(Array.from({ length: N }, (_, i) => i), [1, N], 'int64').lt(lengths.reshape([B, 1])).cast('int64') // (B, N)
+    else if (c.mask) feed[c.mask] = audio.mul(0).add(1).cast('int64') // (B, N) ones
     return feed
   }
 

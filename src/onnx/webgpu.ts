@@ -6,7 +6,7 @@
  *   fetches), with a Cast back before the inputs ONNX requires to be int64 (shapes, axes, ScatterND);
  * - no LogSoftmax, Sign, Or, Sum or int32 and bool Slice kernels: decompositions,
  *   Adds, or a float32 Slice;
- * - no Scan: those of a known length (CTC's recursions) are unrolled;
+ * - no Scan: those of a known length (CTC's recursions, the recurrent layers) are unrolled;
  * - MaxPool computes no Indices: they are computed from standard operators;
  * - grouped convolutions with over 4 outputs per group give wrong values: they are split;
  * - a shader binds at most 8 tensors: Splits and Concats of more are split.
@@ -252,12 +252,11 @@ export function forWebGpu(model: ModelProtoObj): ModelProtoObj {
     } else if (n.opType === 'Or') {
       // no Or kernel: not(not a and not b)
       e.node('Not', [e.node('And', [e.node('Not', [input[0]!]), e.node('Not', [input[1]!])])], [], n.output[0]!)
-    } else if (n.opType === 'Sum' && input.length !== 2) {
+    } else if (n.opType === 'Sum') {
       // no Sum kernel: a chain of Adds (one input: a copy)
       if (input.length === 1) e.node('Identity', [input[0]!], [], n.output[0]!)
       else e.node('Add', [input.slice(1, -1).reduce((a, x) => e.node('Add', [a, x]), input[0]!), input.at(-1)!], [], n.output[0]!)
-    } else if (n.opType === 'Sum') e.node('Add', input, [], n.output[0]!)
-    else if (n.opType === 'Slice') slices(e, input[0]!, dataOf(n.input[0]!), [input.slice(1)], n.output)
+    } else if (n.opType === 'Slice') slices(e, input[0]!, dataOf(n.input[0]!), [input.slice(1)], n.output)
     else if (n.opType === 'Cast' && n.output.some(converts)) {
       e.nodes.push({ ...n, input, attribute: (n.attribute ?? []).map((a) => (a.name === 'to' ? aInt('to', INT32) : a)) })
     } else if (n.opType === 'LogSoftmax') {
