@@ -80,6 +80,28 @@ describe('dashboard server', () => {
     expect((await get(d, '/events.jsonl', { host: `localhost:${d.port}` })).status).toBe(200)
   })
 
+  it('settle() waits for a page to fetch metrics.json itself: a 404 asked before the run wrote it does not count', async () => {
+    const dir = join(root, 'settling')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'events.jsonl'), events)
+    const d2 = await startDashboard({ dir })
+    try {
+      expect((await get(d2, '/events.jsonl')).status).toBe(200) // a page is watching
+      let done = false
+      const settled = d2.settle(10_000).then(() => (done = true))
+      expect((await get(d2, '/metrics.json')).status).toBe(404)
+      await new Promise((ok) => setTimeout(ok, 200))
+      expect(done).toBe(false)
+      writeFileSync(join(dir, 'metrics.json'), '{"accuracy":1}\n')
+      const t = performance.now()
+      expect((await get(d2, '/metrics.json')).status).toBe(200)
+      await settled
+      expect(performance.now() - t).toBeLessThan(2000)
+    } finally {
+      await d2.close()
+    }
+  })
+
   it('a run folder that does not exist yet answers 404 until it does', async () => {
     const later = join(root, 'later')
     const d2 = await startDashboard({ dir: later })

@@ -119,9 +119,11 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     const f = Object.hasOwn(DASHBOARD_FILES, path) ? DASHBOARD_FILES[path] : undefined
     if (!f) return send(res, 404, `not found; this dashboard serves ${Object.keys(DASHBOARD_FILES).join(', ')}\n`)
     let offset = 0
-    // the page reads metrics.json once it has the end event: after that it needs nothing more
+    // the page reads metrics.json once it has the end event: after that it needs nothing more (a
+    // 404, asked before the run wrote it, does not count)
     if (f.file === 'metrics.json')
       res.once('finish', () => {
+        if (res.statusCode !== 200) return
         for (const w of settled) w()
         settled = []
       })

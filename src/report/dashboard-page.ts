@@ -168,7 +168,8 @@ const CLIENT = `'use strict';
           else if (S.end) next = IDLE_MS;
         }
         if (!argsShown && S.start) argsShown = await loadJson('training_args.json', 'args');
-        if (S.end) await loadJson('metrics.json', 'metrics');
+        // the end event is written before metrics.json: ask again soon until it is there
+        if (S.end && !(await loadJson('metrics.json', 'metrics'))) next = POLL_MS;
       }
     } catch {
       // the server stopped (after "finetune train --dashboard" ends, or Ctrl-C): keep what is shown
