@@ -87,3 +87,53 @@ describe('lower: Transpose', () => {
     })
   })
 })
+
+describe('lower: ReduceSum', () => {
+  it('sums over leading axes as a row of ones times a matrix (one GEMV), other sums stay ReduceSum; values equal', async () => {
+    const shape = [3, 4, 20]
+    const g = new Graph()
+    let outs: { name: string; tensor: Tensor }[] = []
+    withGraph(g, () => {
+      const x = g.input('x', shape)
+      outs = [
+        { name: 'lead1', tensor: x.sum(0) }, // (4, 20) as (1, 3) @ (3, 80)
+        { name: 'lead2', tensor: x.sum([0, 1], true) }, // (1, 1, 20) as (1, 12) @ (12, 20)
+        { name: 'last', tensor: x.sum(2) }, // trailing: ReduceSum
+        { name: 'mixed', tensor: x.sum([0, 2]) }, // not a prefix: ReduceSum
+        { name: 'all', tensor: x.sum() }, // everything: ReduceSum
+        { name: 'narrow', tensor: x.slice(2, 0, 2).sum(0) }, // 8 columns: ReduceSum
+      ]
+    })
+    const m = lower({ outputs: outs }).model
+    const ops = m.graph.node.map((n) => n.opType)
+    expect(ops.filter((o) => o === 'MatMul')).toHaveLength(2)
+    expect(ops.filter((o) => o === 'ReduceSum')).toHaveLength(4)
+    // one row of ones per length
+    expect(m.graph.initializer.filter((t) => t.dims.length === 2 && t.dims[0] === 1).map((t) => t.dims[1])).toEqual([3, 12])
+    const session = await rt.session('lower-reducesum-test', () => lower({ outputs: outs }).bytes())
+    const data = Float32Array.from({ length: 240 }, (_, i) => ((i * 37) % 23) - 11 + i / 64)
+    const r = await session.run({ x: ortTensor({ data, shape, dtype: 'float32' }) })
+    const at = (a: number, b: number, c: number): number => data[(a * 4 + b) * 20 + c]!
+    const want = (dims: number[], f: (i: number[]) => number): number[] => {
+      const out: number[] = []
+      const rec = (idx: number[]): void => {
+        if (idx.length === dims.length) out.push(f(idx))
+        else for (let i = 0; i < dims[idx.length]!; i++) rec([...idx, i])
+      }
+      rec([])
+      return out
+    }
+    const sum = (n: number, f: (i: number) => number): number => Array.from({ length: n }, (_, i) => f(i)).reduce((s, v) => s + v, 0)
+    const check = (name: string, dims: number[], f: (i: number[]) => number) => {
+      expect(r[name]!.dims).toEqual(dims)
+      const got = Array.from(r[name]!.data as Float32Array)
+      want(dims, f).forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4))
+    }
+    check('lead1', [4, 20], ([b, c]) => sum(3, (a) => at(a, b!, c!)))
+    check('lead2', [1, 1, 20], ([, , c]) => sum(12, (i) => at(Math.floor(i / 4), i % 4, c!)))
+    check('last', [3, 4], ([a, b]) => sum(20, (c) => at(a!, b!, c)))
+    check('mixed', [4], ([b]) => sum(60, (i) => at(Math.floor(i / 20), b!, i % 20)))
+    check('all', [], () => sum(240, (i) => data[i]!))
+    check('narrow', [4, 2], ([b, c]) => sum(3, (a) => at(a, b!, c!)))
+  })
+})

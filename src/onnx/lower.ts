@@ -100,6 +100,16 @@ class Builder {
   node(opType: string, input: string[], output: string[], attribute: AttributeProtoObj[] = []): void {
     this.nodes.push({ opType, input, output, attribute, name: `n${this.nodes.length}` })
   }
+  #ones = new Map<number, string>()
+  /** A (1, n) row of float ones, one initializer per length. */
+  ones(n: number): string {
+    let name = this.#ones.get(n)
+    if (!name) {
+      name = this.const(new Array<number>(n).fill(1), 'float32', [1, n])
+      this.#ones.set(n, name)
+    }
+    return name
+  }
   #ranked = new Map<string, string>()
   /** `t` (one element) as a tensor of `rank` ones: a constant re-emitted, anything else reshaped once. */
   ranked(t: Tensor, name: string, rank: number): string {
@@ -195,7 +205,24 @@ const lowerings: { [K in OpName]: Lowering<K> } = {
     const hi = n.attrs.max < Infinity ? b.const([n.attrs.max], dt, []) : ''
     b.node('Clip', hi ? [ins[0]!, lo, hi] : lo ? [ins[0]!, lo] : [ins[0]!], outs)
   },
-  ReduceSum: (b, n, ins, outs) => b.node('ReduceSum', [ins[0]!, b.const(n.attrs.axes)], outs, [aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
+  ReduceSum: (b, n, ins, outs) => {
+    const x = n.inputs[0]!
+    const { axes, keepdims } = n.attrs
+    const k = axes.length
+    const R = x.shape.slice(0, k).reduce((a, d) => a * d, 1)
+    const C = x.size / R
+    // A sum over leading axes (a bias's or a norm's gradient, a sum over the batch) as a row of ones
+    // times the matrix (R, C): ONNX Runtime's ReduceSum over a leading axis took 1.3-5x the time of
+    // its GEMV (`npx tsx bench/reduce-sum.ts`; BENCHMARKS.md, "Slow paths ...", item 6). Trailing
+    // and mixed axes, where ReduceSum was as fast or faster, stay ReduceSum.
+    if (x.dtype === 'float32' && k < x.rank && axes.every((a, i) => a === i) && R >= 2 && R <= 1 << 20 && C >= 16) {
+      const flat = b.tmp()
+      const row = b.tmp()
+      b.node('Reshape', [ins[0]!, b.const([R, C])], [flat])
+      b.node('MatMul', [b.ones(R), flat], [row])
+      b.node('Reshape', [row, b.const(n.outputs[0]!.shape)], outs)
+    } else b.node('ReduceSum', [ins[0]!, b.const(axes)], outs, [aInt('keepdims', keepdims ? 1 : 0)])
+  },
   ReduceSumSquare: (b, n, ins, outs) => b.node('ReduceSumSquare', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
   ReduceMean: (b, n, ins, outs) => b.node('ReduceMean', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
   ReduceMax: (b, n, ins, outs) => b.node('ReduceMax', ins, outs, [aInts('axes', n.attrs.axes), aInt('keepdims', n.attrs.keepdims ? 1 : 0)]),
