@@ -45,7 +45,7 @@ const CLIENT = `'use strict';
   const charts = {};
   window.finetuneCharts = charts;
   window.finetuneStepsSeen = [];
-  let S, offset = 0, timer = null, dirty = false, argsShown = false;
+  let S, offset = 0, timer = null, dirty = false, argsShown = false, metricsAsked = 0;
   const reset = () => {
     S = { total: 0, step: 0, epoch: null, steps: [], loss: [], lr: [], eps: [], evalSteps: [], evals: {}, evalKeys: [], status: 'waiting', start: null, end: null, base: 0, elapsedMs: 0 };
     for (const k of Object.keys(charts)) { charts[k].destroy(); delete charts[k]; }
@@ -74,7 +74,7 @@ const CLIENT = `'use strict';
     if (e.type === 'start') {
       if (S.end) S.end = null; // a resumed run continues the same folder
       S.total = e.totalSteps; S.start = e; S.base = e.resumedFromStep || 0; S.status = 'running';
-      argsShown = false;
+      argsShown = false; metricsAsked = 0;
     } else if (e.type === 'step') {
       S.step = e.step; S.epoch = e.epoch; S.elapsedMs = e.elapsedMs; S.status = 'running';
       S.steps.push(e.step); S.loss.push(e.loss); S.lr.push(e.lr); S.eps.push(e.examplesPerSec);
@@ -168,8 +168,9 @@ const CLIENT = `'use strict';
           else if (S.end) next = IDLE_MS;
         }
         if (!argsShown && S.start) argsShown = await loadJson('training_args.json', 'args');
-        // the end event is written before metrics.json: ask again soon until it is there
-        if (S.end && !(await loadJson('metrics.json', 'metrics'))) next = POLL_MS;
+        // the end event is written before metrics.json: ask again soon (for a minute at most, a run
+        // may end without one) until it is there
+        if (S.end && !(await loadJson('metrics.json', 'metrics')) && metricsAsked++ < 120) next = POLL_MS;
       }
     } catch {
       // the server stopped (after "finetune train --dashboard" ends, or Ctrl-C): keep what is shown
