@@ -4,11 +4,14 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import * as ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
 import { aInt, aInts, buildModel, init, node, vi } from '../../test/onnx-build.js'
 import { trace } from '../graph/graph.js'
 import { nd } from '../runtime/ndarray.js'
 import { evaluate } from '../runtime/reference.js'
+import { exportOnnxCtc } from '../tasks/speech-recognition/onnx-node.js'
+import { normalizeClip } from '../train/speech.js'
 import { openOnnxCtc, saveOnnxCtc } from './onnx-ctc-node.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-ctc-mask-'))
@@ -39,12 +42,12 @@ function graph(): Uint8Array {
   })
 }
 
-function folder(name: string, returnMask: boolean): string {
+function folder(name: string, returnMask: boolean, normalize = false): string {
   const d = join(dir, name)
   mkdirSync(d, { recursive: true })
   writeFileSync(join(d, 'model.onnx'), graph())
   writeFileSync(join(d, 'vocab.json'), JSON.stringify({ '<pad>': 0, a: 1, b: 2, '|': 3 }))
-  writeFileSync(join(d, 'preprocessor_config.json'), JSON.stringify({ do_normalize: false, feature_size: 1, padding_side: 'right', padding_value: 0, return_attention_mask: returnMask, sampling_rate: 16000 }))
+  writeFileSync(join(d, 'preprocessor_config.json'), JSON.stringify({ do_normalize: normalize, feature_size: 1, padding_side: 'right', padding_value: 0, return_attention_mask: returnMask, sampling_rate: 16000 }))
   return d
 }
 
@@ -75,6 +78,41 @@ describe('an imported CTC graph with an attention_mask input', () => {
       const out = join(dir, `saved-${returnMask}`)
       await saveOnnxCtc(out, ck)
       expect((JSON.parse(readFileSync(join(out, 'preprocessor_config.json'), 'utf8')) as { return_attention_mask: boolean }).return_attention_mask).toBe(returnMask)
+    }
+  })
+})
+
+describe('the ONNX export of an imported CTC graph', () => {
+  it('takes attention_mask where the model normalises clips or its graph reads a mask: a padded clip gets the logits training gives it alone', async () => {
+    const short = clip(100, 0)
+    const long = clip(200, 1)
+    const padded = Float32Array.from([...short, ...new Array<number>(100).fill(0.7), ...long]) // whatever lies in the padding
+    const mask = BigInt64Array.from([...new Array<bigint>(100).fill(1n), ...new Array<bigint>(100).fill(0n), ...new Array<bigint>(200).fill(1n)])
+    for (const [returnMask, normalize] of [[true, true], [true, false], [false, true], [false, false]] as const) {
+      const ck = await openOnnxCtc(folder(`export-${returnMask}-${normalize}`, returnMask, normalize))
+      const m = ck.model
+      const x = exportOnnxCtc(ck, { batchSize: 2, samples: 200, dynamicBatch: false, task: 'speech-recognition' })
+      const masked = returnMask || normalize
+      expect(x.inputs).toEqual(masked ? { input_values: [2, 200], attention_mask: [2, 200] } : { input_values: [2, 200] })
+      const sess = await ort.InferenceSession.create(x.bytes)
+      expect(sess.inputNames).toEqual(masked ? ['input_values', 'attention_mask'] : ['input_values'])
+      const feeds: Record<string, ort.Tensor> = { input_values: new ort.Tensor('float32', padded, [2, 200]) }
+      if (masked) feeds['attention_mask'] = new ort.Tensor('int64', mask, [2, 200])
+      const got = (await sess.run(feeds))['logits']!.data as Float32Array
+      // what training and predict compute: each clip normalised over its own samples, padded with
+      // zeros, the graph's mask from each clip's length (ones where the folder returns none)
+      const prep = (c: number[]): number[] => Array.from(normalize ? normalizeClip(Float32Array.from(c)) : c)
+      const batch = masked ? [...prep(short), ...new Array<number>(100).fill(0), ...prep(long)] : Array.from(padded)
+      const want = trace((g) => evaluate([m.logits(g.input('x', [2, 200]), null, null, g.input('n', [2], 'int64'))], { x: nd([2, 200], batch), n: nd([2], [100, 200]) })[0]!).result
+      expect(got.length).toBe(want.data.length)
+      let worst = 0
+      want.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - got[i]!))))
+      expect(worst, `return_attention_mask ${returnMask}, do_normalize ${normalize}`).toBeLessThan(1e-4)
+      if (returnMask) {
+        // and the short clip's frames are those it gets alone
+        const alone = trace((g) => evaluate([m.logits(g.input('x', [1, 100]), null, null, g.input('n', [1], 'int64'))], { x: nd([1, 100], prep(short)), n: nd([1], [100]) })[0]!).result
+        for (let i = 0; i < m.frames(100) * V; i++) expect(Math.abs(alone.data[i]! - got[i]!)).toBeLessThan(1e-4)
+      }
     }
   })
 })

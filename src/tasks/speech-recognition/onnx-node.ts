@@ -24,29 +24,45 @@ export function chooseOnnxHead(ck: OnnxCtcFolder, o: { features: string | undefi
   return [...log, `head: the graph's own logits (vocabulary of ${ck.vocab.size} from ${ck.vocabFile})`]
 }
 
-/** A static-shape ONNX file: raw samples [B, N] (normalised inside when do_normalize) -> logits [B, T, V]. */
+/**
+ * A static-shape ONNX file: raw samples [B, N] -> logits [B, T, V]. Where the model normalises clips
+ * (do_normalize) or its graph reads an attention mask (return_attention_mask), the file also takes
+ * `attention_mask` [B, N] int64, 1 on each clip's samples and 0 on the padding after them (Hugging
+ * Face's processor output): each clip is then normalised over its own samples and padded with
+ * padding_value, as training prepares it, and the graph's mask marks the same samples.
+ */
 export function exportOnnxCtc(ck: OnnxCtcFolder, o: { batchSize: number; samples: number; dynamicBatch: boolean; task: string }): { bytes: Uint8Array; inputs: Record<string, number[]> } {
   const m = ck.model
   const p = ck.preprocessor
   const B = o.batchSize
   const N = o.samples
   if (m.contract.fixed !== null && N !== m.contract.fixed) throw new ConfigError('EXPORT_SHAPE', `${ck.file} takes exactly ${m.contract.fixed} samples; --seconds gives ${N}`, `pass --seconds ${m.contract.fixed / p.sampling_rate}`)
+  const masked = p.do_normalize || m.takesInputLengths
   const bytes = exportInferenceOnnx({
     dynamicBatch: o.dynamicBatch,
     model: m,
-    inputs: { input_values: { shape: [B, N], dtype: 'float32' } },
+    inputs: { input_values: { shape: [B, N], dtype: 'float32' }, ...(masked ? { attention_mask: { shape: [B, N], dtype: 'int64' as const } } : {}) },
     forward: (i) => {
       let x = i['input_values']!
+      if (!masked) return { logits: m.logits(x) }
+      const mask = i['attention_mask']!.cast('float32') // (B, N)
+      const lengths = mask.sum(1, true) // (B, 1)
       if (p.do_normalize) {
-        // Wav2Vec2FeatureExtractor's zero_mean_unit_var_norm of each clip, as predict applies it
-        const centred = x.sub(x.mean(1, true))
-        x = centred.div(centred.square().mean(1, true).add(1e-7).sqrt()) // (B, N)
-      }
-      return { logits: m.logits(x) }
+        // Wav2Vec2FeatureExtractor's zero_mean_unit_var_norm over each clip's own samples, as training applies it
+        const count = lengths.maximum(1)
+        const centred = x.sub(x.mul(mask).sum(1, true).div(count)).mul(mask)
+        x = centred.div(centred.square().sum(1, true).div(count).add(1e-7).sqrt()) // (B, N), 0 on the padding
+      } else x = x.mul(mask)
+      if (p.padding_value) x = x.add(mask.neg().add(1).mul(p.padding_value))
+      return { logits: m.logits(x, null, null, m.takesInputLengths ? lengths.squeeze(1).cast('int64') : null) }
     },
-    metadata: { task: o.task, arch: 'onnx', source: 'onnx', onnx_source_file: String(ck.config['onnx_source_file'] ?? ck.file), sampling_rate: String(p.sampling_rate), input: `input_values: ${B} x ${N} mono samples at ${p.sampling_rate} Hz${p.do_normalize ? ', normalised to zero mean and unit variance inside the graph' : ''}; pad shorter clips with zeros`, vocab: JSON.stringify(ck.vocab.tokens), blank: String(ck.vocab.pad), word_delimiter: ck.vocab.wordDelimiter },
+    metadata: {
+      task: o.task, arch: 'onnx', source: 'onnx', onnx_source_file: String(ck.config['onnx_source_file'] ?? ck.file), sampling_rate: String(p.sampling_rate),
+      input: `input_values: ${B} x ${N} mono samples at ${p.sampling_rate} Hz${masked ? `; attention_mask: ${B} x ${N}, 1 on each clip's samples and 0 on the padding after them${p.do_normalize ? ' (each clip is normalised to zero mean and unit variance over its own samples inside the graph)' : ''}` : '; pad shorter clips with zeros'}`,
+      vocab: JSON.stringify(ck.vocab.tokens), blank: String(ck.vocab.pad), word_delimiter: ck.vocab.wordDelimiter,
+    },
   })
-  return { bytes, inputs: { input_values: [B, N] } }
+  return { bytes, inputs: { input_values: [B, N], ...(masked ? { attention_mask: [B, N] } : {}) } }
 }
 
 /** inspect's facts about an imported CTC model. */

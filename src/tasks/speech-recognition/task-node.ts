@@ -100,7 +100,7 @@ export const speechRecognition: Task = {
     features: { type: 'string', describe: "an .onnx model: train a new CTC head on this (batch, frames, features) value (default with --new-vocab: the input of the final MatMul/Gemm before the logits; without either the graph's own logits are trained)", placeholder: 'NAME', commands: ['train'] },
     samplingRate: { type: 'int', describe: `a bare .onnx model: the sample rate (Hz) its graph expects (default ${ONNX_CTC_DEFAULTS.sampleRate}; a folder's preprocessor_config.json wins)`, min: 1000, max: 192000, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
     doNormalize: { type: 'enum', choices: ['true', 'false'], describe: `a bare .onnx model: scale each clip to zero mean and unit variance first, as Wav2Vec2FeatureExtractor's do_normalize (default ${ONNX_CTC_DEFAULTS.normalize}; a folder's preprocessor_config.json wins)`, commands: ['train', 'eval', 'predict', 'export', 'inspect'] },
-    seconds: { type: 'number', describe: 'ONNX export: the clip length the file takes (static shape; pad shorter clips with zeros; DeepSpeech also takes input_lengths)', default: 5, min: 0.03, commands: ['export'] },
+    seconds: { type: 'number', describe: 'ONNX export: the clip length the file takes (static shape; pad shorter clips with zeros; DeepSpeech also takes input_lengths, an imported graph that normalises clips or reads a mask attention_mask)', default: 5, min: 0.03, commands: ['export'] },
   },
   defaults: { batchSize: 8, lr: 1e-4, weightDecay: 0.005, schedule: 'linear', warmupRatio: 0.1 },
   examples: [
