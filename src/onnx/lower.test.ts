@@ -34,6 +34,9 @@ describe('lower: broadcasting binary ops', () => {
     expect(byOut.get('d')!.input).toEqual(['w', r4])
     const half = m.graph.initializer.find((t) => t.name === byOut.get('b')!.input[1])!
     expect(half.dims).toEqual([1, 1, 1, 1])
+    // the scalar 0.5 it replaced is not left behind unread (onnxruntime warns about each such initializer)
+    const read = new Set(m.graph.node.flatMap((n) => n.input))
+    expect(m.graph.initializer.filter((t) => !read.has(t.name!)).map((t) => t.name)).toEqual([])
 
     const session = await rt.session('lower-binary-test', () => lower({ outputs: outs }).bytes())
     const f = (d: number[], shape: number[]) => ortTensor({ data: Float32Array.from(d), shape, dtype: 'float32' })

@@ -383,6 +383,16 @@ export function lower(opts: LowerOptions): Lowered {
     return []
   })
   const shaped = shapesFor.map((t) => valueInfo(b.name(t), t))
+  // a constant an op's lowering replaced (binary's full-rank scalars) is left unread: ONNX Runtime
+  // warns about each such initializer when a user loads the file
+  const read = new Set<string>(outs.map((o) => o.name))
+  const walk = (nodes: readonly NodeProtoObj[]): void => {
+    for (const n of nodes) {
+      for (const i of n.input) read.add(i)
+      for (const a of n.attribute ?? []) if (a.g) walk(a.g.node)
+    }
+  }
+  walk(b.nodes)
   const model: ModelProtoObj = {
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
@@ -391,7 +401,7 @@ export function lower(opts: LowerOptions): Lowered {
     graph: {
       name: opts.graphName ?? 'finetune',
       node: b.nodes,
-      initializer: b.inits,
+      initializer: b.inits.filter((t) => read.has(t.name ?? '')),
       input: inputs.map((t) => valueInfo(b.name(t), t)),
       output: outs.map((o) => valueInfo(o.name, o.tensor)),
       ...(shaped.length ? { valueInfo: shaped } : {}),
