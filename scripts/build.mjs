@@ -25,7 +25,7 @@ function newestInput() {
     }
   }
   walk(join(root, 'src'))
-  for (const f of ['tsconfig.json', 'tsconfig.build.json', 'package.json']) t = Math.max(t, statSync(join(root, f)).mtimeMs)
+  for (const f of ['tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json']) if (existsSync(join(root, f))) t = Math.max(t, statSync(join(root, f)).mtimeMs)
   return t
 }
 
