@@ -35,9 +35,15 @@ describe('npm in this project', () => {
   it('prints no warning on every command (no unknown .npmrc keys; dependency install scripts are settled in allowScripts)', async () => {
     const { spawnSync } = await import('node:child_process')
     const root = new URL('../../', import.meta.url).pathname
-    // the built CLI where `npm ci` made one (from source it spends 10-20 s compiling under the suite's load)
+    // the first `npm exec finetune` in a checkout installs the folder into npm's exec cache and runs
+    // its prepare script in place: that must not rebuild the dist/ the suite's other CLI runs are
+    // reading (scripts/build.mjs skips a build that is up to date)
+    const { statSync } = await import('node:fs')
+    const stamp = join(root, 'dist', '.built')
+    const before = statSync(stamp).mtimeMs
     const r = spawnSync('npm', ['exec', '--', 'finetune', '--version'], { cwd: root, encoding: 'utf8' })
     expect(r.status, r.stderr).toBe(0)
+    expect(statSync(stamp).mtimeMs).toBe(before)
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
     expect(r.stderr).not.toMatch(/npm warn/i)
     const pkg = JSON.parse((await import('node:fs')).readFileSync(join(root, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> }
