@@ -29,26 +29,14 @@ function newestInput() {
   return t
 }
 
-/** Whether dist/ is a complete build of the current sources. */
-export function fresh() {
-  return existsSync(stamp) && statSync(stamp).mtimeMs >= newestInput()
+// dist/ is a complete build of the current sources
+if (!process.argv.includes('--force') && existsSync(stamp) && statSync(stamp).mtimeMs >= newestInput()) process.exit(0)
+const started = Date.now()
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+const code = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' }).status ?? 1
+// stamped with the start time: a source saved during the build makes the next check build again
+if (code === 0) {
+  writeFileSync(stamp, `${new Date(started).toISOString()}\n`)
+  utimesSync(stamp, started / 1000, started / 1000)
 }
-
-/** Runs tsc; a build that exits 0 is stamped. Returns tsc's exit code. */
-export function build() {
-  const started = Date.now()
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
-  const code = r.status ?? 1
-  // stamped with the start time: a source saved during the build makes the next check build again
-  if (code === 0) {
-    writeFileSync(stamp, `${new Date(started).toISOString()}\n`)
-    utimesSync(stamp, started / 1000, started / 1000)
-  }
-  return code
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  if (!process.argv.includes('--force') && fresh()) process.exit(0)
-  process.exitCode = build()
-}
+process.exitCode = code
