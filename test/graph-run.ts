@@ -12,7 +12,8 @@ export async function runGraph(build: (g: Graph) => Record<string, Tensor>, feed
   const names = Object.keys(outs)
   const lowered = lower({ outputs: names.map((n) => ({ name: n, tensor: outs[n]! })) })
   rt ??= new Runtime({ threads: 1 })
-  const session = await rt.session(`graph-run-${Math.random()}`, () => lowered.bytes())
+  const key = `graph-run-${Math.random()}`
+  const session = await rt.session(key, () => lowered.bytes())
   const byTensor = new Map<Tensor, Float32Array>()
   for (const [p, t] of g.params) byTensor.set(t, p.data)
   const inp: Record<string, ReturnType<typeof ortTensor>> = {}
@@ -22,7 +23,7 @@ export async function runGraph(build: (g: Graph) => Record<string, Tensor>, feed
     inp[name] = ortTensor(pd ? { data: pd, shape: t.shape, dtype: 'float32' } : feeds[name]!)
   }
   const r = await session.run(inp)
-  await session.release()
+  await rt.release(key) // another check may build the same graph: it then gets a session of its own
   const out: Record<string, Float32Array> = {}
   for (const n of names) out[n] = Float32Array.from(r[n]!.data as ArrayLike<number>, Number)
   return out

@@ -60,7 +60,7 @@ export function renderCompareReportWith(r: CompareReport, assets: ChartAssets): 
 ${curves.length ? `<p class="muted">${h(r.metric)} against wall time, one chart per budget</p>\n<div class="charts">\n${curves.map((c, i) => `<figure><figcaption>budget ${h(c.key)}${Number.isFinite(c.labels) ? ` (${c.labels} labels)` : ''}</figcaption><div id="chart-curve-${i}" class="chart" data-chart="curve" data-budget="${h(c.key)}"></div></figure>`).join('\n')}\n</div>` : '<p class="muted">this report has no learning curves</p>'}
 
 <h2>Time to target</h2>
-<p class="muted">target: the best ${h(r.metric)} the scratch side${r.extra_scratch?.length ? 's' : ''} reached at that budget; time: mean wall time over the runs that reached it</p>
+<p class="muted">target: the best ${h(r.metric)} the scratch side${r.extra_scratch?.length ? 's' : ''} reached at that budget; time: mean training time (wall time less evaluations and compiling) over the runs that reached it</p>
 ${table('time-to-target', tttRows)}
 
 <h2>All numbers</h2>

@@ -52,7 +52,15 @@ export function ortTensor(t: HostTensor): OrtTensor {
 export class Runtime {
   readonly provider: Provider
   readonly options: Required<Omit<RuntimeOptions, 'threads'>> & { threads: number | undefined }
+  /** Sessions by content (the model's bytes and device outputs), least recently used first. */
   #cache = new Map<string, Promise<OrtSession>>()
+  /** The content each caller's key last built. */
+  #keys = new Map<string, string>()
+  #compileMs = 0
+  #started = 0
+  /** The generation (see `nextGeneration`) in which each cached session was last asked for. */
+  #used = new Map<string, number>()
+  #generation = 0
   constructor(opts: RuntimeOptions = {}) {
     this.provider = opts.provider ?? 'cpu'
     if (!PROVIDERS.includes(this.provider)) {
@@ -75,24 +83,89 @@ export class Runtime {
 
   /**
    * The cached session for `key`, building the model with `build` on first use. On a resident
-   * provider the outputs named in `deviceOutputs` stay in device memory.
+   * provider the outputs named in `deviceOutputs` stay in device memory. Sessions are shared by
+   * content: a key whose model has the bytes of one already cached (another run of the same
+   * network and batch shape, as in `compare`) gets that session without compiling it again.
    */
   session(key: string, build: () => Uint8Array | ModelProtoObj, deviceOutputs: readonly string[] = []): Promise<OrtSession> {
-    const hit = this.#cache.get(key)
-    if (hit) {
-      this.#cache.delete(key)
-      this.#cache.set(key, hit)
-      return hit
-    }
+    const known = this.#keys.get(key)
+    const hit = known === undefined ? undefined : this.#touch(known)
+    if (hit) return hit
     const built = build()
     // a model (not bytes) is rewritten into the operators the provider has
-    const p = this.#create(built instanceof Uint8Array ? built : encodeModel(this.provider === 'webgpu' ? forWebGpu(built) : built), key, deviceOutputs)
-    this.#cache.set(key, p)
-    p.catch(() => this.#cache.delete(key))
-    while (this.#cache.size > this.options.maxSessions) {
-      const [oldKey, old] = this.#cache.entries().next().value as [string, Promise<OrtSession>]
-      this.#cache.delete(oldKey)
-      void old.then((s) => s.release()).catch(() => undefined)
+    const bytes = built instanceof Uint8Array ? built : encodeModel(this.provider === 'webgpu' ? forWebGpu(built) : built)
+    // which outputs stay on the device is a session option, so it is part of the identity there
+    const resident = this.resident && deviceOutputs.length ? `:${contentHash(new TextEncoder().encode(deviceOutputs.join('\n')))}` : ''
+    const id = `${contentHash(bytes)}${resident}`
+    this.#keys.set(key, id)
+    // keys are cheap to forget (the model is built and hashed again, not compiled): a bounded map
+    if (this.#keys.size > 16 * this.options.maxSessions) this.#keys.delete(this.#keys.keys().next().value!)
+    const same = this.#touch(id)
+    if (same) return same
+    const p = this.#create(bytes, key, deviceOutputs)
+    this.#started++
+    this.#cache.set(id, p)
+    this.#used.set(id, this.#generation)
+    p.catch(() => {
+      if (this.#cache.get(id) === p) {
+        this.#cache.delete(id)
+        this.#used.delete(id)
+      }
+    })
+    if (this.#cache.size > this.options.maxSessions) {
+      while (this.#cache.size > this.options.maxSessions) {
+        const [oldId, old] = this.#cache.entries().next().value as [string, Promise<OrtSession>]
+        void this.#drop(oldId, old)
+      }
+      this.#forgetKeys()
+    }
+    return p
+  }
+
+  /**
+   * Starts a new generation of use (call it before each of a series of runs, as compare does) and
+   * releases the sessions no one asked for in the last `keep` generations: the series keeps what
+   * its next runs reuse without holding every shape it ever compiled.
+   */
+  nextGeneration(keep: number): void {
+    this.#generation++
+    let dropped = false
+    for (const [id, p] of [...this.#cache]) {
+      if (this.#generation - (this.#used.get(id) ?? -Infinity) > keep) {
+        void this.#drop(id, p)
+        dropped = true
+      }
+    }
+    if (dropped) this.#forgetKeys()
+  }
+
+  /** Releases the session `key` last built (and so that of every key sharing it) now. */
+  async release(key: string): Promise<void> {
+    const id = this.#keys.get(key)
+    const p = id === undefined ? undefined : this.#cache.get(id)
+    if (id === undefined || !p) return
+    const done = this.#drop(id, p)
+    this.#forgetKeys()
+    await done
+  }
+
+  #drop(id: string, p: Promise<OrtSession>): Promise<void> {
+    this.#cache.delete(id)
+    this.#used.delete(id)
+    return p.then((s) => s.release()).catch(() => undefined)
+  }
+
+  #forgetKeys(): void {
+    for (const [k, v] of this.#keys) if (!this.#cache.has(v)) this.#keys.delete(k)
+  }
+
+  /** The cached session with content `id`, marked most recently used. */
+  #touch(id: string): Promise<OrtSession> | undefined {
+    const p = this.#cache.get(id)
+    if (p) {
+      this.#cache.delete(id)
+      this.#cache.set(id, p)
+      this.#used.set(id, this.#generation)
     }
     return p
   }
@@ -155,11 +228,22 @@ export class Runtime {
 
   /** Whether the session for `key` is cached (not yet released to keep within maxSessions). */
   has(key: string): boolean {
-    return this.#cache.has(key)
+    const id = this.#keys.get(key)
+    return id !== undefined && this.#cache.has(id)
   }
 
   get cachedSessions(): number {
     return this.#cache.size
+  }
+
+  /** Sessions started so far (a session shared by content counts once). */
+  get sessionsStarted(): number {
+    return this.#started
+  }
+
+  /** Milliseconds spent starting sessions so far (ONNX Runtime's graph optimisation and kernel setup). */
+  get compileMs(): number {
+    return this.#compileMs
   }
 
   async #create(bytes: Uint8Array, key: string, deviceOutputs: readonly string[] = []): Promise<OrtSession> {
@@ -187,6 +271,7 @@ export class Runtime {
       opts.enableProfiling = true
       opts.profileFilePrefix = this.options.profilePrefix
     }
+    const t0 = performance.now()
     try {
       return await ort.InferenceSession.create(bytes, opts)
     } catch (e) {
@@ -202,6 +287,8 @@ export class Runtime {
       }
       if (this.provider !== 'cpu') throw new RuntimeError('RUNTIME_PROVIDER_FAILED', `could not start the ${this.provider} execution provider: ${msg}`, PROVIDER_HINTS[this.provider])
       throw new RuntimeError('RUNTIME_SESSION', `ONNX Runtime rejected graph "${key}": ${msg}`, 'this is a bug in finetune; please report it with the command you ran')
+    } finally {
+      this.#compileMs += performance.now() - t0
     }
   }
 
@@ -216,8 +303,35 @@ export class Runtime {
   async dispose(): Promise<void> {
     const all = [...this.#cache.values()]
     this.#cache.clear()
+    this.#keys.clear()
+    this.#used.clear()
     for (const p of all) await p.then((s) => s.release()).catch(() => undefined)
   }
+}
+
+/**
+ * Two independent 32-bit hashes of `b` (FNV-1a and MurmurHash3's mixing, four bytes at a time) and its length: a cache identity for
+ * model bytes (no collision among the few dozen graphs a process compiles is at all likely).
+ */
+export function contentHash(b: Uint8Array): string {
+  let h1 = 0x811c9dc5
+  let h2 = 0x9747b28c
+  const words = b.length >>> 2
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  for (let i = 0; i < words; i++) {
+    const w = view.getUint32(i << 2, true)
+    h1 = Math.imul(h1 ^ w, 0x01000193)
+    let k = Math.imul(w, 0xcc9e2d51)
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593)
+    h2 ^= k
+    h2 = (Math.imul((h2 << 13) | (h2 >>> 19), 5) + 0xe6546b64) | 0
+  }
+  for (let i = words << 2; i < b.length; i++) {
+    h1 = Math.imul(h1 ^ b[i]!, 0x01000193)
+    h2 = Math.imul(h2 ^ b[i]!, 0x5bd1e995)
+  }
+  const hex = (h: number): string => (h >>> 0).toString(16).padStart(8, '0')
+  return `${hex(h1)}${hex(h2)}-${b.length}`
 }
 
 /** A session key short enough for a message (keys of training graphs list every trainable name). */

@@ -9,7 +9,8 @@ import { selectSubset } from '../data/subset.js'
 import { sentimentCsv, tinyBert } from '../../test/text-fixtures.js'
 import { runCli } from '../../test/cli.js'
 import { taskDefaults, train } from './run-node.js'
-import type { CompareResult } from './compare-node.js'
+import { compare, type CompareResult } from './compare-node.js'
+import { Runtime } from '../runtime/session.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-compare-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -69,5 +70,28 @@ describe('finetune compare', () => {
     expect(one.pretrained.mean).toBeGreaterThan(one.scratch.mean + 0.1)
     expect(one.pretrained.runs.every((x) => x.time_to_target_s !== null)).toBe(true)
     expect(rep.fairness).toMatch(/same class-balanced subsets/)
+  })
+})
+
+describe('compare shares compiled graphs across runs', () => {
+  it('starts each graph once: later seeds and the other side reuse the sessions of the first run', async () => {
+    const rt = new Runtime({ threads: 1 })
+    const started: number[] = []
+    try {
+      const r = await compare({
+        task: 'text-classification', model: pre, data: join(dir, 'train.csv'), test: join(dir, 'test.csv'), budgets: [4], perClass: true, seeds: 2,
+        out: join(dir, 'cmp-shared'), overwrite: true, steps: 6, evalPoints: 2, lrGrid: [2e-3], runtime: rt,
+        train: { batchSize: 4, maxLength: 16, stepsPerRun: 1, callbacks: [{ onEnd: () => void started.push(rt.sessionsStarted) }] },
+      })
+      expect(r.budgets[0]!.pretrained.runs).toHaveLength(2)
+      // four runs (two seeds, two sides) of one network on batches of one shape
+      expect(started).toHaveLength(4)
+      expect(started[0]).toBeGreaterThanOrEqual(2) // a training step and an evaluation
+      expect(started).toEqual([started[0], started[0], started[0], started[0]])
+      // compare leaves a runtime it was given open
+      expect(rt.cachedSessions).toBeGreaterThan(0)
+    } finally {
+      await rt.dispose()
+    }
   })
 })

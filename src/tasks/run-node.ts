@@ -46,8 +46,9 @@ export async function train(opts: TaskTrainOptions): Promise<TrainOutcome> {
   if (!(o.batchSize >= 1)) throw new ConfigError('CONFIG_BATCH', `batch size must be at least 1, got ${o.batchSize}`)
   if (typeof o.stepsPerRun === 'number' && o.stepsPerRun > 1 && o.gradAccum > 1)
     throw new ConfigError('CONFIG_STEPS_PER_RUN', `--steps-per-run ${o.stepsPerRun} runs one micro-batch per update, but --grad-accum is ${o.gradAccum}`, 'use --steps-per-run 1 (or auto) with --grad-accum')
+  if (o.runtime && o.runtime.provider !== o.device) throw new ConfigError('CONFIG_RUNTIME', `the runtime given runs on ${o.runtime.provider}, but the device asked for is ${o.device}`, 'pass a Runtime made for that device, or no runtime')
   checkOutputFolder(o)
-  const runtime = new Runtime({ provider: o.device, ...(o.threads ? { threads: o.threads } : {}) })
+  const runtime = o.runtime ?? new Runtime({ provider: o.device, ...(o.threads ? { threads: o.threads } : {}) })
   try {
     const p = await task.prepare(o, runtime)
     try {
@@ -63,7 +64,7 @@ export async function train(opts: TaskTrainOptions): Promise<TrainOutcome> {
       const m = applyMethod(p.model, p.headPrefixes, o, optimizerOf(o), () => Math.ceil(job!.batchesPerEpoch / o.gradAccum), existing ?? undefined)
       job = await p.job(m.optimizer)
       const record = { ...p.record, ...(m.lora ? { lora_adapted_modules: m.lora.adapted.length, trainable_parameters: m.lora.trainable, total_parameters: m.lora.total } : {}), layer_groups: m.groups.length }
-      const args = { ...o, ...record }
+      const args = { ...o, ...record, runtime: undefined }
       const { result, metrics, trainMs } = await runTraining(job, p.model, { ...o, callbacks: [...m.callbacks, ...(o.callbacks ?? [])] }, p.defaultMetric, args)
       const saved = await saveWithAdapter(o.out, p.model, m.lora?.config ?? null, p.save, { merge: o.merge, baseModel: o.model, task: task.name })
       const examplesPerSecond = trainMs > 0 ? (job.session.step * o.batchSize * o.gradAccum) / (trainMs / 1000) : 0
@@ -90,7 +91,7 @@ export async function train(opts: TaskTrainOptions): Promise<TrainOutcome> {
       await p.close()
     }
   } finally {
-    await runtime.dispose()
+    if (!o.runtime) await runtime.dispose()
   }
 }
 

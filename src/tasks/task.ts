@@ -46,6 +46,11 @@ export interface TaskTrainOptions extends RunOptions, MethodOptions {
   subset?: SubsetSpec | undefined
   /** Steps and evaluation interval from the number of training examples (once the data is read). */
   plan?: ((trainExamples: number) => { maxSteps: number; evalEvery: number }) | undefined
+  /**
+   * The runtime to train on, left open afterwards: runs that share one also share its compiled
+   * sessions (compare's runs of one network). By default each train() starts and disposes its own.
+   */
+  runtime?: Runtime | undefined
   /** Receives lines worth telling the user before training starts (the CLI prints them on stderr). */
   log?: (line: string) => void
   /** The task's own options (keys of its `options`). */

@@ -119,10 +119,14 @@ describe('the trainer with several steps per runtime call', () => {
     const t = new Trainer(setup.job, { ...base, stepsPerRun: 'auto', evalEvery: { kind: 'none' }, saveEvery: { kind: 'none' }, epochs: 4 }, [])
     const res = await t.run()
     expect(setup.calls.slice(0, 4)).toEqual([1, 1, 1, 1])
-    // what auto chose depends on timing (for this tiny model compiling a Scan graph rarely pays off);
-    // the runs it made have that length, and the weights are those of single steps
+    // what auto chose depends on timing (for this tiny model compiling a Scan graph rarely pays off;
+    // the runtime is shared with the run above, so its single-step graph is compiled already): the
+    // runs it made have that one length (or 1 again, where its second K-step run was no faster per
+    // step), and the weights are those of single steps
     expect(res.stepsPerRun).toBe(t.stepsPerRun)
-    expect(setup.calls.every((k) => k === 1 || k === res.stepsPerRun)).toBe(true)
+    const longer = [...new Set(setup.calls.filter((k) => k > 1))]
+    expect(longer.length).toBeLessThanOrEqual(1)
+    if (res.stepsPerRun > 1) expect(longer).toEqual([res.stepsPerRun])
     setup.model.parameters().forEach((p, i) => expect(Array.from(p.data)).toEqual(Array.from(one.params[i]!)))
     const s = makeJob()
     const acc = new TrainSession({ runtime: rt, model: s.model, optimizer: { kind: 'sgd', lr: 0.1 }, accumulation: 2, forward: (i) => ({ loss: nn.crossEntropy(s.model.forward(i['x']!), i['y']!) }) })
