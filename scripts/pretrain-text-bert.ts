@@ -13,17 +13,16 @@
  * Writes OUT/{config.json, model.safetensors (F16), tokenizer files, README.md}.
  */
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import '../src/runtime/ort-node.js'
-import { writeSafetensorsFile } from '../src/checkpoint/io-node.js'
-import { openSafetensorsFile } from '../src/checkpoint/safetensors-node.js'
 import { saveTextCheckpoint } from '../src/models/pretrained-node.js'
 import { textFamily } from '../src/models/registry.js'
 import { evaluateModel, taskDefaults, train } from '../src/tasks/run-node.js'
 import { loadTokenizer } from '../src/tokenizers/index.js'
 import { trainWordPieceVocab } from '../src/tokenizers/wordpiece-trainer.js'
+import { saveFloat16TextModel } from './text-bert-f16.js'
 
 const [out = 'pretrained/debian-bert-mini', stepsArg = '1200', minutesArg = '30', translationArg] = process.argv.slice(2)
 const steps = Number(stepsArg)
@@ -141,19 +140,7 @@ const r = await train({
 const minutes = (performance.now() - t0) / 60000
 
 // float16 weights: half the size; the masked-lm loss of the stored model is measured again below
-rmSync(out, { recursive: true, force: true })
-mkdirSync(out, { recursive: true })
-for (const f of readdirSync(run)) if (/^(tokenizer|vocab|special_tokens)/.test(f)) copyFileSync(join(run, f), join(out, f))
-const st = await openSafetensorsFile(join(run, 'model.safetensors'))
-const tensors = []
-for (const k of st.keys()) tensors.push([k, { dtype: 'F16' as const, shape: st.info(k).shape, data: await st.readAsFloat32(k) }] as const)
-await st.close()
-await writeSafetensorsFile(join(out, 'model.safetensors'), tensors, { format: 'pt' })
-const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'))
-delete cfg.finetune_task // a starting point for any text task
-delete cfg.finetune_init
-cfg.torch_dtype = 'float16'
-writeFileSync(join(out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`)
+const cfg = await saveFloat16TextModel(run, out)
 const after = await evaluateModel(out, join(work, 'valid.txt'), { task: 'masked-lm', threads, batchSize: 64, maxLength: 128 } as never)
 cfg.finetune_pretrained = {
   made_by: 'finetune (scripts/pretrain-text-bert.ts)',

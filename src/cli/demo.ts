@@ -11,7 +11,7 @@ import { ConfigError } from '../index.js'
 import { command } from './command.js'
 import { imagesDemo } from './demo-images.js'
 import { speechDemo } from './demo-speech.js'
-import { textDemo } from './demo-text.js'
+import { TEXT_DEMO_TEST_SIZE, textDemo } from './demo-text.js'
 
 export const demo = command(
   {
@@ -49,6 +49,6 @@ export const demo = command(
     await rm(f.out, { recursive: true, force: true })
     await mkdir(f.out, { recursive: true })
     await writeFile(join(f.out, 'demo.json'), JSON.stringify({ created: new Date().toISOString(), demo: 'text' }))
-    await textDemo({ out: f.out, budgets: (f.budgets.length ? f.budgets : ['20', '100', '1000']).map(Number), seeds: f.seeds ?? 2, steps: f.steps ?? 100, testSize: 500, limit: f.limit, maxLength: f.maxLength, batchSize: f.batchSize, threads: f.threads, json: f.json }, io)
+    await textDemo({ out: f.out, budgets: (f.budgets.length ? f.budgets : ['20', '100', '1000']).map(Number), seeds: f.seeds ?? 2, steps: f.steps ?? 100, testSize: TEXT_DEMO_TEST_SIZE, limit: f.limit, maxLength: f.maxLength, batchSize: f.batchSize, threads: f.threads, json: f.json }, io)
   },
 )
