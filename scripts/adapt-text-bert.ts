@@ -15,8 +15,8 @@ import { join } from 'node:path'
 import '../src/runtime/ort-node.js'
 import { TEXT_DEMO_TEST_SIZE, textDemoSplit } from '../src/cli/demo-text.js'
 import { loadSpamAssassin } from '../src/data/spam-assassin-node.js'
-import { evaluateModel, taskDefaults, train } from '../src/tasks/run-node.js'
-import { saveFloat16TextModel } from './text-bert-f16.js'
+import { evaluateModel } from '../src/tasks/run-node.js'
+import { saveFloat16TextModel, trainMaskedLm } from './text-bert-lib.js'
 
 const [out = 'pretrained/debian-bert-mini-mail', stepsArg = '900', minutesArg = '30'] = process.argv.slice(2)
 const base = 'pretrained/debian-bert-mini'
@@ -45,44 +45,7 @@ const threads = 2
 const before = await evaluateModel(base, join(work, 'valid.txt'), { task: 'masked-lm', threads, batchSize: 64, maxLength: 128 } as never)
 log(`${base}: held-out e-mail masked-lm loss ${before.metrics['eval_loss']!.toFixed(3)}, accuracy ${(before.metrics['accuracy']! * 100).toFixed(1)}%`)
 const run = join(work, 'trained')
-const curve: { step: number; eval_loss: number; accuracy: number }[] = []
-let lastLog = performance.now()
-const r = await train({
-  ...taskDefaults('masked-lm'),
-  task: 'masked-lm',
-  model: base,
-  data: join(work, 'train.txt'),
-  validation: join(work, 'valid.txt'),
-  out: run,
-  epochs: 100,
-  maxSteps: steps,
-  batchSize: recipe.batch_size,
-  evalBatchSize: 128,
-  maxLength: recipe.max_length,
-  lr: recipe.lr,
-  schedule: 'linear',
-  warmupRatio: recipe.warmup_ratio,
-  weightDecay: recipe.weight_decay,
-  clipNorm: recipe.clip_norm,
-  evalEvery: Math.max(1, Math.floor(steps / 3)),
-  saveEvery: 'none',
-  keepBest: false,
-  seed: recipe.seed,
-  threads,
-  callbacks: [{
-    onEval: (e) => {
-      curve.push({ step: e.step, eval_loss: e.metrics['eval_loss']!, accuracy: e.metrics['accuracy']! })
-      log(`step ${e.step}: held-out loss ${e.metrics['eval_loss']!.toFixed(3)}, masked accuracy ${(e.metrics['accuracy']! * 100).toFixed(1)}%`)
-    },
-    onStep: (e, ctx) => {
-      if (performance.now() - lastLog > 60_000) {
-        lastLog = performance.now()
-        log(`step ${e.step} loss ${e.loss.toFixed(3)} ${e.examplesPerSec.toFixed(0)} ex/s`)
-      }
-      if (e.elapsedMs > maxMinutes * 60_000) ctx.stop(`${maxMinutes} minutes`)
-    },
-  }],
-})
+const { result: r, curve } = await trainMaskedLm({ model: base, data: join(work, 'train.txt'), validation: join(work, 'valid.txt'), out: run, steps, maxMinutes, evals: 3, recipe, threads, log })
 const minutes = (performance.now() - t0) / 60000
 const cfg = await saveFloat16TextModel(run, out)
 const after = await evaluateModel(out, join(work, 'valid.txt'), { task: 'masked-lm', threads, batchSize: 64, maxLength: 128 } as never)

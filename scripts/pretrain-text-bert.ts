@@ -19,10 +19,10 @@ import { join } from 'node:path'
 import '../src/runtime/ort-node.js'
 import { saveTextCheckpoint } from '../src/models/pretrained-node.js'
 import { textFamily } from '../src/models/registry.js'
-import { evaluateModel, taskDefaults, train } from '../src/tasks/run-node.js'
+import { evaluateModel } from '../src/tasks/run-node.js'
 import { loadTokenizer } from '../src/tokenizers/index.js'
 import { trainWordPieceVocab } from '../src/tokenizers/wordpiece-trainer.js'
-import { saveFloat16TextModel } from './text-bert-f16.js'
+import { saveFloat16TextModel, trainMaskedLm } from './text-bert-lib.js'
 
 const [out = 'pretrained/debian-bert-mini', stepsArg = '1200', minutesArg = '30', translationArg] = process.argv.slice(2)
 const steps = Number(stepsArg)
@@ -99,44 +99,7 @@ const before = await evaluateModel(random, join(work, 'valid.txt'), { task: 'mas
 log(`random start: held-out masked-lm loss ${before.metrics['eval_loss']!.toFixed(3)}, accuracy ${(before.metrics['accuracy']! * 100).toFixed(1)}%`)
 
 const run = join(work, 'trained')
-let lastLog = performance.now()
-const curve: { step: number; eval_loss: number; accuracy: number }[] = []
-const r = await train({
-  ...taskDefaults('masked-lm'),
-  task: 'masked-lm',
-  model: random,
-  data: join(work, 'train.txt'),
-  validation: join(work, 'valid.txt'),
-  out: run,
-  epochs: 100,
-  maxSteps: steps,
-  batchSize: recipe.batch_size,
-  evalBatchSize: 128,
-  maxLength: recipe.max_length,
-  lr: recipe.lr,
-  schedule: 'linear',
-  warmupRatio: recipe.warmup_ratio,
-  weightDecay: recipe.weight_decay,
-  clipNorm: recipe.clip_norm,
-  evalEvery: Math.max(1, Math.floor(steps / 4)),
-  saveEvery: 'none',
-  keepBest: false,
-  seed: recipe.seed,
-  threads,
-  callbacks: [{
-    onEval: (e) => {
-      curve.push({ step: e.step, eval_loss: e.metrics['eval_loss']!, accuracy: e.metrics['accuracy']! })
-      log(`step ${e.step}: held-out loss ${e.metrics['eval_loss']!.toFixed(3)}, masked accuracy ${(e.metrics['accuracy']! * 100).toFixed(1)}%`)
-    },
-    onStep: (e, ctx) => {
-      if (performance.now() - lastLog > 60_000) {
-        lastLog = performance.now()
-        log(`step ${e.step} loss ${e.loss.toFixed(3)} ${e.examplesPerSec.toFixed(0)} ex/s`)
-      }
-      if (e.elapsedMs > maxMinutes * 60_000) ctx.stop(`${maxMinutes} minutes`)
-    },
-  }],
-})
+const { result: r, curve } = await trainMaskedLm({ model: random, data: join(work, 'train.txt'), validation: join(work, 'valid.txt'), out: run, steps, maxMinutes, evals: 4, recipe, threads, log })
 const minutes = (performance.now() - t0) / 60000
 
 // float16 weights: half the size; the masked-lm loss of the stored model is measured again below
