@@ -1,7 +1,7 @@
 // finetune compare on a tiny BERT that was first trained on related data (standing in for
 // pre-training) against the same architecture from random weights: the report has every field, the
 // subsets are class-balanced and nested, and the comparison finds the benefit that is there.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -70,6 +70,17 @@ describe('finetune compare', () => {
     expect(one.pretrained.mean).toBeGreaterThan(one.scratch.mean + 0.1)
     expect(one.pretrained.runs.every((x) => x.time_to_target_s !== null)).toBe(true)
     expect(rep.fairness).toMatch(/same class-balanced subsets/)
+  })
+})
+
+describe('train() on a runtime it is given', () => {
+  it('refuses one made for another device before touching the output folder', async () => {
+    const out = join(dir, 'wrong-runtime')
+    const other = { provider: 'webgpu' } as Runtime
+    const err = await train({ ...taskDefaults('text-classification'), task: 'text-classification', model: pre, data: join(dir, 'train.csv'), out, device: 'cpu', runtime: other }).then(() => null, (e: unknown) => e as { code: string; message: string })
+    expect(err?.code).toBe('CONFIG_RUNTIME')
+    expect(err?.message).toMatch(/runs on webgpu, but the device asked for is cpu/)
+    expect(existsSync(out)).toBe(false)
   })
 })
 
