@@ -2,7 +2,9 @@
 // ORT gradients vs reference gradients. Tolerances (relative to the largest magnitude): ORT 2e-5
 // unless stated, finite differences 1e-5 (eps 1e-6, float64).
 import { describe, expect, it } from 'vitest'
-import { concat, Parameter, where, type Tensor } from '../graph/graph.js'
+import { concat, Parameter, trace, where, type Tensor } from '../graph/graph.js'
+import { lower } from '../onnx/lower.js'
+import { grad } from './grad.js'
 import * as nn from '../graph/nn.js'
 import { checkOp } from '../../test/op-check.js'
 
@@ -84,6 +86,17 @@ describe('reductions', () => {
     await checkOp('mean keep', [f(2, 1, 4)], (x) => x.mean([1, 2], true))
     await checkOp('max', [f(2, 3, 4)], (x) => x.max(1))
     await checkOp('max keep', [f(3, 5)], (x) => x.max(-1, true))
+  })
+  it('a mean over ReLU (global average pooling): its broadcast gradient meets the mask without an Expand', async () => {
+    await checkOp('relu then mean', [f(2, 3, 4, 4)], (x) => x.relu().mean([2, 3]))
+    const { graph, result: dx } = trace((g) => {
+      const x = g.input('x', [2, 3, 4, 4])
+      return grad(x.relu().mean([2, 3]).mul(g.input('w', [2, 3])).sum(), [x])[0]!
+    })
+    const ops = lower({ outputs: [{ name: 'dx', tensor: dx }] }).model.graph.node.map((n) => n.opType)
+    expect(graph.nodes.some((n) => n.op === 'Expand')).toBe(true) // the mean's rule expands...
+    expect(ops).not.toContain('Expand') // ...but nothing reads the expanded copy
+    expect(ops).toContain('Mul')
   })
   it('variance (biased and unbiased)', async () => {
     await checkOp('var', [f(3, 6)], (x) => x.variance(-1))

@@ -200,8 +200,9 @@ export const vjpRules: { [K in OpName]: VjpRule<K> } = {
   },
   Erf: unary((g, n) => g.mul(x0(n).square().neg().exp().mul(2 / Math.sqrt(Math.PI)))),
   Sigmoid: unary((g, n) => { const y = y0(n); return g.mul(y.mul(y.neg().add(1))) }),
-  // a multiply by the 0/1 mask runs faster in ONNX Runtime than Where
-  Relu: unary((g, n) => g.mul(y0(n).gt(0).cast(g.dtype))),
+  // a multiply by the 0/1 mask runs faster in ONNX Runtime than Where; the mask has the full
+  // shape, so a broadcast gradient (a mean's) meets it unexpanded, saving the Expand's pass
+  Relu: unary((g, n) => unexpanded(g).mul(y0(n).gt(0).cast(g.dtype))),
   Sin: unary((g, n) => g.mul(x0(n).cos())),
   Cos: unary((g, n) => g.mul(x0(n).sin()).neg()),
   Not: none,
