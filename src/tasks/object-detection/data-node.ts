@@ -33,6 +33,7 @@ import { augmentRng } from '../../data/image-transforms.js'
 import type { RawImage } from '../../data/image.js'
 import { cropDetection, hflipDetection, type DetectionSample } from '../../data/detection-transforms.js'
 import type { Rng } from '../../runtime/rng.js'
+import type { TaskTrainOptions } from '../task.js'
 import { epochOrder } from '../../data/order.js'
 import { linearResizeMatrix } from '../../graph/nn.js'
 import { existsSync, readFileSync, statSync } from 'node:fs'
@@ -369,4 +370,40 @@ export async function readDetectionSource(o: { data: string; format?: DetFormat 
   const yolo = await loadYoloDetection({ data: yaml ? o.data : yoloImages(o.data, split), onBadRow: o.onBadRow, ...(yaml && split ? { split } : {}) })
   if (o.labels) relabel(yolo, o.labels, o.data)
   return { images: yolo.images, categories: yolo.categories, skipped: yolo.skipped, format, split, unlabelled: yolo.unlabelled }
+}
+
+/** The training side of `--data` as `finetune train` reads it (`labels`: a trained head's order). */
+export function readDetectionTrainSource(o: TaskTrainOptions, labels?: readonly string[]): Promise<DetSource> {
+  return readDetectionSource({ data: o.data, format: formatOption(o), split: 'train', images: typeof o['images'] === 'string' ? o['images'] : undefined, onBadRow: o.onBadRow, labels })
+}
+
+const formatOption = (o: TaskTrainOptions): DetFormat | undefined => (typeof o['format'] === 'string' ? (o['format'] as DetFormat) : undefined)
+
+/**
+ * What every detector trains and validates on, from `first` (readDetectionTrainSource's result,
+ * read before the checkpoint so that the data's mistakes come first): a trained head keeps its
+ * label order when the data has the same names; a VOC or YOLO folder with its own train and val
+ * splits validates on val unless --validation says otherwise; else the last --validation-split of
+ * the training images.
+ */
+export async function detectionTrainingData(o: TaskTrainOptions, first: DetSource, head: { labelled: boolean; labels: readonly string[] }, transform: DetTransform): Promise<{ labels: string[]; train: DetSplit; validation: DetSplit | undefined; format: DetFormat; augment: DetAugmentation[]; skipped: number }> {
+  const sameNames = (a: readonly string[], b: readonly string[]): boolean => [...a].sort().join('\u0000') === [...b].sort().join('\u0000')
+  const src = head.labelled && !o.reinitHead && sameNames(head.labels, first.categories.map((c) => c.name)) ? await readDetectionTrainSource(o, head.labels) : first
+  const labels = src.categories.map((c) => c.name)
+  let trainImgs = src.images
+  const ownVal = !o.validation && src.split === 'train' && detectionSplits(o.data, src.format).has('val')
+  const valSrc = o.validation || ownVal ? await readDetectionSource({ data: o.validation ?? o.data, format: o.validation ? undefined : formatOption(o), split: 'val', images: undefined, onBadRow: o.onBadRow, labels }) : undefined
+  let valImgs = valSrc?.images ?? []
+  if (ownVal) o.log?.(`${src.format.toUpperCase()} data: training on its train split (${trainImgs.length} images), validating on its val split (${valImgs.length})`)
+  if (src.unlabelled) o.log?.(`${src.unlabelled} image(s) without a label file train as background`)
+  if (!o.validation && !ownVal && o.validationSplit > 0 && trainImgs.length > 1) {
+    const nVal = Math.min(trainImgs.length - 1, Math.max(1, Math.round(trainImgs.length * o.validationSplit)))
+    valImgs = trainImgs.slice(trainImgs.length - nVal)
+    trainImgs = trainImgs.slice(0, trainImgs.length - nVal)
+  }
+  const augment = augmentationsFrom(o['augment'])
+  const train = new DetSplit(trainImgs, transform, o.seed, augment)
+  const validation = valImgs.length ? new DetSplit(valImgs, transform, o.seed, false) : undefined
+  if (train.batchCount(o.batchSize, true) === 0) throw new ConfigError('DATA_TOO_FEW', `${trainImgs.length} training image(s), fewer than one batch of ${o.batchSize}`, 'lower --batch-size or add images')
+  return { labels, train, validation, format: src.format, augment, skipped: src.skipped.total + (valSrc?.skipped.total ?? 0) }
 }

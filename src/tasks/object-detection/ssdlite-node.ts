@@ -40,7 +40,7 @@ import type { TrainingJob } from '../../train/trainer.js'
 import { assertFiniteOutputs, freezeByName, type OpenedModel, type OpenOptions, type PreparedTraining, type TaskTrainOptions } from '../task.js'
 import { TASK } from './checkpoint-node.js'
 import { predictDetections } from './predict-node.js'
-import { augmentationsFrom, detectionSplits, DetSplit, evaluateDetectionSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
+import { DetSplit, evaluateDetectionSplit, loadDetectionImage, readDetectionSource, readDetectionTrainSource, detectionTrainingData, type DetBatch, type DetFormat, type DetTransform } from './data-node.js'
 import { appendDetectionNms } from './onnx.js'
 import { keepTopkPerClass } from './ssdlite-onnx.js'
 
@@ -270,32 +270,12 @@ async function evaluateSplit(s: TrainSession, split: DetSplit, ck: SsdCheckpoint
 /** `finetune train --task object-detection` for an SSDlite (see task-node.ts for the shared flow). */
 export async function prepareSsdlite(o: TaskTrainOptions, runtime: Runtime): Promise<PreparedTraining> {
   sizeFrom(o, null) // the flags' mistakes before a checkpoint is read
-  const ck0 = await openSsdCheckpoint(o.model, { seed: o.seed })
-  const size = sizeFrom(o, ck0.imageSize)
+  const ck = await openSsdCheckpoint(o.model, { seed: o.seed })
+  const size = sizeFrom(o, ck.imageSize)
   const transform = transformOf(size)
   // the data as task-node.ts reads it (COCO, VOC or YOLO; a folder's own val split)
-  const format = str(o['format']) as DetFormat | undefined
-  const read = (labels?: readonly string[]): Promise<DetSource> => readDetectionSource({ data: o.data, format, split: 'train', images: str(o['images']), onBadRow: o.onBadRow, labels })
-  let src = await read()
-  if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await read(ck0.labels)
-  const labels = src.categories.map((c) => c.name)
-  let trainImgs = src.images
-  const ownVal = !o.validation && src.split === 'train' && detectionSplits(o.data, src.format).has('val')
-  const valSrc = o.validation || ownVal ? await readDetectionSource({ data: o.validation ?? o.data, format: o.validation ? undefined : format, split: 'val', images: undefined, onBadRow: o.onBadRow, labels }) : undefined
-  let valImgs = valSrc?.images ?? []
-  if (ownVal) o.log?.(`${src.format.toUpperCase()} data: training on its train split (${trainImgs.length} images), validating on its val split (${valImgs.length})`)
-  if (src.unlabelled) o.log?.(`${src.unlabelled} image(s) without a label file train as background`)
-  if (!o.validation && !ownVal && o.validationSplit > 0 && trainImgs.length > 1) {
-    const nVal = Math.min(trainImgs.length - 1, Math.max(1, Math.round(trainImgs.length * o.validationSplit)))
-    valImgs = trainImgs.slice(trainImgs.length - nVal)
-    trainImgs = trainImgs.slice(0, trainImgs.length - nVal)
-  }
-  const augment = augmentationsFrom(o['augment'])
-  const train = new DetSplit(trainImgs, transform, o.seed, augment)
-  const validation = valImgs.length ? new DetSplit(valImgs, transform, o.seed, false) : undefined
-  if (train.batchCount(o.batchSize, true) === 0) throw new ConfigError('DATA_TOO_FEW', `${trainImgs.length} training image(s), fewer than one batch of ${o.batchSize}`, 'lower --batch-size or add images')
+  const { labels, train, validation, format, augment, skipped } = await detectionTrainingData(o, await readDetectionTrainSource(o), ck, transform)
 
-  const ck = ck0
   const same = ck.labelled && ck.labels.join('\u0000') === labels.join('\u0000')
   if (ck.labelled && !same && !o.reinitHead) throw new ConfigError('MODEL_LABELS_DIFFER', `${o.model} has a head for [${ck.labels.join(', ')}] but the data has [${labels.join(', ')}]`, 'pass --reinit-head to train a new classification head for your labels')
   const headFromCheckpoint = same && !o.reinitHead
@@ -333,8 +313,8 @@ export async function prepareSsdlite(o: TaskTrainOptions, runtime: Runtime): Pro
     headFromCheckpoint,
     trainExamples: train.length,
     evalExamples: validation?.length ?? 0,
-    skipped: src.skipped.total + (valSrc?.skipped.total ?? 0),
-    record: { data_format: src.format, augment: augment.join(','), arch: SSDLITE_ARCH, source: ck.source, image_size: size, reduced_tail: ck.model.reducedTail, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
+    skipped,
+    record: { data_format: format, augment: augment.join(','), arch: SSDLITE_ARCH, source: ck.source, image_size: size, reduced_tail: ck.model.reducedTail, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
     save: (dir) => saveSsd(dir, ck, size),
     close: async () => {},
   }

@@ -25,7 +25,7 @@ import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setD
 import { appendDetectionNms } from './onnx.js'
 import { drawOption } from '../draw-node.js'
 import { predictDetections } from './predict-node.js'
-import { augmentationsFrom, canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, detectionSplits, DetSplit, evaluateDetectionSplit, loadDetectionImage, readDetectionSource, type DetBatch, type DetFormat, type DetSource, type DetTransform } from './data-node.js'
+import { canvasSize, CROP_FRACTION_RANGE, DET_AUGMENTATIONS, DET_FORMATS, SCALE_JITTER_RANGE, DetSplit, evaluateDetectionSplit, loadDetectionImage, readDetectionSource, readDetectionTrainSource, detectionTrainingData, type DetBatch, type DetFormat, type DetTransform } from './data-node.js'
 import { isSsdlite, openSsdlite, prepareSsdlite } from './ssdlite-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
@@ -121,31 +121,9 @@ export const objectDetection: Task = {
     if (await isSsdlite(o.model)) return prepareSsdlite(o, runtime)
     const transform = transformFrom(o, DEFAULT_TRANSFORM)
     // the data first, so that its mistakes surface before a large checkpoint is read
-    const format = str(o['format']) as DetFormat | undefined
-    const read = (labels?: readonly string[]): Promise<DetSource> => readDetectionSource({ data: o.data, format, split: 'train', images: str(o['images']), onBadRow: o.onBadRow, labels })
-    let src = await read()
-    const ck0 = await openDetCheckpoint(o.model, { seed: o.seed, arch: o['arch'] as DetectionArch | undefined })
-    // a trained head keeps its label order when the data has the same names
-    if (ck0.labelled && !o.reinitHead && [...ck0.labels].sort().join('\u0000') === src.categories.map((c) => c.name).sort().join('\u0000')) src = await read(ck0.labels)
-    const labels = src.categories.map((c) => c.name)
-    let trainImgs = src.images
-    // a VOC or YOLO folder with its own train and val splits validates on val unless --validation says otherwise
-    const ownVal = !o.validation && src.split === 'train' && detectionSplits(o.data, src.format).has('val')
-    const valSrc = o.validation || ownVal ? await readDetectionSource({ data: o.validation ?? o.data, format: o.validation ? undefined : format, split: 'val', images: undefined, onBadRow: o.onBadRow, labels }) : undefined
-    let valImgs = valSrc?.images ?? []
-    if (ownVal) o.log?.(`${src.format.toUpperCase()} data: training on its train split (${trainImgs.length} images), validating on its val split (${valImgs.length})`)
-    if (src.unlabelled) o.log?.(`${src.unlabelled} image(s) without a label file train as background`)
-    if (!o.validation && !ownVal && o.validationSplit > 0 && trainImgs.length > 1) {
-      const nVal = Math.min(trainImgs.length - 1, Math.max(1, Math.round(trainImgs.length * o.validationSplit)))
-      valImgs = trainImgs.slice(trainImgs.length - nVal)
-      trainImgs = trainImgs.slice(0, trainImgs.length - nVal)
-    }
-    const augment = augmentationsFrom(o['augment'])
-    const train = new DetSplit(trainImgs, transform, o.seed, augment)
-    const validation = valImgs.length ? new DetSplit(valImgs, transform, o.seed, false) : undefined
-    if (train.batchCount(o.batchSize, true) === 0) throw new ConfigError('DATA_TOO_FEW', `${trainImgs.length} training image(s), fewer than one batch of ${o.batchSize}`, 'lower --batch-size or add images')
-
-    const ck = ck0
+    const first = await readDetectionTrainSource(o)
+    const ck = await openDetCheckpoint(o.model, { seed: o.seed, arch: o['arch'] as DetectionArch | undefined })
+    const { labels, train, validation, format, augment, skipped } = await detectionTrainingData(o, first, ck, transform)
     const same = ck.labelled && ck.labels.join('\u0000') === labels.join('\u0000')
     if (ck.labelled && !same && !o.reinitHead) throw new ConfigError('MODEL_LABELS_DIFFER', `${o.model} has a head for [${ck.labels.join(', ')}] but the data has [${labels.join(', ')}]`, 'pass --reinit-head to train a new cls_logits for your labels')
     const headFromCheckpoint = same && !o.reinitHead
@@ -178,8 +156,8 @@ export const objectDetection: Task = {
       headFromCheckpoint,
       trainExamples: train.length,
       evalExamples: validation?.length ?? 0,
-      skipped: src.skipped.total + (valSrc?.skipped.total ?? 0),
-      record: { data_format: src.format, augment: augment.join(','), arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
+      skipped,
+      record: { data_format: format, augment: augment.join(','), arch: ck.arch, source: ck.source, min_size: transform.minSize, max_size: transform.maxSize, canvas, score_thresh: ck.settings.scoreThresh, nms_thresh: ck.settings.nmsThresh, detections_per_img: ck.settings.detectionsPerImg },
       save: (dir) => saveDetCheckpoint(dir, ck, transform),
       close: async () => {},
     }
