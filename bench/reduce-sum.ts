@@ -1,6 +1,6 @@
 /**
  * ONNX Runtime's ReduceSum over leading axes against the GEMV the lowering emits instead (a row of
- * ones times the (R, C) matrix), one-op models built by hand, alternating, median of 50 runs each.
+ * ones times the (R, C) matrix), one-op models built by hand, 60 runs of each in a block, median of the last 50.
  * usage: npx tsx bench/reduce-sum.ts
  */
 import '../src/runtime/ort-node.js'
@@ -33,8 +33,10 @@ for (const [R, C] of shapes) {
   const gemv = await rt.session(`gemv-${R}x${C}`, () => model(R, C, true))
   const feeds = { x: ortTensor({ data: Float32Array.from({ length: R * C }, () => rng.normal()), shape: [R, C], dtype: 'float32' }) }
   const t: { reduce: number[]; gemv: number[] } = { reduce: [], gemv: [] }
-  for (let i = 0; i < 60; i++) {
-    for (const [k, s] of [['reduce', reduce], ['gemv', gemv]] as const) {
+  // each form's runs in one block: sessions alternating run by run on 2 cores each find the other's
+  // thread pool still spinning, and both run 2-3x slower (BENCHMARKS.md, 2026-12-07)
+  for (const [k, s] of [['reduce', reduce], ['gemv', gemv]] as const) {
+    for (let i = 0; i < 60; i++) {
       const a = performance.now()
       await s.run(feeds)
       t[k].push(performance.now() - a)
