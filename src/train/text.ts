@@ -85,6 +85,11 @@ export interface TextJobConfig {
   accumulation?: number
   /** Bytes the frozen method may spend caching features in memory (default 1 GiB). */
   featureCacheBytes?: number
+  /**
+   * Bytes of tokenised examples kept for the epochs and evaluations that read them again (default
+   * 256 MiB); beyond it, examples are tokenised on every use.
+   */
+  encodedCacheBytes?: number
   /** Called with progress while features are computed (frozen method). */
   onFeatureProgress?: (done: number, total: number) => void
 }
@@ -111,7 +116,7 @@ export class TextTaskRunner {
   readonly c: TextJobConfig
   readonly padId: number
   readonly ctx: TextHeadContext
-  #trainLengths: Uint16Array | null = null
+  readonly #encoded: EncodedCache
   #featureSession: TrainSession | null = null
   #features: { train: FeatureCache; validation: FeatureCache | null } | null = null
 
@@ -120,6 +125,7 @@ export class TextTaskRunner {
     const pad = c.tokenizer.padId ?? c.tokenizer.eosId
     if (pad === undefined) throw new ConfigError('TOKENIZER_NO_PAD', 'the tokenizer has neither a pad nor an end-of-sequence token to pad batches with', 'add a pad_token to tokenizer_config.json')
     this.padId = pad
+    this.#encoded = new EncodedCache(c.encodedCacheBytes ?? 256 * 2 ** 20, (e) => this.encode(e))
     const remap = c.dataLabels.map((name) => {
       const i = c.labels.indexOf(name)
       if (i < 0 && c.problemType !== 'regression') throw new DataError('DATA_UNKNOWN_LABEL', `label "${name}" of the data is not one of the model's labels (${c.labels.join(', ')})`, 'pass --reinit-head to train a new head for these labels')
@@ -159,10 +165,8 @@ export class TextTaskRunner {
   }
 
   /** Token counts of the training examples (computed once, for bucketing). */
-  async trainLengths(): Promise<Uint16Array> {
-    if (this.#trainLengths) return this.#trainLengths
-    this.#trainLengths = await lengthsOf(this, this.c.train)
-    return this.#trainLengths
+  trainLengths(): Promise<Uint16Array> {
+    return this.#encoded.lengths(this.c.train)
   }
 
   /** The TrainingJob the Trainer runs. */
@@ -192,8 +196,7 @@ export class TextTaskRunner {
   async #batchFeeds(split: 'train' | 'validation', indices: readonly number[], len: number, rng: Rng): Promise<Record<string, HostTensor>> {
     if (this.c.method === 'frozen') return this.#features![split === 'train' ? 'train' : 'validation']!.batch(indices, len, this)
     const data = split === 'train' ? this.c.train : this.c.validation!
-    const ex = await data.getMany(indices)
-    return this.collate(this.#corrupt(ex.map((e) => this.encode(e)), rng), len)
+    return this.collate(this.#corrupt(await this.#encoded.many(data, indices), rng), len)
   }
 
   #corrupt(encs: Encoded[], rng: Rng): Encoded[] {
@@ -206,14 +209,14 @@ export class TextTaskRunner {
     if (!data) return {}
     const c = this.c
     const useCache = c.method === 'frozen' && !split && this.#features?.validation
-    const lengths = useCache ? this.#features!.validation!.lengths : await lengthsOf(this, data)
+    const lengths = useCache ? this.#features!.validation!.lengths : await this.#encoded.lengths(data)
     const batches = bucketBatches(lengths, { batchSize: c.evalBatchSize ?? c.batchSize, maxLength: c.maxLength, seed: 0, epoch: 0 })
     let lossSum = 0
     let n = 0
     const acc = c.head.metrics(this.ctx, data.length)
     for (const [i, b] of batches.entries()) {
       const rng = new Rng(c.seed, EVAL_STREAM, i)
-      const feeds = useCache ? await this.#batchFeeds('validation', b.indices, b.length, rng) : this.collate(this.#corrupt((await data.getMany(b.indices)).map((e) => this.encode(e)), rng), b.length)
+      const feeds = useCache ? await this.#batchFeeds('validation', b.indices, b.length, rng) : this.collate(this.#corrupt(await this.#encoded.many(data, b.indices), rng), b.length)
       const r = await this.session.evaluate(feeds)
       lossSum += (r.loss ?? 0) * b.indices.length
       n += b.indices.length
@@ -228,12 +231,12 @@ export class TextTaskRunner {
     const m = c.model
     this.#featureSession ??= new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { features: m.features(inputsOf(i)) } }) })
     const build = async (data: TextSplit<TextExample>): Promise<FeatureCache> => {
-      const lengths = await lengthsOf(this, data)
+      const lengths = await this.#encoded.lengths(data)
       const cache = new FeatureCache(c.head.perToken, data.length, lengths, c.featureCacheBytes ?? 1 << 30)
       const batches = bucketBatches(lengths, { batchSize: c.evalBatchSize ?? c.batchSize, maxLength: c.maxLength, seed: 0, epoch: 0 })
       let done = 0
       for (const b of batches) {
-        const encs = (await data.getMany(b.indices)).map((e) => this.encode(e))
+        const encs = await this.#encoded.many(data, b.indices)
         const r = await this.#featureSession!.evaluate(this.collate(encs, b.length))
         cache.put(b.indices, b.length, r.outputs['features']!.data as Float32Array, encs)
         done += b.indices.length
@@ -274,11 +277,71 @@ export function padTokens(encs: readonly { ids: readonly number[]; typeIds: read
   return feeds
 }
 
-async function lengthsOf(r: TextTaskRunner, data: TextSplit<TextExample>): Promise<Uint16Array> {
-  const out = new Uint16Array(data.length)
-  let i = 0
-  for await (const e of data.iterate()) out[i++] = Math.min(r.encode(e).ids.length, 65535)
-  return out
+/**
+ * Tokenised examples of each split, so that epochs and evaluations do not read and tokenise the
+ * same rows again (the text demo's 20-label runs tokenised each e-mail 80 times). Bounded: once
+ * `budget` bytes are held, the rest are tokenised on every use. Consumers never mutate an Encoded
+ * (masking copies it).
+ */
+class EncodedCache {
+  readonly #splits = new WeakMap<TextSplit<TextExample>, Kept>()
+  #bytes = 0
+  constructor(readonly budget: number, readonly encode: (e: TextExample) => Encoded) {}
+
+  #of(data: TextSplit<TextExample>): Kept {
+    let s = this.#splits.get(data)
+    if (!s) this.#splits.set(data, (s = { encs: new Array<Encoded | undefined>(data.length), kept: 0, lengths: null }))
+    return s
+  }
+
+  #keep(s: Kept, i: number, e: Encoded): void {
+    const b = encodedBytes(e)
+    if (s.encs[i] || this.#bytes + b > this.budget) return
+    s.encs[i] = e
+    s.kept++
+    this.#bytes += b
+  }
+
+  /** The examples at `indices`, in that order. */
+  async many(data: TextSplit<TextExample>, indices: readonly number[]): Promise<Encoded[]> {
+    const s = this.#of(data)
+    const missing = indices.filter((i) => !s.encs[i])
+    const fresh = new Map<number, Encoded>()
+    if (missing.length) (await data.getMany(missing)).forEach((e, k) => fresh.set(missing[k]!, this.encode(e)))
+    for (const [i, e] of fresh) this.#keep(s, i, e)
+    return indices.map((i) => s.encs[i] ?? fresh.get(i)!)
+  }
+
+  /** Token counts of every example of the split (tokenising those not kept yet). */
+  async lengths(data: TextSplit<TextExample>): Promise<Uint16Array> {
+    const s = this.#of(data)
+    if (s.lengths) return s.lengths
+    const out = new Uint16Array(data.length)
+    if (s.kept === data.length) {
+      s.encs.forEach((e, k) => (out[k] = Math.min(e!.ids.length, 65535)))
+      return (s.lengths = out)
+    }
+    let i = 0
+    for await (const e of data.iterate()) {
+      const enc = s.encs[i] ?? this.encode(e)
+      this.#keep(s, i, enc)
+      out[i++] = Math.min(enc.ids.length, 65535)
+    }
+    s.lengths = out
+    return out
+  }
+}
+
+interface Kept {
+  encs: (Encoded | undefined)[]
+  kept: number
+  lengths: Uint16Array | null
+}
+
+/** What an Encoded holds, roughly: 8 bytes per array element plus the objects. */
+function encodedBytes(e: Encoded): number {
+  const n = e.ids.length + e.typeIds.length + (e.tokenLabels?.length ?? 0) + (e.specialTokensMask?.length ?? 0) + (e.wordIds?.length ?? 0) + (Array.isArray(e.label) ? e.label.length : 1)
+  return 96 + 8 * n
 }
 
 /**
