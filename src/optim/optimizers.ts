@@ -5,7 +5,7 @@
  * AdamW (decoupled decay).
  */
 import { ConfigError } from '../errors.js'
-import type { Graph, Parameter, Tensor } from '../graph/graph.js'
+import { concat, type Graph, type Parameter, type Tensor } from '../graph/graph.js'
 
 export type OptimizerConfig =
   | { kind: 'sgd'; lr: number; momentum?: number; dampening?: number; nesterov?: boolean; weightDecay?: number; groups?: ParamGroup[] }
@@ -119,8 +119,20 @@ export function stateScale(c: OptimizerConfig, key: string): number {
 }
 
 /**
+ * Parameters of at most this many values are updated together: per group and weight-decay setting,
+ * their gradients, values and optimizer state are concatenated into one flat tensor, the update runs
+ * once on it, and Splits hand each parameter its part (PyTorch's foreach/fused optimizers batch the
+ * same way). AdamW is 11 elementwise ops per parameter; on a bias or a norm weight each costs its
+ * per-op overhead, not its data (ResNet-18 has 41 such parameters, 451 ops a step, BENCHMARKS.md).
+ */
+export const PACK_MAX_NUMEL = 16384
+
+const numel = (p: Parameter): number => p.shape.reduce((a, b) => a * b, 1)
+
+/**
  * Emits the update of each parameter. `state(key, p)` returns the graph input for a resident buffer,
- * `scalar(name)` a float scalar input.
+ * `scalar(name)` a float scalar input. Small parameters are updated packed (PACK_MAX_NUMEL); the
+ * values are the same as one update each, elementwise.
  */
 export function emitUpdates(
   g: Graph,
@@ -129,41 +141,59 @@ export function emitUpdates(
   grads: ReadonlyMap<Parameter, Tensor>,
   state: (key: string, p: Parameter) => Tensor,
   scalar: (name: string) => Tensor,
+  opts: { packMaxNumel?: number } = {},
 ): UpdateOutputs {
+  const packMax = opts.packMaxNumel ?? PACK_MAX_NUMEL
   const params = new Map<Parameter, Tensor>()
   const newState = new Map<string, Tensor>()
+  /** The update of one parameter, or of several packed into one flat tensor; `st(i)` is its i-th state buffer. */
+  const update = (gi: number, w: Tensor, gr: Tensor, wd: number, st: (i: number) => Tensor): { param: Tensor; state: Tensor[] } => {
+    if (c.kind === 'sgd') {
+      const mom = c.momentum ?? defaults.momentum
+      const damp = c.dampening ?? defaults.dampening
+      let d = wd ? gr.add(w.mul(wd)) : gr
+      const out: Tensor[] = []
+      if (mom > 0) {
+        // torch initialises the buffer to the first gradient: with a zero buffer that is momentum*0 + grad
+        const buf = st(0).mul(mom).add(damp ? d.mul(scalar(`opt.${gi}.damp`)) : d)
+        out.push(buf)
+        d = c.nesterov ? d.add(buf.mul(mom)) : buf
+      }
+      return { param: w.sub(d.mul(scalar(`opt.${gi}.lr`))), state: out }
+    }
+    const [b1, b2] = c.betas ?? defaults.betas
+    const d = c.kind === 'adam' && wd ? gr.add(w.mul(wd)) : gr
+    // moments scaled by 1/(1-b1) and 1/(1-b2) (stateScale); the scalars absorb the factors
+    const m = st(0).mul(b1).add(d)
+    const v = st(1).mul(b2).add(d.square())
+    const denom = v.sqrt().add(scalar(`opt.${gi}.eps`))
+    const step = m.div(denom).mul(scalar(`opt.${gi}.alpha`))
+    const base = c.kind === 'adamw' && wd ? w.mul(scalar(`opt.${gi}.decay`)) : w
+    return { param: base.sub(step), state: [m, v] }
+  }
   groups.forEach((grp, gi) => {
+    const packs = new Map<number, Parameter[]>()
     for (const p of grp.params) {
       const gr = grads.get(p)
       if (!gr) continue
-      const w = g.param(p)
       const wd = p.decay ? grp.weightDecay : 0
-      if (c.kind === 'sgd') {
-        const mom = c.momentum ?? defaults.momentum
-        const damp = c.dampening ?? defaults.dampening
-        let d = wd ? gr.add(w.mul(wd)) : gr
-        if (mom > 0) {
-          const key = stateKeys(c, p)[0]!
-          // torch initialises the buffer to the first gradient: with a zero buffer that is momentum*0 + grad
-          const buf = state(key, p).mul(mom).add(damp ? d.mul(scalar(`opt.${gi}.damp`)) : d)
-          newState.set(key, buf)
-          d = c.nesterov ? d.add(buf.mul(mom)) : buf
-        }
-        params.set(p, w.sub(d.mul(scalar(`opt.${gi}.lr`))))
-      } else {
-        const [b1, b2] = c.betas ?? defaults.betas
-        const [km, kv] = stateKeys(c, p) as [string, string]
-        const d = c.kind === 'adam' && wd ? gr.add(w.mul(wd)) : gr
-        // moments scaled by 1/(1-b1) and 1/(1-b2) (stateScale); the scalars absorb the factors
-        const m = state(km, p).mul(b1).add(d)
-        const v = state(kv, p).mul(b2).add(d.square())
-        newState.set(km, m)
-        newState.set(kv, v)
-        const denom = v.sqrt().add(scalar(`opt.${gi}.eps`))
-        const step = m.div(denom).mul(scalar(`opt.${gi}.alpha`))
-        const base = c.kind === 'adamw' && wd ? w.mul(scalar(`opt.${gi}.decay`)) : w
-        params.set(p, base.sub(step))
+      if (numel(p) <= packMax) {
+        packs.set(wd, [...(packs.get(wd) ?? []), p])
+        continue
       }
+      const keys = stateKeys(c, p)
+      const u = update(gi, g.param(p), gr, wd, (i) => state(keys[i]!, p))
+      params.set(p, u.param)
+      u.state.forEach((t, i) => newState.set(keys[i]!, t))
+    }
+    for (const [wd, ps] of packs) {
+      const flat = (t: Tensor): Tensor => t.reshape([t.shape.reduce((a, b) => a * b, 1)])
+      const join = (f: (p: Parameter) => Tensor): Tensor => concat(ps.map((p) => flat(f(p))))
+      const u = update(gi, join((p) => g.param(p)), join((p) => grads.get(p)!), wd, (i) => join((p) => state(stateKeys(c, p)[i]!, p)))
+      const sizes = ps.map(numel)
+      const parts = (t: Tensor): Tensor[] => t.split(sizes, 0).map((x, j) => x.reshape(ps[j]!.shape))
+      parts(u.param).forEach((t, j) => params.set(ps[j]!, t))
+      u.state.forEach((t, i) => parts(t).forEach((x, j) => newState.set(stateKeys(c, ps[j]!)[i]!, x)))
     }
   })
   return { params, state: newState }
