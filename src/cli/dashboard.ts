@@ -23,12 +23,14 @@ export const dashboard = command(spec, async (f, pos, io) => {
   if (!dir || pos.length > 1) throw new ConfigError('CLI_USAGE', `finetune dashboard: give one run folder (got ${pos.length})`, 'usage: finetune dashboard DIR [--port N]')
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ConfigError('CLI_USAGE', `${dir} is a file; the dashboard shows a run folder (the --out of finetune train)`, `pass the folder that holds events.jsonl`)
   const d = await startDashboard({ dir, port: f.port })
-  io.out(`dashboard of ${dir}: ${d.url}  (read only; Ctrl-C to stop)`)
-  if (!existsSync(dir)) io.err(`${dir} does not exist yet; the page waits for a run to write events.jsonl there`)
-  await new Promise<void>((ok) => {
+  // listening for Ctrl-C before the URL is out: a signal right after it still stops cleanly
+  const stop = new Promise<void>((ok) => {
     process.once('SIGINT', ok)
     process.once('SIGTERM', ok)
   })
+  io.out(`dashboard of ${dir}: ${d.url}  (read only; Ctrl-C to stop)`)
+  if (!existsSync(dir)) io.err(`${dir} does not exist yet; the page waits for a run to write events.jsonl there`)
+  await stop
   await d.close()
   io.err('dashboard stopped')
   return 0
