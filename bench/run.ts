@@ -16,7 +16,7 @@ import { hugePagesEnv, systemFacts } from '../bin/relaunch.js'
 import { cases, releaseSessions } from './cases.js'
 
 // as the finetune command runs (bin/relaunch.js): with transparent huge pages where the machine has
-// them, for both sides (PyTorch inherits the setting; its ResNet-18 step gained 2-8% from it too)
+// them, for both sides (PyTorch inherits the setting; its ResNet-18 step gained 1-8% from it too)
 const relaunch = hugePagesEnv(process.env, systemFacts(['bench']))
 if (relaunch) process.exit(spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: relaunch }).status ?? 1)
 

@@ -178,7 +178,9 @@ export function emitUpdates(
       if (!gr) continue
       const wd = p.decay ? grp.weightDecay : 0
       if (numel(p) <= packMax) {
-        packs.set(wd, [...(packs.get(wd) ?? []), p])
+        const pack = packs.get(wd) ?? []
+        pack.push(p)
+        packs.set(wd, pack)
         continue
       }
       const keys = stateKeys(c, p)
