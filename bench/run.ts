@@ -13,12 +13,13 @@ import { appendFileSync, mkdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { hugePagesEnv, systemFacts } from '../bin/relaunch.js'
-import { cases, releaseSessions } from './cases.js'
 
 // as the finetune command runs (bin/relaunch.js): with transparent huge pages where the machine has
-// them, for both sides (PyTorch inherits the setting; its ResNet-18 step gained 1-8% from it too)
+// them, for both sides (PyTorch inherits the setting; its ResNet-18 step gained 1-8% from it too);
+// the cases (and ONNX Runtime) load in the process that runs them
 const relaunch = hugePagesEnv(process.env, systemFacts(['bench']))
 if (relaunch) process.exit(spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: relaunch }).status ?? 1)
+const { cases, releaseSessions } = await import('./cases.js')
 
 const args = process.argv.slice(2)
 const name = args.find((a) => !a.startsWith('--'))

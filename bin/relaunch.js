@@ -26,14 +26,23 @@ export function hugePagesEnv(env, sys) {
   return { ...env, GLIBC_TUNABLES: [env.GLIBC_TUNABLES, HUGEPAGES].filter(Boolean).join(':') }
 }
 
-/** This machine's side of hugePagesEnv's question. */
+/**
+ * This machine's side of hugePagesEnv's question; the C library and the kernel setting are read only
+ * when asked (not for help output, nor in the second process).
+ */
 export function systemFacts(args) {
-  let thp
-  try {
-    thp = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8')
-  } catch {
-    thp = undefined
+  return {
+    platform: process.platform,
+    args,
+    get glibc() {
+      return process.platform === 'linux' ? process.report?.getReport().header.glibcVersionRuntime : undefined
+    },
+    get thp() {
+      try {
+        return readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8')
+      } catch {
+        return undefined
+      }
+    },
   }
-  const glibc = process.platform === 'linux' ? process.report?.getReport().header.glibcVersionRuntime : undefined
-  return { platform: process.platform, glibc, thp, args }
 }

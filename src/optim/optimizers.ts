@@ -189,8 +189,7 @@ export function emitUpdates(
       u.state.forEach((t, i) => newState.set(keys[i]!, t))
     }
     for (const [wd, ps] of packs) {
-      const flat = (t: Tensor): Tensor => t.reshape([t.shape.reduce((a, b) => a * b, 1)])
-      const join = (f: (p: Parameter) => Tensor): Tensor => concat(ps.map((p) => flat(f(p))))
+      const join = (f: (p: Parameter) => Tensor): Tensor => concat(ps.map((p) => f(p).reshape([numel(p)])))
       const u = update(gi, join((p) => g.param(p)), join((p) => grads.get(p)!), wd, (i) => join((p) => state(stateKeys(c, p)[i]!, p)))
       const sizes = ps.map(numel)
       const parts = (t: Tensor): Tensor[] => t.split(sizes, 0).map((x, j) => x.reshape(ps[j]!.shape))
