@@ -2,7 +2,7 @@
 import { ConfigError, METHODS, startDashboard, methodDefaults, runDefaults, TASK_NAMES, train as trainTask, type MethodOptions, type RunOptions, type TaskTrainOptions, type TrainEvent } from '../index.js'
 import { command } from './command.js'
 import type { FlagSpec } from './flags.js'
-import { ProgressBar } from './output.js'
+import { passProgress, ProgressBar } from './output.js'
 import { isHelp, peek, taskOfArgs, withTask } from './task-flags.js'
 
 const d = runDefaults
@@ -90,9 +90,12 @@ export const train = command(
     let bar: ProgressBar | null = null
     let lastLoss = NaN
     opts.log = (line) => io.err(line)
+    const passes = passProgress(() => bar)
     opts.callbacks = [
       {
+        onProgress: passes.progress,
         onEvent(e: TrainEvent) {
+          if (e.type !== 'step') passes.end()
           if (e.type === 'start') {
             io.err(`training ${e.trainable.toLocaleString()} of ${e.parameters.toLocaleString()} parameters on ${e.trainExamples} examples (${e.evalExamples} for evaluation), ${e.totalSteps} steps${e.resumedFromStep !== null ? `, resuming at step ${e.resumedFromStep}` : ''}`)
             bar = new ProgressBar({ total: e.totalSteps, label: 'train', unit: 'step' })

@@ -3,6 +3,7 @@
  * Transformers.js-layout folder, or a folder finetune trained from one): the parts of textTask()
  * that differ from Hugging Face folders, i.e. opening, the cut and head, saving and export.
  */
+import { progressReporter } from '../train/events.js'
 import { copyFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { ConfigError } from '../errors.js'
@@ -101,6 +102,7 @@ export async function prepareOnnxText(spec: TextTaskSpec, o: TaskTrainOptions, r
           maxLength: cap(m, maxLength),
           seed: o.seed,
           method: o.method === 'frozen' ? 'frozen' : 'full',
+          onFeatureProgress: progressReporter(o.callbacks, 'features'),
           runtime,
           optimizer,
           clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,

@@ -3,6 +3,7 @@
  * files) in and out, CSV/TSV/JSONL/CoNLL data with column options, and the length-bucketed runner.
  * Each text task (text-classification, token-classification, causal-lm) is this plus its TextHead.
  */
+import { progressReporter } from '../train/events.js'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -248,6 +249,7 @@ export function textTask(spec: TextTaskSpec): Task {
             maxLength: cap(l, maxLength),
             seed: o.seed,
             method: o.method === 'frozen' ? 'frozen' : 'full',
+            onFeatureProgress: progressReporter(o.callbacks, 'features'),
             runtime,
             optimizer,
             clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,

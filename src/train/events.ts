@@ -12,6 +12,17 @@ export type TrainEvent =
 
 export type StopReason = 'completed' | 'early-stopping' | 'stopped'
 
+/**
+ * How far a long pass that is not a training step has got: the features computed once for
+ * `--method frozen`, or an evaluation. Progress is for display only: events.jsonl does not record it.
+ */
+export interface PhaseProgress {
+  phase: 'features' | 'eval'
+  /** Examples done so far, at most `total`. */
+  done: number
+  total: number
+}
+
 export interface CallbackContext {
   /** Ends training after the current step; the reason is recorded in the end event. */
   stop(reason?: string): void
@@ -30,6 +41,17 @@ export interface Callback {
    * call then ends there. Other callbacks see each step's event after its run.
    */
   runBoundary?(step: number): boolean
+  /** A pass over data that is not a training step advanced (Keras' on_test_batch_end, HF's on_prediction_step). */
+  onProgress?(p: PhaseProgress): void
   /** Every event, in order (events.jsonl writers, dashboards). */
   onEvent?(e: TrainEvent, ctx: CallbackContext): void | Promise<void>
+}
+
+/** A (done, total) reporter that tells every callback's onProgress how far `phase` has got. */
+export function progressReporter(callbacks: readonly Callback[] | undefined, phase: PhaseProgress['phase']): ((done: number, total: number) => void) | undefined {
+  const cbs = (callbacks ?? []).filter((cb) => cb.onProgress)
+  if (cbs.length === 0) return undefined
+  return (done, total) => {
+    for (const cb of cbs) cb.onProgress!({ phase, done: Math.min(done, total), total })
+  }
 }

@@ -28,7 +28,8 @@ export interface ImageJobConfig {
   clipNorm?: number
   accumulation?: number
   featureCacheBytes?: number
-  onFeatureProgress?: (done: number, total: number) => void
+  /** Called with progress while features are computed (frozen method): images of both splits. */
+  onFeatureProgress?: ((done: number, total: number) => void) | undefined
 }
 
 const feedsOf = (b: ImageBatch): Record<string, HostTensor> => ({

@@ -169,10 +169,17 @@ export class TrainSession {
     })
   }
 
+  /**
+   * Told the batch size (the leading axis of the first input that has one) after each evaluate()
+   * run; the trainer shows an evaluation's progress with it.
+   */
+  onEvaluate: ((examples: number) => void) | null = null
+
   /** No-grad forward in inference mode (dropout off, BatchNorm running statistics). */
   async evaluate(batch: Readonly<Record<string, HostTensor>>): Promise<{ loss?: number; outputs: Record<string, HostTensor> }> {
     const prog = await this.#program('eval', specOf(batch))
     const out = await prog.run(this.state, batch)
+    if (this.onEvaluate) this.onEvaluate(Object.values(batch).find((t) => t.shape.length > 0)?.shape[0] ?? 1)
     const res: { loss?: number; outputs: Record<string, HostTensor> } = { outputs: pick(out, 'out.') }
     const loss = out['loss']
     if (loss) res.loss = (loss.data as Float32Array)[0]!

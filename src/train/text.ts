@@ -90,8 +90,8 @@ export interface TextJobConfig {
    * 256 MiB); beyond it, examples are tokenised on every use.
    */
   encodedCacheBytes?: number
-  /** Called with progress while features are computed (frozen method). */
-  onFeatureProgress?: (done: number, total: number) => void
+  /** Called with progress while features are computed (frozen method): examples of both splits. */
+  onFeatureProgress?: ((done: number, total: number) => void) | undefined
 }
 
 /** One tokenised example: ids, segment ids, and per-token labels (token classification, LM). */
@@ -230,17 +230,19 @@ export class TextTaskRunner {
     const c = this.c
     const m = c.model
     this.#featureSession ??= new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { features: m.features(inputsOf(i)) } }) })
+    // progress counts both splits: the training examples, then the validation ones
+    const total = c.train.length + (c.validation?.length ?? 0)
+    let done = 0
     const build = async (data: TextSplit<TextExample>): Promise<FeatureCache> => {
       const lengths = await this.#encoded.lengths(data)
       const cache = new FeatureCache(c.head.perToken, data.length, lengths, c.featureCacheBytes ?? 1 << 30)
       const batches = bucketBatches(lengths, { batchSize: c.evalBatchSize ?? c.batchSize, maxLength: c.maxLength, seed: 0, epoch: 0 })
-      let done = 0
       for (const b of batches) {
         const encs = await this.#encoded.many(data, b.indices)
         const r = await this.#featureSession!.evaluate(this.collate(encs, b.length))
         cache.put(b.indices, b.length, r.outputs['features']!.data as Float32Array, encs)
         done += b.indices.length
-        c.onFeatureProgress?.(done, data.length)
+        c.onFeatureProgress?.(done, total)
       }
       return cache
     }

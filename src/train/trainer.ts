@@ -6,7 +6,7 @@
 import { ConfigError } from '../errors.js'
 import { lrFactor, type Schedule } from '../optim/schedules.js'
 import type { HostTensor } from '../runtime/session.js'
-import type { Callback, CallbackContext, StopReason, TrainEvent } from './events.js'
+import { progressReporter, type Callback, type CallbackContext, type StopReason, type TrainEvent } from './events.js'
 import type { StepResult, TrainSession, TrainState } from './step.js'
 
 export interface TrainBatch {
@@ -163,7 +163,19 @@ export class Trainer {
       lastEvalStep = s.step
       // an evaluation may read parameters on the host (generation builds its own graphs)
       await s.syncToHost()
-      const m = await this.job.evaluate()
+      const report = progressReporter(this.callbacks, 'eval')
+      const total = this.job.evalExamples
+      let done = 0
+      if (report) {
+        report(0, total)
+        s.onEvaluate = (n) => report((done += n), total)
+      }
+      let m: Record<string, number>
+      try {
+        m = await this.job.evaluate()
+      } finally {
+        s.onEvaluate = null
+      }
       p.lastMetrics = m
       await emit({ type: 'eval', step: s.step, epoch, metrics: m })
       const v = m[metricName]

@@ -29,6 +29,8 @@ export interface AudioJobConfig {
   optimizer: OptimizerConfig
   clipNorm?: number
   accumulation?: number
+  /** Called with progress while features are computed (frozen method): clips of both splits. */
+  onFeatureProgress?: ((done: number, total: number) => void) | undefined
 }
 
 const feedsOf = (b: AudioBatch): Record<string, HostTensor> => ({
@@ -118,7 +120,7 @@ export class AudioTaskRunner {
   }
 
   /** The backbone's pooled features of every clip of `split` (or its first `limit`; evaluation clips: no augmentation). */
-  async features(split: AudioSplit, limit = Infinity): Promise<Cached> {
+  async features(split: AudioSplit, limit = Infinity, progress?: (clips: number) => void): Promise<Cached> {
     const c = this.c
     const m = c.model
     const F = m.featureSize
@@ -133,6 +135,7 @@ export class AudioTaskRunner {
       f.set(out, n * F)
       l.set(b.labels, n)
       n += b.labels.length
+      progress?.(b.labels.length)
       if (n >= limit) break
     }
     return { f: f.subarray(0, n * F), l: l.subarray(0, n), n }
@@ -141,6 +144,9 @@ export class AudioTaskRunner {
   async #cacheFeatures(): Promise<void> {
     if (this.#cache) return
     const c = this.c
-    this.#cache = { train: await this.features(c.train!), val: c.validation ? await this.features(c.validation) : null }
+    const total = c.train!.length + (c.validation?.length ?? 0)
+    let done = 0
+    const progress = c.onFeatureProgress && ((clips: number): void => c.onFeatureProgress!((done += clips), total))
+    this.#cache = { train: await this.features(c.train!, Infinity, progress), val: c.validation ? await this.features(c.validation, Infinity, progress) : null }
   }
 }

@@ -8,6 +8,7 @@
  * for the built-ins) and cut to a fixed clip length whose policy the output folder records. Predict
  * prints label, score and logits per file.
  */
+import { progressReporter } from '../../train/events.js'
 import { readdirSync, statSync } from 'node:fs'
 import { ConfigError } from '../../errors.js'
 import { clipPolicyOf, loadAudioData, loadAudioFiles, type AudioDataOptions } from '../../data/audio-data-node.js'
@@ -143,6 +144,7 @@ export const audioClassification: Task = {
             evalBatchSize: o.evalBatchSize,
             seed: o.seed,
             method: o.method === 'frozen' ? 'frozen' : 'full',
+            onFeatureProgress: progressReporter(o.callbacks, 'features'),
             adaptFeatureNorm: !headFromCheckpoint,
             runtime,
             optimizer,

@@ -3,6 +3,7 @@
  * Hugging Face vision folders, TF.js Layers models; data: a folder per class, a CSV/JSONL of paths,
  * IDX files. Predict prints label, score and logits per image.
  */
+import { progressReporter } from '../../train/events.js'
 import { readdirSync, statSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
@@ -131,6 +132,7 @@ export const imageClassification: Task = {
             ...(o.evalBatchSize ? { evalBatchSize: o.evalBatchSize } : {}),
             seed: o.seed,
             method: o.method === 'frozen' ? 'frozen' : 'full',
+            onFeatureProgress: progressReporter(o.callbacks, 'features'),
             runtime,
             optimizer,
             clipNorm: o.clipNorm > 0 ? o.clipNorm : Infinity,
