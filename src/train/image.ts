@@ -30,12 +30,27 @@ export interface ImageJobConfig {
   featureCacheBytes?: number
   /** Called with progress while features are computed (frozen method): images of both splits. */
   onFeatureProgress?: ((done: number, total: number) => void) | undefined
+  /** The runner only evaluates and predicts (an opened model): its graphs take the weights as constants (TrainSession's constantWeights). */
+  constantWeights?: boolean
 }
 
 const feedsOf = (b: ImageBatch): Record<string, HostTensor> => ({
   pixels: { data: b.pixels, shape: b.shape, dtype: 'float32' },
   labels: { data: b.labels, shape: [b.labels.length], dtype: 'int64' },
 })
+
+/**
+ * Evaluations of at least this many batches compile a graph with the weights as constants for the
+ * pass (a compile costs about what two or three batches gain; a training run's own evaluation graph is
+ * compiled once and reused).
+ */
+export const CONSTANT_WEIGHTS_MIN_BATCHES = 8
+
+/** The inference forward: logits, and the loss where labels are given. */
+function evalForward(m: ImageModel, i: Record<string, Tensor>): { loss?: Tensor; outputs: Record<string, Tensor> } {
+  const logits = m.logits(i['pixels']!)
+  return { ...(i['labels'] ? { loss: nn.crossEntropy(logits, i['labels']) } : {}), outputs: { logits } }
+}
 
 export class ImageTaskRunner {
   readonly session: TrainSession
@@ -46,7 +61,7 @@ export class ImageTaskRunner {
     this.c = c
     const m = c.model
     if (m.numClasses !== c.labels.length) throw new ConfigError('MODEL_HEAD_SIZE', `the model's head has ${m.numClasses} outputs but there are ${c.labels.length} labels`, 'replace the head (--reinit-head)')
-    const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
+    const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, constantWeights: c.constantWeights === true, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
     const ce = (labels: Tensor | undefined) => (logits: Tensor): Tensor => (labels ? nn.crossEntropy(logits, labels) : logits.sum().mul(0))
     if (c.method === 'frozen') {
       trainHeadOnly(m)
@@ -62,13 +77,7 @@ export class ImageTaskRunner {
       this.session = new TrainSession({
         ...common,
         model: m,
-        forward: (i, g) => {
-          if (!g.training) {
-            const logits = m.logits(i['pixels']!)
-            return { ...(i['labels'] ? { loss: nn.crossEntropy(logits, i['labels']) } : {}), outputs: { logits } }
-          }
-          return { loss: m.forwardLoss(i['pixels']!, ce(i['labels'])).loss }
-        },
+        forward: (i, g) => (g.training ? { loss: m.forwardLoss(i['pixels']!, ce(i['labels'])).loss } : evalForward(m, i)),
       })
     }
   }
@@ -105,7 +114,17 @@ export class ImageTaskRunner {
     if (c.method === 'frozen' && !split && this.#features?.val) {
       await tallyFeatureBatches(this.session, tally, this.#features.val, this.#features.valLabels!, data.length, c.model.featureSize, bs)
     } else {
-      await tallyBatches(this.session, tally, data.batches(0, 0, { batchSize: bs, train: false }), feedsOf)
+      // a long pass runs on a graph with today's weights as constants (ONNX Runtime's faster
+      // kernels: 1.4-3x on the nsfwjs models, BENCHMARKS.md); it is compiled for this pass only
+      const once = Math.ceil(data.length / bs) >= CONSTANT_WEIGHTS_MIN_BATCHES && !c.constantWeights && !c.runtime.resident
+      const s = once ? new TrainSession({ runtime: c.runtime, model: c.model, optimizer: c.optimizer, constantWeights: true, forward: (i) => evalForward(c.model, i) }) : this.session
+      // whoever follows the runner's evaluations (the trainer's progress) follows this pass
+      s.onEvaluate = this.session.onEvaluate
+      try {
+        await tallyBatches(s, tally, data.batches(0, 0, { batchSize: bs, train: false }), feedsOf)
+      } finally {
+        if (once) await s.dispose()
+      }
     }
     return tally.result()
   }
@@ -117,7 +136,8 @@ export class ImageTaskRunner {
     const F = m.featureSize
     const bytes = (c.train.length + (c.validation?.length ?? 0)) * F * 4
     if (bytes > (c.featureCacheBytes ?? 1 << 30)) throw new ConfigError('FEATURE_CACHE_FULL', `cached features would take ${(bytes / 2 ** 20).toFixed(0)} MiB`, 'use --method full or fewer images')
-    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { f: m.backbone(i['pixels']!) } }) })
+    // the backbone is frozen: its weights go into the graph as constants for the whole pass
+    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, constantWeights: true, forward: (i) => ({ outputs: { f: m.backbone(i['pixels']!) } }) })
     let done = 0
     const total = c.train.length + (c.validation?.length ?? 0)
     const run = async (split: ImageSplit): Promise<{ f: Float32Array; l: BigInt64Array }> => {
@@ -136,6 +156,7 @@ export class ImageTaskRunner {
     }
     const tr = await run(c.train)
     const va = c.validation ? await run(c.validation) : null
+    await fs.dispose()
     this.#features = { train: tr.f, trainLabels: tr.l, val: va?.f ?? null, valLabels: va?.l ?? null }
   }
 }

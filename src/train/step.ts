@@ -39,6 +39,13 @@ export interface TrainSessionOptions {
   accumulation?: number
   /** Seed of the dropout random streams. */
   seed?: number
+  /**
+   * The parameters and buffers never change while this session lives (a frozen backbone computing
+   * features, a model only evaluated): its forward-only graphs carry their values as initializers,
+   * so ONNX Runtime can fold and re-lay them out for its faster kernels (MobileNetV2 at 224 px: 3x).
+   * Not on a device provider, where the state stays resident. Call dispose() when done.
+   */
+  constantWeights?: boolean
 }
 
 type Kind = 'step' | 'first' | 'accum' | 'apply' | 'eval'
@@ -88,6 +95,7 @@ export class TrainSession {
   #params: Parameter[]
   #programs = new Map<string, Promise<Program>>()
   readonly #id = nextSessionId++
+  readonly #constantWeights: boolean
   constructor(o: TrainSessionOptions) {
     validateOptimizer(o.optimizer)
     if (o.accumulation !== undefined && !(Number.isInteger(o.accumulation) && o.accumulation >= 1))
@@ -100,6 +108,14 @@ export class TrainSession {
     this.#forward = o.forward
     this.#params = o.model.nameParameters()
     this.state.seed = o.seed ?? 0
+    this.#constantWeights = o.constantWeights === true && !o.runtime.resident
+  }
+
+  /** Releases the runtime sessions of this session's graphs (a later call compiles them again). */
+  async dispose(): Promise<void> {
+    const keys = [...this.#programs.keys()]
+    this.#programs.clear()
+    for (const k of keys) await this.runtime.release(k)
   }
 
   /** Trainable parameters, split into optimizer groups. */
@@ -232,7 +248,8 @@ export class TrainSession {
     for (const t of g.inputs) {
       if (t.source.kind === 'input' && t.source.role === 'random') bindings.set(t, { kind: 'random', stream: Number(t.source.name.split('.')[1]) })
     }
-    const lowered = lower({ outputs: outputs.map((o) => ({ name: o.name, tensor: o.tensor })), graphName: `finetune_${kind}` })
+    const baked = kind === 'eval' && this.#constantWeights ? new Map([...g.params].map(([p, t]) => [t, p.data] as const)) : undefined
+    const lowered = lower({ outputs: outputs.map((o) => ({ name: o.name, tensor: o.tensor })), graphName: `finetune_${kind}`, ...(baked ? { initializers: baked } : {}) })
     const pin: ProgramInput[] = lowered.inputs.map((t) => {
       const b = bindings.get(t)
       if (!b) throw new RuntimeError('RUNTIME_BINDING', `internal: graph input ${t.source.kind === 'input' ? t.source.name : t.id} has no binding`)

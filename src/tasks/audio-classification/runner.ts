@@ -31,6 +31,8 @@ export interface AudioJobConfig {
   accumulation?: number
   /** Called with progress while features are computed (frozen method): clips of both splits. */
   onFeatureProgress?: ((done: number, total: number) => void) | undefined
+  /** The runner only evaluates and predicts (an opened model): its graphs take the weights as constants (TrainSession's constantWeights). */
+  constantWeights?: boolean
 }
 
 const feedsOf = (b: AudioBatch): Record<string, HostTensor> => ({
@@ -57,7 +59,7 @@ export class AudioTaskRunner {
     this.c = c
     const m = c.model
     if (m.numClasses !== c.labels.length) throw new ConfigError('MODEL_HEAD_SIZE', `the model's head has ${m.numClasses} outputs but there are ${c.labels.length} labels`, 'replace the head (--reinit-head)')
-    const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
+    const common = { runtime: c.runtime, optimizer: c.optimizer, seed: c.seed, constantWeights: c.constantWeights === true, ...(c.clipNorm !== undefined ? { clipNorm: c.clipNorm } : {}), ...(c.accumulation !== undefined ? { accumulation: c.accumulation } : {}) }
     if (c.method === 'frozen') {
       trainHeadOnly(m)
     }
@@ -124,7 +126,8 @@ export class AudioTaskRunner {
     const c = this.c
     const m = c.model
     const F = m.featureSize
-    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, forward: (i) => ({ outputs: { f: m.features(i['audio']!) } }) })
+    // the weights do not change during the pass: they go into the graph as constants
+    const fs = new TrainSession({ runtime: c.runtime, model: m, optimizer: c.optimizer, constantWeights: true, forward: (i) => ({ outputs: { f: m.features(i['audio']!) } }) })
     const f = new Float32Array(split.length * F)
     const l = new BigInt64Array(split.length)
     let n = 0
@@ -138,6 +141,7 @@ export class AudioTaskRunner {
       progress?.(b.labels.length)
       if (n >= limit) break
     }
+    await fs.dispose()
     return { f: f.subarray(0, n * F), l: l.subarray(0, n), n }
   }
 

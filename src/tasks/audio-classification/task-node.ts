@@ -54,7 +54,7 @@ function trainClip(o: Record<string, unknown>, ck: AudioCheckpoint): ClipPolicy 
 }
 
 function evalRunner(ck: AudioCheckpoint, runtime: Runtime, batchSize: number): AudioTaskRunner {
-  return new AudioTaskRunner({ model: ck.model, labels: ck.labels, batchSize, seed: 0, method: 'full', runtime, optimizer: { kind: 'sgd', lr: 0 } })
+  return new AudioTaskRunner({ model: ck.model, labels: ck.labels, batchSize, seed: 0, method: 'full', runtime, optimizer: { kind: 'sgd', lr: 0 }, constantWeights: true })
 }
 
 const dataColumns = (o: Record<string, unknown>): Partial<AudioDataOptions> => ({

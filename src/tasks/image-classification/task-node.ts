@@ -36,7 +36,7 @@ const open = (model: string, o: Record<string, unknown>, extra: { imageSize?: nu
 const save = (dir: string, ck: Checkpoint): Promise<void> => (ck.source === 'onnx' ? saveOnnxImage(dir, ck, { [TASK_FIELD]: 'image-classification' }) : saveImageCheckpoint(dir, ck, { [TASK_FIELD]: 'image-classification' }))
 
 function evalRunner(ck: Checkpoint, runtime: Runtime, batchSize: number, train?: import('../../data/image-dataset.js').ImageSplit): ImageTaskRunner {
-  return new ImageTaskRunner({ model: ck.model, labels: ck.labels, train: train ?? (null as never), batchSize, seed: 0, method: 'full', runtime, optimizer: { kind: 'sgd', lr: 0 } })
+  return new ImageTaskRunner({ model: ck.model, labels: ck.labels, train: train ?? (null as never), batchSize, seed: 0, method: 'full', runtime, optimizer: { kind: 'sgd', lr: 0 }, constantWeights: true })
 }
 
 export const imageClassification: Task = {
