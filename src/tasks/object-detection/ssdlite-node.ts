@@ -261,10 +261,13 @@ function detectionsOf(r: { outputs: Record<string, HostTensor> }, b: DetBatch, g
 }
 
 async function evaluateSplit(s: TrainSession, split: DetSplit, ck: SsdCheckpoint, geo: Geometry, batchSize: number, what: string): Promise<Record<string, number>> {
-  return evaluateDetectionSplit(split, batchSize, ck.labels, async (b) => {
-    const r = await s.evaluate(feeds(b, ck.model, geo, ck.settings.iouThresh, true))
-    return { detections: detectionsOf(r, b, geo, ck.model.numClasses, ck.settings, what), loss: r.loss ?? 0 }
-  })
+  // a long pass runs with today's weights as constants (BatchNorm folded, faster depthwise kernels)
+  return s.forwardPass(split.batchCount(batchSize, false), (t) =>
+    evaluateDetectionSplit(split, batchSize, ck.labels, async (b) => {
+      const r = await t.evaluate(feeds(b, ck.model, geo, ck.settings.iouThresh, true))
+      return { detections: detectionsOf(r, b, geo, ck.model.numClasses, ck.settings, what), loss: r.loss ?? 0 }
+    }),
+  )
 }
 
 /** `finetune train --task object-detection` for an SSDlite (see task-node.ts for the shared flow). */

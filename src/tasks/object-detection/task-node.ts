@@ -62,10 +62,13 @@ function detectionsOf(r: { outputs: Record<string, HostTensor> }, b: DetBatch, g
 
 /** COCO mAP (pycocotools' algorithm) and eval_loss over a split. */
 async function evaluateSplit(s: TrainSession, split: DetSplit, ck: DetCheckpoint, geo: Geometry, batchSize: number, what: string): Promise<Record<string, number>> {
-  return evaluateDetectionSplit(split, batchSize, ck.labels, async (b) => {
-    const r = await s.evaluate(feeds(b, ck, geo, true))
-    return { detections: detectionsOf(r, b, geo, ck, what), loss: r.loss ?? 0 }
-  })
+  // a long pass runs with today's weights as constants (BatchNorm folded, faster depthwise kernels)
+  return s.forwardPass(split.batchCount(batchSize, false), (t) =>
+    evaluateDetectionSplit(split, batchSize, ck.labels, async (b) => {
+      const r = await t.evaluate(feeds(b, ck, geo, true))
+      return { detections: detectionsOf(r, b, geo, ck, what), loss: r.loss ?? 0 }
+    }),
+  )
 }
 
 function settingsFrom(o: Record<string, unknown>, base: DetSettings): DetSettings {

@@ -64,17 +64,20 @@ function session(model: SegmentationModel, runtime: Runtime, optimizer: Optimize
 }
 
 /** mIoU, mean class accuracy, pixel accuracy, per-class IoU and eval_loss over a split. */
-async function evaluateSplit(s: TrainSession, split: SegSplit, labels: readonly string[], batchSize: number): Promise<Record<string, number>> {
+async function evaluateSplit(session: TrainSession, split: SegSplit, labels: readonly string[], batchSize: number): Promise<Record<string, number>> {
   const meter = new SegmentationMeter(labels.length, IGNORE_INDEX)
   let lossSum = 0
   let n = 0
-  for await (const b of split.batches(0, 0, { batchSize, train: false })) {
-    const r = await s.evaluate(feeds(b))
-    const pred = r.outputs['pred']!.data as BigInt64Array
-    meter.update(Array.from(pred, Number), Array.from(b.masks, Number), 'validation masks')
-    lossSum += (r.loss ?? 0) * b.indices.length
-    n += b.indices.length
-  }
+  // a long pass runs with today's weights as constants (BatchNorm folded, faster depthwise kernels)
+  await session.forwardPass(split.batchCount(batchSize, false), async (s) => {
+    for await (const b of split.batches(0, 0, { batchSize, train: false })) {
+      const r = await s.evaluate(feeds(b))
+      const pred = r.outputs['pred']!.data as BigInt64Array
+      meter.update(Array.from(pred, Number), Array.from(b.masks, Number), 'validation masks')
+      lossSum += (r.loss ?? 0) * b.indices.length
+      n += b.indices.length
+    }
+  })
   const m = meter.compute()
   const perClass: Record<string, number> = {}
   labels.forEach((l, c) => {
