@@ -1,6 +1,7 @@
 /** `finetune eval`: metrics of a trained model on a labelled data file. */
 import { evaluateModel, TASK_NAMES } from '../index.js'
 import { command } from './command.js'
+import { passProgress } from './output.js'
 import { peek, taskOfArgs, withTask } from './task-flags.js'
 
 const spec = {
@@ -24,7 +25,9 @@ export const evaluate = command(
   spec,
   async (f, _pos, io) => {
     const { model, data, json, onBadRow, ...o } = f
-    const r = await evaluateModel(model, data, { ...o, onBadRow: onBadRow as 'error' | 'skip', device: f.device as never })
+    // a bar once the evaluation has taken a second
+    const bar = passProgress(() => null)
+    const r = await evaluateModel(model, data, { ...o, onBadRow: onBadRow as 'error' | 'skip', device: f.device as never, onProgress: bar.progress }).finally(bar.end)
     if (json) io.out(JSON.stringify({ ...r.metrics, examples: r.examples, skipped_rows: r.skipped }))
     else {
       io.out(`${r.examples} examples${r.skipped ? ` (${r.skipped} bad rows skipped)` : ''}`)

@@ -17,7 +17,7 @@ import type { LoadedText } from '../models/pretrained-node.js'
 import { Rng } from '../runtime/rng.js'
 import { Runtime } from '../runtime/session.js'
 import { TextTaskRunner, type TextExample } from '../train/text.js'
-import { freezeByName, subsetSplits, TASK_FIELD, type OpenedModel, type OpenOptions, type PreparedTraining, type TaskTrainOptions } from './task.js'
+import { followEvaluation, freezeByName, subsetSplits, TASK_FIELD, type OpenedModel, type OpenOptions, type PreparedTraining, type TaskTrainOptions } from './task.js'
 import { classesOf, dataOptionsOf, loadTextData, textsToPredict, type OpenedText, type TextTaskSpec } from './text-node.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
@@ -137,6 +137,7 @@ export async function openOnnxTextModel(spec: TextTaskSpec, dir: string, o: Open
       const ds = await loadTextData({ ...dataOptionsOf(eo), data, task: spec.name, onBadRow: eo.onBadRow, validationSplit: 0, seed: 0 }, m.problemType === 'regression' ? undefined : m.labels)
       try {
         const r = runner(spec, m, runtime, typeof eo['maxLength'] === 'number' ? eo['maxLength'] : 512, eo.batchSize, ds.labels ? labelNames(ds.labels.labelMap) : [], ds)
+        followEvaluation(r.session, eo, ds.train.length)
         return { metrics: await r.evaluate(ds.train as never), examples: ds.train.length, skipped: ds.badRows.total }
       } finally {
         await ds.close()

@@ -15,6 +15,8 @@ import type { TrainingJob } from '../train/trainer.js'
 import type { MethodOptions } from '../methods/index.js'
 import { selectSubset, type SubsetSpec } from '../data/subset.js'
 import type { RunOptions } from '../train/run-node.js'
+import type { PhaseProgress } from '../train/events.js'
+import type { TrainSession } from '../train/step.js'
 
 /** The commands a task serves; a task's own options say which of them they apply to. */
 export type CommandName = 'train' | 'eval' | 'predict' | 'export' | 'inspect'
@@ -87,8 +89,19 @@ export interface PreparedTraining {
 export interface OpenOptions {
   device?: Provider | undefined
   threads?: number | undefined
+  /** Told how far an evaluation has got (`finetune eval` draws its bar with it). */
+  onProgress?: ((p: PhaseProgress) => void) | undefined
   /** The task's own options, as parsed from the command line. */
   [option: string]: unknown
+}
+
+/** Reports an evaluation of `total` examples through `o.onProgress` as `session` runs its batches. */
+export function followEvaluation(session: TrainSession, o: OpenOptions, total: number): void {
+  const report = o.onProgress
+  if (!report) return
+  let done = 0
+  report({ phase: 'eval', done, total })
+  session.onEvaluate = (n) => report({ phase: 'eval', done: Math.min(total, (done += n)), total })
 }
 
 export interface EvalResult {

@@ -22,7 +22,7 @@ import { inputsOf, padTokens, TextTaskRunner, type TextExample, type TextHead } 
 import { attachAdapters, saveWithAdapter, unmergedAdapter } from './adapter-node.js'
 import { isOnnxModelPath } from '../models/onnx-imported-node.js'
 import { openOnnxTextModel, prepareOnnxText } from './onnx-text-node.js'
-import { freezeByName, subsetSplits, TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
+import { followEvaluation, freezeByName, subsetSplits, TASK_FIELD, type Inspection, type OpenedModel, type OpenOptions, type PredictRecord, type Task, type TaskOption, type TaskTrainOptions } from './task.js'
 
 export type TextTaskName = 'text-classification' | 'token-classification' | 'causal-lm' | 'masked-lm'
 
@@ -149,6 +149,7 @@ export function textTask(spec: TextTaskSpec): Task {
         const ds = await loadTextData({ ...dataOptionsOf(eo), data, task: spec.name, onBadRow: eo.onBadRow, validationSplit: 0, seed: 0 }, m.problemType === 'regression' || spec.name === 'causal-lm' || spec.name === 'masked-lm' ? undefined : m.labels)
         try {
           const r = runnerFor(m, runtime, typeof eo['maxLength'] === 'number' ? eo['maxLength'] : 512, eo.batchSize, ds.labels ? labelNames(ds.labels.labelMap) : [], ds, headFor(eo))
+          followEvaluation(r.session, eo, ds.train.length)
           return { metrics: await r.evaluate(ds.train as never), examples: ds.train.length, skipped: ds.badRows.total }
         } finally {
           await ds.close()

@@ -138,10 +138,13 @@ export class ImageTaskRunner {
       }
       return { f, l }
     }
-    const tr = await run(c.train)
-    const va = c.validation ? await run(c.validation) : null
-    await fs.dispose()
-    this.#features = { train: tr.f, trainLabels: tr.l, val: va?.f ?? null, valLabels: va?.l ?? null }
+    try {
+      const tr = await run(c.train)
+      const va = c.validation ? await run(c.validation) : null
+      this.#features = { train: tr.f, trainLabels: tr.l, val: va?.f ?? null, valLabels: va?.l ?? null }
+    } finally {
+      await fs.dispose()
+    }
   }
 }
 

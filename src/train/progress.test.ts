@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import * as nn from '../graph/nn.js'
 import { MLP, Rng } from '../models/layers.js'
 import { Runtime } from '../runtime/session.js'
-import { taskDefaults, train } from '../tasks/run-node.js'
+import { evaluateModel, taskDefaults, train } from '../tasks/run-node.js'
 import { sentimentCsv, tinyBert } from '../../test/text-fixtures.js'
 import { progressReporter, type PhaseProgress, type TrainEvent } from './events.js'
 import { TrainSession, hostF32, hostI64 } from './step.js'
@@ -69,5 +69,16 @@ describe('progress of evaluations and cached features', () => {
     // the features come first; the one evaluation (end of the epoch) counts the 10 held-out rows
     expect(seen.findIndex((p) => p.phase === 'eval')).toBe(features.length)
     expect(seen.filter((p) => p.phase === 'eval').at(-1)).toEqual({ phase: 'eval', done: 10, total: 10 })
+    // `finetune eval` on the trained folder: every row of the file, batch by batch
+    const evals: PhaseProgress[] = []
+    const r = await evaluateModel(join(dir, 'frozen'), data, { threads: 1, batchSize: 16, onProgress: (p) => void evals.push(p) })
+    expect(r.examples).toBe(40)
+    // text batches follow length buckets: sizes vary, the count reaches every row
+    const done = evals.map((p) => p.done)
+    expect(done[0]).toBe(0)
+    expect(done.at(-1)).toBe(40)
+    expect(done.length).toBeGreaterThanOrEqual(4)
+    expect(done.every((d, i) => i === 0 || d > done[i - 1]!)).toBe(true)
+    expect(evals.every((p) => p.phase === 'eval' && p.total === 40)).toBe(true)
   })
 })

@@ -131,17 +131,20 @@ export class AudioTaskRunner {
     const f = new Float32Array(split.length * F)
     const l = new BigInt64Array(split.length)
     let n = 0
-    for await (const b of split.batches(0, 0, { batchSize: c.evalBatchSize ?? c.batchSize, train: false })) {
-      if (b.labels.length === 0) continue
-      const out = (await fs.evaluate({ audio: { data: b.samples, shape: b.shape, dtype: 'float32' } })).outputs['f']!.data as Float32Array
-      // batches come in file order, so rows stay in split order with skipped clips left out
-      f.set(out, n * F)
-      l.set(b.labels, n)
-      n += b.labels.length
-      progress?.(b.labels.length)
-      if (n >= limit) break
+    try {
+      for await (const b of split.batches(0, 0, { batchSize: c.evalBatchSize ?? c.batchSize, train: false })) {
+        if (b.labels.length === 0) continue
+        const out = (await fs.evaluate({ audio: { data: b.samples, shape: b.shape, dtype: 'float32' } })).outputs['f']!.data as Float32Array
+        // batches come in file order, so rows stay in split order with skipped clips left out
+        f.set(out, n * F)
+        l.set(b.labels, n)
+        n += b.labels.length
+        progress?.(b.labels.length)
+        if (n >= limit) break
+      }
+    } finally {
+      await fs.dispose()
     }
-    await fs.dispose()
     return { f: f.subarray(0, n * F), l: l.subarray(0, n), n }
   }
 

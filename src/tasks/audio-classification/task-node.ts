@@ -17,7 +17,7 @@ import { labelNames } from '../../data/labels.js'
 import { AUDIO_FRONT_ENDS, ONNX_AUDIO_DEFAULTS } from '../../models/onnx-audio.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
-import { freezeByName, subsetSplits, TASK_FIELD, type OpenOptions, type Task } from '../task.js'
+import { followEvaluation, freezeByName, subsetSplits, TASK_FIELD, type OpenOptions, type Task } from '../task.js'
 import { attachAdapters, unmergedAdapter } from '../adapter-node.js'
 import { classesRow, copySourceGraph, exportClassifierOnnx, exportWeightsFolder, id2labelJson, predictLabels } from '../classification-node.js'
 import { AUDIO_MODELS, openAudioCheckpoint, saveAudioCheckpoint, type AudioCheckpoint } from './checkpoint-node.js'
@@ -183,7 +183,9 @@ export const audioClassification: Task = {
         if (!ck.labelled) throw new ConfigError('MODEL_UNTRAINED', `${model} has no head for labels (its graph's outputs are not named by an id2label)`, untrained)
         const ds = await loadAudioData({ data, labels: ck.labels, sampleRate: RATE, clip, target: 'label', augmentation: null, validationFraction: 0, onBadRow: eo.onBadRow, ...dataColumns({ ...eo, workers }) })
         try {
-          const metrics = await evalRunner(ck, runtime, eo.batchSize).evaluate(ds.train)
+          const r = evalRunner(ck, runtime, eo.batchSize)
+          followEvaluation(r.session, eo, ds.train.length)
+          const metrics = await r.evaluate(ds.train)
           return { metrics, examples: ds.train.length, skipped: ds.badRows().total }
         } finally {
           await ds.close()

@@ -21,7 +21,7 @@ import { Runtime } from '../../runtime/session.js'
 import { ImageTaskRunner } from '../../train/image.js'
 import { attachAdapters, unmergedAdapter } from '../adapter-node.js'
 import { classesRow, copySourceGraph, exportClassifierOnnx, exportWeightsFolder, id2labelJson, predictLabels } from '../classification-node.js'
-import { subsetSplits, freezeByName, TASK_FIELD, type ExportResult, type OpenOptions, type Task } from '../task.js'
+import { followEvaluation, subsetSplits, freezeByName, TASK_FIELD, type ExportResult, type OpenOptions, type Task } from '../task.js'
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined)
@@ -165,7 +165,9 @@ export const imageClassification: Task = {
       async evaluate(data, eo) {
         const ds = await loadImageData({ data, labels: ck.labels, preprocessing: ck.preprocessing, validationFraction: 0, onBadRow: eo.onBadRow, ...(workers !== undefined ? { workers } : {}), ...(str(eo['imageColumn']) ? { imageColumn: str(eo['imageColumn'])! } : {}), ...(str(eo['labelColumn']) ? { labelColumn: str(eo['labelColumn'])! } : {}) })
         try {
-          const metrics = await evalRunner(ck, runtime, eo.batchSize, ds.train).evaluate(ds.train)
+          const r = evalRunner(ck, runtime, eo.batchSize, ds.train)
+          followEvaluation(r.session, eo, ds.train.length)
+          const metrics = await r.evaluate(ds.train)
           return { metrics, examples: ds.train.length, skipped: ds.badRows().total }
         } finally {
           await ds.close()

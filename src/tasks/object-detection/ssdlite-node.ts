@@ -37,7 +37,7 @@ import { Runtime, type HostTensor } from '../../runtime/session.js'
 import type { DetectionPrediction } from '../../train/metrics-detection.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
-import { assertFiniteOutputs, freezeByName, type OpenedModel, type OpenOptions, type PreparedTraining, type TaskTrainOptions } from '../task.js'
+import { followEvaluation, assertFiniteOutputs, freezeByName, type OpenedModel, type OpenOptions, type PreparedTraining, type TaskTrainOptions } from '../task.js'
 import { TASK } from './checkpoint-node.js'
 import { predictDetections } from './predict-node.js'
 import { DetSplit, evaluateDetectionSplit, loadDetectionImage, readDetectionSource, readDetectionTrainSource, detectionTrainingData, type DetBatch, type DetFormat, type DetTransform } from './data-node.js'
@@ -335,6 +335,7 @@ export async function openSsdlite(model: string, o: OpenOptions): Promise<Opened
   return {
     async evaluate(data, eo) {
       const src = await readDetectionSource({ data, format: str(eo['format']) as DetFormat | undefined, split: 'val', images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
+      followEvaluation(s, eo, src.images.length)
       const metrics = await evaluateSplit(s, new DetSplit(src.images, transform, 0, false), ck, geo, eo.batchSize, model)
       return { metrics, examples: src.images.length, skipped: src.skipped.total }
     },

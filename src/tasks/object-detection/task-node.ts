@@ -19,7 +19,7 @@ import { Runtime, type HostTensor } from '../../runtime/session.js'
 import type { DetectionPrediction } from '../../train/metrics-detection.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
-import { assertFiniteOutputs, freezeByName, type OpenOptions, type Task } from '../task.js'
+import { followEvaluation, assertFiniteOutputs, freezeByName, type OpenOptions, type Task } from '../task.js'
 import { DETECTOR_KITS, type DetectionArch, type DetSettings, type Geometry } from './archs.js'
 import { detTensors, DETECTION_ARCHS, openDetCheckpoint, saveDetCheckpoint, setDetHead, TASK, type DetCheckpoint } from './checkpoint-node.js'
 import { appendDetectionNms } from './onnx.js'
@@ -178,6 +178,7 @@ export const objectDetection: Task = {
     return {
       async evaluate(data, eo) {
         const src = await readDetectionSource({ data, format: str(eo['format']) as DetFormat | undefined, split: 'val', images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels })
+        followEvaluation(s, eo, src.images.length)
         const metrics = await evaluateSplit(s, new DetSplit(src.images, transform, 0, false), ck, geo, eo.batchSize, model)
         return { metrics, examples: src.images.length, skipped: src.skipped.total }
       },

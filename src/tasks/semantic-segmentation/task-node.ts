@@ -30,7 +30,7 @@ import { SegmentationMeter } from '../../train/metrics-segmentation.js'
 import { TrainSession } from '../../train/step.js'
 import type { TrainingJob } from '../../train/trainer.js'
 import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
-import { assertFiniteOutputs, freezeByName, softmax, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { followEvaluation, assertFiniteOutputs, freezeByName, softmax, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 import { openSegCheckpoint, saveSegCheckpoint, setSegHead, TASK, type SegCheckpoint } from './checkpoint-node.js'
 import { normalise, readSegmentationSource, scanClasses, SegSplit, splitExamples, type SegBatch } from './data-node.js'
 
@@ -201,6 +201,7 @@ export const semanticSegmentation: Task = {
     return {
       async evaluate(data, eo) {
         const src = await readSegmentationSource({ data, masks: str(eo['masks']), images: str(eo['images']), onBadRow: eo.onBadRow, labels: ck.labels, split: 'val' })
+        followEvaluation(s, eo, src.examples.length)
         const metrics = await evaluateSplit(s, new SegSplit(src.examples, ck.labels.length, size, 0, false), ck.labels, eo.batchSize)
         return { metrics, examples: src.examples.length, skipped: src.skipped.total }
       },

@@ -29,7 +29,7 @@ import { Runtime } from '../../runtime/session.js'
 import { CtcVocab } from '../../tokenizers/ctc-vocab.js'
 import { SpeechTaskRunner, type Utterance } from '../../train/speech.js'
 import { attachAdapters, saveWithAdapter, unmergedAdapter } from '../adapter-node.js'
-import { assertFiniteOutputs, freezeByName, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
+import { followEvaluation, assertFiniteOutputs, freezeByName, TASK_FIELD, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 import { chooseOnnxHead, exportOnnxCtc, inspectOnnxCtc } from './onnx-node.js'
 
 const TASK = 'speech-recognition'
@@ -196,7 +196,9 @@ export const speechRecognition: Task = {
           const bad = new BadRows(eo.onBadRow)
           const us = await readUtterances(ds.train, sr, bad, textCase)
           if (us.length === 0) throw new ConfigError('DATA_EMPTY', `${data} has no usable clips`, 'see the skipped files above')
-          const metrics = await runner(eo.batchSize).evaluate(us)
+          const r = runner(eo.batchSize)
+          followEvaluation(r.session, eo, us.length)
+          const metrics = await r.evaluate(us)
           return { metrics, examples: us.length, skipped: bad.total + ds.badRows().total }
         } finally {
           await ds.close()

@@ -21,7 +21,7 @@ import { combineTextCounts, evaluateTextImage, type DetCounts } from '../../trai
 import type { OptimizerConfig } from '../../optim/optimizers.js'
 import { Rng } from '../../runtime/rng.js'
 import { Runtime } from '../../runtime/session.js'
-import type { OpenOptions, PredictRecord, Task } from '../task.js'
+import { followEvaluation, type OpenOptions, type PredictRecord, type Task } from '../task.js'
 import { cropRng, forTest, ImageCache, readLabelFile, splitImages, trainCrop, writeBgr, type TextImage } from './data-node.js'
 import { BUILTIN_DETECTORS, openTextDetector, type TextDetector } from './detector-node.js'
 import { dbLossProbabilityOnly } from './loss.js'
@@ -191,6 +191,7 @@ export const textDetection: Task = {
     return {
       async evaluate(data, eo) {
         const { images, skipped } = readLabelFile(data, eo.onBadRow)
+        followEvaluation(s, eo, images.length)
         return { metrics: await evaluateImages(s, cache, images, limit, post), examples: images.length, skipped }
       },
       async predict(paths, po) {

@@ -24,7 +24,7 @@ import { TrainSession } from '../../train/step.js'
 import type { TrainBatch, TrainingJob } from '../../train/trainer.js'
 import { generationOf, generationOptions } from '../generation-options.js'
 import { textsToPredict } from '../text-node.js'
-import { TASK_FIELD, type OpenedModel, type OpenOptions, type PreparedTraining, type Task, type TaskTrainOptions } from '../task.js'
+import { followEvaluation, TASK_FIELD, type OpenedModel, type OpenOptions, type PreparedTraining, type Task, type TaskTrainOptions } from '../task.js'
 import { readPairs, type Pair } from './data-node.js'
 import { loadSeq2Seq, saveSeq2Seq, type LoadedSeq2Seq } from './model-node.js'
 import { seq2seqOnnx } from './onnx.js'
@@ -241,6 +241,7 @@ export function seq2seqTask(spec: Seq2SeqTaskSpec): Task {
           const { pairs, skipped } = await loadData(spec, file, eo, eo.onBadRow)
           const encs = encodePairs(m, pairs, eo)
           const session = trainSession(m, runtime, { optimizer: { kind: 'sgd', lr: 0 }, labelSmoothing: 0, seed: 0 })
+          followEvaluation(session, eo, pairs.length)
           const metrics = await evaluatePairs(spec, m, session, gen, pairs, encs, generationFor(m, eo), eo.batchSize)
           return { metrics, examples: pairs.length, skipped }
         },
