@@ -13,7 +13,7 @@ import { ImageTaskRunner } from './image.js'
 import { Module } from '../graph/module.js'
 import * as nn from '../graph/nn.js'
 import type { Tensor } from '../graph/graph.js'
-import { BatchNorm2d, Conv2d, Linear, Rng } from '../models/layers.js'
+import { BatchNorm2d, Conv2d, Linear, MLP, Rng } from '../models/layers.js'
 import type { ModelProtoObj } from '../onnx/proto.js'
 import { Runtime } from '../runtime/session.js'
 import { CONSTANT_WEIGHTS_MIN_BATCHES, TrainSession } from './step.js'
@@ -87,6 +87,14 @@ describe('constantWeights', () => {
     expect(built.length).toBe(before + 1)
     expect(twinKey.model.graph.input.map((v) => v.name)).toEqual(['x'])
     expect(rt.has(twinKey.key)).toBe(false)
+    // a network without convolutions (or with one, a ViT's patch embedding) runs any pass on itself
+    const mlp = new MLP([4, 8, 2], new Rng(1))
+    const dense = new TrainSession({ runtime: rt, model: mlp, optimizer: { kind: 'sgd', lr: 0 }, forward: (i) => ({ outputs: { y: mlp.forward(i['x']!) } }) })
+    expect(await dense.forwardPass(100, async (s) => s === dense)).toBe(true)
+    // and keeps its weights as inputs even when told they are constant
+    const told = new TrainSession({ runtime: rt, model: mlp, optimizer: { kind: 'sgd', lr: 0 }, constantWeights: true, forward: (i) => ({ outputs: { y: mlp.forward(i['x']!) } }) })
+    await told.evaluate({ x: { data: new Float32Array(8), shape: [2, 4], dtype: 'float32' } })
+    expect(built.at(-1)!.model.graph.input.length).toBeGreaterThan(1)
     await rt.dispose()
   })
 

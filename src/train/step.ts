@@ -43,7 +43,9 @@ export interface TrainSessionOptions {
    * The parameters and buffers never change while this session lives (a frozen backbone computing
    * features, a model only evaluated): its forward-only graphs carry their values as initializers,
    * so ONNX Runtime can fold and re-lay them out for its faster kernels (MobileNetV2 at 224 px: 3x).
-   * Not on a device provider, where the state stays resident. Call dispose() when done.
+   * Only for convolutional networks (a ViT-B/16 gains nothing, compiles twice as long and holds a
+   * second copy of its weights), and not on a device provider, where the state stays resident.
+   * Call dispose() when done.
    */
   constantWeights?: boolean
 }
@@ -115,17 +117,24 @@ export class TrainSession {
     this.#forward = o.forward
     this.#params = o.model.nameParameters()
     this.state.seed = o.seed ?? 0
-    this.#constantWeights = o.constantWeights === true && !o.runtime.resident
+    this.#constantWeights = o.constantWeights === true && !o.runtime.resident && this.#convolutional()
+  }
+
+  /** More than one 4-D weight: convolutions beyond a ViT's patch embedding, where constant weights pay. */
+  #convolutional(): boolean {
+    return this.#params.filter((p) => p.kind === 'param' && p.shape.length === 4).length > 1
   }
 
   /**
    * Runs a forward-only pass of `batches` batches (`pass` calls evaluate() on the session it is
-   * given). A pass long enough to repay a compile (CONSTANT_WEIGHTS_MIN_BATCHES) runs on a twin over
-   * the same model and forward whose graphs carry today's weights as constants, released afterwards;
-   * a shorter one, on a device, or on a session whose weights are already constants runs here.
+   * given). On a convolutional network, a pass long enough to repay a compile
+   * (CONSTANT_WEIGHTS_MIN_BATCHES) runs on a twin over the same model and forward whose graphs carry
+   * today's weights as constants, released afterwards; a shorter one, another network (a ViT-B/16
+   * gains nothing and compiles twice as long), a device, or a session whose weights are already
+   * constants runs here.
    */
   async forwardPass<T>(batches: number, pass: (s: TrainSession) => Promise<T>): Promise<T> {
-    if (this.#constantWeights || this.runtime.resident || batches < CONSTANT_WEIGHTS_MIN_BATCHES) return pass(this)
+    if (this.#constantWeights || this.runtime.resident || batches < CONSTANT_WEIGHTS_MIN_BATCHES || !this.#convolutional()) return pass(this)
     const twin = new TrainSession({ runtime: this.runtime, model: this.model, forward: this.#forward, optimizer: this.optimizer, seed: this.state.seed, constantWeights: true })
     // whoever follows this session's evaluations (the trainer's progress) follows the pass
     twin.onEvaluate = this.onEvaluate
