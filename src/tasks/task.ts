@@ -98,13 +98,7 @@ export interface OpenOptions {
 /** Reports an evaluation of `total` examples through `o.onProgress` as `session` runs its batches. */
 export function followEvaluation(session: TrainSession, o: OpenOptions, total: number): void {
   const report = o.onProgress
-  if (!report) {
-    session.onEvaluate = null
-    return
-  }
-  let done = 0
-  report({ phase: 'eval', done, total })
-  session.onEvaluate = (n) => report({ phase: 'eval', done: Math.min(total, (done += n)), total })
+  session.countEvaluations(total, report && ((done, all) => report({ phase: 'eval', done, total: all })))
 }
 
 export interface EvalResult {

@@ -225,6 +225,20 @@ export class TrainSession {
    */
   onEvaluate: ((examples: number) => void) | null = null
 
+  /**
+   * Tells `report` how many of `total` examples the following evaluate() runs have covered (0 at
+   * once, then after each run, never past `total`); without a report, stops telling anyone.
+   */
+  countEvaluations(total: number, report: ((done: number, total: number) => void) | undefined): void {
+    if (!report) {
+      this.onEvaluate = null
+      return
+    }
+    let done = 0
+    report(0, total)
+    this.onEvaluate = (n) => report((done = Math.min(total, done + n)), total)
+  }
+
   /** No-grad forward in inference mode (dropout off, BatchNorm running statistics). */
   async evaluate(batch: Readonly<Record<string, HostTensor>>): Promise<{ loss?: number; outputs: Record<string, HostTensor> }> {
     const prog = await this.#program('eval', specOf(batch))

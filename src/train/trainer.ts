@@ -163,13 +163,7 @@ export class Trainer {
       lastEvalStep = s.step
       // an evaluation may read parameters on the host (generation builds its own graphs)
       await s.syncToHost()
-      const report = progressReporter(this.callbacks, 'eval')
-      const total = this.job.evalExamples
-      let done = 0
-      if (report) {
-        report(0, total)
-        s.onEvaluate = (n) => report((done += n), total)
-      }
+      s.countEvaluations(this.job.evalExamples, progressReporter(this.callbacks, 'eval'))
       let m: Record<string, number>
       try {
         m = await this.job.evaluate()
